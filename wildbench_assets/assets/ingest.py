@@ -1,0 +1,174 @@
+"""Ingest: the raw listing of the archive and each image's EXIF/header metadata."""
+
+
+import json
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from wildbench_assets.assets.checks import counts_table, rules_check
+from wildbench_assets.config import ImageMetadataConfig
+from wildbench_assets.lib import image_header as hdr
+from wildbench_assets.lib.expectations import Rule, validate
+from wildbench_assets.lib.headers import inspect_objects
+from wildbench_assets.lib.inventory import (
+    MANIFEST_NAME, arrival_day, is_manifest, listing_table, parse_coco_camera_traps, species_aliases,
+)
+from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
+from wildbench_assets.resources.archive import Archive, ArchiveResource
+from wildbench_assets.resources.taxonomy import TaxonomyResource
+from wildbench_assets.taxonomy import Taxonomy
+
+RAW_CHECKS = ["unique_paths", "known_parks", "known_species", "listing_complete"]
+METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture_dates", "readable_dimensions",
+                   "failed_share"]
+
+
+def _load_manifests(store: Archive, park: str, taxonomy: Taxonomy) -> dict:
+    aliases = species_aliases([(s.code, s.scientific_name, s.common_name) for s in taxonomy.species])
+    entries: dict = {}
+    for key in (MANIFEST_NAME, f"{park}/{MANIFEST_NAME}"):
+        raw = store.read_optional(key)
+        if raw is None:
+            continue
+        try:
+            entries.update(parse_coco_camera_traps(json.loads(raw), key, aliases))
+        except (ValueError, KeyError, TypeError) as err:  # a wrong manifest would mislabel everything: stop
+            raise dg.Failure(f"manifest {store.uri}/{key} is malformed: {err}") from err
+    return entries
+
+
+@dg.asset(
+    partitions_def=park_day_partitions,
+    group_name="ingest",
+    kinds={"pandas", "parquet"},
+    io_manager_key="parquet_io_manager",
+    check_specs=[dg.AssetCheckSpec(name, asset="raw_images", blocking=name in ("unique_paths", "listing_complete"))
+                 for name in RAW_CHECKS],
+)
+def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
+               taxonomy: TaxonomyResource):
+    """Every object that arrived in the archive for one park on one day: path, park, species, camera,
+    size, etag and arrival time. Species/camera come from `<park>/<species>/…/<file>` or the archive's
+    COCO Camera Traps manifest."""
+    keys = context.partition_key.keys_by_dimension
+    park, day = keys[PARK], keys[ARRIVAL_DAY]
+    store, tax = archive.open(), taxonomy.load()
+    manifest = _load_manifests(store, park, tax)
+    listed = [o for o in store.list(f"{park}/") if arrival_day(o.last_modified) == day]
+    objects = [vars(o) for o in listed if not is_manifest(o.key)]
+    frame = listing_table(objects, manifest)
+    context.log.info(f"{store.uri}: {len(frame)} objects for park={park} day={day} ({len(manifest)} in manifests)")
+
+    unknown_parks = frame.loc[~frame.park.isin(tax.park_codes), "park"].value_counts().to_dict()
+    unknown_species = frame.loc[~frame.species.isin(tax.species_codes), "species"].value_counts().to_dict()
+    results = validate(frame, [
+        Rule("expect_column_values_to_be_unique", {"column": "path"}),
+        Rule("expect_column_values_to_be_in_set", {"column": "park", "value_set": sorted(tax.park_codes)}),
+        Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
+        Rule("expect_column_values_to_not_be_null", {"column": "etag"}),
+        Rule("expect_column_values_to_be_between", {"column": "bytes", "min_value": 0}),
+        Rule("expect_table_row_count_to_equal", {"value": len(objects)}),
+        Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
+        Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"}),
+    ], name="raw_images")
+    checks = [
+        rules_check("unique_paths", results[0:1]),
+        rules_check("known_parks", results[1:2], dg.AssetCheckSeverity.WARN,
+                    {"unknown_parks": dg.MetadataValue.json(unknown_parks)}),
+        rules_check("known_species", results[2:3], dg.AssetCheckSeverity.WARN,
+                    {"unknown_species": dg.MetadataValue.json(unknown_species)}),
+        rules_check("listing_complete", results[3:8]),
+    ]
+    return dg.MaterializeResult(
+        value=frame,
+        metadata={
+            "objects": len(frame),
+            "bytes_total": int(frame.bytes.sum()),
+            "cameras": int(frame.camera.nunique()),
+            "from_manifest": int((frame.species_source == "manifest").sum()),
+            "unknown_species": int(sum(unknown_species.values())),
+            "species": counts_table(frame.species.value_counts().to_dict(), "species", "objects"),
+        },
+        check_results=checks,
+    )
+
+
+def metadata_table(raw: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
+    headers = pd.DataFrame(rows)
+    frame = raw[["path", "park", "species", "camera", "seq_id", "bytes"]].merge(headers, on="path", how="left")
+    frame["captured_at"] = pd.to_datetime(frame["captured_at"])
+    for column in ("width", "height"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+@dg.asset(
+    partitions_def=park_day_partitions,
+    group_name="ingest",
+    kinds={"pandas", "parquet"},
+    io_manager_key="parquet_io_manager",
+    check_specs=[dg.AssetCheckSpec(name, asset="image_metadata", blocking=name == "one_row_per_raw_image")
+                 for name in METADATA_CHECKS],
+)
+def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfig, archive: ArchiveResource,
+                   raw_images: pd.DataFrame):
+    """EXIF capture time (DateTimeOriginal, else DateTime), width, height, camera make/model and an
+    integrity status with its reason, read from each image's header bytes only (ranged reads on S3)."""
+    store = archive.open()
+    now = datetime.now()
+    rows = inspect_objects(zip(raw_images.path, raw_images.bytes), store.read_range, store.read_tail, now,
+                           max_workers=config.max_workers, block_size=config.header_block_bytes)
+    frame = metadata_table(raw_images, rows)
+    statuses = frame.status.value_counts().to_dict()
+    failed = int(frame.status.isin(hdr.UNREADABLE).sum())
+    failed_share = failed / len(frame) if len(frame) else 0.0
+    for status, reason, path in frame.loc[frame.status != hdr.OK, ["status", "reason", "path"]].itertuples(index=False):
+        context.log.warning(f"{path}: {status} ({reason})")
+
+    readable = sorted(set(hdr.STATUSES) - hdr.UNREADABLE)
+    results = validate(frame, [
+        Rule("expect_table_row_count_to_equal", {"value": len(raw_images)}),
+        Rule("expect_column_values_to_be_unique", {"column": "path"}),
+        Rule("expect_column_values_to_be_in_set", {"column": "status", "value_set": list(hdr.STATUSES)}),
+        Rule("expect_column_values_to_not_be_null",
+             {"column": "reason", "row_condition": 'status!="ok"', "condition_parser": "pandas"}),
+        Rule("expect_column_values_to_not_be_null",
+             {"column": "captured_at", "row_condition": 'status=="ok"', "condition_parser": "pandas"}),
+        Rule("expect_column_values_to_be_between",
+             {"column": "captured_at", "min_value": hdr.EARLIEST_PLAUSIBLE, "max_value": now + timedelta(days=1)}),
+        Rule("expect_column_values_to_be_between",
+             {"column": "width", "min_value": 1, "row_condition": f"status.isin({readable})",
+              "condition_parser": "pandas"}),
+        Rule("expect_column_values_to_be_between",
+             {"column": "height", "min_value": 1, "row_condition": f"status.isin({readable})",
+              "condition_parser": "pandas"}),
+    ], name="image_metadata")
+    same_paths = set(frame.path) == set(raw_images.path)
+    checks = [
+        rules_check("one_row_per_raw_image", results[0:2], metadata={"same_paths_as_raw_images": same_paths})
+        if same_paths else dg.AssetCheckResult(check_name="one_row_per_raw_image", passed=False,
+                                               metadata={"same_paths_as_raw_images": False}),
+        rules_check("valid_statuses", results[2:4]),
+        rules_check("plausible_capture_dates", results[4:6]),
+        rules_check("readable_dimensions", results[6:8]),
+        dg.AssetCheckResult(
+            check_name="failed_share", passed=failed_share <= config.max_failed_share,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"failed_share": failed_share, "max_failed_share": config.max_failed_share, "failed": failed},
+        ),
+    ]
+    return dg.MaterializeResult(
+        value=frame,
+        metadata={
+            "images": len(frame),
+            "ok": int(statuses.get(hdr.OK, 0)),
+            "failed": failed,
+            "failed_share": failed_share,
+            "bytes_read": int(frame.bytes_read.sum()),
+            "bytes_in_archive": int(frame.bytes.sum()),
+            "statuses": counts_table(statuses, "status", "images"),
+        },
+        check_results=checks,
+    )

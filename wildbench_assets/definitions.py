@@ -1,0 +1,25 @@
+"""The Dagster definitions: `defs` for the local deployment; `build_defs("prod")` for production."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from wildbench_assets.assets import ingest
+from wildbench_assets.automation import JOBS
+from wildbench_assets.resources import build_resources
+
+
+def build_defs(deployment: str | None = None) -> dg.Definitions:
+    deployment = deployment or os.environ.get("WILDBENCH_DEPLOYMENT", "local")
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([ingest]),
+        asset_checks=[],
+        jobs=JOBS,
+        resources=build_resources(deployment),
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_defs()

@@ -1,0 +1,40 @@
+"""Header-only inspection of many archive objects in parallel threads (the work is I/O-bound)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import datetime
+
+from wildbench_assets.lib.image_header import TAIL_BYTES, ImageHeader, read_image_header
+from wildbench_assets.lib.ranged import RangedFile
+
+FetchRange = Callable[[str, int, int], bytes]
+FetchTail = Callable[[str, int], bytes]
+
+
+def inspect_object(key: str, size: int, fetch_range: FetchRange, fetch_tail: FetchTail, now: datetime,
+                   block_size: int = 64 * 1024) -> dict:
+    """One row of image metadata; I/O failures become a `corrupt` row with the error as reason."""
+    try:
+        if size == 0:
+            header = read_image_header(RangedFile(lambda s, e: b"", 0), 0, b"", now)
+            fetched = 0
+        else:
+            handle = RangedFile(lambda start, end: fetch_range(key, start, end), size, block_size)
+            tail = fetch_tail(key, TAIL_BYTES)
+            header = read_image_header(handle, size, tail, now)
+            fetched = handle.bytes_fetched + len(tail)
+    except Exception as err:  # noqa: BLE001 - a failed object is a row with its reason, never a crash
+        header = ImageHeader("corrupt", f"image access failure: {type(err).__name__}: {err}")
+        fetched = 0
+    return {"path": key, **asdict(header), "bytes_read": fetched}
+
+
+def inspect_objects(objects: Iterable[tuple[str, int]], fetch_range: FetchRange, fetch_tail: FetchTail,
+                    now: datetime, max_workers: int = 16, block_size: int = 64 * 1024) -> list[dict]:
+    """Rows for (key, size) pairs, in input order."""
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        return list(pool.map(lambda item: inspect_object(item[0], item[1], fetch_range, fetch_tail, now, block_size),
+                             objects))

@@ -1,0 +1,16 @@
+"""Every PartitionsDefinition, in one place. Partition by park, day, split, model, request — never by image."""
+
+import dagster as dg
+
+PARK = "park"
+ARRIVAL_DAY = "arrival_day"
+
+park_partitions = dg.DynamicPartitionsDefinition(name="parks")
+arrival_day_partitions = dg.DynamicPartitionsDefinition(name="arrival_days")
+
+# Arrival days are sparse (images land when someone empties a card), hence dynamic rather than daily.
+park_day_partitions = dg.MultiPartitionsDefinition({PARK: park_partitions, ARRIVAL_DAY: arrival_day_partitions})
+
+
+def park_day_key(park: str, day: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({PARK: park, ARRIVAL_DAY: day})

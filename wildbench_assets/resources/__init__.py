@@ -1,0 +1,41 @@
+"""All I/O: the image archive, the Parquet tables, the taxonomy file. `build_resources` picks a deployment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from wildbench_assets.resources.archive import ArchiveResource
+from wildbench_assets.resources.parquet_io import ParquetIOManager
+from wildbench_assets.resources.taxonomy import TaxonomyResource
+from wildbench_assets.settings import default_archive_uri, default_data_dir
+
+DEPLOYMENTS = ("local", "prod")
+
+
+def build_resources(deployment: str = "local") -> dict:
+    """`local`: archive and data dir default to folders in the checkout, overridable by environment.
+    `prod`: every location must come from the environment (S3/MinIO credentials included)."""
+    if deployment not in DEPLOYMENTS:
+        raise ValueError(f"unknown deployment {deployment!r}; expected one of {DEPLOYMENTS}")
+    if deployment == "prod":
+        archive = ArchiveResource(
+            uri=dg.EnvVar("WILDBENCH_ARCHIVE"),
+            endpoint_url=dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"),
+            aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        )
+        data_dir: str | dg.EnvVar = dg.EnvVar("WILDBENCH_DATA")
+    else:
+        archive = ArchiveResource(uri=default_archive_uri(), endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
+        data_dir = default_data_dir()
+    return {
+        "archive": archive,
+        "taxonomy": TaxonomyResource(extension_file=_optional_env("WILDBENCH_TAXONOMY")),
+        "parquet_io_manager": ParquetIOManager(base_dir=data_dir),
+    }
+
+
+def _optional_env(name: str) -> str | None:
+    import os
+
+    return os.environ.get(name) or None

@@ -1,0 +1,191 @@
+"""The image archive: one URI (`/path` or `s3://bucket/prefix`), two real backends behind one interface."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+
+@dataclass(frozen=True)
+class ArchiveObject:
+    key: str  # relative to the archive root, '/'-separated
+    size: int
+    etag: str
+    last_modified: datetime  # UTC
+
+
+class Archive(ABC):
+    """Read (and, for demos/requests, write) access to the objects under one archive root."""
+
+    uri: str
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ArchiveObject]: ...
+
+    @abstractmethod
+    def read(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object."""
+
+    @abstractmethod
+    def read_tail(self, key: str, length: int) -> bytes: ...
+
+    @abstractmethod
+    def write(self, key: str, data: bytes) -> None:
+        """Store an object so that it is never visible half-written."""
+
+    @abstractmethod
+    def read_optional(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+
+
+class LocalArchive(Archive):
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        self.uri = str(self.root)
+
+    def list(self, prefix: str = "") -> Iterator[ArchiveObject]:
+        base = self.root / prefix if prefix else self.root
+        if not base.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.startswith(".wb-tmp-"):
+                    continue
+                path = Path(dirpath, name)
+                stat = path.stat()
+                yield ArchiveObject(
+                    key=path.relative_to(self.root).as_posix(),
+                    size=stat.st_size,
+                    etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",  # cheap change marker, like nginx's
+                    last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
+                )
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def read_optional(self, key: str) -> bytes | None:
+        path = self.root / key
+        return path.read_bytes() if path.is_file() else None
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        with open(self.root / key, "rb") as handle:
+            handle.seek(start)
+            return handle.read(max(0, end - start))
+
+    def read_tail(self, key: str, length: int) -> bytes:
+        with open(self.root / key, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - length))
+            return handle.read()
+
+    def write(self, key: str, data: bytes) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".wb-tmp-", dir=target.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+
+
+class S3Archive(Archive):
+    """S3 or any S3-compatible server (MinIO, SeaweedFS) through boto3 with `endpoint_url`."""
+
+    def __init__(self, bucket: str, prefix: str, client):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client
+        self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def list(self, prefix: str = "") -> Iterator[ArchiveObject]:
+        root = f"{self.prefix}/" if self.prefix else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=root + prefix):
+            for item in page.get("Contents", []):
+                yield ArchiveObject(
+                    key=item["Key"][len(root) :],
+                    size=int(item["Size"]),
+                    etag=item["ETag"].strip('"'),
+                    last_modified=item["LastModified"].astimezone(timezone.utc),
+                )
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def read_optional(self, key: str) -> bytes | None:
+        try:
+            return self.read(key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}")
+        return response["Body"].read()
+
+    def read_tail(self, key: str, length: int) -> bytes:
+        response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=-{length}")
+        return response["Body"].read()
+
+    def write(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)  # S3 PUTs are atomic
+
+
+def s3_client(endpoint_url: str | None = None, access_key: str | None = None, secret_key: str | None = None,
+              region: str | None = None, max_pool_connections: int = 32):
+    """A boto3 S3 client; a wide connection pool because header reads run in parallel threads."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url or None,
+        aws_access_key_id=access_key or None,
+        aws_secret_access_key=secret_key or None,
+        region_name=region or "us-east-1",
+        config=Config(max_pool_connections=max_pool_connections, retries={"max_attempts": 3, "mode": "standard"},
+                      s3={"addressing_style": "path"}),
+    )
+
+
+def open_archive(uri: str, endpoint_url: str | None = None, access_key: str | None = None,
+                 secret_key: str | None = None, region: str | None = None) -> Archive:
+    """An archive from its URI: `s3://bucket[/prefix]` or a local folder path (`file://` allowed)."""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        if not bucket:
+            raise ValueError(f"archive URI {uri!r} names no bucket")
+        return S3Archive(bucket, prefix, s3_client(endpoint_url, access_key, secret_key, region))
+    if "://" in uri and not uri.startswith("file://"):
+        raise ValueError(f"archive URI {uri!r}: use a local path or s3://bucket/prefix")
+    return LocalArchive(uri.removeprefix("file://"))
+
+
+class ArchiveResource(dg.ConfigurableResource):
+    """The camera-trap archive named by one URI. S3 settings apply to `s3://` URIs (MinIO: endpoint_url)."""
+
+    uri: str = Field(description="Local folder or s3://bucket/prefix")
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint, e.g. http://127.0.0.1:9000")
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    region_name: str | None = None
+
+    def open(self) -> Archive:
+        return open_archive(
+            self.uri, self.endpoint_url, self.aws_access_key_id, self.aws_secret_access_key, self.region_name
+        )

@@ -1,0 +1,72 @@
+"""Tables between assets as Parquet, one folder per asset, one file per partition, written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+
+def partition_file_name(partition_key: str | dg.MultiPartitionKey | None) -> str:
+    """`park=snieves/arrival_day=2026-11-28.parquet` for multi keys, `<key>.parquet` else, `data.parquet` if none."""
+    if partition_key is None:
+        return "data.parquet"
+    if isinstance(partition_key, dg.MultiPartitionKey):
+        parts = [f"{dim}={key}" for dim, key in sorted(partition_key.keys_by_dimension.items(), reverse=True)]
+        return "/".join(parts) + ".parquet"
+    return f"{partition_key}.parquet"
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".wb-tmp-", suffix=".parquet", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ParquetIOManager(dg.ConfigurableIOManager):
+    """Stores DataFrames under `<base_dir>/<asset>/<partition>.parquet` so anyone can open a stage with pandas."""
+
+    base_dir: str = Field(description="The data directory (WILDBENCH_DATA)")
+
+    def _path(self, asset_key: dg.AssetKey, partition_key) -> Path:
+        return Path(self.base_dir, *asset_key.path, partition_file_name(partition_key))
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        if obj is None:
+            return
+        keys = context.asset_partition_keys if context.has_asset_partitions else [None]
+        if len(keys) != 1:
+            raise ValueError(f"{context.asset_key.to_user_string()}: one partition per output, got {len(keys)}")
+        key = context.asset_partition_key if context.has_asset_partitions else None
+        path = self._path(context.asset_key, key)
+        write_parquet_atomic(obj, path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "rows": len(obj)})
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        asset_key = context.asset_key
+        if not context.has_asset_partitions:
+            return pd.read_parquet(self._path(asset_key, None))
+        partitions_def = context.asset_partitions_def
+        frames = []
+        for key in context.asset_partition_keys:
+            if isinstance(partitions_def, dg.MultiPartitionsDefinition) and not isinstance(key, dg.MultiPartitionKey):
+                key = partitions_def.get_partition_key_from_str(key)
+            path = self._path(asset_key, key)
+            if path.exists():
+                frames.append(pd.read_parquet(path))
+        if not frames:
+            raise FileNotFoundError(
+                f"{asset_key.to_user_string()}: none of the {len(context.asset_partition_keys)} upstream "
+                "partitions has been materialized"
+            )
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

@@ -1,0 +1,55 @@
+"""Materialize the pipeline through a real Dagster instance, partition by partition, so runs show in the UI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+
+from wildbench_assets.lib.inventory import arrival_day, is_manifest
+from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
+from wildbench_assets.resources.archive import Archive
+from wildbench_assets.settings import PROJECT_ROOT, default_dagster_home
+
+
+def prepare_dagster_home() -> Path:
+    """`$DAGSTER_HOME` (default: `.dagster_home/` in the checkout) holding the repo's dagster.yaml."""
+    home = Path(default_dagster_home())
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def archive_partitions(store: Archive) -> list[tuple[str, str]]:
+    """Sorted (park, arrival day) pairs that hold at least one object."""
+    pairs = {(o.key.split("/", 1)[0], arrival_day(o.last_modified))
+             for o in store.list() if "/" in o.key and not is_manifest(o.key)}
+    return sorted(pairs)
+
+
+def register_partitions(instance: dg.DagsterInstance, pairs: list[tuple[str, str]]) -> None:
+    for definition, values in ((park_partitions, {p for p, _ in pairs}), (arrival_day_partitions, {d for _, d in pairs})):
+        known = set(instance.get_dynamic_partitions(definition.name))
+        new = sorted(values - known)
+        if new:
+            instance.add_dynamic_partitions(definition.name, new)
+
+
+def run_ingest(defs: dg.Definitions, instance: dg.DagsterInstance, pairs: list[tuple[str, str]],
+               selection: list[str] | None = None) -> dict[str, list[str]]:
+    """One run of `ingest_job` per (park, day); returns run ids by outcome. Failures don't stop the rest."""
+    job = defs.resolve_job_def("ingest_job")
+    outcome: dict[str, list[str]] = defaultdict(list)
+    for park, day in pairs:
+        result = job.execute_in_process(
+            instance=instance, partition_key=park_day_key(park, day),
+            asset_selection=[dg.AssetKey(name) for name in selection] if selection else None,
+            raise_on_error=False, tags={"wildbench/trigger": "cli"},
+        )
+        outcome["success" if result.success else "failure"].append(f"{park}/{day}: {result.run_id}")
+    return dict(outcome)

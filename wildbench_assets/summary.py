@@ -1,0 +1,35 @@
+"""A readable summary of the tables under the data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def read_table(data_dir: str | Path, asset: str) -> pd.DataFrame | None:
+    files = sorted(Path(data_dir, asset).rglob("*.parquet"))
+    files = [f for f in files if not f.name.startswith(".wb-tmp-")]
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
+
+
+def print_summary(data_dir: str | Path) -> None:
+    print(f"\n== WildBench tables under {data_dir} ==")
+    raw = read_table(data_dir, "raw_images")
+    if raw is None:
+        print("no raw_images yet")
+        return
+    print(f"raw_images: {len(raw)} objects, {raw.bytes.sum() / 1e6:.1f} MB, {raw.park.nunique()} parks, "
+          f"{raw.camera.nunique()} cameras, {raw.arrival_day.nunique()} arrival days")
+    meta = read_table(data_dir, "image_metadata")
+    if meta is not None:
+        print(f"image_metadata: {len(meta)} images, read {meta.bytes_read.sum() / 1e6:.2f} MB of "
+              f"{meta.bytes.sum() / 1e6:.1f} MB (header-only)")
+        print(meta.status.value_counts().rename_axis("status").to_frame("images").to_string())
+        bad = meta[meta.status != "ok"][["path", "status", "reason"]]
+        if len(bad):
+            print("\nimages needing attention:")
+            print(bad.to_string(index=False, max_colwidth=70))
+    by_park = raw.pivot_table(index="species", columns="park", values="path", aggfunc="count", fill_value=0)
+    print("\nobjects per species and park:")
+    print(by_park.to_string())
