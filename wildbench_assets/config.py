@@ -10,4 +10,4 @@ class ImageMetadataConfig(dg.Config):
         description="Warn when more than this share of a partition's objects is corrupt/truncated/empty/not an image",
     )
     max_workers: int = Field(default=16, ge=1, description="Parallel header reads")
-    header_block_bytes: int = Field(default=64 * 1024, ge=1024, description="Ranged-read size for image headers")
+    header_block_bytes: int = Field(default=16 * 1024, ge=1024, description="Ranged-read size for image headers")

@@ -193,7 +193,7 @@ def bad_inputs(size: tuple[int, int], start: datetime) -> Iterator[DemoObject]:
     """The faults real archives hold, each once or twice, so every integrity status is exercised."""
     plain = Image.new("RGB", size, (90, 110, 70))
     good = encode_jpeg(plain, exif_bytes(start, "RECONYX", "HC500 HYPERFIRE", "colon"))
-    yield DemoObject("snieves/sus/C01/broken_corrupt.jpg", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8)
+    yield DemoObject("snieves/sus/C01/broken_corrupt.jpg", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9")
     yield DemoObject("donana/cer/D01/broken_truncated.jpg", good[: len(good) * 2 // 3])
     yield DemoObject("snieves/vul/C02/broken_empty.jpg", b"")
     yield DemoObject("donana/dam/D02/notes.jpg", b"camera D02 serviced, batteries replaced\n")

@@ -57,13 +57,13 @@ def validate(frame: pd.DataFrame, rules: list[Rule], name: str = "table") -> lis
     asset = source.add_dataframe_asset(f"{name}_{id(frame)}")
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": frame})
     suite = gx.ExpectationSuite(name=f"{name}_suite")
-    expectations = []
-    for rule in rules:
-        expectations.append(suite.add_expectation(getattr(gx.expectations, _class_name(rule.expectation))(**rule.kwargs)))
-    by_id = {result.expectation_config.id: result for result in batch.validate(suite).results}
+    for index, rule in enumerate(rules):  # meta carries the index: GX does not keep the suite's order
+        suite.add_expectation(getattr(gx.expectations, _class_name(rule.expectation))(**rule.kwargs,
+                                                                                      meta={"rule": index}))
+    by_index = {result.expectation_config.meta["rule"]: result for result in batch.validate(suite).results}
     results = []
-    for rule, expectation in zip(rules, expectations):
-        result = by_id[expectation.id]
+    for index, rule in enumerate(rules):
+        result = by_index[index]
         details = result.result or {}
         results.append(RuleResult(
             rule=rule,

@@ -15,7 +15,7 @@ FetchTail = Callable[[str, int], bytes]
 
 
 def inspect_object(key: str, size: int, fetch_range: FetchRange, fetch_tail: FetchTail, now: datetime,
-                   block_size: int = 64 * 1024) -> dict:
+                   block_size: int = 16 * 1024) -> dict:
     """One row of image metadata; I/O failures become a `corrupt` row with the error as reason."""
     try:
         if size == 0:
@@ -33,7 +33,7 @@ def inspect_object(key: str, size: int, fetch_range: FetchRange, fetch_tail: Fet
 
 
 def inspect_objects(objects: Iterable[tuple[str, int]], fetch_range: FetchRange, fetch_tail: FetchTail,
-                    now: datetime, max_workers: int = 16, block_size: int = 64 * 1024) -> list[dict]:
+                    now: datetime, max_workers: int = 16, block_size: int = 16 * 1024) -> list[dict]:
     """Rows for (key, size) pairs, in input order."""
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         return list(pool.map(lambda item: inspect_object(item[0], item[1], fetch_range, fetch_tail, now, block_size),

@@ -126,12 +126,13 @@ def read_image_header(fileobj: BinaryIO, size: int, tail: bytes, now: datetime) 
             width, height = image.size
             image_format = image.format or image_format
             exif = image.getexif()
-    except UnidentifiedImageError:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
         if image_format is None:
             return ImageHeader(NOT_AN_IMAGE, f"no known image signature (starts with {head[:8]!r})")
-        return ImageHeader(CORRUPT, f"{image_format} signature but the header cannot be parsed", image_format=image_format)
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        return ImageHeader(CORRUPT, f"header unreadable: {err}", image_format=image_format)
+        if is_truncated(image_format, tail):
+            return ImageHeader(TRUNCATED, f"{image_format} cut short inside its header", image_format=image_format)
+        return ImageHeader(CORRUPT, f"{image_format} signature but the header cannot be parsed ({err})",
+                           image_format=image_format)
     if width <= 0 or height <= 0:
         return ImageHeader(CORRUPT, f"header declares a {width}x{height} image", image_format=image_format)
     camera = {"camera_make": _text(exif.get(TAG_MAKE)), "camera_model": _text(exif.get(TAG_MODEL))}

@@ -1,0 +1,116 @@
+import io
+from datetime import datetime
+
+import pytest
+from PIL import Image
+
+from wildbench_assets.lib import image_header as hdr
+from wildbench_assets.lib.demo_archive import encode_jpeg, exif_bytes
+from wildbench_assets.lib.headers import inspect_object
+from wildbench_assets.lib.ranged import RangedFile
+from wildbench_assets.resources.archive import LocalArchive
+
+from .conftest import SAMPLES
+
+NOW = datetime(2026, 11, 28, 12, 0, 0)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("2014:11:23 20:26:22", datetime(2014, 11, 23, 20, 26, 22)),
+    ("2014-11-23 20:26:22", datetime(2014, 11, 23, 20, 26, 22)),
+    ("2014:11:23 20:26:22\x00\x00\x00", datetime(2014, 11, 23, 20, 26, 22)),
+    (b"2020:03:28 21:47:42\x00", datetime(2020, 3, 28, 21, 47, 42)),
+    ("  2016/01/28 15:14:45  ", datetime(2016, 1, 28, 15, 14, 45)),
+    ("2016:01:28T15:14:45", datetime(2016, 1, 28, 15, 14, 45)),
+])
+def test_parse_exif_datetime_accepts_what_cameras_write(raw, expected):
+    assert hdr.parse_exif_datetime(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["0000:00:00 00:00:00", "", "\x00\x00", "yesterday", "2016:13:40 10:00:00", None])
+def test_parse_exif_datetime_rejects_malformed(raw):
+    with pytest.raises(ValueError):
+        hdr.parse_exif_datetime(raw)
+
+
+def _inspect(data: bytes) -> dict:
+    def fetch(_key, start, end):
+        return data[start:end]
+
+    def tail(_key, n):
+        return data[-n:]
+
+    return inspect_object("x.jpg", len(data), fetch, tail, NOW, block_size=1024)
+
+
+def _jpeg(exif: bytes | None, size=(64, 48)) -> bytes:
+    return encode_jpeg(Image.new("RGB", size, (10, 200, 30)), exif)
+
+
+@pytest.mark.parametrize("data, status", [
+    (b"", hdr.EMPTY_FILE),
+    (b"just some text, not a picture", hdr.NOT_AN_IMAGE),
+    (b"\xff\xd8\xff\xe0" + bytes(500) + b"\xff\xd9", hdr.CORRUPT),
+    (_jpeg(exif_bytes(datetime(2020, 5, 1), "RECONYX", "HC500", "colon"))[:-300], hdr.TRUNCATED),
+    (_jpeg(None), hdr.NO_EXIF_DATE),
+    (_jpeg(exif_bytes(None, "RECONYX", "HC500", "colon")), hdr.NO_EXIF_DATE),
+    (_jpeg(exif_bytes(datetime(1970, 1, 1), "RECONYX", "HC500", "colon")), hdr.IMPLAUSIBLE_DATE),
+    (_jpeg(exif_bytes(datetime(2030, 1, 1), "RECONYX", "HC500", "colon")), hdr.IMPLAUSIBLE_DATE),
+    (_jpeg(exif_bytes(datetime(2024, 3, 1, 8, 0, 1), "RECONYX", "HC500", "nul")), hdr.OK),
+])
+def test_every_bad_input_gets_a_status_and_reason(data, status):
+    row = _inspect(data)
+    assert row["status"] == status
+    assert (row["reason"] is None) == (status == hdr.OK)
+
+
+def test_date_time_original_wins_and_datetime_is_the_fallback():
+    exif = Image.Exif()
+    exif[hdr.TAG_DATETIME] = "2021:06:01 10:00:00"
+    exif.get_ifd(hdr.TAG_EXIF_IFD)[hdr.TAG_DATETIME_ORIGINAL] = "2021-05-31 09:59:58"
+    assert _inspect(_jpeg(exif.tobytes()))["captured_at"] == datetime(2021, 5, 31, 9, 59, 58)
+    fallback = Image.Exif()
+    fallback[hdr.TAG_DATETIME] = "2021:06:01 10:00:00"
+    fallback.get_ifd(hdr.TAG_EXIF_IFD)[hdr.TAG_DATETIME_ORIGINAL] = "0000:00:00 00:00:00"
+    row = _inspect(_jpeg(fallback.tobytes()))
+    assert (row["status"], row["date_source"]) == (hdr.OK, "DateTime")
+
+
+def test_header_read_fetches_a_fraction_of_a_large_image():
+    data = encode_jpeg(Image.effect_noise((1920, 1080), 60).convert("RGB"),
+                       exif_bytes(datetime(2022, 10, 25, 13, 10), "RECONYX", "HC600", "colon"), quality=95)
+    row = inspect_object("big.jpg", len(data), lambda _k, s, e: data[s:e], lambda _k, n: data[-n:], NOW)
+    assert row["status"] == hdr.OK and (row["width"], row["height"]) == (1920, 1080)
+    assert row["bytes_read"] < len(data) / 20
+
+
+def test_ranged_file_behaves_like_a_file():
+    data = bytes(range(256)) * 40
+    handle = RangedFile(lambda s, e: data[s:e], len(data), block_size=100)
+    assert handle.read(10) == data[:10]
+    handle.seek(-5, io.SEEK_END)
+    assert handle.read() == data[-5:]
+    handle.seek(250)
+    assert handle.read(20) == data[250:270]
+    assert handle.requests == 3
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples/camera-traps is not beside this checkout")
+def test_real_camera_trap_photos_are_read_correctly():
+    store = LocalArchive(SAMPLES)
+    rows = {o.key: inspect_object(o.key, o.size, store.read_range, store.read_tail, NOW)
+            for o in store.list() if o.key.endswith(".jpg")}
+    expected = {
+        "channel-islands-gray-fox.jpg": (datetime(2014, 11, 23, 20, 26, 22), "RECONYX", "HC500 HYPERFIRE", (675, 506)),
+        "nacti-crane.jpg": (datetime(2016, 2, 20, 8, 13, 15), "RECONYX", "HC550 HYPERFIRE", (600, 450)),
+        "orinoquia-ocelot.jpg": (datetime(2020, 3, 28, 21, 47, 42), "BUSHNELL", None, (800, 600)),
+        "idaho-cougar.jpg": (datetime(2016, 1, 28, 15, 14, 45), "RECONYX", "UltraFire", (800, 450)),
+    }
+    for name, (when, make, model, size) in expected.items():
+        row = rows[name]
+        assert (row["status"], row["captured_at"], row["camera_make"], row["camera_model"]) == (hdr.OK, when, make, model)
+        assert (row["width"], row["height"]) == size
+    for name in ("dzf-01.jpg", "snieves-sheep-ovar.jpg", "tegu.jpg"):
+        assert rows[name]["status"] == hdr.NO_EXIF_DATE
+    assert (rows["snieves-sheep-ovar.jpg"]["width"], rows["snieves-sheep-ovar.jpg"]["height"]) == (1920, 1080)
+    assert all(r["bytes_read"] < 64 * 1024 for r in rows.values())
