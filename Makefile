@@ -1,0 +1,46 @@
+# WildBench: every target sets itself up from a fresh clone.
+#   make demo   venv + install + demo archive + the main pipeline on the embedded default (README's first command)
+#   make test   venv + install + services + the whole test suite (README's second command; .ci/run calls it)
+#   make dev    the Dagster UI (webserver + daemon) on the same instance
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export WILDBENCH_DATA ?= $(CURDIR)/data
+DEMO_ARCHIVE ?= $(WILDBENCH_DATA)/demo-archive
+
+.PHONY: install demo test dev services bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	test -f $(DEMO_ARCHIVE)/manifest.json || $(BIN)/wildbench demo-archive $(DEMO_ARCHIVE)
+	$(BIN)/wildbench run --archive $(DEMO_ARCHIVE)
+
+services:
+	bash scripts/install-services.sh
+
+test: install services
+	$(BIN)/pytest
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python bench/bench_exif.py
+
+clean:
+	rm -rf $(VENV) $(DAGSTER_HOME) $(WILDBENCH_DATA) .pytest_cache

@@ -1,0 +1,104 @@
+"""The Dagster instance for real: the CLI against PostgreSQL, and the webserver + daemon through GraphQL."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from wildbench_assets.partitions import park_day_key
+from wildbench_assets.resources.archive import LocalArchive
+from wildbench_assets.runner import archive_partitions
+
+from .conftest import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.services
+
+
+def test_cli_run_on_postgres_instance(demo_archive, tmp_path, postgres):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "WILDBENCH_DATA": str(tmp_path / "data"),
+           "DAGSTER_PG_HOST": postgres["host"], "DAGSTER_PG_PORT": str(postgres["port"]),
+           "DAGSTER_PG_USERNAME": postgres["user"], "DAGSTER_PG_PASSWORD": "unused-trust-auth",
+           "DAGSTER_PG_DB": postgres["db"]}
+    done = subprocess.run([str(BIN / "wildbench"), "run", "--archive", str(demo_archive)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "image_metadata:" in done.stdout and "truncated" in done.stdout
+    os.environ["DAGSTER_PG_PASSWORD"] = env["DAGSTER_PG_PASSWORD"]
+    for key in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_DB"):
+        os.environ[key] = env[key]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        runs = instance.get_runs()
+        assert len(runs) == len(archive_partitions(LocalArchive(demo_archive)))
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        assert set(instance.get_dynamic_partitions("parks")) == {"snieves", "donana"}
+        materialized = instance.get_materialized_partitions(dg.AssetKey("image_metadata"))
+        assert len(materialized) == len(runs)
+
+
+def _reset_signals():
+    os.setsid()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def test_webserver_and_daemon_run_a_partitioned_materialization(demo_archive, tmp_path):
+    from dagster_graphql import DagsterGraphQLClient
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "WILDBENCH_DATA": str(tmp_path / "data"),
+           "WILDBENCH_ARCHIVE": str(demo_archive)}
+    park, day = archive_partitions(LocalArchive(demo_archive))[0]
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("parks", [park])
+        instance.add_dynamic_partitions("arrival_days", [day])
+    port = free_port()
+    log = open(tmp_path / "dagster-dev.log", "wb")
+    server = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
+                               "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              preexec_fn=_reset_signals)
+    try:
+        wait_for_port(port, 120)
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        key = park_day_key(park, day)
+        tags = {"dagster/partition": str(key), "dagster/partition/park": park, "dagster/partition/arrival_day": day}
+        deadline = time.monotonic() + 60
+        while True:  # the code location may still be loading
+            try:
+                run_id = client.submit_job_execution("ingest_job", tags=tags)
+                break
+            except Exception:  # noqa: BLE001
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        deadline = time.monotonic() + 180
+        status = None
+        while time.monotonic() < deadline:
+            status = client.get_run_status(run_id)
+            if status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+                break
+            time.sleep(1)
+        assert status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster-dev.log").read_text()[-3000:]
+        assert (tmp_path / "data" / "image_metadata" / f"park={park}" / f"arrival_day={day}.parquet").exists()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
