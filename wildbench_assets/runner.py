@@ -41,7 +41,7 @@ def register_partitions(instance: dg.DagsterInstance, pairs: list[tuple[str, str
 
 
 def run_ingest(defs: dg.Definitions, instance: dg.DagsterInstance, pairs: list[tuple[str, str]],
-               selection: list[str] | None = None) -> dict[str, list[str]]:
+               selection: list[str] | None = None, log_level: str = "INFO") -> dict[str, list[str]]:
     """One run of `ingest_job` per (park, day); returns run ids by outcome. Failures don't stop the rest."""
     job = defs.resolve_job_def("ingest_job")
     outcome: dict[str, list[str]] = defaultdict(list)
@@ -50,6 +50,7 @@ def run_ingest(defs: dg.Definitions, instance: dg.DagsterInstance, pairs: list[t
             instance=instance, partition_key=park_day_key(park, day),
             asset_selection=[dg.AssetKey(name) for name in selection] if selection else None,
             raise_on_error=False, tags={"wildbench/trigger": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
         outcome["success" if result.success else "failure"].append(f"{park}/{day}: {result.run_id}")
     return dict(outcome)

@@ -23,8 +23,8 @@ def print_summary(data_dir: str | Path) -> None:
           f"{raw.camera.nunique()} cameras, {raw.arrival_day.nunique()} arrival days")
     meta = read_table(data_dir, "image_metadata")
     if meta is not None:
-        print(f"image_metadata: {len(meta)} images, read {meta.bytes_read.sum() / 1e6:.2f} MB of "
-              f"{meta.bytes.sum() / 1e6:.1f} MB (header-only)")
+        print(f"image_metadata: {len(meta)} images; header reads fetched {meta.bytes_read.sum() / 1e6:.2f} MB "
+              f"of {meta.bytes.sum() / 1e6:.1f} MB stored")
         print(meta.status.value_counts().rename_axis("status").to_frame("images").to_string())
         bad = meta[meta.status != "ok"][["path", "status", "reason"]]
         if len(bad):

@@ -131,7 +131,8 @@ def read_image_header(fileobj: BinaryIO, size: int, tail: bytes, now: datetime) 
             return ImageHeader(NOT_AN_IMAGE, f"no known image signature (starts with {head[:8]!r})")
         if is_truncated(image_format, tail):
             return ImageHeader(TRUNCATED, f"{image_format} cut short inside its header", image_format=image_format)
-        return ImageHeader(CORRUPT, f"{image_format} signature but the header cannot be parsed ({err})",
+        detail = "" if isinstance(err, UnidentifiedImageError) else f" ({err})"  # PIL's text names our file object
+        return ImageHeader(CORRUPT, f"{image_format} signature but the header cannot be parsed{detail}",
                            image_format=image_format)
     if width <= 0 or height <= 0:
         return ImageHeader(CORRUPT, f"header declares a {width}x{height} image", image_format=image_format)
