@@ -41,11 +41,13 @@ def test_cli_run_on_postgres_instance(demo_archive, tmp_path, postgres):
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         runs = instance.get_runs()
-        assert len(runs) == len(archive_partitions(LocalArchive(demo_archive)))
+        pairs = archive_partitions(LocalArchive(demo_archive))
+        jobs = [r.job_name for r in runs]
+        assert (jobs.count("ingest_job"), jobs.count("curation_job"), jobs.count("splits_job")) == (len(pairs), 2, 3)
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         assert set(instance.get_dynamic_partitions("parks")) == {"snieves", "donana"}
-        materialized = instance.get_materialized_partitions(dg.AssetKey("image_metadata"))
-        assert len(materialized) == len(runs)
+        assert len(instance.get_materialized_partitions(dg.AssetKey("image_metadata"))) == len(pairs)
+        assert instance.get_materialized_partitions(dg.AssetKey("benchmark_splits")) == {"train", "val", "test"}
 
 
 def _reset_signals():

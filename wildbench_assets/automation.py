@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from wildbench_assets.partitions import park_day_partitions
+from wildbench_assets.partitions import park_day_partitions, park_partitions, split_partitions
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -11,4 +11,18 @@ ingest_job = dg.define_asset_job(
     description="List one park's arrivals of one day and read their EXIF headers.",
 )
 
-JOBS = [ingest_job]
+curation_job = dg.define_asset_job(
+    "curation_job",
+    selection=dg.AssetSelection.assets("curated_images"),
+    partitions_def=park_partitions,
+    description="Species filter and burst cleaning of one park.",
+)
+
+splits_job = dg.define_asset_job(
+    "splits_job",
+    selection=dg.AssetSelection.assets("benchmark_splits"),
+    partitions_def=split_partitions,
+    description="One balanced, leak-free split of the benchmark.",
+)
+
+JOBS = [ingest_job, curation_job, splits_job]

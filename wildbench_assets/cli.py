@@ -9,9 +9,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-ASSET_ORDER = ["raw_images", "image_metadata"]
-
-
 def cmd_demo_archive(args: argparse.Namespace) -> int:
     from wildbench_assets.lib.demo_archive import generate_demo_archive
     from wildbench_assets.resources.archive import LocalArchive, open_archive
@@ -36,6 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.endpoint_url:
         os.environ["WILDBENCH_S3_ENDPOINT_URL"] = args.endpoint_url
     from wildbench_assets import runner
+    from wildbench_assets.runner import ASSET_ORDER
     from wildbench_assets.summary import print_summary
 
     runner.prepare_dagster_home()
@@ -58,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         runner.register_partitions(instance, pairs)
         print(f"archive {store.uri}: {len(pairs)} park x arrival-day partitions; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
-        outcome = runner.run_ingest(defs, instance, pairs, selection)
+        outcome = runner.run_pipeline(defs, instance, pairs, selection)
     for line in outcome.get("failure", []):
         print(f"FAILED run {line}", file=sys.stderr)
     print_summary(defs.resources["parquet_io_manager"].base_dir)
@@ -79,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = sub.add_parser("demo-archive", help="write a synthetic camera-trap archive to DIR (folder or s3://)")
     demo.add_argument("dir")
-    demo.add_argument("--events-per-camera", type=int, default=12)
+    demo.add_argument("--events-per-camera", type=int, default=8)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--width", type=int, default=320)
     demo.add_argument("--height", type=int, default=240)
@@ -88,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="register the archive's partitions and materialize the pipeline")
     run.add_argument("--archive", help="local folder or s3://bucket/prefix (default: $WILDBENCH_ARCHIVE or the demo)")
-    run.add_argument("--select", help=f"comma-separated assets (default: all of {ASSET_ORDER})")
+    run.add_argument("--select", help="comma-separated assets (default: all): raw_images, image_metadata, "
+                                      "curated_images, benchmark_splits")
     run.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO), default $WILDBENCH_S3_ENDPOINT_URL")
     run.set_defaults(func=cmd_run)
 

@@ -11,3 +11,24 @@ class ImageMetadataConfig(dg.Config):
     )
     max_workers: int = Field(default=16, ge=1, description="Parallel header reads")
     header_block_bytes: int = Field(default=16 * 1024, ge=1024, description="Ranged-read size for image headers")
+
+
+class CurationConfig(dg.Config):
+    burst_interval_s: float = Field(default=1.0, ge=0, description="Drop frames this close to the last kept one")
+    mode: str = Field(
+        default="camera",
+        description="camera: bursts per camera and species (default); thesis: per species across cameras, "
+                    "species below the median count exempt, as the thesis did",
+    )
+
+
+class SplitConfig(dg.Config):
+    by: str = Field(default="camera", description="Leakage group: camera | sequence | image (thesis: image)")
+    sequence_gap_s: float = Field(default=120.0, gt=0, description="by=sequence: a new sequence after this gap")
+    seed: int = Field(default=0, description="Keyed-hash seed of the assignment and of the balancing order")
+    test_share: float = Field(default=0.2, gt=0, lt=1)
+    val_share: float = Field(default=0.2, ge=0, lt=1, description="Share of train+val that goes to val")
+    cap: int | None = Field(default=None, ge=0, description="Images per species per split; default: thesis rule")
+    cap_round_to: int = Field(default=1000, ge=1, description="Default cap: mean per species rounded up to this")
+    empty_share: float = Field(default=0.1, ge=0, lt=1, description="Share of each split that is empty images")
+    share_tolerance: float = Field(default=0.05, ge=0, le=1, description="Warn when a split's share is further off")

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from wildbench_assets.lib.inventory import arrival_day, is_manifest
+from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
 from wildbench_assets.resources.archive import Archive
 from wildbench_assets.settings import PROJECT_ROOT, default_dagster_home
@@ -40,17 +41,40 @@ def register_partitions(instance: dg.DagsterInstance, pairs: list[tuple[str, str
             instance.add_dynamic_partitions(definition.name, new)
 
 
-def run_ingest(defs: dg.Definitions, instance: dg.DagsterInstance, pairs: list[tuple[str, str]],
-               selection: list[str] | None = None, log_level: str = "INFO") -> dict[str, list[str]]:
-    """One run of `ingest_job` per (park, day); returns run ids by outcome. Failures don't stop the rest."""
-    job = defs.resolve_job_def("ingest_job")
+STAGES: list[tuple[str, list[str]]] = [
+    ("ingest_job", ["raw_images", "image_metadata"]),
+    ("curation_job", ["curated_images"]),
+    ("splits_job", ["benchmark_splits"]),
+]
+ASSET_ORDER = [asset for _job, assets in STAGES for asset in assets]
+
+
+def stage_partitions(job_name: str, pairs: list[tuple[str, str]]) -> list:
+    if job_name == "ingest_job":
+        return [park_day_key(park, day) for park, day in pairs]
+    if job_name == "curation_job":
+        return sorted({park for park, _ in pairs})
+    return list(SPLITS)
+
+
+def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, pairs: list[tuple[str, str]],
+                 selection: list[str] | None = None, log_level: str = "INFO") -> dict[str, list[str]]:
+    """Stage by stage, one run per partition; returns run labels by outcome. A failed stage stops the
+    stages after it (they would read incomplete inputs); the other partitions of that stage still run."""
     outcome: dict[str, list[str]] = defaultdict(list)
-    for park, day in pairs:
-        result = job.execute_in_process(
-            instance=instance, partition_key=park_day_key(park, day),
-            asset_selection=[dg.AssetKey(name) for name in selection] if selection else None,
-            raise_on_error=False, tags={"wildbench/trigger": "cli"},
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
-        outcome["success" if result.success else "failure"].append(f"{park}/{day}: {result.run_id}")
+    for job_name, assets in STAGES:
+        chosen = [a for a in assets if selection is None or a in selection]
+        if not chosen:
+            continue
+        job = defs.resolve_job_def(job_name)
+        for key in stage_partitions(job_name, pairs):
+            result = job.execute_in_process(
+                instance=instance, partition_key=key,
+                asset_selection=[dg.AssetKey(a) for a in chosen] if len(chosen) < len(assets) else None,
+                raise_on_error=False, tags={"wildbench/trigger": "cli"},
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            )
+            outcome["success" if result.success else "failure"].append(f"{job_name} {key}: {result.run_id}")
+        if outcome.get("failure"):
+            break
     return dict(outcome)

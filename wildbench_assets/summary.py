@@ -33,3 +33,16 @@ def print_summary(data_dir: str | Path) -> None:
     by_park = raw.pivot_table(index="species", columns="park", values="path", aggfunc="count", fill_value=0)
     print("\nobjects per species and park:")
     print(by_park.to_string())
+
+    curated = read_table(data_dir, "curated_images")
+    if curated is not None:
+        print(f"\ncurated_images: {len(curated)} images kept of {len(meta) if meta is not None else '?'} "
+              f"(species of Table 3.1 + empties, readable, bursts removed)")
+    splits = read_table(data_dir, "benchmark_splits")
+    if splits is not None:
+        print(f"\nbenchmark_splits ({splits.group.str.split('@').str[0].nunique()} cameras; "
+              f"leakage groups in more than one split: {int((splits.groupby('group').split.nunique() > 1).sum())}):")
+        table = splits.pivot_table(index="species", columns="split", values="path", aggfunc="count", fill_value=0)
+        table = table.reindex(columns=[c for c in ("train", "val", "test") if c in table.columns])
+        table.loc["total"] = table.sum()
+        print(table.to_string())

@@ -27,3 +27,14 @@ def rules_check(name: str, results: list[RuleResult], severity=dg.AssetCheckSeve
 def counts_table(counts: dict[str, int], key: str = "value", value: str = "count") -> dg.MetadataValue:
     rows = "\n".join(f"| {k} | {v} |" for k, v in counts.items())
     return dg.MetadataValue.md(f"| {key} | {value} |\n|---|---|\n{rows}")
+
+
+def png_markdown(png: bytes, alt: str) -> dg.MetadataValue:
+    """A small PNG inline in markdown metadata (a few KiB; the UI renders it on the asset page)."""
+    import base64
+
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def frame_markdown(frame, max_rows: int = 40) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.head(max_rows).to_markdown())

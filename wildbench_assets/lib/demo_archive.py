@@ -29,11 +29,16 @@ CAMERAS: dict[str, dict[str, tuple[str, str, str]]] = {
         "C02": ("RECONYX", "HC600 HYPERFIRE", "colon"),
         "C03": ("Bushnell", "", "dash"),
         "C04": ("RECONYX", "UltraFire", "nul"),
+        "C05": ("Browning", "BTC-8E", "colon"),
+        "C06": ("RECONYX", "HC600 HYPERFIRE", "nul"),
     },
     "donana": {
         "D01": ("Bushnell", "119837", "colon"),
         "D02": ("RECONYX", "HC550 HYPERFIRE", "nul"),
         "D03": ("Browning", "BTC-8E", "dash"),
+        "D04": ("RECONYX", "HC500 HYPERFIRE  ", "colon"),
+        "D05": ("Bushnell", "119837", "dash"),
+        "D06": ("RECONYX", "UltraFire", "colon"),
     },
 }
 # Imbalanced on purpose, as real archives are (thesis Figure 3.3).
@@ -129,7 +134,7 @@ def encode_jpeg(image: Image.Image, exif: bytes | None, quality: int = 85) -> by
 
 
 def generate_demo_archive(
-    events_per_camera: int = 12, size: tuple[int, int] = (320, 240), seed: int = 7,
+    events_per_camera: int = 8, size: tuple[int, int] = (320, 240), seed: int = 7,
     start: datetime = datetime(2024, 3, 1),
 ) -> Iterator[DemoObject]:
     """Yield every object of the archive, the manifest last. Deterministic for a given seed."""

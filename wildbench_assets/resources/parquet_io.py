@@ -52,6 +52,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         write_parquet_atomic(obj, path)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "rows": len(obj)})
 
+    def load_partition(self, asset: str, partition_key: str | None = None) -> pd.DataFrame | None:
+        """One stored partition of an asset (single-dimension key), or None if not materialized."""
+        path = self._path(dg.AssetKey(asset), partition_key)
+        return pd.read_parquet(path) if path.exists() else None
+
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         asset_key = context.asset_key
         if not context.has_asset_partitions:

@@ -1,0 +1,181 @@
+"""Curation: the species of thesis Table 3.1, bursts removed, then leak-free balanced splits."""
+
+import dagster as dg
+import pandas as pd
+
+from wildbench_assets.assets.checks import counts_table, frame_markdown, png_markdown, rules_check
+from wildbench_assets.config import CurationConfig, SplitConfig
+from wildbench_assets.lib import image_header as hdr
+from wildbench_assets.lib.bursts import MODES, burst_violations, clean_bursts, thesis_exempt_species
+from wildbench_assets.lib.expectations import Rule, validate
+from wildbench_assets.lib.plots import bar_chart_png
+from wildbench_assets.lib.splits import SPLITS, SplitPlan, groups_across_splits, make_splits
+from wildbench_assets.partitions import PARK, park_partitions, split_partitions
+from wildbench_assets.resources.parquet_io import ParquetIOManager
+from wildbench_assets.resources.taxonomy import TaxonomyResource
+
+CURATED_COLUMNS = ["path", "park", "species", "camera", "seq_id", "captured_at", "status", "width", "height",
+                   "bytes", "burst_mode", "burst_interval_s", "burst_exempt"]
+CURATION_CHECKS = ["known_species_only", "readable_only", "counts_add_up", "burst_rule_holds"]
+SPLIT_CHECKS = ["splits_disjoint", "split_shares", "species_in_every_split", "cap_respected", "burst_rule_holds"]
+
+
+@dg.asset(
+    partitions_def=park_partitions,
+    ins={"image_metadata": dg.AssetIn(partition_mapping=dg.MultiToSingleDimensionPartitionMapping(PARK))},
+    group_name="curation",
+    kinds={"pandas", "parquet"},
+    io_manager_key="parquet_io_manager",
+    check_specs=[dg.AssetCheckSpec(name, asset="curated_images", blocking=True) for name in CURATION_CHECKS],
+)
+def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, taxonomy: TaxonomyResource,
+                   image_metadata: pd.DataFrame):
+    """One park's readable images of the Table 3.1 species (and empties), burst near-duplicates removed:
+    within one camera and species, a frame within `burst_interval_s` of the last kept frame is dropped.
+    `mode="thesis"` reproduces the thesis's rule (per species across cameras, small species exempt)."""
+    if config.mode not in MODES:
+        raise dg.Failure(f"unknown burst mode {config.mode!r}; expected one of {MODES}")
+    tax = taxonomy.load()
+    frame = image_metadata.sort_values("path", ignore_index=True)  # fixed order: ties break by path
+    readable = ~frame.status.isin(hdr.UNREADABLE)
+    known = frame.species.isin(tax.species_codes)
+    candidates = frame[readable & known].reset_index(drop=True)
+    keep = clean_bursts(candidates, config.burst_interval_s, config.mode)
+    candidates["burst_mode"] = config.mode
+    candidates["burst_interval_s"] = float(config.burst_interval_s)
+    candidates["burst_exempt"] = (
+        candidates.species.isin(thesis_exempt_species(candidates.species)) if config.mode == "thesis" else False
+    )
+    curated = candidates.loc[keep.to_numpy(), CURATED_COLUMNS].reset_index(drop=True)
+
+    dropped_unreadable = frame.loc[~readable, "status"].value_counts().to_dict()
+    dropped_species = frame.loc[readable & ~known, "species"].value_counts().to_dict()
+    per_species = pd.DataFrame({
+        "kept": curated.species.value_counts(),
+        "burst_dropped": candidates.loc[~keep.to_numpy(), "species"].value_counts(),
+    }).fillna(0).astype(int).sort_index()
+    undated_kept = int(curated.captured_at.isna().sum())
+    context.log.info(f"{len(frame)} images -> {len(curated)} kept; bursts dropped {int(per_species.burst_dropped.sum())}"
+                     f", unreadable {sum(dropped_unreadable.values())}, other species {dropped_species}")
+
+    results = validate(curated, [
+        Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
+        Rule("expect_column_values_to_be_unique", {"column": "path"}),
+        Rule("expect_column_values_to_not_be_in_set", {"column": "status", "value_set": sorted(hdr.UNREADABLE)}),
+    ], name="curated_images")
+    accounted = len(curated) + int(per_species.burst_dropped.sum()) + sum(dropped_unreadable.values()) + sum(
+        dropped_species.values())
+    violations = burst_violations(curated, config.burst_interval_s, config.mode)
+    checks = [
+        rules_check("known_species_only", results[0:2]),
+        rules_check("readable_only", results[2:3]),
+        dg.AssetCheckResult(check_name="counts_add_up", passed=accounted == len(frame),
+                            metadata={"input": len(frame), "accounted_for": accounted}),
+        dg.AssetCheckResult(check_name="burst_rule_holds", passed=violations == 0,
+                            metadata={"pairs_closer_than_interval": violations,
+                                      "burst_interval_s": config.burst_interval_s, "mode": config.mode}),
+    ]
+    plot = bar_chart_png(per_species, f"{context.partition_key}: kept vs burst-dropped", stacked=True)
+    return dg.MaterializeResult(
+        value=curated,
+        metadata={
+            "images_in": len(frame),
+            "kept": len(curated),
+            "burst_dropped": int(per_species.burst_dropped.sum()),
+            "undated_kept": undated_kept,
+            "unreadable_dropped": dg.MetadataValue.json(dropped_unreadable),
+            "other_species_dropped": dg.MetadataValue.json(dropped_species),
+            "per_species": frame_markdown(per_species),
+            "plot": png_markdown(plot, "kept and dropped per species"),
+        },
+        check_results=checks,
+    )
+
+
+def _plan(config: SplitConfig) -> SplitPlan:
+    return SplitPlan(by=config.by, sequence_gap_s=config.sequence_gap_s, seed=config.seed,
+                     test_share=config.test_share, val_share=config.val_share, cap=config.cap,
+                     cap_round_to=config.cap_round_to, empty_share=config.empty_share)
+
+
+@dg.asset(
+    partitions_def=split_partitions,
+    ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+    group_name="curation",
+    kinds={"pandas", "parquet"},
+    io_manager_key="parquet_io_manager",
+    check_specs=[dg.AssetCheckSpec(name, asset="benchmark_splits", blocking=name != "split_shares"
+                                   and name != "species_in_every_split") for name in SPLIT_CHECKS],
+)
+def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, taxonomy: TaxonomyResource,
+                     parquet_io_manager: dg.ResourceParam[ParquetIOManager], curated_images: pd.DataFrame):
+    """One split (train/val/test) of the benchmark: leakage groups (camera by default) assigned by a
+    keyed hash, 64/16/20, then each species capped and balanced across parks, plus a share of empties."""
+    try:
+        plan = _plan(config)
+    except ValueError as err:
+        raise dg.Failure(f"invalid split config: {err}") from err
+    split = context.partition_key
+    curated = curated_images.sort_values("path", ignore_index=True)
+    assigned = make_splits(curated, plan)
+    table = assigned[(assigned.split == split) & assigned.selected].drop(columns="selected").reset_index(drop=True)
+    tax = taxonomy.load()
+
+    # Other splits as stored: a leak appears when they were made with another seed or grouping.
+    stored = [parquet_io_manager.load_partition("benchmark_splits", other) for other in SPLITS if other != split]
+    stored = [s for s in stored if s is not None]
+    overlap_paths = sum(int(s.path.isin(table.path).sum()) for s in stored)
+    overlap_groups = sum(int(s.group.isin(table.group).sum()) for s in stored)
+    leaked_groups = groups_across_splits(assigned) + overlap_groups
+    leaked_cameras = groups_across_splits(assigned, "camera")
+    shares = assigned.split.value_counts(normalize=True).reindex(list(SPLITS), fill_value=0.0)
+    off_target = {s: round(float(shares[s]), 3) for s in SPLITS if abs(shares[s] - plan.targets[s]) > config.share_tolerance}
+    animal_species = set(curated.species) - {"emp"}
+    missing = {s: sorted(animal_species - set(assigned[(assigned.split == s) & assigned.selected].species))
+               for s in SPLITS}
+    missing = {s: m for s, m in missing.items() if m}
+    cap = int(table.species_cap.max()) if len(table) else 0
+    over_cap = table[table.species != "emp"].species.value_counts()
+    over_cap = over_cap[over_cap > cap].to_dict()
+    violations = sum(burst_violations(rows, interval, mode)  # each park's rows keep the rule they were cleaned by
+                     for (mode, interval), rows in table.groupby(["burst_mode", "burst_interval_s"]))
+
+    results = validate(table, [
+        Rule("expect_column_values_to_be_unique", {"column": "path"}),
+        Rule("expect_column_values_to_be_in_set", {"column": "split", "value_set": [split]}),
+        Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
+    ], name="benchmark_splits")
+    checks = [
+        dg.AssetCheckResult(
+            check_name="splits_disjoint",
+            passed=results[0].success and overlap_paths == 0 and (leaked_groups == 0 or plan.by == "image"),
+            metadata={"paths_in_other_splits": overlap_paths, "groups_across_splits": leaked_groups,
+                      "cameras_across_splits": leaked_cameras, "by": plan.by,
+                      "rules": dg.MetadataValue.md(results[0].describe())},
+        ),
+        dg.AssetCheckResult(check_name="split_shares", passed=not off_target, severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"shares": dg.MetadataValue.json({s: round(float(shares[s]), 3) for s in SPLITS}),
+                                      "off_target": dg.MetadataValue.json(off_target)}),
+        dg.AssetCheckResult(check_name="species_in_every_split", passed=not missing,
+                            severity=dg.AssetCheckSeverity.WARN, metadata={"missing": dg.MetadataValue.json(missing)}),
+        dg.AssetCheckResult(check_name="cap_respected", passed=not over_cap and results[2].success,
+                            metadata={"cap": cap, "over_cap": dg.MetadataValue.json(over_cap)}),
+        dg.AssetCheckResult(check_name="burst_rule_holds", passed=violations == 0,
+                            metadata={"pairs_closer_than_interval": violations}),
+    ]
+    counts = table.pivot_table(index="species", columns="park", values="path", aggfunc="count", fill_value=0)
+    plot = bar_chart_png(counts, f"{split}: images per species and park (thesis Fig. 3.7)")
+    return dg.MaterializeResult(
+        value=table,
+        metadata={
+            "images": len(table),
+            "species": int(table.species.nunique()),
+            "cap": cap,
+            "groups": int(table.group.nunique()),
+            "assigned_before_balancing": int((assigned.split == split).sum()),
+            "share_of_assigned": float(shares[split]),
+            "counts": frame_markdown(counts),
+            "plot": png_markdown(plot, f"{split} per species and park"),
+        },
+        check_results=checks,
+    )
