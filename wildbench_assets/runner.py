@@ -58,21 +58,24 @@ def stage_partitions(job_name: str, pairs: list[tuple[str, str]]) -> list:
 
 
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, pairs: list[tuple[str, str]],
-                 selection: list[str] | None = None, log_level: str = "INFO") -> dict[str, list[str]]:
+                 selection: list[str] | None = None, log_level: str = "INFO",
+                 config_by_asset: dict[str, dict] | None = None) -> dict[str, list[str]]:
     """Stage by stage, one run per partition; returns run labels by outcome. A failed stage stops the
-    stages after it (they would read incomplete inputs); the other partitions of that stage still run."""
+    stages after it (they would read incomplete inputs); the other partitions of that stage still run.
+    `config_by_asset`: run config of assets by name, e.g. {"benchmark_splits": {"by": "sequence"}}."""
     outcome: dict[str, list[str]] = defaultdict(list)
     for job_name, assets in STAGES:
         chosen = [a for a in assets if selection is None or a in selection]
         if not chosen:
             continue
         job = defs.resolve_job_def(job_name)
+        ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in chosen}
         for key in stage_partitions(job_name, pairs):
             result = job.execute_in_process(
                 instance=instance, partition_key=key,
                 asset_selection=[dg.AssetKey(a) for a in chosen] if len(chosen) < len(assets) else None,
                 raise_on_error=False, tags={"wildbench/trigger": "cli"},
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
             )
             outcome["success" if result.success else "failure"].append(f"{job_name} {key}: {result.run_id}")
         if outcome.get("failure"):

@@ -1,0 +1,66 @@
+"""curated_images and benchmark_splits materialized for real, after the ingest stages, on the demo archive."""
+
+import pandas as pd
+
+from wildbench_assets.lib.bursts import burst_violations
+from wildbench_assets.summary import read_table
+
+from .helpers import latest_checks, run_all
+
+
+def test_pipeline_curates_and_splits_the_demo_archive(demo_archive, tmp_path):
+    instance, outcome = run_all(demo_archive, tmp_path)
+    assert not outcome.get("failure"), outcome
+    meta = read_table(tmp_path, "image_metadata")
+    curated = read_table(tmp_path, "curated_images")
+    splits = read_table(tmp_path, "benchmark_splits")
+    assert set(curated.species) <= set(meta.species) - {"xyz"}  # the unknown code is filtered out
+    assert not curated.path.isin(meta.path[meta.status.isin(["corrupt", "truncated", "empty file",
+                                                               "not an image"])]).any()
+    assert len(curated) < (meta.status == "ok").sum()  # bursts removed
+    assert burst_violations(curated, 1.0) == 0
+    assert set(splits.split) == {"train", "val", "test"} and splits.path.is_unique
+    assert (splits.groupby("camera").split.nunique() == 1).all()  # leak-free by camera
+    assert splits.path.isin(curated.path).all()
+    checks = latest_checks(instance, "curated_images")
+    for name in ("known_species_only", "readable_only", "counts_add_up", "burst_rule_holds"):
+        assert all(e.passed for e in checks[name]), name
+    split_checks = latest_checks(instance, "benchmark_splits")
+    for name in ("splits_disjoint", "cap_respected", "burst_rule_holds"):
+        assert all(e.passed for e in split_checks[name]), name
+
+
+def test_thesis_mode_and_image_split_reproduce_the_thesis(demo_archive, tmp_path):
+    instance, outcome = run_all(demo_archive, tmp_path, config_by_asset={
+        "curated_images": {"mode": "thesis"}, "benchmark_splits": {"by": "image", "cap_round_to": 10}})
+    assert not outcome.get("failure"), outcome
+    curated = read_table(tmp_path, "curated_images")
+    assert set(curated.burst_mode) == {"thesis"}
+    assert curated.captured_at.notna().all()  # the thesis rule drops undated images
+    disjoint = latest_checks(instance, "benchmark_splits")["splits_disjoint"]
+    assert all(e.passed for e in disjoint)  # by=image: groups are images, leak allowed and reported
+    assert max(e.metadata["cameras_across_splits"].value for e in disjoint) > 0
+
+
+def test_a_split_made_with_another_seed_is_caught_as_a_leak(demo_archive, tmp_path):
+    run_all(demo_archive, tmp_path, config_by_asset={"benchmark_splits": {"by": "image", "seed": 1}})
+    instance, _ = run_all(demo_archive, tmp_path, selection=["benchmark_splits"],
+                          config_by_asset={"benchmark_splits": {"by": "image", "seed": 2}})
+    disjoint = latest_checks(instance, "benchmark_splits")["splits_disjoint"]
+    assert not disjoint[0].passed and disjoint[0].metadata["paths_in_other_splits"].value > 0
+
+
+def test_rerun_gives_byte_identical_split_tables(demo_archive, tmp_path):
+    run_all(demo_archive, tmp_path / "one")
+    run_all(demo_archive, tmp_path / "two")
+    for split in ("train", "val", "test"):
+        one = (tmp_path / "one" / "benchmark_splits" / f"{split}.parquet").read_bytes()
+        two = (tmp_path / "two" / "benchmark_splits" / f"{split}.parquet").read_bytes()
+        assert one == two
+
+
+def test_bad_config_fails_loudly(demo_archive, tmp_path):
+    _, outcome = run_all(demo_archive, tmp_path, config_by_asset={"curated_images": {"mode": "fuzzy"}})
+    assert outcome.get("failure") and all("curation_job" in line for line in outcome["failure"])
+    ran = pd.Series(outcome.get("success", []) + outcome["failure"])
+    assert not ran.str.startswith("splits_job").any()  # nothing after a failed stage runs
