@@ -6,7 +6,8 @@ import pandas as pd
 from wildbench_assets.assets.checks import counts_table, frame_markdown, png_markdown, rules_check
 from wildbench_assets.config import CurationConfig, SplitConfig
 from wildbench_assets.lib import image_header as hdr
-from wildbench_assets.lib.bursts import MODES, burst_violations, clean_bursts, thesis_exempt_species
+from wildbench_assets.lib.bursts import MODES, burst_violations
+from wildbench_assets.lib.curation import curate
 from wildbench_assets.lib.expectations import Rule, validate
 from wildbench_assets.lib.plots import bar_chart_png
 from wildbench_assets.lib.splits import SPLITS, SplitPlan, groups_across_splits, make_splits
@@ -14,8 +15,6 @@ from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-CURATED_COLUMNS = ["path", "park", "species", "camera", "seq_id", "captured_at", "status", "width", "height",
-                   "bytes", "burst_mode", "burst_interval_s", "burst_exempt"]
 CURATION_CHECKS = ["known_species_only", "readable_only", "counts_add_up", "burst_rule_holds"]
 SPLIT_CHECKS = ["splits_disjoint", "split_shares", "species_in_every_split", "cap_respected", "burst_rule_holds"]
 
@@ -36,41 +35,25 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     if config.mode not in MODES:
         raise dg.Failure(f"unknown burst mode {config.mode!r}; expected one of {MODES}")
     tax = taxonomy.load()
-    frame = image_metadata.sort_values("path", ignore_index=True)  # fixed order: ties break by path
-    readable = ~frame.status.isin(hdr.UNREADABLE)
-    known = frame.species.isin(tax.species_codes)
-    candidates = frame[readable & known].reset_index(drop=True)
-    keep = clean_bursts(candidates, config.burst_interval_s, config.mode)
-    candidates["burst_mode"] = config.mode
-    candidates["burst_interval_s"] = float(config.burst_interval_s)
-    candidates["burst_exempt"] = (
-        candidates.species.isin(thesis_exempt_species(candidates.species)) if config.mode == "thesis" else False
-    )
-    curated = candidates.loc[keep.to_numpy(), CURATED_COLUMNS].reset_index(drop=True)
-
-    dropped_unreadable = frame.loc[~readable, "status"].value_counts().to_dict()
-    dropped_species = frame.loc[readable & ~known, "species"].value_counts().to_dict()
-    per_species = pd.DataFrame({
-        "kept": curated.species.value_counts(),
-        "burst_dropped": candidates.loc[~keep.to_numpy(), "species"].value_counts(),
-    }).fillna(0).astype(int).sort_index()
-    undated_kept = int(curated.captured_at.isna().sum())
-    context.log.info(f"{len(frame)} images -> {len(curated)} kept; bursts dropped {int(per_species.burst_dropped.sum())}"
-                     f", unreadable {sum(dropped_unreadable.values())}, other species {dropped_species}")
+    curated, report = curate(image_metadata, tax.species_codes, config.burst_interval_s, config.mode)
+    per_species = report.per_species
+    burst_dropped = int(per_species.burst_dropped.sum())
+    context.log.info(f"{report.images_in} images -> {len(curated)} kept; bursts dropped {burst_dropped}, "
+                     f"unreadable {report.unreadable_dropped}, other species {report.other_species_dropped}")
 
     results = validate(curated, [
         Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
         Rule("expect_column_values_to_be_unique", {"column": "path"}),
         Rule("expect_column_values_to_not_be_in_set", {"column": "status", "value_set": sorted(hdr.UNREADABLE)}),
     ], name="curated_images")
-    accounted = len(curated) + int(per_species.burst_dropped.sum()) + sum(dropped_unreadable.values()) + sum(
-        dropped_species.values())
     violations = burst_violations(curated, config.burst_interval_s, config.mode)
     checks = [
         rules_check("known_species_only", results[0:2]),
         rules_check("readable_only", results[2:3]),
-        dg.AssetCheckResult(check_name="counts_add_up", passed=accounted == len(frame),
-                            metadata={"input": len(frame), "accounted_for": accounted}),
+        dg.AssetCheckResult(check_name="counts_add_up",
+                            passed=report.accounted_for == report.images_in == len(image_metadata)
+                            and int(per_species.kept.sum()) == len(curated),
+                            metadata={"input": len(image_metadata), "accounted_for": report.accounted_for}),
         dg.AssetCheckResult(check_name="burst_rule_holds", passed=violations == 0,
                             metadata={"pairs_closer_than_interval": violations,
                                       "burst_interval_s": config.burst_interval_s, "mode": config.mode}),
@@ -79,12 +62,12 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     return dg.MaterializeResult(
         value=curated,
         metadata={
-            "images_in": len(frame),
+            "images_in": report.images_in,
             "kept": len(curated),
-            "burst_dropped": int(per_species.burst_dropped.sum()),
-            "undated_kept": undated_kept,
-            "unreadable_dropped": dg.MetadataValue.json(dropped_unreadable),
-            "other_species_dropped": dg.MetadataValue.json(dropped_species),
+            "burst_dropped": burst_dropped,
+            "undated_kept": int(curated.captured_at.isna().sum()),
+            "unreadable_dropped": dg.MetadataValue.json(report.unreadable_dropped),
+            "other_species_dropped": dg.MetadataValue.json(report.other_species_dropped),
             "per_species": frame_markdown(per_species),
             "plot": png_markdown(plot, "kept and dropped per species"),
         },
