@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -48,6 +49,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown assets in --select: {sorted(unknown)}; known: {ASSET_ORDER}", file=sys.stderr)
         return 2
+    try:
+        config_by_asset = json.loads(args.config) if args.config else None
+        if config_by_asset is not None and not (isinstance(config_by_asset, dict) and all(
+                isinstance(v, dict) for v in config_by_asset.values())):
+            raise ValueError("expected an object of asset name -> config object")
+    except ValueError as err:
+        print(f"--config: {err}", file=sys.stderr)
+        return 2
+    unknown = set(config_by_asset or {}) - set(ASSET_ORDER)
+    if unknown:
+        print(f"unknown assets in --config: {sorted(unknown)}; known: {ASSET_ORDER}", file=sys.stderr)
+        return 2
     store = archive.open()
     pairs = runner.archive_partitions(store)
     if not pairs:
@@ -56,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         runner.register_partitions(instance, pairs)
         print(f"archive {store.uri}: {len(pairs)} park x arrival-day partitions; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
-        outcome = runner.run_pipeline(defs, instance, pairs, selection)
+        outcome = runner.run_pipeline(defs, instance, pairs, selection, config_by_asset=config_by_asset)
     for line in outcome.get("failure", []):
         print(f"FAILED run {line}", file=sys.stderr)
     print_summary(defs.resources["parquet_io_manager"].base_dir)
@@ -89,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--select", help="comma-separated assets (default: all): raw_images, image_metadata, "
                                       "curated_images, benchmark_splits")
     run.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO), default $WILDBENCH_S3_ENDPOINT_URL")
+    run.add_argument("--config", help='run config of assets as JSON, e.g. \'{"benchmark_splits": {"by": "sequence"}}\'')
     run.set_defaults(func=cmd_run)
 
     summary = sub.add_parser("summary", help="print what the last runs produced")

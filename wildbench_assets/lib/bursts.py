@@ -14,25 +14,33 @@ import pandas as pd
 MODES = ("camera", "thesis")
 
 
-def keep_mask(times: pd.Series, groups: pd.Series | list[pd.Series], interval_s: float) -> np.ndarray:
+def group_codes(columns: list[pd.Series]) -> np.ndarray:
+    """One dense int64 code per distinct combination of the columns' values."""
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        column_codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        codes = codes * (len(uniques) + 1) + column_codes
+    return codes if len(columns) == 1 else pd.factorize(codes)[0].astype(np.int64)
+
+
+def keep_mask(times: pd.Series, groups: pd.Series | list[pd.Series] | np.ndarray, interval_s: float) -> np.ndarray:
     """Boolean mask over rows: True where the row survives the 'last kept + interval' rule.
 
     Within each group, in time order, the first row is kept and each later row is kept only when it is
     more than `interval_s` after the last kept row. Rows with no time (NaT) are not judged: False here.
     Rows taken in the same millisecond are ordered as given (a stable sort), so callers that want a
     deterministic choice pass rows in a fixed order (curated_images: by path).
+    `groups`: a column, a list of columns, or precomputed integer codes.
     """
     n = len(times)
     keep = np.zeros(n, dtype=bool)
     dated = times.notna().to_numpy()
     if not dated.any():
         return keep
-    group_list = groups if isinstance(groups, list) else [groups]
-    codes = np.zeros(n, dtype=np.int64)
-    for column in group_list:  # one dense integer per distinct combination of group values
-        column_codes, uniques = pd.factorize(column, use_na_sentinel=False)
-        codes = codes * (len(uniques) + 1) + column_codes
-    codes = pd.factorize(codes)[0].astype(np.int64)
+    if isinstance(groups, np.ndarray):
+        codes = groups.astype(np.int64, copy=False)
+    else:
+        codes = group_codes(groups if isinstance(groups, list) else [groups])
     ms = times.to_numpy(dtype="datetime64[ms]").astype(np.int64)
     rows = np.flatnonzero(dated)
     ms, codes = ms[rows], codes[rows]
@@ -46,10 +54,9 @@ def keep_mask(times: pd.Series, groups: pd.Series | list[pd.Series], interval_s:
     new_run[0] = True
     new_run[1:] = (key[1:] - key[:-1]) > step  # wider gap or another group: nothing before can reach
     run_starts = np.flatnonzero(new_run)
-    run_end = np.append(run_starts[1:], len(key))  # exclusive end of each run
+    ends = np.append(run_starts[1:], len(key))  # exclusive end of each run
     kept_sorted = np.zeros(len(key), dtype=bool)
     current = run_starts
-    ends = run_end
     kept_sorted[current] = True
     while len(current):
         nxt = next_row[current]
@@ -60,11 +67,16 @@ def keep_mask(times: pd.Series, groups: pd.Series | list[pd.Series], interval_s:
     return keep
 
 
+def _exempt_codes(counts: np.ndarray) -> np.ndarray:
+    threshold = round(float(np.median(counts)), -3) if len(counts) else 0
+    return counts < threshold
+
+
 def thesis_exempt_species(species: pd.Series) -> set:
     """Species with fewer images than the median per-species count rounded to thousands (thesis 4.1.2)."""
-    counts = species.value_counts()
-    threshold = round(float(counts.median()), -3) if len(counts) else 0
-    return set(counts[counts < threshold].index)
+    codes, uniques = pd.factorize(species)
+    exempt = _exempt_codes(np.bincount(codes, minlength=len(uniques)))
+    return set(np.asarray(uniques)[exempt])
 
 
 def clean_bursts(frame: pd.DataFrame, interval_s: float = 1.0, mode: str = "camera") -> pd.Series:
@@ -81,12 +93,15 @@ def clean_bursts(frame: pd.DataFrame, interval_s: float = 1.0, mode: str = "came
     if mode == "camera":
         keep = keep_mask(times, [frame["camera"], frame["species"]], interval_s) | times.isna().to_numpy()
         return pd.Series(keep, index=frame.index)
-    keep = keep_mask(times, frame["species"], interval_s)
-    undated_only = frame.groupby("species")["captured_at"].transform(lambda s: s.isna().all()).to_numpy()
-    first_of_group = ~frame.duplicated("species").to_numpy()
-    keep |= undated_only & first_of_group
-    exempt = frame["species"].isin(thesis_exempt_species(frame["species"])).to_numpy()
-    return pd.Series(keep | exempt, index=frame.index)
+    codes, uniques = pd.factorize(frame["species"])
+    codes = codes.astype(np.int64)
+    keep = keep_mask(times, codes, interval_s)
+    dated_per_species = np.bincount(codes, weights=times.notna().to_numpy(), minlength=len(uniques))
+    first_rows = np.unique(codes, return_index=True)[1]
+    undated_species_first = np.zeros(len(frame), dtype=bool)
+    undated_species_first[first_rows] = dated_per_species[codes[first_rows]] == 0
+    exempt = _exempt_codes(np.bincount(codes, minlength=len(uniques)))[codes]
+    return pd.Series(keep | undated_species_first | exempt, index=frame.index)
 
 
 def burst_violations(frame: pd.DataFrame, interval_s: float, mode: str = "camera") -> int:
