@@ -16,8 +16,11 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# zamba is installed without its dependencies: WildBench uses only the MegadetectorLite checkpoint it
+# ships, and zamba's own pins (pydantic<2, numpy<2) conflict with Dagster's.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps zamba==2.7.2
 	touch $@
 
 install: $(VENV)/.installed

@@ -2,27 +2,36 @@
 
 import dagster as dg
 
-from wildbench_assets.assets import curation, ingest
+from wildbench_assets.assets import curation, ingest, labels
 from wildbench_assets.automation import JOBS
 from wildbench_assets.resources.archive import ArchiveResource
+from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.detector import DetectorResource
+from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.runner import archive_partitions, register_partitions, run_pipeline
 
 
-def pipeline_defs(uri, data_dir, endpoint=None) -> dg.Definitions:
+def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite") -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation]),
+        assets=dg.load_assets_from_modules([ingest, curation, labels]),
         jobs=JOBS,
         resources={"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),
-                   "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir))},
+                   "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
+                   "artifacts": ArtifactStore(base_dir=str(data_dir)), "label_cache": LabelCache(base_dir=str(data_dir)),
+                   "detector": DetectorResource(backend=detector, batch_size=4, decode_workers=2)},
         executor=dg.in_process_executor,
     )
 
 
-def run_all(uri, data_dir, instance=None, selection=None, config_by_asset=None):
-    """(instance, outcome) after every stage ran over every partition of the archive."""
-    defs = pipeline_defs(uri, data_dir)
+UP_TO_SPLITS = ["raw_images", "image_metadata", "curated_images", "benchmark_splits"]
+
+
+def run_all(uri, data_dir, instance=None, selection=UP_TO_SPLITS, config_by_asset=None, detector="mdlite"):
+    """(instance, outcome) after the selected stages ran over every partition of the archive
+    (default: up to the splits; selection=None runs everything)."""
+    defs = pipeline_defs(uri, data_dir, detector=detector)
     instance = instance or dg.DagsterInstance.ephemeral()
     pairs = archive_partitions(defs.resources["archive"].open())
     register_partitions(instance, pairs)

@@ -25,4 +25,11 @@ splits_job = dg.define_asset_job(
     description="One balanced, leak-free split of the benchmark.",
 )
 
-JOBS = [ingest_job, curation_job, splits_job]
+labels_job = dg.define_asset_job(
+    "labels_job",
+    selection=dg.AssetSelection.groups("labels"),
+    partitions_def=split_partitions,
+    description="Boxes, training datasets and the ZIP archive of one split.",
+)
+
+JOBS = [ingest_job, curation_job, splits_job, labels_job]

@@ -32,3 +32,11 @@ class SplitConfig(dg.Config):
     cap_round_to: int = Field(default=1000, ge=1, description="Default cap: mean per species rounded up to this")
     empty_share: float = Field(default=0.1, ge=0, lt=1, description="Share of each split that is empty images")
     share_tolerance: float = Field(default=0.05, ge=0, le=1, description="Warn when a split's share is further off")
+
+
+class LabelConfig(dg.Config):
+    label_threshold: float = Field(default=0.2, ge=0, le=1,
+                                   description="Animal detections at or above this become labels (every one, not just the top)")
+    max_unlabelled_share: float = Field(default=0.25, ge=0, le=1,
+                                        description="Warn when more animal images than this get no box")
+    max_failed_share: float = Field(default=0.02, ge=0, le=1, description="Warn when more images than this fail")

@@ -45,6 +45,7 @@ STAGES: list[tuple[str, list[str]]] = [
     ("ingest_job", ["raw_images", "image_metadata"]),
     ("curation_job", ["curated_images"]),
     ("splits_job", ["benchmark_splits"]),
+    ("labels_job", ["detection_labels"]),
 ]
 ASSET_ORDER = [asset for _job, assets in STAGES for asset in assets]
 
@@ -54,7 +55,7 @@ def stage_partitions(job_name: str, pairs: list[tuple[str, str]]) -> list:
         return [park_day_key(park, day) for park, day in pairs]
     if job_name == "curation_job":
         return sorted({park for park, _ in pairs})
-    return list(SPLITS)
+    return list(SPLITS)  # splits_job, labels_job
 
 
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, pairs: list[tuple[str, str]],

@@ -25,7 +25,7 @@ METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture
                    "failed_share"]
 
 
-def _load_manifests(store: Archive, park: str, taxonomy: Taxonomy) -> dict:
+def load_manifests(store: Archive, park: str, taxonomy: Taxonomy) -> dict:
     aliases = species_aliases([(s.code, s.scientific_name, s.common_name) for s in taxonomy.species])
     entries: dict = {}
     for key in (MANIFEST_NAME, f"{park}/{MANIFEST_NAME}"):
@@ -55,7 +55,7 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
     keys = context.partition_key.keys_by_dimension
     park, day = keys[PARK], keys[ARRIVAL_DAY]
     store, tax = archive.open(), taxonomy.load()
-    manifest = _load_manifests(store, park, tax)
+    manifest = load_manifests(store, park, tax)
     listed = [o for o in store.list(f"{park}/") if arrival_day(o.last_modified) == day]
     objects = [vars(o) for o in listed if not is_manifest(o.key)]
     frame = listing_table(objects, manifest)
@@ -97,7 +97,7 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
 
 def metadata_table(raw: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     headers = pd.DataFrame(rows)
-    frame = raw[["path", "park", "species", "camera", "seq_id", "bytes"]].merge(headers, on="path", how="left")
+    frame = raw[["path", "park", "species", "camera", "seq_id", "bytes", "etag"]].merge(headers, on="path", how="left")
     frame["captured_at"] = pd.to_datetime(frame["captured_at"])
     for column in ("width", "height"):
         frame[column] = frame[column].astype("Int64")

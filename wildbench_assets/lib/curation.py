@@ -10,7 +10,7 @@ from wildbench_assets.lib.bursts import clean_bursts, thesis_exempt_species
 from wildbench_assets.lib.image_header import UNREADABLE
 
 CURATED_COLUMNS = ["path", "park", "species", "camera", "seq_id", "captured_at", "status", "width", "height",
-                   "bytes", "burst_mode", "burst_interval_s", "burst_exempt"]
+                   "bytes", "etag", "burst_mode", "burst_interval_s", "burst_exempt"]
 
 
 @dataclass(frozen=True)

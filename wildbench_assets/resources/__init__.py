@@ -5,6 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from wildbench_assets.resources.archive import ArchiveResource
+from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.detector import DetectorResource
+from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.settings import default_archive_uri, default_data_dir
@@ -32,6 +35,10 @@ def build_resources(deployment: str = "local") -> dict:
         "archive": archive,
         "taxonomy": TaxonomyResource(extension_file=_optional_env("WILDBENCH_TAXONOMY")),
         "parquet_io_manager": ParquetIOManager(base_dir=data_dir),
+        "artifacts": ArtifactStore(base_dir=data_dir),
+        "label_cache": LabelCache(base_dir=data_dir),
+        "detector": DetectorResource(backend=_optional_env("WILDBENCH_DETECTOR") or "mdlite",
+                                     weights_path=_optional_env("WILDBENCH_DETECTOR_WEIGHTS")),
     }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import dagster as dg
 from pydantic import Field
@@ -45,6 +46,10 @@ class Archive(ABC):
         """Store an object so that it is never visible half-written."""
 
     @abstractmethod
+    def open_stream(self, key: str) -> BinaryIO:
+        """A readable stream of the object, for copying it without holding it in memory."""
+
+    @abstractmethod
     def read_optional(self, key: str) -> bytes | None:
         """The object's bytes, or None when there is no such object."""
 
@@ -75,6 +80,9 @@ class LocalArchive(Archive):
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
 
+    def open_stream(self, key: str) -> BinaryIO:
+        return open(self.root / key, "rb")
+
     def read_optional(self, key: str) -> bytes | None:
         path = self.root / key
         return path.read_bytes() if path.is_file() else None
@@ -96,6 +104,7 @@ class LocalArchive(Archive):
         fd, tmp = tempfile.mkstemp(prefix=".wb-tmp-", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, target)
 
 
@@ -128,6 +137,9 @@ class S3Archive(Archive):
 
     def read(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def open_stream(self, key: str) -> BinaryIO:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
 
     def read_optional(self, key: str) -> bytes | None:
         try:

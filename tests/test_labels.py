@@ -1,0 +1,108 @@
+"""detection_labels for real: the MegadetectorLite detector, the cache, the manifest backend, MD 1.6."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from wildbench_assets.lib.labels import FAILED, LABELLED
+from wildbench_assets.resources.archive import LocalArchive
+from wildbench_assets.resources.detector import DetectorResource
+from wildbench_assets.summary import read_table
+
+from .conftest import SAMPLES
+from .helpers import latest_checks, run_all
+
+LABELS = ["detection_labels"]
+
+
+@pytest.fixture(scope="module")
+def split_data(demo_archive, tmp_path_factory):
+    """The demo archive run up to the splits once; each test copies the data dir."""
+    data = tmp_path_factory.mktemp("split-data")
+    _, outcome = run_all(demo_archive, data)
+    assert not outcome.get("failure")
+    return data
+
+
+def test_labels_are_cached_second_run_does_no_inference(demo_archive, split_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(split_data, data)
+    instance, outcome = run_all(demo_archive, data, selection=LABELS)
+    assert not outcome.get("failure"), outcome
+    first = read_table(data, "detection_labels")
+    animals = first[first.species != "emp"]
+    assert set(first.path) == set(read_table(data, "benchmark_splits").path)
+    assert (animals.label_status == LABELLED).mean() > 0.3  # a real detector finds the drawn animals
+    assert (first[first.species == "emp"].n_boxes == 0).all()
+    inferences = [e.metadata["inferences"].value for e in _materializations(instance)]
+    assert sum(inferences) == len(animals)
+    instance, _ = run_all(demo_archive, data, selection=LABELS)
+    assert [e.metadata["inferences"].value for e in _materializations(instance)] == [0, 0, 0]
+    second = read_table(data, "detection_labels")
+    pd.testing.assert_frame_equal(first.drop(columns="sha256"), second.drop(columns="sha256"))
+    for check in ("one_row_per_image", "boxes_inside_image", "confidences_in_range"):
+        assert all(e.passed for e in latest_checks(instance, "detection_labels")[check]), check
+
+
+def test_megadetector_file_and_multi_animal_labels(demo_archive, split_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(split_data, data)
+    run_all(demo_archive, data, selection=LABELS, detector="manifest")
+    labels = read_table(data, "detection_labels")
+    raw = read_table(data, "raw_images")
+    in_manifest = set(raw.path[raw.species_source == "manifest"])
+    animals = labels[labels.species != "emp"]
+    assert (animals[animals.path.isin(in_manifest)].label_status == LABELLED).all()  # a box for every animal
+    assert (animals[~animals.path.isin(in_manifest)].label_status == "no detection").all()  # plain test images
+    assert animals.n_boxes.max() == 2  # multi-animal images keep every box, not just the top one
+    md = json.loads((data / "artifacts" / "labels" / "train.megadetector-1.6.json").read_text())
+    assert md["info"]["format_version"] == "1.6" and md["detection_categories"]["1"] == "animal"
+    train = labels[labels.split == "train"]
+    assert {i["file"] for i in md["images"]} == set(train.path)
+    for image in md["images"]:
+        for det in image["detections"]:
+            x, y, w, h = det["bbox"]
+            assert 0 <= x and 0 <= y and x + w <= 1.0001 and y + h <= 1.0001 and det["category"] == "1"
+
+
+def test_a_broken_image_is_a_failed_row_not_a_crash(demo_archive, split_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(split_data, data)
+    archive = tmp_path / "archive"
+    shutil.copytree(demo_archive, archive)
+    victim = read_table(data, "benchmark_splits").query("species != 'emp'").path.iloc[0]
+    (archive / victim).write_bytes((archive / victim).read_bytes()[:400])  # damaged after curation
+    instance, outcome = run_all(archive, data, selection=LABELS)
+    assert not outcome.get("failure"), outcome
+    labels = read_table(data, "detection_labels").set_index("path")
+    assert labels.loc[victim, "label_status"] == FAILED and "decode" in labels.loc[victim, "failure"]
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples/camera-traps is not beside this checkout")
+def test_mdlite_finds_the_animals_in_real_photos():
+    store = LocalArchive(SAMPLES)
+    detector = DetectorResource(backend="mdlite").load()
+    results = {r.key: r for r in detector.run(["idaho-cougar.jpg", "snieves-sheep-ovar.jpg",
+                                               "orinoquia-ocelot.jpg", "nacti-crane.jpg"], store.read)}
+    for key, result in results.items():
+        assert result.failure is None and result.detections, key
+        assert result.detections[0].confidence >= 0.4, key
+    sheep = results["snieves-sheep-ovar.jpg"].detections[0].box
+    # The thesis's own box for this photo (Figure 3.8, VOC 744..1804 x 74..820 on 1920x1080).
+    thesis = (744 / 1920, 74 / 1080, 1804 / 1920, 820 / 1080)
+    inter_w = min(sheep.x2, thesis[2]) - max(sheep.x1, thesis[0])
+    inter_h = min(sheep.y2, thesis[3]) - max(sheep.y1, thesis[1])
+    inter = max(0, inter_w) * max(0, inter_h)
+    union = sheep.width * sheep.height + (thesis[2] - thesis[0]) * (thesis[3] - thesis[1]) - inter
+    assert inter / union > 0.6
+
+
+def _materializations(instance):
+    from dagster import AssetKey, DagsterEventType, EventRecordsFilter
+
+    records = instance.get_event_records(EventRecordsFilter(event_type=DagsterEventType.ASSET_MATERIALIZATION,
+                                                            asset_key=AssetKey("detection_labels")))
+    latest = sorted(records, key=lambda r: r.storage_id)[-3:]
+    return [r.event_log_entry.dagster_event.event_specific_data.materialization for r in latest]

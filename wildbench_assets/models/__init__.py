@@ -1,0 +1,1 @@
+"""Model architectures WildBench builds itself (torch only)."""
