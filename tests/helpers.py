@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from wildbench_assets.assets import curation, ingest, labels
+from wildbench_assets.assets import curation, exports, ingest, labels
 from wildbench_assets.automation import JOBS
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
@@ -15,7 +15,7 @@ from wildbench_assets.runner import archive_partitions, register_partitions, run
 
 def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite") -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation, labels]),
+        assets=dg.load_assets_from_modules([ingest, curation, labels, exports]),
         jobs=JOBS,
         resources={"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),
                    "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),

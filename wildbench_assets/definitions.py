@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from wildbench_assets.assets import curation, ingest, labels
+from wildbench_assets.assets import curation, exports, ingest, labels
 from wildbench_assets.automation import JOBS
 from wildbench_assets.resources import build_resources
 
@@ -14,7 +14,7 @@ from wildbench_assets.resources import build_resources
 def build_defs(deployment: str | None = None) -> dg.Definitions:
     deployment = deployment or os.environ.get("WILDBENCH_DEPLOYMENT", "local")
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation, labels]),
+        assets=dg.load_assets_from_modules([ingest, curation, labels, exports]),
         asset_checks=[],
         jobs=JOBS,
         resources=build_resources(deployment),

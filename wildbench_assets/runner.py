@@ -45,7 +45,7 @@ STAGES: list[tuple[str, list[str]]] = [
     ("ingest_job", ["raw_images", "image_metadata"]),
     ("curation_job", ["curated_images"]),
     ("splits_job", ["benchmark_splits"]),
-    ("labels_job", ["detection_labels"]),
+    ("labels_job", ["detection_labels", "training_datasets", "split_archives"]),
 ]
 ASSET_ORDER = [asset for _job, assets in STAGES for asset in assets]
 

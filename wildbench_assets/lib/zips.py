@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ def write_zip(target: str, members: Iterable[ZipMember], open_source: Callable[[
                 archive.writestr(member.name, member.text, compress_type=zipfile.ZIP_DEFLATED)
             else:
                 stored = member.name.lower().endswith(STORED_SUFFIXES)
-                info = zipfile.ZipInfo(member.name)
+                info = zipfile.ZipInfo(member.name, date_time=time.localtime()[:6])
                 info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
                 with open_source(member.source) as src, archive.open(info, "w", force_zip64=True) as dst:
                     while block := src.read(CHUNK):

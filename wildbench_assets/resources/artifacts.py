@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +56,26 @@ class ArtifactStore(dg.ConfigurableResource):
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def writing_dir(self, relative: str) -> Iterator[Path]:
+        """Yield a temp folder to fill; on success it replaces `relative` whole (old one moved aside first)."""
+        target = self.path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".wb-tmp-", dir=target.parent))
+        try:
+            yield tmp
+            os.chmod(tmp, 0o755)
+            old = None
+            if target.exists():
+                old = target.with_name(f".wb-old-{target.name}-{os.getpid()}")
+                os.replace(target, old)
+            os.replace(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
             raise
 
     def describe(self, relative: str) -> StoredArtifact:
