@@ -20,7 +20,7 @@ def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite") -> dg.Definit
         resources={"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),
                    "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
                    "artifacts": ArtifactStore(base_dir=str(data_dir)), "label_cache": LabelCache(base_dir=str(data_dir)),
-                   "detector": DetectorResource(backend=detector, batch_size=4, decode_workers=2)},
+                   "detector": DetectorResource(backend=detector)},
         executor=dg.in_process_executor,
     )
 
