@@ -16,11 +16,11 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# zamba is installed without its dependencies: WildBench uses only the MegadetectorLite checkpoint it
-# ships, and zamba's own pins (pydantic<2, numpy<2) conflict with Dagster's.
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+# scripts/install-ml.sh adds the model packages that cannot be plain dependencies (zamba's checkpoint,
+# ultralytics-yolov5 built offline, megadetector); it says why for each.
+$(VENV)/.installed: pyproject.toml scripts/install-ml.sh | $(BIN)/activate
 	$(BIN)/pip install -q -e ".[test]"
-	$(BIN)/pip install -q --no-deps zamba==2.7.2
+	bash scripts/install-ml.sh $(VENV)
 	touch $@
 
 install: $(VENV)/.installed

@@ -2,22 +2,25 @@
 
 import dagster as dg
 
-from wildbench_assets.assets import curation, exports, ingest, labels
+from wildbench_assets.assets import curation, exports, ingest, labels, requests
 from wildbench_assets.automation import JOBS
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import DetectorResource
+from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.runner import archive_partitions, register_partitions, run_pipeline
+from wildbench_assets.sensors import custom_export_job, custom_export_requests
 
 
-def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite") -> dg.Definitions:
+def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite", inbox=None) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation, labels, exports]),
-        jobs=JOBS,
-        resources={"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),
+        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests]),
+        jobs=[*JOBS, custom_export_job],
+        sensors=[custom_export_requests],
+        resources={"inbox": RequestInbox(uri=str(inbox or f"{data_dir}/requests")),"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),
                    "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
                    "artifacts": ArtifactStore(base_dir=str(data_dir)), "label_cache": LabelCache(base_dir=str(data_dir)),
                    "detector": DetectorResource(backend=detector)},

@@ -106,3 +106,39 @@ def _materializations(instance):
                                                             asset_key=AssetKey("detection_labels")))
     latest = sorted(records, key=lambda r: r.storage_id)[-3:]
     return [r.event_log_entry.dagster_event.event_specific_data.materialization for r in latest]
+
+
+def test_megadetector_backend_runs_through_the_megadetector_package(tmp_path):
+    """The `megadetector` package's own loading and batched inference, on a tiny ultralytics detector
+    built here (the real MDv5a is a 281 MB download; the code path is the same)."""
+    from wildbench_assets.resources.ultralytics_env import configure_ultralytics_offline
+
+    configure_ultralytics_offline(tmp_path / "ultralytics")
+    import yaml
+    from ultralytics import YOLO
+    from ultralytics.utils import ROOT
+
+    # MegaDetector's three classes (animal, person, vehicle): a yolov8n with nc=3.
+    cfg = yaml.safe_load((ROOT / "cfg" / "models" / "v8" / "yolov8.yaml").read_text()) | {"nc": 3}
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "yolov8n.yaml").write_text(yaml.safe_dump(cfg))
+    weights = tmp_path / "tiny-detector.pt"  # a neutral name: megadetector guesses types from names
+    YOLO(str(tmp_path / "cfg" / "yolov8n.yaml")).save(str(weights))
+    detector = DetectorResource(backend="megadetector", weights_path=str(weights), model_type="ultralytics",
+                                inference_threshold=0.0, image_size=320).load()
+    images = tmp_path / "images"
+    images.mkdir()
+    from PIL import Image
+
+    for i in range(3):
+        Image.effect_noise((320, 240), 50).convert("RGB").save(images / f"{i}.jpg")
+    (images / "bad.jpg").write_bytes(b"not a jpeg")
+    store = LocalArchive(images)
+    results = {r.key: r for r in detector.run(["0.jpg", "1.jpg", "bad.jpg", "2.jpg"], store.read)}
+    assert results["bad.jpg"].failure and "decode" in results["bad.jpg"].failure
+    for key in ("0.jpg", "1.jpg", "2.jpg"):
+        assert results[key].failure is None and results[key].width == 320
+        assert all(d.box.is_valid() and d.category in {"1", "2", "3"} for d in results[key].detections)
+    assert detector.inferences == 3 and '"backend": "megadetector"' in detector.identity
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        DetectorResource(backend="megadetector").load()

@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 def cmd_demo_archive(args: argparse.Namespace) -> int:
@@ -76,6 +75,93 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if outcome.get("failure") else 0
 
 
+def _inbox_and_defs():
+    from wildbench_assets import runner
+
+    runner.prepare_dagster_home()
+    from wildbench_assets.definitions import build_defs
+
+    defs = build_defs()
+    return defs.resources["inbox"], defs
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    """Submit a request (a `<id>.json` in the inbox), follow it, fetch its ZIP."""
+    import shutil
+    import uuid
+
+    from wildbench_assets.lib.requests import RequestError, check_request_id, parse_spec
+    from wildbench_assets.taxonomy import load_taxonomy
+
+    inbox, defs = _inbox_and_defs()
+    store = inbox.open()
+    if args.action == "submit":
+        request_id = args.id or f"req-{uuid.uuid4().hex[:8]}"
+        raw = {k: v for k, v in {
+            "parks": args.parks.split(",") if args.parks else None,
+            "species": args.species.split(",") if args.species else None,
+            "start_date": args.start_date, "end_date": args.end_date, "offset": args.offset,
+            "limit": args.limit, "include_empties": args.include_empties or None,
+            "formats": args.formats.split(",") if args.formats else None}.items() if v is not None}
+        tax = load_taxonomy(os.environ.get("WILDBENCH_TAXONOMY"))
+        try:  # the same validation the run applies, so a typo is caught before anything is queued
+            check_request_id(request_id)
+            parse_spec(raw, tax.species_codes, tax.park_codes)
+        except RequestError as err:
+            print(f"request rejected: {err}", file=sys.stderr)
+            return 2
+        store.write(f"{request_id}.json", json.dumps(raw, indent=1).encode())
+        print(f"request {request_id} written to {store.uri}/{request_id}.json")
+        if args.run:
+            return _run_request(defs, request_id, args.timeout)
+        if not args.wait:
+            print("the custom_export_requests sensor starts it (make dev runs the daemon); "
+                  f"follow with: wildbench request status {request_id}")
+            return 0
+        args.id = request_id
+    request_id = args.id
+    if args.action in ("submit", "status"):
+        deadline = time.monotonic() + (args.timeout if args.action == "submit" else 0)
+        while True:
+            for suffix, code in ((".result.json", 0), (".error.json", 1)):
+                raw = store.read_optional(f"{request_id}{suffix}")
+                if raw is not None:
+                    print(raw.decode())
+                    return code
+            if time.monotonic() >= deadline:
+                print(f"request {request_id}: no result yet", file=sys.stderr)
+                return 3
+            time.sleep(2)
+    if args.action == "fetch":
+        raw = store.read_optional(f"{request_id}.result.json")
+        if raw is None:
+            print(f"request {request_id} has no result yet", file=sys.stderr)
+            return 3
+        zip_path = json.loads(raw)["zip"]
+        target = Path(args.dest) / Path(zip_path).name if Path(args.dest).is_dir() else Path(args.dest)
+        shutil.copyfile(zip_path, target)
+        print(target)
+        return 0
+    return 2
+
+
+def _run_request(defs, request_id: str, timeout: float) -> int:
+    """Run the request now, in this process, through the Dagster instance (no daemon needed)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("requests", [request_id])
+        result = defs.resolve_job_def("custom_export_job").execute_in_process(
+            instance=instance, partition_key=request_id, raise_on_error=False,
+            tags={"wildbench/request": request_id, "wildbench/trigger": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+    store = defs.resources["inbox"].open()
+    suffix = ".result.json" if result.success else ".error.json"
+    raw = store.read_optional(f"{request_id}{suffix}")
+    print(raw.decode() if raw else f"run {result.run_id} {'succeeded' if result.success else 'failed'}")
+    return 0 if result.success else 1
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from wildbench_assets.settings import default_data_dir
     from wildbench_assets.summary import print_summary
@@ -104,6 +190,23 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO), default $WILDBENCH_S3_ENDPOINT_URL")
     run.add_argument("--config", help='run config of assets as JSON, e.g. \'{"benchmark_splits": {"by": "sequence"}}\'')
     run.set_defaults(func=cmd_run)
+
+    request = sub.add_parser("request", help="custom dataset requests: submit, status, fetch")
+    request.add_argument("action", choices=["submit", "status", "fetch"])
+    request.add_argument("--id", help="request id (submit: default a random one)")
+    request.add_argument("--parks", help="comma-separated park codes")
+    request.add_argument("--species", help="comma-separated species codes")
+    request.add_argument("--start-date", help="first capture date, YYYY-MM-DD")
+    request.add_argument("--end-date", help="last capture date, YYYY-MM-DD")
+    request.add_argument("--offset", type=int)
+    request.add_argument("--limit", type=int)
+    request.add_argument("--include-empties", action="store_true")
+    request.add_argument("--formats", help="comma-separated: yolo,voc,coco (default yolo)")
+    request.add_argument("--run", action="store_true", help="submit: run it now in this process (no daemon)")
+    request.add_argument("--wait", action="store_true", help="submit: wait for the sensor's run to finish")
+    request.add_argument("--timeout", type=float, default=600)
+    request.add_argument("--dest", default=".", help="fetch: where to copy the ZIP")
+    request.set_defaults(func=cmd_request)
 
     summary = sub.add_parser("summary", help="print what the last runs produced")
     summary.set_defaults(func=cmd_summary)

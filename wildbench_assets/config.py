@@ -40,3 +40,18 @@ class LabelConfig(dg.Config):
     max_unlabelled_share: float = Field(default=0.25, ge=0, le=1,
                                         description="Warn when more animal images than this get no box")
     max_failed_share: float = Field(default=0.02, ge=0, le=1, description="Warn when more images than this fail")
+
+
+class ExportRequest(dg.Config):
+    """A custom dataset request from the launchpad. Leave every field unset to re-run the request's
+    stored spec (or the `<id>.json` in the requests inbox)."""
+
+    parks: list[str] | None = Field(default=None, description="Park codes; empty: all")
+    species: list[str] | None = Field(default=None, description="Species codes; empty: all")
+    start_date: str | None = Field(default=None, description="First capture date, YYYY-MM-DD")
+    end_date: str | None = Field(default=None, description="Last capture date, YYYY-MM-DD")
+    offset: int | None = Field(default=None, description="Skip this many matching images (time order)")
+    limit: int | None = Field(default=None, description="At most this many images")
+    include_empties: bool | None = Field(default=None, description="Include empty images")
+    formats: list[str] | None = Field(default=None, description="Label formats: yolo, voc, coco")
+    label_threshold: float = Field(default=0.2, ge=0, le=1)

@@ -16,3 +16,5 @@ def park_day_key(park: str, day: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({PARK: park, ARRIVAL_DAY: day})
 
 split_partitions = dg.StaticPartitionsDefinition(["train", "val", "test"])
+
+request_partitions = dg.DynamicPartitionsDefinition(name="requests")

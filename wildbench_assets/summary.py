@@ -46,3 +46,15 @@ def print_summary(data_dir: str | Path) -> None:
         table = table.reindex(columns=[c for c in ("train", "val", "test") if c in table.columns])
         table.loc["total"] = table.sum()
         print(table.to_string())
+    labels = read_table(data_dir, "detection_labels")
+    if labels is not None:
+        table = labels.pivot_table(index="label_status", columns="split", values="path", aggfunc="count",
+                                   fill_value=0)
+        print(f"\ndetection_labels: {int(labels.n_boxes.sum())} boxes on {len(labels)} images")
+        print(table.to_string())
+    archives = sorted(Path(data_dir, "artifacts", "archives").glob("*.zip"))
+    if archives:
+        print("\nsplit archives: " + ", ".join(f"{p} ({p.stat().st_size / 1e6:.1f} MB)" for p in archives))
+    dataset = Path(data_dir, "artifacts", "datasets", "dataset.yaml")
+    if dataset.exists():
+        print(f"training datasets: {dataset}")

@@ -9,8 +9,8 @@ import pandas as pd
 
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib.annotations import parse_voc_xml
-from wildbench_assets.lib.labels import EMPTY, LABELLED, boxes_of, image_id
-from wildbench_assets.lib.zips import ZipMember, manifest_json, member_name, verify_zip, write_zip
+from wildbench_assets.lib.labels import EMPTY, LABELLED, image_id
+from wildbench_assets.lib.zips import verify_zip, write_zip
 from wildbench_assets.partitions import split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
@@ -94,24 +94,14 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
                  for n in ("zip_verified", "counts_add_up", "images_stored")],
 )
 def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore,
-                   detection_labels: pd.DataFrame):
+                   taxonomy: TaxonomyResource, detection_labels: pd.DataFrame):
     """`<split>.zip` in the thesis's layout: `<park>/<species>/<id>.jpg` + `<id>.txt` (no label file for
     empties) and a manifest.json; images streamed from the archive into the ZIP, stored not
     re-deflated, written to a temp name, verified (every CRC) and then renamed."""
     store = archive.open()
     split = context.partition_key
     rows = ds.usable(detection_labels).to_dict("records")
-    members: list[ZipMember] = []
-    manifest_rows = []
-    for row in rows:
-        name = member_name(row["park"], row["species"], image_id(row["path"]))
-        members.append(ZipMember(name, source=row["path"]))
-        if row["label_status"] == LABELLED:
-            members.append(ZipMember(name.rsplit(".", 1)[0] + ".txt", text=ds.yolo_text(row)))
-        manifest_rows.append({"file": name, "source": row["path"], "park": row["park"], "species": row["species"],
-                              "sha256": row["sha256"], "boxes": [list(b.to_md()) + [c] for b, c in boxes_of(row)]})
-    members.append(ZipMember("manifest.json", text=manifest_json(manifest_rows, {"split": split,
-                                                                                 "images": len(rows)})))
+    members = ds.archive_members(rows, taxonomy.load().class_names, ("yolo",), {"split": split})
     relative = f"archives/{split}.zip"
     with artifacts.writing(relative) as tmp:
         names = write_zip(str(tmp), members, store.open_stream)

@@ -51,49 +51,9 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
     store, tax = archive.open(), taxonomy.load()
     split = context.partition_key
     images = benchmark_splits.sort_values("path", ignore_index=True)
+    labels, model = label_images(images.assign(split=split), store, detector, label_cache, tax,
+                                 config.label_threshold, context.log, name=split)
     animals = images[images.species != "emp"]
-    manifest = _manifest_detections(store, sorted(images.park.unique()), tax) if detector.backend == "manifest" else None
-    model = detector.load(manifest)
-    cached = label_cache.load(model.identity)
-    by_etag = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
-    known_sha = {row.sha256: detections_from_json(row.detections) for row in cached.itertuples(index=False)}
-
-    results: dict[str, dict] = {}
-    to_run = []
-    for path, etag in zip(animals.path, animals.etag):
-        hit = by_etag.get((path, etag))
-        if hit is not None:  # unchanged object: not even read
-            results[path] = {"sha256": hit.sha256, "width": hit.width, "height": hit.height,
-                             "detections": json.loads(hit.detections), "failure": None}
-        else:
-            to_run.append(path)
-    context.log.info(f"{split}: {len(animals)} animal images, {len(animals) - len(to_run)} from the label cache, "
-                     f"{len(to_run)} to read")
-    new_rows = []
-    etags = dict(zip(animals.path, animals.etag))
-    for done, found in enumerate(model.run(to_run, store.read, known=known_sha), start=1):
-        results[found.key] = {"sha256": found.sha256, "width": found.width, "height": found.height,
-                              "detections": [d.to_md() for d in found.detections], "failure": found.failure}
-        if found.failure is None:
-            new_rows.append({"path": found.key, "etag": etags[found.key], "sha256": found.sha256,
-                             "width": found.width, "height": found.height,
-                             "detections": detections_to_json(found.detections)})
-        if done % 200 == 0:
-            context.log.info(f"{split}: {done}/{len(to_run)} images read, {model.inferences} inferences")
-    label_cache.append(model.identity, pd.DataFrame(new_rows, columns=["path", "etag", "sha256", "width",
-                                                                        "height", "detections"]))
-
-    rows = []
-    for image in images.itertuples(index=False):
-        found = results.get(image.path, {})
-        base = {"path": image.path, "park": image.park, "species": image.species, "camera": image.camera,
-                "split": split, "class_index": tax.class_index(image.species) if image.species != "emp" else -1,
-                "sha256": found.get("sha256"), "width": found.get("width") or image.width,
-                "height": found.get("height") or image.height}
-        rows.append(lab.label_row(base, found.get("detections"), found.get("failure"), config.label_threshold))
-    labels = pd.DataFrame(rows)
-    labels["width"] = labels["width"].astype("Int64")
-    labels["height"] = labels["height"].astype("Int64")
 
     md_file = f"labels/{split}.megadetector-1.6.json"
     with artifacts.writing(md_file) as tmp:
@@ -116,8 +76,6 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
     conf_results = validate(confs, [Rule("expect_column_values_to_be_between",
                                          {"column": "conf", "min_value": config.label_threshold, "max_value": 1.0})],
                             name="detection_confidences")
-    for path in labels.path[labels.label_status == lab.NO_DETECTION].head(20):
-        context.log.warning(f"{path}: no animal detection >= {config.label_threshold}")
     checks = [
         rules_check("one_row_per_image", results_gx),
         dg.AssetCheckResult(check_name="boxes_inside_image", passed=outside == 0,
@@ -144,3 +102,54 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
         },
         check_results=checks,
     )
+
+
+def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_cache: LabelCache, tax,
+                 threshold: float, log, name: str):
+    """(one label row per image, the detector used). Boxes come from the label cache when this detector
+    has seen the object (same etag) or its content (same sha256); only new images are inferred on.
+    `images` needs path, etag, park, species, camera, split, width, height."""
+    animals = images[images.species != "emp"]
+    manifest = _manifest_detections(store, sorted(images.park.unique()), tax) if detector.backend == "manifest" else None
+    model = detector.load(manifest)
+    cached = label_cache.load(model.identity)
+    by_etag = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
+    known_sha = {row.sha256: detections_from_json(row.detections) for row in cached.itertuples(index=False)}
+    results: dict[str, dict] = {}
+    to_run = []
+    for path, etag in zip(animals.path, animals.etag):
+        hit = by_etag.get((path, etag))
+        if hit is not None:  # unchanged object: not even read
+            results[path] = {"sha256": hit.sha256, "width": hit.width, "height": hit.height,
+                             "detections": json.loads(hit.detections), "failure": None}
+        else:
+            to_run.append(path)
+    log.info(f"{name}: {len(animals)} animal images, {len(animals) - len(to_run)} from the label cache, "
+             f"{len(to_run)} to read")
+    new_rows = []
+    etags = dict(zip(animals.path, animals.etag))
+    for done, found in enumerate(model.run(to_run, store.read, known=known_sha), start=1):
+        results[found.key] = {"sha256": found.sha256, "width": found.width, "height": found.height,
+                              "detections": [d.to_md() for d in found.detections], "failure": found.failure}
+        if found.failure is None:
+            new_rows.append({"path": found.key, "etag": etags[found.key], "sha256": found.sha256,
+                             "width": found.width, "height": found.height,
+                             "detections": detections_to_json(found.detections)})
+        if done % 100 == 0:
+            log.info(f"{name}: {done}/{len(to_run)} images read, {model.inferences} inferences")
+    label_cache.append(model.identity, pd.DataFrame(new_rows, columns=["path", "etag", "sha256", "width",
+                                                                        "height", "detections"]))
+    rows = []
+    for image in images.itertuples(index=False):
+        found = results.get(image.path, {})
+        base = {"path": image.path, "park": image.park, "species": image.species, "camera": image.camera,
+                "split": image.split, "class_index": tax.class_index(image.species) if image.species != "emp" else -1,
+                "sha256": found.get("sha256"), "width": found.get("width") or image.width,
+                "height": found.get("height") or image.height}
+        rows.append(lab.label_row(base, found.get("detections"), found.get("failure"), threshold))
+    labels = pd.DataFrame(rows)
+    labels["width"] = labels["width"].astype("Int64")
+    labels["height"] = labels["height"].astype("Int64")
+    for path in labels.path[labels.label_status == lab.NO_DETECTION].head(20):
+        log.warning(f"{path}: no animal detection >= {threshold}")
+    return labels, model

@@ -68,3 +68,36 @@ def coco_boxes_by_file(document: dict) -> dict[str, list[Box]]:
 
 def dumps(document: dict) -> str:
     return json.dumps(document, indent=1)
+
+
+FORMATS = ("yolo", "voc", "coco")
+
+
+def archive_members(rows: list[dict], class_names: list[str], formats: tuple[str, ...] | list[str] = ("yolo",),
+                    extra: dict | None = None) -> list:
+    """ZIP members in the thesis's layout: `<park>/<species>/<id>.jpg`, with `<id>.txt` (YOLO) and/or
+    `<id>.xml` (VOC) for labelled images, `coco.json` if asked, and `manifest.json` always."""
+    from wildbench_assets.lib.zips import ZipMember, manifest_json, member_name
+
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown formats {sorted(unknown)}; expected some of {FORMATS}")
+    members, manifest_rows = [], []
+    for row in rows:
+        name = member_name(row["park"], row["species"], image_id(row["path"]))
+        stem = name.rsplit(".", 1)[0]
+        members.append(ZipMember(name, source=row["path"]))
+        if row["label_status"] == LABELLED:
+            if "yolo" in formats:
+                members.append(ZipMember(stem + ".txt", text=yolo_text(row)))
+            if "voc" in formats:
+                members.append(ZipMember(stem + ".xml", text=voc_text(row, class_names)))
+        manifest_rows.append({"file": name, "source": row["path"], "park": row["park"], "species": row["species"],
+                              "sha256": row["sha256"], "boxes": [b.to_md() + [c] for b, c in boxes_of(row)]})
+    if "coco" in formats:
+        document = coco_document(rows, class_names, (extra or {}).get("split", "export"))
+        for image, row in zip(document["images"], rows):
+            image["file_name"] = member_name(row["park"], row["species"], image_id(row["path"]))
+        members.append(ZipMember("coco.json", text=dumps(document)))
+    members.append(ZipMember("manifest.json", text=manifest_json(manifest_rows, {**(extra or {}), "images": len(rows)})))
+    return members

@@ -7,6 +7,7 @@ import dagster as dg
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import DetectorResource
+from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
@@ -28,14 +29,18 @@ def build_resources(deployment: str = "local") -> dict:
             aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
         )
         data_dir: str | dg.EnvVar = dg.EnvVar("WILDBENCH_DATA")
+        inbox = RequestInbox(uri=dg.EnvVar("WILDBENCH_REQUESTS"), endpoint_url=dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"))
     else:
         archive = ArchiveResource(uri=default_archive_uri(), endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
         data_dir = default_data_dir()
+        inbox = RequestInbox(uri=_optional_env("WILDBENCH_REQUESTS") or f"{data_dir}/requests",
+                             endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
     return {
         "archive": archive,
         "taxonomy": TaxonomyResource(extension_file=_optional_env("WILDBENCH_TAXONOMY")),
         "parquet_io_manager": ParquetIOManager(base_dir=data_dir),
         "artifacts": ArtifactStore(base_dir=data_dir),
+        "inbox": inbox,
         "label_cache": LabelCache(base_dir=data_dir),
         "detector": DetectorResource(backend=_optional_env("WILDBENCH_DETECTOR") or "mdlite",
                                      weights_path=_optional_env("WILDBENCH_DETECTOR_WEIGHTS")),

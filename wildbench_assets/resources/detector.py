@@ -27,7 +27,7 @@ from wildbench_assets.lib.annotations import Box
 
 ANIMAL, PERSON, VEHICLE = "1", "2", "3"
 MD_CATEGORIES = {ANIMAL: "animal", PERSON: "person", VEHICLE: "vehicle"}
-BACKENDS = ("mdlite", "manifest")
+BACKENDS = ("mdlite", "megadetector", "manifest")
 
 
 @dataclass(frozen=True)
@@ -116,10 +116,45 @@ class MDLiteModel:
         return results
 
 
+class MegaDetectorModel:
+    """MegaDetector through the `megadetector` package's own loading and batched inference.
+
+    `weights`: a local file — MDv5a (YOLOv5 format, needs `ultralytics-yolov5`) or an ultralytics-format
+    checkpoint (`model_type="ultralytics"`). Give it a neutral file name: megadetector guesses the model
+    type from substrings of the name (`v3`, `mdv5`, ...). Nothing is downloaded: the path must exist.
+    """
+
+    def __init__(self, weights: Path, device: str, inference_threshold: float, model_type: str | None = None,
+                 image_size: int | None = None):
+        from megadetector.detection.run_detector import load_detector
+
+        options = {"model_type": model_type} if model_type else None
+        self.detector = load_detector(str(weights), force_cpu=device == "cpu", detector_options=options)
+        self.device = device
+        self.threshold = inference_threshold
+        self.image_size = image_size
+
+    def preprocess(self, image: Image.Image) -> Image.Image:
+        return image  # megadetector letterboxes itself
+
+    def predict(self, images: list, sizes: list[tuple[int, int]]) -> list[tuple[Detection, ...]]:
+        outputs = self.detector.generate_detections_one_batch(
+            images, image_id=[f"image_{i}" for i in range(len(images))], detection_threshold=self.threshold,
+            image_size=self.image_size)
+        results = []
+        for out in outputs:
+            if out.get("failure"):
+                raise RuntimeError(out["failure"])
+            found = [Detection(str(d["category"]), float(d["conf"]), Box.from_md(d["bbox"]).clipped())
+                     for d in out.get("detections") or []]
+            results.append(tuple(sorted((d for d in found if d.box.is_valid()), key=lambda d: -d.confidence)))
+        return results
+
+
 class Detector:
     """Runs one backend over many images: decode ahead in threads, infer in batches."""
 
-    def __init__(self, backend: str, identity: str, model: MDLiteModel | None = None,
+    def __init__(self, backend: str, identity: str, model: MDLiteModel | MegaDetectorModel | None = None,
                  manifest_boxes: dict[str, tuple] | None = None, batch_size: int = 8, decode_workers: int = 4):
         self.backend = backend
         self.identity = identity  # what a cached result is valid for: backend, weights, thresholds
@@ -193,6 +228,9 @@ class DetectorResource(dg.ConfigurableResource):
     decode_workers: int | None = Field(default=None, ge=1, description="default: 4 on a GPU, 1 on a CPU")
     inference_threshold: float = Field(default=0.05, ge=0, le=1,
                                        description="Detections below this are not kept at all")
+    model_type: str | None = Field(default=None, description="megadetector: e.g. 'ultralytics' for a YOLOv8/11 "
+                                                             "checkpoint; default: megadetector's own guess")
+    image_size: int | None = Field(default=None, description="megadetector: inference size (long side)")
 
     def _parallelism(self, device: str) -> tuple[int, int]:
         # On a CPU the model already uses every core: batching and decode threads only compete with it
@@ -204,15 +242,22 @@ class DetectorResource(dg.ConfigurableResource):
         if self.backend == "manifest":
             return Detector("manifest", "manifest", manifest_boxes=manifest_boxes,
                             batch_size=self.batch_size or 16, decode_workers=self.decode_workers or 4)
-        if self.backend != "mdlite":
+        if self.backend not in BACKENDS:
             raise ValueError(f"unknown detector backend {self.backend!r}; expected one of {BACKENDS}")
+        if self.backend == "megadetector" and not self.weights_path:
+            raise FileNotFoundError("the megadetector backend needs weights_path (WILDBENCH_DETECTOR_WEIGHTS): "
+                                    "download MDv5a once and point at it; nothing is downloaded at run time")
         weights = Path(self.weights_path) if self.weights_path else mdlite_weights()
         if not weights.is_file():
             raise FileNotFoundError(f"detector weights {weights} not found (weights are a local file; "
                                     "nothing is downloaded at run time)")
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-        identity = json.dumps({"backend": "mdlite", "weights": digest, "min_conf": self.inference_threshold})
+        identity = json.dumps({"backend": self.backend, "weights": digest, "min_conf": self.inference_threshold,
+                               "image_size": self.image_size})
         device = pick_device(self.device)
-        model = MDLiteModel(weights, device, self.inference_threshold)
+        if self.backend == "mdlite":
+            model = MDLiteModel(weights, device, self.inference_threshold)
+        else:
+            model = MegaDetectorModel(weights, device, self.inference_threshold, self.model_type, self.image_size)
         batch_size, decode_workers = self._parallelism(device)
-        return Detector("mdlite", identity, model=model, batch_size=batch_size, decode_workers=decode_workers)
+        return Detector(self.backend, identity, model=model, batch_size=batch_size, decode_workers=decode_workers)

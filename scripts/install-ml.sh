@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The model packages that cannot be plain dependencies in pyproject.toml. Idempotent. Usage: install-ml.sh VENV
+#  - zamba: only its MegadetectorLite checkpoint is used; its pins (pydantic<2, numpy<2) conflict with
+#    Dagster's, so it goes in without dependencies.
+#  - ultralytics-yolov5 0.1.1 (YOLOv5, the MegaDetector v5 architecture): its sdist's setup.py downloads its
+#    README from GitHub at build time, which fails offline; built here with the README it ships. Its
+#    pins (protobuf<=3.20.1) would break Dagster, so it goes in without dependencies too; the ones it
+#    needs at run time are listed below (setuptools<81: yolov5 imports pkg_resources).
+#  - megadetector 10.0.28 hard-requires that package, so it goes in without dependencies as well.
+set -euo pipefail
+venv="${1:-.venv}"
+pip="$venv/bin/pip"
+py="$venv/bin/python"
+"$pip" install -q --no-deps zamba==2.7.2
+if ! "$py" -c "import yolov5" 2>/dev/null; then
+  tmp="$(mktemp -d)"
+  TMPDIR="$tmp" "$pip" download -q --no-deps --no-binary :all: --no-build-isolation --no-clean \
+    ultralytics-yolov5==0.1.1 -d "$tmp/dl" >/dev/null 2>&1 || true   # fails at metadata: we only want the source
+  src="$(find "$tmp" -maxdepth 3 -name setup.py -path '*ultralytics-yolov5*' -printf '%h\n' | head -n 1)"
+  [ -n "$src" ] || { echo "could not fetch the ultralytics-yolov5 sdist" >&2; exit 1; }
+  sed -i "s|^README = request.urlopen(.*|README = open('README.md', encoding='utf-8').read()|" "$src/setup.py"
+  "$pip" install -q --no-deps --no-build-isolation "$src"
+  rm -rf "$tmp"
+fi
+"$pip" install -q --no-deps megadetector==10.0.28
+"$pip" install -q "setuptools<81" tensorboard jsonpickle humanfriendly fastquadtree send2trash dill seaborn thop fire scipy python-dateutil

@@ -1,0 +1,107 @@
+"""Custom dataset requests: validation, and a request end to end through the sensor and a real run."""
+
+import json
+import shutil
+import zipfile
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from wildbench_assets.lib.requests import RequestError, parse_spec, request_id_of, select_images
+from wildbench_assets.taxonomy import Taxonomy
+
+from .helpers import pipeline_defs, run_all
+
+TAX = Taxonomy()
+
+
+def spec(**raw):
+    return parse_spec(raw, TAX.species_codes, TAX.park_codes)
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"species": ["sus", "unicorn"]}, "unknown species"),
+    ({"parks": ["yellowstone"]}, "unknown parks"),
+    ({"start_date": "2024-13-01"}, "not a date"),
+    ({"start_date": "2024-05-02", "end_date": "2024-05-01"}, "after end_date"),
+    ({"limit": 0}, "limit"),
+    ({"offset": -3}, "offset"),
+    ({"formats": ["tfrecord"]}, "unknown formats"),
+    ({"colour": "red"}, "unknown fields"),
+    ({"include_empties": "yes"}, "include_empties"),
+])
+def test_malformed_requests_say_what_is_wrong(raw, message):
+    with pytest.raises(RequestError, match=message):
+        spec(**raw)
+
+
+def test_selection_filters_orders_and_pages():
+    t0 = pd.Timestamp("2024-03-01")
+    curated = pd.DataFrame({
+        "path": [f"p{i}" for i in range(6)], "park": ["snieves", "donana"] * 3,
+        "species": ["sus", "sus", "vul", "emp", "sus", "cer"],
+        "captured_at": [t0 + pd.Timedelta(days=d) for d in (5, 1, 2, 3, 4, 0)],
+    })
+    assert list(select_images(curated, spec(species=["sus"])).path) == ["p1", "p4", "p0"]
+    assert list(select_images(curated, spec(species=["sus"], offset=1, limit=1)).path) == ["p4"]
+    assert list(select_images(curated, spec(parks=["donana"], include_empties=True)).path) == ["p5", "p1", "p3"]
+    assert list(select_images(curated, spec(start_date="2024-03-03", end_date="2024-03-05")).path) == ["p2", "p4"]
+    with pytest.raises(RequestError, match="no image matches"):
+        select_images(curated, spec(species=["lyn"]))
+    assert request_id_of("req-1.json") == "req-1" and request_id_of("req-1.result.json") is None
+
+
+@pytest.fixture(scope="module")
+def curated(demo_archive, tmp_path_factory):
+    data = tmp_path_factory.mktemp("requests-data")
+    instance, outcome = run_all(demo_archive, data, selection=["raw_images", "image_metadata", "curated_images"])
+    assert not outcome.get("failure")
+    return instance, data
+
+
+def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path):
+    instance, source = curated  # the instance that knows the parks the curated tables come from
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    defs = pipeline_defs(demo_archive, data, detector="manifest", inbox=inbox)
+    sensor = defs.resolve_sensor_def("custom_export_requests")
+    (inbox / "boar-2024.json").write_text(json.dumps({"parks": ["snieves"], "species": ["sus"], "limit": 5,
+                                                      "formats": ["yolo", "voc", "coco"]}))
+    (inbox / "unicorns.json").write_text(json.dumps({"species": ["unicorn"]}))
+
+    context = dg.build_sensor_context(instance=instance, resources=defs.resources)
+    result = sensor(context)
+    assert sorted(r.partition_key for r in result.run_requests) == ["boar-2024", "unicorns"]
+    assert len({r.run_key for r in result.run_requests}) == 2
+    for request in result.dynamic_partitions_requests:  # what the daemon does with the sensor's result
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    again = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=result.cursor))
+    assert not again.run_requests  # nothing new: the second tick starts nothing
+
+    job = defs.resolve_job_def("custom_export_job")
+    ok = job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False)
+    assert ok.success
+    answer = json.loads((inbox / "boar-2024.result.json").read_text())
+    assert answer["status"] == "done" and 1 <= answer["images"] <= 5
+    with zipfile.ZipFile(answer["zip"]) as zf:
+        names = zf.namelist()
+        manifest = json.loads(zf.read("manifest.json"))
+    images = [n for n in names if n.endswith(".jpg")]
+    assert images and all(n.startswith("snieves/sus/") for n in images)
+    assert {n[:-4] for n in names if n.endswith(".txt")} == {n[:-4] for n in names if n.endswith(".xml")}
+    assert "coco.json" in names and manifest["limit"] == 5
+
+    bad = job.execute_in_process(instance=instance, partition_key="unicorns", raise_on_error=False)
+    assert not bad.success
+    error = json.loads((inbox / "unicorns.error.json").read_text())["error"]
+    assert "unknown species ['unicorn']" in error
+    assert "unknown species" in bad.get_step_failure_events()[0].step_failure_data.error.message
+
+    # Re-execution needs no config: the first run stored the spec.
+    (inbox / "boar-2024.json").unlink()
+    (inbox / "boar-2024.result.json").unlink()
+    rerun = job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False)
+    assert rerun.success and json.loads((inbox / "boar-2024.result.json").read_text())["images"] == answer["images"]

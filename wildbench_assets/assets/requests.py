@@ -1,0 +1,109 @@
+"""Custom dataset requests: a parameterised ZIP per request, from the launchpad, a file or the CLI."""
+
+import json
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+
+from wildbench_assets.assets.labels import label_images
+from wildbench_assets.config import ExportRequest
+from wildbench_assets.lib import datasets as ds
+from wildbench_assets.lib.labels import LABELLED
+from wildbench_assets.lib.requests import RequestError, check_request_id, parse_spec, select_images
+from wildbench_assets.lib.zips import verify_zip, write_zip
+from wildbench_assets.partitions import request_partitions
+from wildbench_assets.resources.archive import ArchiveResource
+from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.detector import DetectorResource
+from wildbench_assets.resources.inbox import RequestInbox
+from wildbench_assets.resources.label_cache import LabelCache
+from wildbench_assets.resources.taxonomy import TaxonomyResource
+
+
+def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, artifacts: ArtifactStore):
+    """(raw spec, where it came from): run config, else the inbox file, else the spec stored by a past run."""
+    given = {k: v for k, v in config.model_dump().items() if v is not None and k != "label_threshold"}
+    if given:
+        return given, "run config"
+    raw = inbox.open().read_optional(f"{request_id}.json")
+    if raw is not None:
+        try:
+            return json.loads(raw), "inbox"
+        except json.JSONDecodeError as err:
+            raise RequestError(f"{request_id}.json is not valid JSON: {err}") from err
+    stored = artifacts.path(f"requests/{request_id}/spec.json")
+    if stored.exists():
+        return json.loads(stored.read_text()), "stored spec"
+    raise RequestError(f"request {request_id!r} has no spec: give one in the run config or as {request_id}.json")
+
+
+@dg.asset(
+    partitions_def=request_partitions,
+    ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+    group_name="exports",
+    kinds={"zip"},
+    check_specs=[dg.AssetCheckSpec(n, asset="custom_export", blocking=True)
+                 for n in ("zip_verified", "matches_request", "counts_add_up")],
+)
+def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbox: RequestInbox,
+                  archive: ArchiveResource, detector: DetectorResource, label_cache: LabelCache,
+                  artifacts: ArtifactStore, taxonomy: TaxonomyResource, curated_images: pd.DataFrame):
+    """A ZIP of the requested images (parks, species, capture dates, offset/limit, empties) in the
+    thesis's layout with the requested label formats. Boxes come from the same cached labels as the
+    benchmark; missing ones are computed. The spec is stored, so a re-execution needs no config."""
+    request_id = context.partition_key
+    tax = taxonomy.load()
+    try:
+        check_request_id(request_id)
+        raw, source = _request_spec(request_id, config, inbox, artifacts)
+        spec = parse_spec(raw, tax.species_codes, tax.park_codes)
+        images = select_images(curated_images, spec)
+    except RequestError as err:
+        inbox.write_json(f"{request_id}.error.json", {"request": request_id, "error": str(err),
+                                                      "at": datetime.now(timezone.utc).isoformat()})
+        raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
+    with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
+        tmp.write_text(json.dumps(spec.to_dict(), indent=1))
+    context.log.info(f"request {request_id} ({source}): {len(images)} images match {spec.to_dict()}")
+
+    store = archive.open()
+    labels, model = label_images(images.assign(split="export"), store, detector, label_cache, tax,
+                                 config.label_threshold, context.log, name=request_id)
+    rows = ds.usable(labels).to_dict("records")
+    left_out = int(len(labels) - len(rows))
+    context.log.info(f"request {request_id}: {len(rows)} images to pack ({left_out} left out: no box or "
+                     f"unreadable), {model.inferences} inferences")
+    members = ds.archive_members(rows, tax.class_names, spec.formats, {"request": request_id, **spec.to_dict()})
+    relative = f"requests/{request_id}.zip"
+    with artifacts.writing(relative) as tmp:
+        names = write_zip(str(tmp), members, store.open_stream)
+        problem = verify_zip(str(tmp), names)
+        if problem:
+            raise dg.Failure(f"request {request_id}: ZIP failed verification: {problem}")
+    stored = artifacts.describe(relative)
+    inbox.write_json(f"{request_id}.result.json", {
+        "request": request_id, "status": "done", "zip": str(stored.path), "sha256": stored.sha256,
+        "images": len(rows), "left_out": left_out, "spec": spec.to_dict(),
+        "at": datetime.now(timezone.utc).isoformat()})
+
+    chosen = pd.DataFrame(rows)
+    in_request = (
+        (not spec.parks or chosen.park.isin(spec.parks).all())
+        and (not spec.species or chosen.species.isin([*spec.species, "emp"]).all())
+        and (spec.include_empties or (chosen.species != "emp").all())
+        and (spec.limit is None or len(images) <= spec.limit)
+    )
+    checks = [
+        dg.AssetCheckResult(check_name="zip_verified", passed=verify_zip(str(stored.path), names) is None),
+        dg.AssetCheckResult(check_name="matches_request", passed=bool(in_request)),
+        dg.AssetCheckResult(check_name="counts_add_up",
+                            passed=sum(n.endswith(".txt") for n in names) == sum(r["label_status"] == LABELLED
+                                                                                  for r in rows) * ("yolo" in spec.formats),
+                            metadata={"images": len(rows), "left_out": left_out}),
+    ]
+    return dg.MaterializeResult(
+        metadata={**stored.metadata(), "images": len(rows), "left_out": left_out, "source": source,
+                  "spec": dg.MetadataValue.json(spec.to_dict()), "inferences": model.inferences},
+        check_results=checks,
+    )

@@ -1,0 +1,120 @@
+"""Custom dataset requests (the thesis's `/api/queries`): validation and image selection.
+
+A request names parks, species, a capture-date range, offset/limit, whether to include empties and
+the label formats. Anything wrong is a `RequestError` with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from wildbench_assets.lib.datasets import FORMATS
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SUFFIXES = (".error.json", ".result.json")
+FIELDS = {"parks", "species", "start_date", "end_date", "offset", "limit", "include_empties", "formats"}
+
+
+class RequestError(ValueError):
+    """A malformed or impossible request."""
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    parks: list[str] = field(default_factory=list)     # empty: every park
+    species: list[str] = field(default_factory=list)   # empty: every species
+    start_date: str | None = None                      # inclusive, YYYY-MM-DD
+    end_date: str | None = None                        # inclusive
+    offset: int = 0
+    limit: int | None = None
+    include_empties: bool = False
+    formats: list[str] = field(default_factory=lambda: ["yolo"])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def request_id_of(key: str) -> str | None:
+    """`requests/abc.json` -> `abc`; None for result/error files and other objects."""
+    name = key.rsplit("/", 1)[-1]
+    if not name.endswith(".json") or name.endswith(SUFFIXES):
+        return None
+    return name[: -len(".json")]
+
+
+def check_request_id(request_id: str) -> None:
+    if not REQUEST_ID.match(request_id):
+        raise RequestError(f"request id {request_id!r}: use 1-64 letters, digits, '.', '_' or '-'")
+
+
+def _date(raw, name: str) -> str | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(raw)).isoformat()
+    except ValueError:
+        raise RequestError(f"{name} {raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _codes(raw, name: str) -> list[str]:
+    if raw in (None, ""):
+        return []
+    if isinstance(raw, str):
+        raw = [part for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        raise RequestError(f"{name} must be a list of codes")
+    return sorted({c.strip() for c in raw})
+
+
+def parse_spec(raw: object, species_codes: frozenset[str], park_codes: frozenset[str]) -> ExportSpec:
+    if not isinstance(raw, dict):
+        raise RequestError("a request is a JSON object")
+    unknown_fields = set(raw) - FIELDS
+    if unknown_fields:
+        raise RequestError(f"unknown fields {sorted(unknown_fields)}; allowed: {sorted(FIELDS)}")
+    parks, species = _codes(raw.get("parks"), "parks"), _codes(raw.get("species"), "species")
+    bad_parks, bad_species = sorted(set(parks) - park_codes), sorted(set(species) - species_codes)
+    if bad_parks:
+        raise RequestError(f"unknown parks {bad_parks}; known: {sorted(park_codes)}")
+    if bad_species:
+        raise RequestError(f"unknown species {bad_species}; known: {sorted(species_codes)}")
+    start, end = _date(raw.get("start_date"), "start_date"), _date(raw.get("end_date"), "end_date")
+    if start and end and start > end:
+        raise RequestError(f"start_date {start} is after end_date {end}")
+    offset, limit = raw.get("offset", 0) or 0, raw.get("limit")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise RequestError(f"offset must be a non-negative integer, got {offset!r}")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise RequestError(f"limit must be a positive integer, got {limit!r}")
+    formats = _codes(raw.get("formats"), "formats") or ["yolo"]
+    if set(formats) - set(FORMATS):
+        raise RequestError(f"unknown formats {sorted(set(formats) - set(FORMATS))}; choose from {list(FORMATS)}")
+    include_empties = raw.get("include_empties", False)
+    if not isinstance(include_empties, bool):
+        raise RequestError("include_empties must be true or false")
+    return ExportSpec(parks, species, start, end, offset, limit, include_empties, formats)
+
+
+def select_images(curated: pd.DataFrame, spec: ExportSpec) -> pd.DataFrame:
+    """The requested images in a stable order (capture time, then path), after offset and limit."""
+    rows = curated
+    if spec.parks:
+        rows = rows[rows.park.isin(spec.parks)]
+    if spec.species:
+        rows = rows[rows.species.isin(spec.species) | (rows.species == "emp")]
+    if not spec.include_empties:
+        rows = rows[rows.species != "emp"]
+    if spec.start_date:
+        rows = rows[rows.captured_at >= pd.Timestamp(spec.start_date)]
+    if spec.end_date:
+        rows = rows[rows.captured_at < pd.Timestamp(spec.end_date) + pd.Timedelta(days=1)]
+    rows = rows.sort_values(["captured_at", "path"], ignore_index=True, na_position="last")
+    end = None if spec.limit is None else spec.offset + spec.limit
+    rows = rows.iloc[spec.offset:end].reset_index(drop=True)
+    if rows.empty:
+        raise RequestError("no image matches the request (check parks, species, dates and offset)")
+    return rows
