@@ -162,6 +162,22 @@ def _run_request(defs, request_id: str, timeout: float) -> int:
     return 0 if result.success else 1
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a predictions file against a truth file with the leaderboard's metrics; JSON on stdout."""
+    from wildbench_assets.lib.scoring import ScoringError, score
+    from wildbench_assets.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(os.environ.get("WILDBENCH_TAXONOMY"))
+    try:
+        result = score(Path(args.truth).read_text(), Path(args.predictions).read_text(), tax.class_names,
+                       [(s.code, s.scientific_name, s.common_name) for s in tax.species], args.threshold)
+    except (ScoringError, OSError) as err:
+        print(f"cannot score: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from wildbench_assets.settings import default_data_dir
     from wildbench_assets.summary import print_summary
@@ -207,6 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     request.add_argument("--timeout", type=float, default=600)
     request.add_argument("--dest", default=".", help="fetch: where to copy the ZIP")
     request.set_defaults(func=cmd_request)
+
+    scoring = sub.add_parser("score", help="score predictions against ground truth (metrics as JSON)")
+    scoring.add_argument("--truth", required=True, help="COCO Camera Traps json or image_id,label CSV")
+    scoring.add_argument("--predictions", required=True,
+                         help="MegaDetector batch output 1.6, COCO results json, or image_id,label CSV")
+    scoring.add_argument("--threshold", type=float, default=0.2,
+                         help="image level: an image's class is its most confident detection at or above this")
+    scoring.set_defaults(func=cmd_score)
 
     summary = sub.add_parser("summary", help="print what the last runs produced")
     summary.set_defaults(func=cmd_summary)

@@ -1,0 +1,207 @@
+"""Score predictions against ground truth with the same metrics as the leaderboard.
+
+Truth: a COCO Camera Traps json (images + annotations with absolute-pixel boxes; categories named by
+species code, common or scientific name) or an image-level CSV `image_id,label` (species code or `emp`).
+Predictions: MegaDetector batch output (format 1.6; `detection_categories` named by species), COCO
+results json (`[{image_id, category_id, bbox, score}]`, category ids of the truth file), or an
+image-level CSV `image_id,label`. Boxes on both sides give detection metrics (COCO mAP) as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import posixpath
+from dataclasses import asdict, dataclass, field
+
+from wildbench_assets.lib.annotations import Box
+from wildbench_assets.lib.inventory import species_aliases
+from wildbench_assets.lib.metrics import EMPTY, coco_map, image_class, image_level
+
+
+class ScoringError(ValueError):
+    """A truth or prediction file that cannot be scored, with the reason."""
+
+
+@dataclass
+class Truth:
+    labels: dict[str, int]                               # image id -> class index (-1 empty)
+    boxes: list[dict] = field(default_factory=list)      # COCO-style ground truth, category = class index + 1
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class Predictions:
+    detections: dict[str, list[tuple[int, float, Box | None]]]  # image id -> (class index, conf, normalised box)
+    image_labels: dict[str, int] | None = None                  # image-level CSV
+    lists_every_image: bool = True  # COCO results cannot say "looked, found nothing": absent = no detections
+
+
+def _key(name: str) -> str:
+    """Images are matched by path without extension, or by bare file stem."""
+    return posixpath.splitext(str(name).replace("\\", "/"))[0]
+
+
+def _resolver(class_names: list[str], species: list[tuple[str, str, str]]):
+    aliases = species_aliases(species)
+    index = {code: i for i, code in enumerate(class_names)}
+
+    def resolve(name: str) -> int:
+        key = str(name).strip().lower()
+        if key in ("emp", "empty", "blank", "-1"):
+            return EMPTY
+        code = aliases.get(key, str(name).strip())
+        if code not in index:
+            raise ScoringError(f"unknown class {name!r}; expected a species code of the taxonomy or 'emp'")
+        return index[code]
+
+    return resolve
+
+
+def _csv_labels(text: str, resolve) -> dict[str, int]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or not {"image_id", "label"} <= set(rows[0]):
+        raise ScoringError("an image-level CSV needs the header image_id,label")
+    labels = {}
+    for line, row in enumerate(rows, start=2):
+        key = _key(row["image_id"])
+        if key in labels:
+            raise ScoringError(f"line {line}: image {row['image_id']!r} appears twice")
+        labels[key] = resolve(row["label"])
+    return labels
+
+
+def load_truth(text: str, class_names: list[str], species: list[tuple[str, str, str]]) -> Truth:
+    resolve = _resolver(class_names, species)
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ScoringError(f"truth is not valid JSON: {err}") from err
+        if not isinstance(doc, dict) or "images" not in doc:
+            raise ScoringError("truth json must be COCO Camera Traps (with 'images')")
+        categories = {c["id"]: resolve(c["name"]) for c in doc.get("categories", [])}
+        images = {i["id"]: i for i in doc["images"]}
+        labels = {_key(i["file_name"]): EMPTY for i in images.values()}
+        sizes = {_key(i["file_name"]): (int(i.get("width") or 0), int(i.get("height") or 0)) for i in images.values()}
+        boxes, counts = [], {}
+        for a in doc.get("annotations", []):
+            if a.get("image_id") not in images:
+                raise ScoringError(f"annotation {a.get('id')} names an unknown image {a.get('image_id')!r}")
+            key = _key(images[a["image_id"]]["file_name"])
+            cls = categories.get(a.get("category_id"))
+            if cls is None:
+                raise ScoringError(f"annotation {a.get('id')} has an unknown category {a.get('category_id')!r}")
+            if cls == EMPTY:
+                continue
+            counts.setdefault(key, []).append(cls)
+            if a.get("bbox"):
+                boxes.append({"id": len(boxes) + 1, "image_id": key, "category_id": cls + 1,
+                              "bbox": [float(v) for v in a["bbox"]], "iscrowd": int(a.get("iscrowd", 0))})
+        for key, classes in counts.items():
+            labels[key] = max(set(classes), key=classes.count)
+        return Truth(labels, boxes, sizes)
+    return Truth(_csv_labels(text, resolve))
+
+
+def load_predictions(text: str, truth_doc_categories: dict[int, int] | None, class_names: list[str],
+                     species: list[tuple[str, str, str]]) -> Predictions:
+    resolve = _resolver(class_names, species)
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return Predictions({}, _csv_labels(text, resolve))
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ScoringError(f"predictions are not valid JSON: {err}") from err
+    detections: dict[str, list] = {}
+    if isinstance(doc, dict) and "images" in doc and "detection_categories" in doc:  # MegaDetector 1.6
+        categories = {k: resolve(v) for k, v in doc["detection_categories"].items()}
+        for image in doc["images"]:
+            key = _key(image["file"])
+            if image.get("failure"):
+                detections[key] = []
+                continue
+            found = []
+            for d in image.get("detections") or []:
+                if d["category"] not in categories:
+                    raise ScoringError(f"{image['file']}: category {d['category']!r} not in detection_categories")
+                found.append((categories[d["category"]], float(d["conf"]), Box.from_md(d["bbox"])))
+            detections[key] = found
+        return Predictions(detections)
+    if isinstance(doc, list):  # COCO results
+        if truth_doc_categories is None:
+            raise ScoringError("COCO results need a COCO Camera Traps truth file (for the category ids)")
+        for d in doc:
+            if not {"image_id", "category_id", "bbox", "score"} <= set(d):
+                raise ScoringError("COCO results entries need image_id, category_id, bbox and score")
+            if d["category_id"] not in truth_doc_categories:
+                raise ScoringError(f"COCO result with unknown category_id {d['category_id']!r}")
+            detections.setdefault(str(d["image_id"]), []).append(
+                (truth_doc_categories[d["category_id"]], float(d["score"]), tuple(float(v) for v in d["bbox"])))
+        return Predictions(detections, lists_every_image=False)
+    raise ScoringError("predictions must be MegaDetector batch output 1.6, COCO results json or an image_id,label CSV")
+
+
+def score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
+          threshold: float = 0.2) -> dict:
+    """Every metric the leaderboard shows, as a JSON-able dict."""
+    truth = load_truth(truth_text, class_names, species)
+    coco_categories = None
+    if truth_text.lstrip().startswith("{"):
+        doc = json.loads(truth_text)
+        resolve = _resolver(class_names, species)
+        coco_categories = {c["id"]: resolve(c["name"]) for c in doc.get("categories", [])}
+        id_to_key = {i["id"]: _key(i["file_name"]) for i in doc["images"]}
+    predictions = load_predictions(predictions_text, coco_categories, class_names, species)
+    if predictions.detections and coco_categories is not None:  # COCO results use the truth's image ids
+        predictions.detections = {id_to_key.get(_coerce(k, id_to_key), k): v for k, v in predictions.detections.items()}
+    if not predictions.lists_every_image:
+        predictions.detections = {k: predictions.detections.get(k, []) for k in truth.labels} | predictions.detections
+    predicted_keys = set(predictions.image_labels or predictions.detections)
+    missing = sorted(set(truth.labels) - predicted_keys)
+    unknown = sorted(predicted_keys - set(truth.labels))
+    if missing or unknown:
+        raise ScoringError(f"predictions and truth disagree: {len(missing)} truth images without a prediction "
+                           f"(e.g. {missing[:3]}), {len(unknown)} predicted images not in the truth (e.g. {unknown[:3]})")
+    keys = sorted(truth.labels)
+    if predictions.image_labels is not None:
+        predicted = [predictions.image_labels[k] for k in keys]
+    else:
+        predicted = [image_class([(c, conf) for c, conf, _b in predictions.detections[k]], threshold) for k in keys]
+    result = {"images": len(keys), "threshold": threshold,
+              "image_level": asdict(image_level([truth.labels[k] for k in keys], predicted))}
+    if truth.boxes and predictions.detections:
+        preds = []
+        for key, found in predictions.detections.items():
+            width, height = truth.sizes.get(key, (0, 0))
+            for cls, conf, box in found:
+                if isinstance(box, Box):
+                    if not (width and height):
+                        raise ScoringError(f"{key}: the truth gives no image size to place normalised boxes")
+                    bbox = box.to_coco(width, height, digits=6)
+                else:
+                    bbox = list(box)
+                preds.append({"image_id": key, "category_id": cls + 1, "bbox": bbox, "score": conf})
+        detection = coco_map(truth.boxes, preds)
+        result["detection"] = {"map_50_95": detection.map_50_95, "map_50": detection.map_50,
+                               "per_class_ap": {class_names[c - 1]: v for c, v in detection.per_class_ap.items()},
+                               "per_class_ap50": {class_names[c - 1]: v for c, v in detection.per_class_ap50.items()}}
+    result["image_level"]["per_class_f1"] = {("emp" if c == EMPTY else class_names[c]): v
+                                             for c, v in result["image_level"]["per_class_f1"].items()}
+    return result
+
+
+def _coerce(key: str, id_to_key: dict):
+    for candidate in (key, _int(key)):
+        if candidate in id_to_key:
+            return candidate
+    return key
+
+
+def _int(value: str):
+    try:
+        return int(value)
+    except ValueError:
+        return value
