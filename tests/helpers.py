@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from wildbench_assets.assets import curation, exports, ingest, labels, requests
+from wildbench_assets.assets import curation, exports, ingest, labels, models, requests
 from wildbench_assets.automation import JOBS
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
@@ -17,7 +17,7 @@ from wildbench_assets.sensors import custom_export_job, custom_export_requests
 
 def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite", inbox=None) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests]),
+        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests, models]),
         jobs=[*JOBS, custom_export_job],
         sensors=[custom_export_requests],
         resources={"inbox": RequestInbox(uri=str(inbox or f"{data_dir}/requests")),"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),

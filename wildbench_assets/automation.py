@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from wildbench_assets.partitions import park_day_partitions, park_partitions, split_partitions
+from wildbench_assets.partitions import model_partitions, park_day_partitions, park_partitions, split_partitions
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -32,4 +32,13 @@ labels_job = dg.define_asset_job(
     description="Boxes, training datasets and the ZIP archive of one split.",
 )
 
-JOBS = [ingest_job, curation_job, splits_job, labels_job]
+models_job = dg.define_asset_job(
+    "models_job",
+    selection=dg.AssetSelection.assets("model_weights", "model_evaluation"),
+    partitions_def=model_partitions,
+    description="Train one model and evaluate it on the test split.",
+)
+
+leaderboard_job = dg.define_asset_job("leaderboard_job", selection=dg.AssetSelection.assets("leaderboard"))
+
+JOBS = [ingest_job, curation_job, splits_job, labels_job, models_job, leaderboard_job]

@@ -55,3 +55,19 @@ class ExportRequest(dg.Config):
     include_empties: bool | None = Field(default=None, description="Include empty images")
     formats: list[str] | None = Field(default=None, description="Label formats: yolo, voc, coco")
     label_threshold: float = Field(default=0.2, ge=0, le=1)
+
+
+class TrainConfig(dg.Config):
+    preset: str = Field(default="tiny", description="tiny (about a minute on CPU) | thesis (20 epochs, 640 px, "
+                                                    "batch 16, the thesis's architectures)")
+    epochs: int | None = Field(default=None, ge=1, description="Override the preset")
+    imgsz: int | None = Field(default=None, ge=32)
+    batch: int | None = Field(default=None, ge=1)
+    device: str = Field(default="auto", description="auto (GPU when present) | cpu | cuda:N")
+    max_train_images: int | None = Field(default=None, ge=1)
+    pretrained: str | None = Field(default=None, description="Local weights file to start from (yolov8s.pt ...)")
+
+
+class EvaluationConfig(dg.Config):
+    image_threshold: float = Field(default=0.2, ge=0, le=1,
+                                   description="Image level: most confident detection at or above this, else empty")

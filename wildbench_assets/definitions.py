@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from wildbench_assets.assets import curation, exports, ingest, labels, requests
+from wildbench_assets.assets import curation, exports, ingest, labels, models, requests
 from wildbench_assets.automation import JOBS
 from wildbench_assets.resources import build_resources
 from wildbench_assets.sensors import custom_export_job, custom_export_requests
@@ -15,7 +15,7 @@ from wildbench_assets.sensors import custom_export_job, custom_export_requests
 def build_defs(deployment: str | None = None) -> dg.Definitions:
     deployment = deployment or os.environ.get("WILDBENCH_DEPLOYMENT", "local")
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests]),
+        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests, models]),
         asset_checks=[],
         jobs=[*JOBS, custom_export_job],
         sensors=[custom_export_requests],

@@ -11,7 +11,7 @@ import dagster as dg
 
 from wildbench_assets.lib.inventory import arrival_day, is_manifest
 from wildbench_assets.lib.splits import SPLITS
-from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
+from wildbench_assets.partitions import arrival_day_partitions, model_partitions, park_day_key, park_partitions
 from wildbench_assets.resources.archive import Archive
 from wildbench_assets.settings import PROJECT_ROOT, default_dagster_home
 
@@ -46,6 +46,8 @@ STAGES: list[tuple[str, list[str]]] = [
     ("curation_job", ["curated_images"]),
     ("splits_job", ["benchmark_splits"]),
     ("labels_job", ["detection_labels", "training_datasets", "split_archives"]),
+    ("models_job", ["model_weights", "model_evaluation"]),
+    ("leaderboard_job", ["leaderboard"]),
 ]
 ASSET_ORDER = [asset for _job, assets in STAGES for asset in assets]
 
@@ -55,6 +57,10 @@ def stage_partitions(job_name: str, pairs: list[tuple[str, str]]) -> list:
         return [park_day_key(park, day) for park, day in pairs]
     if job_name == "curation_job":
         return sorted({park for park, _ in pairs})
+    if job_name == "models_job":
+        return list(model_partitions.get_partition_keys())
+    if job_name == "leaderboard_job":
+        return [None]
     return list(SPLITS)  # splits_job, labels_job
 
 

@@ -1,0 +1,49 @@
+"""Each model trains its tiny preset and is evaluated end to end; the leaderboard puts them beside the
+thesis's recomputed rows."""
+
+import json
+
+import pytest
+
+from wildbench_assets.resources.artifacts import sha256_file
+from wildbench_assets.summary import read_table
+
+from .helpers import latest_checks, run_all
+from .test_metrics import SEED
+
+
+@pytest.fixture(scope="module")
+def trained(demo_archive, tmp_path_factory):
+    data = tmp_path_factory.mktemp("models")
+    instance, outcome = run_all(demo_archive, data, selection=None, detector="manifest")
+    assert not outcome.get("failure"), outcome
+    return instance, data
+
+
+@pytest.mark.parametrize("model", ["yolov8", "fasterrcnn"])
+def test_tiny_preset_trains_and_is_stored_with_its_card(trained, model):
+    instance, data = trained
+    folder = data / "artifacts" / "models" / model
+    card = json.loads((folder / "card.json").read_text())
+    assert card["sha256"] == sha256_file(folder / "weights.pt")
+    assert card["settings"]["epochs"] == 1 and card["classes"][19] == "ovar" and card["code_version"]
+    assert card["losses"] and all(v is None or v == v for row in card["losses"] for v in row.values())
+    assert not list(folder.parent.glob(".work-*"))  # the scratch folder is gone
+
+
+def test_evaluation_and_leaderboard(trained):
+    instance, data = trained
+    evaluation = read_table(data, "model_evaluation")
+    assert set(evaluation.model) == {"yolov8", "fasterrcnn"}
+    for column in ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy"):
+        assert evaluation[column].between(0, 1).all(), column
+    assert (evaluation.images_per_s > 0).all()
+    test_images = len(json.loads((data / "artifacts" / "datasets" / "test" / "coco.json").read_text())["images"])
+    assert (evaluation.images == test_images).all()
+    for name in ("predictions_match_test_split", "metrics_in_range"):
+        assert all(e.passed for e in latest_checks(instance, "model_evaluation")[name]), name
+    board = read_table(data, "leaderboard")
+    assert board.model.is_unique
+    if SEED.is_dir():
+        thesis = board.set_index("model").loc["YOLOv8s (thesis)"]
+        assert round(thesis.f1_weighted, 4) == 0.9073 and thesis.map_50_95 != thesis.map_50_95  # no boxes: no mAP

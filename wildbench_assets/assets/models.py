@@ -1,0 +1,229 @@
+"""Models: trained weights per model, their evaluation on the test split, and the leaderboard."""
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from wildbench_assets.assets.checks import frame_markdown, png_markdown
+from wildbench_assets.config import EvaluationConfig, TrainConfig
+from wildbench_assets.lib.metrics import image_level
+from wildbench_assets.lib.plots import bar_chart_png
+from wildbench_assets.lib.scoring import ScoringError, score
+from wildbench_assets.partitions import model_partitions
+from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.taxonomy import TaxonomyResource
+from wildbench_assets.settings import PROJECT_ROOT
+from wildbench_assets.training.common import PRESETS, TrainSettings
+
+
+def _settings(config: TrainConfig) -> TrainSettings:
+    if config.preset not in PRESETS:
+        raise dg.Failure(f"unknown preset {config.preset!r}; expected one of {sorted(PRESETS)}")
+    base = PRESETS[config.preset].to_dict()
+    overrides = {k: v for k, v in config.model_dump().items() if k in base and v is not None}
+    return TrainSettings(**{**base, **overrides, "device": config.device})
+
+
+def _code_version() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        from importlib.metadata import version
+
+        return f"wildbench-assets {version('wildbench-assets')}"
+
+
+@dg.asset(
+    partitions_def=model_partitions,
+    deps=["training_datasets"],
+    group_name="models",
+    kinds={"pytorch"},
+    check_specs=[dg.AssetCheckSpec("weights_loadable", asset="model_weights", blocking=True),
+                 dg.AssetCheckSpec("loss_finite", asset="model_weights", blocking=True)],
+)
+def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifacts: ArtifactStore,
+                  taxonomy: TaxonomyResource):
+    """Trained weights of one model on the benchmark's train split: `yolov8` (ultralytics; yolov8s from a
+    configured pretrained file, else from its yaml) or `fasterrcnn` (torchvision resnet50_fpn_v2; the
+    tiny preset uses the 320-px MobileNetV3 FPN). Stored atomically with sha256, code version and config."""
+    import math
+
+    model = context.partition_key
+    settings = _settings(config)
+    names = taxonomy.load().class_names
+    datasets = artifacts.path("datasets")
+    if not (datasets / "dataset.yaml").exists():
+        raise dg.Failure("no training datasets: materialize training_datasets first")
+    workdir = artifacts.path(f"models/.work-{model}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    started = time.perf_counter()
+    if model == "yolov8":
+        from wildbench_assets.training.yolo import train_yolov8
+
+        trained, losses = train_yolov8(datasets / "dataset.yaml", workdir, settings,
+                                       scale="n" if settings.architecture == "tiny" else "s")
+    else:
+        from wildbench_assets.training.frcnn import train_fasterrcnn
+
+        trained, losses = train_fasterrcnn(datasets, workdir, settings, len(names))
+    seconds = time.perf_counter() - started
+    relative = f"models/{model}/weights.pt"
+    with artifacts.writing(relative) as tmp:
+        shutil.copyfile(trained, tmp)
+    stored = artifacts.describe(relative)
+    card = {"model": model, "sha256": stored.sha256, "code_version": _code_version(), "settings": settings.to_dict(),
+            "classes": names, "train_seconds": seconds, "losses": losses}
+    with artifacts.writing(f"models/{model}/card.json") as tmp:
+        tmp.write_text(json.dumps(card, indent=1))
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    import torch
+
+    try:
+        torch.load(stored.path, map_location="cpu", weights_only=False)
+        loadable = True
+    except Exception as err:  # noqa: BLE001 - reported by the check
+        context.log.error(f"weights do not load: {err}")
+        loadable = False
+    values = [v for row in losses for k, v in row.items() if k != "epoch" and v is not None]
+    curve = pd.DataFrame(losses).set_index("epoch") if losses else pd.DataFrame()
+    return dg.MaterializeResult(
+        metadata={**stored.metadata(), "train_seconds": seconds, "epochs": settings.epochs, "imgsz": settings.imgsz,
+                  "device": settings.device, "code_version": card["code_version"],
+                  "settings": dg.MetadataValue.json(settings.to_dict()),
+                  "loss_curve": png_markdown(bar_chart_png(curve, f"{model}: training loss per epoch", "loss"), "loss")},
+        check_results=[
+            dg.AssetCheckResult(check_name="weights_loadable", passed=loadable),
+            dg.AssetCheckResult(check_name="loss_finite", passed=bool(values) and all(math.isfinite(v) for v in values),
+                                metadata={"losses": dg.MetadataValue.json(losses)}),
+        ],
+    )
+
+
+def _predictions_json(model: str, weights: Path, images: list[Path], settings: TrainSettings, n_classes: int):
+    if model == "yolov8":
+        from wildbench_assets.training.yolo import predict_yolo
+
+        return predict_yolo(weights, images, settings.imgsz, settings.device)
+    from wildbench_assets.training.frcnn import predict_fasterrcnn
+
+    return predict_fasterrcnn(weights, images, n_classes, settings)
+
+
+@dg.asset(
+    partitions_def=model_partitions,
+    deps=["model_weights"],
+    group_name="models",
+    kinds={"pandas", "parquet"},
+    io_manager_key="parquet_io_manager",
+    check_specs=[dg.AssetCheckSpec("predictions_match_test_split", asset="model_evaluation", blocking=True),
+                 dg.AssetCheckSpec("metrics_in_range", asset="model_evaluation", blocking=True)],
+)
+def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
+                     taxonomy: TaxonomyResource):
+    """One model on the test split: COCO mAP@.5 and mAP@[.5:.95] with per-class AP (every prediction kept
+    and ranked), the thesis's image-level metrics, and inference images/s on this machine — scored by
+    exactly the code of `wildbench score`."""
+    model = context.partition_key
+    tax = taxonomy.load()
+    card = json.loads(artifacts.path(f"models/{model}/card.json").read_text())
+    settings = TrainSettings(**card["settings"])
+    test_dir = artifacts.path("datasets/test")
+    truth_doc = json.loads((test_dir / "coco.json").read_text())
+    images = [test_dir / i["file_name"] for i in truth_doc["images"]]
+    started = time.perf_counter()
+    predicted = _predictions_json(model, artifacts.path(f"models/{model}/weights.pt"), images, settings,
+                                  len(tax.class_names))
+    images_per_s = len(images) / max(1e-9, time.perf_counter() - started)
+    results = [{"image_id": image["id"], "category_id": p.class_index + 1, "score": p.confidence,
+                "bbox": [p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]]}
+               for image, found in zip(truth_doc["images"], predicted) for p in found]
+    species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
+    try:
+        scored = score(json.dumps(truth_doc), json.dumps(results), tax.class_names, species, config.image_threshold)
+        matches = True
+    except ScoringError as err:
+        raise dg.Failure(f"{model}: predictions and the test split disagree: {err}") from err
+    with artifacts.writing(f"models/{model}/test_predictions.coco.json") as tmp:
+        tmp.write_text(json.dumps(results))
+    level = scored["image_level"]
+    row = {"model": model, "source": "trained here", "images": scored["images"],
+           "map_50_95": scored.get("detection", {}).get("map_50_95"), "map_50": scored.get("detection", {}).get("map_50"),
+           "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
+           "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"],
+           "images_per_s": images_per_s, "imgsz": settings.imgsz, "epochs": settings.epochs,
+           "weights_sha256": card["sha256"]}
+    in_range = all(0 <= v <= 1 for k, v in row.items() if k in ("map_50_95", "map_50", "precision_weighted",
+                                                                  "recall_weighted", "f1_weighted", "accuracy") and v is not None)
+    per_class = pd.DataFrame({"ap": scored.get("detection", {}).get("per_class_ap", {}),
+                              "f1": {k: v for k, v in level["per_class_f1"].items() if k != "emp"}}).fillna(0)
+    return dg.MaterializeResult(
+        value=pd.DataFrame([row]),
+        metadata={**{k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},
+                  "per_class": frame_markdown(per_class),
+                  "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
+                                                 "per-species AP and F1")},
+        check_results=[
+            dg.AssetCheckResult(check_name="predictions_match_test_split", passed=matches and len(predicted) == len(images),
+                                metadata={"test_images": len(images), "predicted_images": len(predicted)}),
+            dg.AssetCheckResult(check_name="metrics_in_range", passed=in_range),
+        ],
+    )
+
+
+THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tuned (thesis)",
+               "fasterrcnn": "Faster R-CNN (thesis)"}
+
+
+def thesis_rows(seed_dir: Path) -> list[dict]:
+    """The thesis's published rows recomputed from its per-image results (image level only: its files
+    hold no boxes to compute a real mAP from)."""
+    import ast
+
+    rows = []
+    for stem, name in THESIS_ROWS.items():
+        path = seed_dir / f"{stem}_values.txt"
+        if not path.exists():
+            continue
+        values = {}
+        for line in path.read_text().splitlines():
+            key, raw = line.split(":", 1)
+            values[key.strip()] = ast.literal_eval(raw.strip())
+        metrics = image_level(values["True vals"], values["Pred vals"])
+        rows.append({"model": name, "source": "thesis per-image results", "images": len(values["True vals"]),
+                     "map_50_95": None, "map_50": None, "precision_weighted": metrics.precision_weighted,
+                     "recall_weighted": metrics.recall_weighted, "f1_weighted": metrics.f1_weighted,
+                     "accuracy": metrics.accuracy, "f1_macro": metrics.f1_macro})
+    return rows
+
+
+@dg.asset(
+    ins={"model_evaluation": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+    group_name="models",
+    kinds={"pandas", "parquet"},
+    io_manager_key="parquet_io_manager",
+    check_specs=[dg.AssetCheckSpec("one_row_per_model", asset="leaderboard", blocking=True)],
+)
+def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFrame):
+    """Every model evaluated here, next to the thesis's published rows recomputed from its per-image
+    results. Sorted by mAP@[.5:.95], then weighted F1."""
+    seed_dir = PROJECT_ROOT.parent / "shared" / "reference" / "seed-results"
+    table = pd.concat([model_evaluation, pd.DataFrame(thesis_rows(seed_dir))], ignore_index=True)
+    table = table.sort_values(["map_50_95", "f1_weighted"], ascending=False, na_position="last", ignore_index=True)
+    shown = table[["model", "source", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
+                   "f1_weighted", "accuracy"]].round(4)
+    plot = bar_chart_png(shown.set_index("model")[["map_50", "map_50_95", "f1_weighted"]].fillna(0),
+                         "leaderboard: mAP (real) and image-level F1", "score")
+    return dg.MaterializeResult(
+        value=table,
+        metadata={"rows": len(table), "leaderboard": dg.MetadataValue.md(shown.to_markdown(index=False)),
+                  "plot": png_markdown(plot, "leaderboard")},
+        check_results=[dg.AssetCheckResult(check_name="one_row_per_model", passed=table.model.is_unique,
+                                           metadata={"models": len(table)})],
+    )

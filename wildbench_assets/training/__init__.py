@@ -1,0 +1,1 @@
+"""Training and inference of the benchmark's models (ultralytics, torchvision); no Dagster import."""

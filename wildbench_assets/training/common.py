@@ -1,0 +1,42 @@
+"""What every trainer shares: settings, presets, predictions in one shape."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 20          # thesis defaults: 20 epochs, 640 px, batch 16
+    imgsz: int = 640
+    batch: int = 16
+    device: str = "auto"
+    max_train_images: int | None = None
+    pretrained: str | None = None   # a local weights file; nothing is downloaded
+    freeze: int = 20                # megadetector: layers frozen when fine-tuning (thesis: 20)
+    architecture: str = "full"      # fasterrcnn: "full" = resnet50_fpn_v2 (thesis); "tiny" = mobilenet_v3 320
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS = {
+    "thesis": TrainSettings(),
+    # about a minute on a 2-core CPU for all three models together: the demo and the tests
+    "tiny": TrainSettings(epochs=1, imgsz=128, batch=8, max_train_images=24, architecture="tiny"),
+}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    class_index: int
+    confidence: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the original image
+
+
+def pick_device(requested: str) -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
