@@ -12,15 +12,16 @@ from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.runner import archive_partitions, register_partitions, run_pipeline
-from wildbench_assets.sensors import custom_export_job, custom_export_requests
+from wildbench_assets.sensors import custom_export_job, custom_export_requests, submission_job, submissions_sensor
 
 
-def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite", inbox=None) -> dg.Definitions:
+def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite", inbox=None, submissions=None) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests, models]),
-        jobs=[*JOBS, custom_export_job],
-        sensors=[custom_export_requests],
-        resources={"inbox": RequestInbox(uri=str(inbox or f"{data_dir}/requests")),"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),
+        jobs=[*JOBS, custom_export_job, submission_job],
+        sensors=[custom_export_requests, submissions_sensor],
+        resources={"inbox": RequestInbox(uri=str(inbox or f"{data_dir}/requests")),
+                   "submissions": RequestInbox(uri=str(submissions or f"{data_dir}/submissions")),"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),
                    "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
                    "artifacts": ArtifactStore(base_dir=str(data_dir)), "label_cache": LabelCache(base_dir=str(data_dir)),
                    "detector": DetectorResource(backend=detector)},

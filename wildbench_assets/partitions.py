@@ -21,3 +21,5 @@ request_partitions = dg.DynamicPartitionsDefinition(name="requests")
 
 # megadetector (YOLOv5 fine-tune) joins when its trainer is built; see the issue notes.
 model_partitions = dg.StaticPartitionsDefinition(["yolov8", "fasterrcnn"])
+
+submission_partitions = dg.DynamicPartitionsDefinition(name="submissions")

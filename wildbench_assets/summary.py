@@ -58,3 +58,9 @@ def print_summary(data_dir: str | Path) -> None:
     dataset = Path(data_dir, "artifacts", "datasets", "dataset.yaml")
     if dataset.exists():
         print(f"training datasets: {dataset}")
+    board = read_table(data_dir, "leaderboard")
+    if board is not None:
+        print("\nleaderboard (mAP: COCO, on the benchmark's test split; thesis rows: image level only):")
+        columns = ["model", "source", "map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted",
+                   "accuracy"]
+        print(board[columns].round(4).to_string(index=False))

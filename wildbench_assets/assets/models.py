@@ -14,8 +14,10 @@ from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.lib.metrics import image_level
 from wildbench_assets.lib.plots import bar_chart_png
 from wildbench_assets.lib.scoring import ScoringError, score
-from wildbench_assets.partitions import model_partitions
+from wildbench_assets.partitions import model_partitions, submission_partitions
 from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.inbox import RequestInbox
+from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.settings import PROJECT_ROOT
 from wildbench_assets.training.common import PRESETS, TrainSettings
@@ -210,11 +212,15 @@ def thesis_rows(seed_dir: Path) -> list[dict]:
     io_manager_key="parquet_io_manager",
     check_specs=[dg.AssetCheckSpec("one_row_per_model", asset="leaderboard", blocking=True)],
 )
-def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFrame):
-    """Every model evaluated here, next to the thesis's published rows recomputed from its per-image
-    results. Sorted by mAP@[.5:.95], then weighted F1."""
+def leaderboard(context: dg.AssetExecutionContext, parquet_io_manager: dg.ResourceParam[ParquetIOManager],
+                model_evaluation: pd.DataFrame):
+    """Every model evaluated here and every scored submission, next to the thesis's published rows
+    recomputed from its per-image results. Sorted by mAP@[.5:.95], then weighted F1."""
     seed_dir = PROJECT_ROOT.parent / "shared" / "reference" / "seed-results"
-    table = pd.concat([model_evaluation, pd.DataFrame(thesis_rows(seed_dir))], ignore_index=True)
+    submitted = [parquet_io_manager.load_partition("submission_scores", key)
+                 for key in context.instance.get_dynamic_partitions(submission_partitions.name)]
+    table = pd.concat([model_evaluation, *[s for s in submitted if s is not None],
+                       pd.DataFrame(thesis_rows(seed_dir))], ignore_index=True)
     table = table.sort_values(["map_50_95", "f1_weighted"], ascending=False, na_position="last", ignore_index=True)
     shown = table[["model", "source", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
                    "f1_weighted", "accuracy"]].round(4)
@@ -226,4 +232,53 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
                   "plot": png_markdown(plot, "leaderboard")},
         check_results=[dg.AssetCheckResult(check_name="one_row_per_model", passed=table.model.is_unique,
                                            metadata={"models": len(table)})],
+    )
+
+
+def test_truth_document(artifacts: ArtifactStore) -> dict:
+    """The test split's ground truth with images named by their archive path, as researchers see them."""
+    doc = json.loads(artifacts.path("datasets/test/coco.json").read_text())
+    for image in doc["images"]:
+        image["file_name"] = image["source_path"]
+    return doc
+
+
+@dg.asset(
+    partitions_def=submission_partitions,
+    deps=["training_datasets"],
+    group_name="models",
+    kinds={"pandas", "parquet"},
+    io_manager_key="parquet_io_manager",
+    check_specs=[dg.AssetCheckSpec("metrics_in_range", asset="submission_scores", blocking=True)],
+)
+def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
+                      taxonomy: TaxonomyResource, submissions: RequestInbox):
+    """A researcher's predictions for the test split — MegaDetector batch output 1.6, COCO results json
+    or an image-level CSV (`image_id,label`, ids = archive paths) — scored by exactly the code that
+    scores our models. A file that cannot be scored is rejected with its reason (`<id>.error.json`)."""
+    submission = context.partition_key
+    store = submissions.open()
+    text = next((raw.decode() for raw in (store.read_optional(f"{submission}{s}") for s in (".json", ".csv"))
+                 if raw is not None), None)
+    tax = taxonomy.load()
+    species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
+    try:
+        if text is None:
+            raise ScoringError(f"no {submission}.json or {submission}.csv in {store.uri}")
+        scored = score(json.dumps(test_truth_document(artifacts)), text, tax.class_names, species,
+                       config.image_threshold)
+    except ScoringError as err:
+        submissions.write_json(f"{submission}.error.json", {"submission": submission, "error": str(err)})
+        raise dg.Failure(f"submission {submission} rejected: {err}") from err
+    submissions.write_json(f"{submission}.score.json", {"submission": submission, **scored})
+    level, detection = scored["image_level"], scored.get("detection", {})
+    row = {"model": f"submission:{submission}", "source": "submission", "images": scored["images"],
+           "map_50_95": detection.get("map_50_95"), "map_50": detection.get("map_50"),
+           "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
+           "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"]}
+    values = [v for k, v in row.items() if k in ("map_50_95", "map_50", "accuracy", "f1_weighted") and v is not None]
+    return dg.MaterializeResult(
+        value=pd.DataFrame([row]),
+        metadata={k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},
+        check_results=[dg.AssetCheckResult(check_name="metrics_in_range", passed=all(0 <= v <= 1 for v in values))],
     )

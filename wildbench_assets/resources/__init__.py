@@ -30,17 +30,22 @@ def build_resources(deployment: str = "local") -> dict:
         )
         data_dir: str | dg.EnvVar = dg.EnvVar("WILDBENCH_DATA")
         inbox = RequestInbox(uri=dg.EnvVar("WILDBENCH_REQUESTS"), endpoint_url=dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"))
+        submissions = RequestInbox(uri=dg.EnvVar("WILDBENCH_SUBMISSIONS"),
+                                   endpoint_url=dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"))
     else:
         archive = ArchiveResource(uri=default_archive_uri(), endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
         data_dir = default_data_dir()
         inbox = RequestInbox(uri=_optional_env("WILDBENCH_REQUESTS") or f"{data_dir}/requests",
                              endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
+        submissions = RequestInbox(uri=_optional_env("WILDBENCH_SUBMISSIONS") or f"{data_dir}/submissions",
+                                   endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
     return {
         "archive": archive,
         "taxonomy": TaxonomyResource(extension_file=_optional_env("WILDBENCH_TAXONOMY")),
         "parquet_io_manager": ParquetIOManager(base_dir=data_dir),
         "artifacts": ArtifactStore(base_dir=data_dir),
         "inbox": inbox,
+        "submissions": submissions,
         "label_cache": LabelCache(base_dir=data_dir),
         "detector": DetectorResource(backend=_optional_env("WILDBENCH_DETECTOR") or "mdlite",
                                      weights_path=_optional_env("WILDBENCH_DETECTOR_WEIGHTS")),
