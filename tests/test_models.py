@@ -20,7 +20,7 @@ def trained(demo_archive, tmp_path_factory):
     return instance, data
 
 
-@pytest.mark.parametrize("model", ["yolov8", "fasterrcnn"])
+@pytest.mark.parametrize("model", ["yolov8", "megadetector", "fasterrcnn"])
 def test_tiny_preset_trains_and_is_stored_with_its_card(trained, model):
     instance, data = trained
     folder = data / "artifacts" / "models" / model
@@ -34,7 +34,7 @@ def test_tiny_preset_trains_and_is_stored_with_its_card(trained, model):
 def test_evaluation_and_leaderboard(trained):
     instance, data = trained
     evaluation = read_table(data, "model_evaluation")
-    assert set(evaluation.model) == {"yolov8", "fasterrcnn"}
+    assert set(evaluation.model) == {"yolov8", "megadetector", "fasterrcnn"}
     for column in ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy"):
         assert evaluation[column].between(0, 1).all(), column
     assert (evaluation.images_per_s > 0).all()
@@ -78,3 +78,27 @@ def test_submissions_are_scored_like_our_models(trained, demo_archive):
     assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
     board = read_table(data, "leaderboard").set_index("model")
     assert board.loc["submission:oracle", "accuracy"] == 1.0
+
+
+def test_megadetector_fine_tunes_from_md_weights_with_frozen_layers(trained, tmp_path):
+    """The fine-tuning path: start from a MegaDetector-v5-architecture checkpoint (here the one the tiny
+    preset just trained, standing in for the 281 MB MDv5a) with the first 20 layers frozen."""
+    import torch
+
+    from wildbench_assets.training.common import PRESETS, TrainSettings
+    from wildbench_assets.training.megadetector import train_megadetector
+
+    _instance, data = trained
+    start = data / "artifacts" / "models" / "megadetector" / "weights.pt"
+    settings = TrainSettings(**{**PRESETS["tiny"].to_dict(), "pretrained": str(start), "freeze": 20})
+    weights, losses = train_megadetector(data / "artifacts" / "datasets" / "dataset.yaml", tmp_path / "ft", settings,
+                                         arch="yolov5n")
+    before = torch.load(start, map_location="cpu", weights_only=False)["model"].float().state_dict()
+    after = torch.load(weights, map_location="cpu", weights_only=False)["model"].float().state_dict()
+    frozen = [k for k in before if k.startswith("model.0.") and k.endswith(".weight")]
+    trainable = [k for k in before if k.startswith("model.24.") and k.endswith(".weight")]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in trainable) and losses
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        train_megadetector(data / "artifacts" / "datasets" / "dataset.yaml", tmp_path / "x",
+                           TrainSettings(**{**settings.to_dict(), "pretrained": str(tmp_path / "missing.pt")}))

@@ -19,7 +19,6 @@ split_partitions = dg.StaticPartitionsDefinition(["train", "val", "test"])
 
 request_partitions = dg.DynamicPartitionsDefinition(name="requests")
 
-# megadetector (YOLOv5 fine-tune) joins when its trainer is built; see the issue notes.
-model_partitions = dg.StaticPartitionsDefinition(["yolov8", "fasterrcnn"])
+model_partitions = dg.StaticPartitionsDefinition(["yolov8", "megadetector", "fasterrcnn"])
 
 submission_partitions = dg.DynamicPartitionsDefinition(name="submissions")

@@ -52,8 +52,10 @@ def _code_version() -> str:
 def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifacts: ArtifactStore,
                   taxonomy: TaxonomyResource):
     """Trained weights of one model on the benchmark's train split: `yolov8` (ultralytics; yolov8s from a
-    configured pretrained file, else from its yaml) or `fasterrcnn` (torchvision resnet50_fpn_v2; the
-    tiny preset uses the 320-px MobileNetV3 FPN). Stored atomically with sha256, code version and config."""
+    configured pretrained file, else from its yaml), `megadetector` (the `yolov5` package's trainer:
+    fine-tuned from a configured MD v5 weights file with the first 20 layers frozen, else yolov5x6 from
+    its yaml) or `fasterrcnn` (torchvision resnet50_fpn_v2; the tiny preset uses the 320-px MobileNetV3
+    FPN). Stored atomically with sha256, code version and config."""
     import math
 
     model = context.partition_key
@@ -70,6 +72,11 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
 
         trained, losses = train_yolov8(datasets / "dataset.yaml", workdir, settings,
                                        scale="n" if settings.architecture == "tiny" else "s")
+    elif model == "megadetector":
+        from wildbench_assets.training.megadetector import train_megadetector
+
+        trained, losses = train_megadetector(datasets / "dataset.yaml", workdir, settings,
+                                             arch="yolov5n" if settings.architecture == "tiny" else "yolov5x6")
     else:
         from wildbench_assets.training.frcnn import train_fasterrcnn
 
@@ -88,7 +95,7 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     import torch
 
     try:
-        torch.load(stored.path, map_location="cpu", weights_only=False)
+        torch.load(stored.path, map_location="cpu", weights_only=False)  # our own checkpoint
         loadable = True
     except Exception as err:  # noqa: BLE001 - reported by the check
         context.log.error(f"weights do not load: {err}")
@@ -113,6 +120,10 @@ def _predictions_json(model: str, weights: Path, images: list[Path], settings: T
         from wildbench_assets.training.yolo import predict_yolo
 
         return predict_yolo(weights, images, settings.imgsz, settings.device)
+    if model == "megadetector":
+        from wildbench_assets.training.megadetector import predict_megadetector
+
+        return predict_megadetector(weights, images, settings.imgsz, settings.device)
     from wildbench_assets.training.frcnn import predict_fasterrcnn
 
     return predict_fasterrcnn(weights, images, n_classes, settings)
