@@ -27,6 +27,8 @@ from wildbench_assets.training.common import TrainSettings  # noqa: E402
 CONFIGS = [
     ("yolov8", "yolov8n", 128, "tiny"),
     ("yolov8", "yolov8s", 640, "full"),
+    ("megadetector", "yolov5n", 128, "tiny"),
+    ("megadetector", "yolov5x6", 640, "full"),
     ("fasterrcnn", "mobilenet_v3_large_320_fpn", 320, "tiny"),
     ("fasterrcnn", "resnet50_fpn_v2", 640, "full"),
 ]
@@ -59,6 +61,13 @@ def main() -> int:
                 train_s = time.perf_counter() - started
                 started = time.perf_counter()
                 predict_yolo(weights, test_images, size)
+            elif model == "megadetector":
+                from wildbench_assets.training.megadetector import predict_megadetector, train_megadetector
+
+                weights, _ = train_megadetector(datasets / "dataset.yaml", out, settings, arch=arch)
+                train_s = time.perf_counter() - started
+                started = time.perf_counter()
+                predict_megadetector(weights, test_images, size)
             else:
                 from wildbench_assets.training.frcnn import predict_fasterrcnn, train_fasterrcnn
 
@@ -67,9 +76,9 @@ def main() -> int:
                 started = time.perf_counter()
                 predict_fasterrcnn(weights, test_images, 24, settings)
             infer = len(test_images) / (time.perf_counter() - started)
-            params = sum(p.numel() for p in torch.load(weights, map_location="cpu", weights_only=False)
-                         ["model"].parameters()) if model == "yolov8" else \
-                sum(v.numel() for v in torch.load(weights, map_location="cpu", weights_only=True).values())
+            checkpoint = torch.load(weights, map_location="cpu", weights_only=False)  # our own file
+            params = sum(p.numel() for p in checkpoint["model"].parameters()) if model != "fasterrcnn" else \
+                sum(v.numel() for v in checkpoint.values())
             rows.append({"model": model, "architecture": arch, "imgsz": size, "params_m": round(params / 1e6, 2),
                          "train_images": args.train_images, "epoch_s": round(train_s, 1),
                          "infer_images_per_s": round(infer, 2), "test_images": len(test_images)})

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wildbench_assets.lib.metrics import coco_map, image_class, image_level, iou_xyxy, thesis_iou
+from wildbench_assets.lib.metrics import coco_map, image_class, image_level, iou_xyxy, mean_matched_iou, thesis_iou
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "seed-results"
 
@@ -118,3 +118,14 @@ def test_thesis_published_image_level_numbers_reproduce():
     assert round(metrics.f1_weighted, 4) == 0.9073
     assert round(metrics.accuracy, 4) == 0.9057
     assert -1 in metrics.labels and len(metrics.confusion) == len(metrics.labels)
+
+
+def test_mean_iou_of_matched_boxes_by_hand():
+    gts = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10]},
+           {"image_id": 1, "category_id": 1, "bbox": [20, 0, 10, 10]}]
+    preds = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 5], "score": 0.9},     # IoU 0.5 with the first
+             {"image_id": 1, "category_id": 1, "bbox": [1, 0, 10, 10], "score": 0.8},    # first taken: IoU 0 with the second
+             {"image_id": 1, "category_id": 2, "bbox": [20, 0, 10, 10], "score": 0.99},  # wrong class: no match
+             {"image_id": 1, "category_id": 1, "bbox": [20, 0, 10, 8], "score": 0.5}]    # IoU 0.8 with the second
+    mean, pairs = mean_matched_iou(gts, preds)
+    assert pairs == 2 and mean == pytest.approx((0.5 + 0.8) / 2)

@@ -12,7 +12,7 @@ import pandas as pd
 from wildbench_assets.assets.checks import frame_markdown, png_markdown
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.lib.metrics import image_level
-from wildbench_assets.lib.plots import bar_chart_png
+from wildbench_assets.lib.plots import bar_chart_png, confusion_png
 from wildbench_assets.lib.scoring import ScoringError, score
 from wildbench_assets.partitions import model_partitions, submission_partitions
 from wildbench_assets.resources.artifacts import ArtifactStore
@@ -170,10 +170,13 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
            "map_50_95": scored.get("detection", {}).get("map_50_95"), "map_50": scored.get("detection", {}).get("map_50"),
            "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
            "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"],
+           "precision_macro": level["precision_macro"], "recall_macro": level["recall_macro"],
+           "mean_iou_matched": scored.get("detection", {}).get("mean_iou_matched"),
            "images_per_s": images_per_s, "imgsz": settings.imgsz, "epochs": settings.epochs,
            "weights_sha256": card["sha256"]}
     in_range = all(0 <= v <= 1 for k, v in row.items() if k in ("map_50_95", "map_50", "precision_weighted",
-                                                                  "recall_weighted", "f1_weighted", "accuracy") and v is not None)
+                                                                  "recall_weighted", "f1_weighted", "accuracy",
+                                                                  "mean_iou_matched") and v is not None)
     per_class = pd.DataFrame({"ap": scored.get("detection", {}).get("per_class_ap", {}),
                               "f1": {k: v for k, v in level["per_class_f1"].items() if k != "emp"}}).fillna(0)
     return dg.MaterializeResult(
@@ -181,7 +184,10 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
         metadata={**{k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},
                   "per_class": frame_markdown(per_class),
                   "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
-                                                 "per-species AP and F1")},
+                                                 "per-species AP and F1"),
+                  "confusion_matrix": png_markdown(confusion_png(
+                      level["confusion"], ["emp" if c == -1 else tax.class_names[c] for c in level["labels"]],
+                      f"{model}: image-level confusion (row share)"), "confusion matrix")},
         check_results=[
             dg.AssetCheckResult(check_name="predictions_match_test_split", passed=matches and len(predicted) == len(images),
                                 metadata={"test_images": len(images), "predicted_images": len(predicted)}),

@@ -196,3 +196,30 @@ def thesis_iou(yolo_a: tuple[float, float, float, float], yolo_b: tuple[float, f
     area_a = (ax2 - ax1 + 1) * (ay2 - ay1 + 1)
     area_b = (bx2 - bx1 + 1) * (by2 - by1 + 1)
     return inter / float(area_a + area_b - inter)
+
+
+def mean_matched_iou(ground_truth: list[dict], predictions: list[dict], iou_threshold: float = 0.5) -> tuple[float, int]:
+    """(mean IoU, matched pairs): per image and class, predictions in confidence order each take the
+    unmatched ground-truth box they overlap most, when that IoU reaches the threshold (COCO's matching
+    at one threshold). Boxes are [x, y, w, h] in one pixel space; crowd regions are left out."""
+    gts, dts = defaultdict(list), defaultdict(list)
+    for g in ground_truth:
+        if not g.get("iscrowd"):
+            gts[(g["image_id"], g["category_id"])].append(g["bbox"])
+    for d in predictions:
+        dts[(d["image_id"], d["category_id"])].append(d)
+    matched: list[float] = []
+    for key, truth in gts.items():
+        found = sorted(dts.get(key, []), key=lambda d: -d["score"])[:MAX_DETS]
+        if not found:
+            continue
+        ious = _iou_xywh(np.array([d["bbox"] for d in found], float), np.array(truth, float),
+                         np.zeros(len(truth), bool))
+        taken = np.zeros(len(truth), bool)
+        for row in ious:
+            row = np.where(taken, -1, row)
+            best = int(row.argmax())
+            if row[best] >= iou_threshold:
+                taken[best] = True
+                matched.append(float(row[best]))
+    return (float(np.mean(matched)) if matched else 0.0), len(matched)

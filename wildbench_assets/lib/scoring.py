@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.lib.inventory import species_aliases
-from wildbench_assets.lib.metrics import EMPTY, coco_map, image_class, image_level
+from wildbench_assets.lib.metrics import EMPTY, coco_map, image_class, image_level, mean_matched_iou
 
 
 class ScoringError(ValueError):
@@ -185,7 +185,9 @@ def score(truth_text: str, predictions_text: str, class_names: list[str], specie
                     bbox = list(box)
                 preds.append({"image_id": key, "category_id": cls + 1, "bbox": bbox, "score": conf})
         detection = coco_map(truth.boxes, preds)
+        mean_iou, pairs = mean_matched_iou(truth.boxes, preds)
         result["detection"] = {"map_50_95": detection.map_50_95, "map_50": detection.map_50,
+                               "mean_iou_matched": mean_iou, "matched_boxes": pairs,
                                "per_class_ap": {class_names[c - 1]: v for c, v in detection.per_class_ap.items()},
                                "per_class_ap50": {class_names[c - 1]: v for c, v in detection.per_class_ap50.items()}}
     result["image_level"]["per_class_f1"] = {("emp" if c == EMPTY else class_names[c]): v
