@@ -8,11 +8,12 @@ few KiB, and the tail tells a truncated JPEG/PNG from a whole one without readin
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 OK = "ok"
 CORRUPT = "corrupt"
@@ -40,6 +41,10 @@ _MAGIC = {
     b"II*\x00": "TIFF",
     b"MM\x00*": "TIFF",
 }
+# PIL's own plugin classes, called directly: `Image.open` can be monkeypatched by other libraries
+# (ultralytics wraps it to install a HEIF plugin on the first unidentified file).
+OPENERS = {"JPEG": JpegImagePlugin.JpegImageFile, "PNG": PngImagePlugin.PngImageFile,
+           "TIFF": TiffImagePlugin.TiffImageFile}
 _DATE = re.compile(r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})[ T]+(\d{1,2}):(\d{2}):(\d{2})")
 
 
@@ -121,14 +126,14 @@ def read_image_header(fileobj: BinaryIO, size: int, tail: bytes, now: datetime) 
     head = fileobj.read(16)
     fileobj.seek(0)
     image_format = sniff_format(head)
+    if image_format is None:
+        return ImageHeader(NOT_AN_IMAGE, f"no known image signature (starts with {head[:8]!r})")
     try:
-        with Image.open(fileobj) as image:
+        with OPENERS[image_format](fileobj) as image:
             width, height = image.size
             image_format = image.format or image_format
             exif = image.getexif()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
-        if image_format is None:
-            return ImageHeader(NOT_AN_IMAGE, f"no known image signature (starts with {head[:8]!r})")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as err:
         if is_truncated(image_format, tail):
             return ImageHeader(TRUNCATED, f"{image_format} cut short inside its header", image_format=image_format)
         detail = "" if isinstance(err, UnidentifiedImageError) else f" ({err})"  # PIL's text names our file object
