@@ -60,8 +60,12 @@ def train_megadetector(dataset_yaml: Path, out_dir: Path, settings: TrainSetting
     device_name = pick_device(settings.device)
     if settings.pretrained and not Path(settings.pretrained).is_file():
         raise FileNotFoundError(f"MegaDetector weights {settings.pretrained} not found (nothing is downloaded)")
+    cfg = next((p for p in (package / "models" / f"{arch}.yaml", package / "models" / "hub" / f"{arch}.yaml")
+                if p.exists()), None)
+    if cfg is None and not settings.pretrained:
+        raise FileNotFoundError(f"no {arch}.yaml in the yolov5 package")
     opt = argparse.Namespace(
-        weights=settings.pretrained or "", cfg="" if settings.pretrained else str(package / "models" / f"{arch}.yaml"),
+        weights=settings.pretrained or "", cfg="" if settings.pretrained else str(cfg),
         data=str(_dataset_yaml(dataset_yaml, out_dir, settings.max_train_images)),
         hyp=str(package / "data" / "hyps" / "hyp.scratch-low.yaml"), epochs=settings.epochs, batch_size=settings.batch,
         imgsz=settings.imgsz, rect=False, resume=False, nosave=False, noval=False, noautoanchor=True, noplots=True,
