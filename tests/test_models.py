@@ -102,3 +102,14 @@ def test_megadetector_fine_tunes_from_md_weights_with_frozen_layers(trained, tmp
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         train_megadetector(data / "artifacts" / "datasets" / "dataset.yaml", tmp_path / "x",
                            TrainSettings(**{**settings.to_dict(), "pretrained": str(tmp_path / "missing.pt")}))
+
+
+def test_thesis_preset_builds_the_mdv5a_architecture():
+    """MDv5a is YOLOv5x6: P6, four detection scales, the largest width and depth."""
+    from yolov5.models.yolo import Model
+
+    from wildbench_assets.training.megadetector import architecture_yaml
+
+    model = Model(str(architecture_yaml("yolov5x6")), nc=24)
+    assert model.model[-1].nl == 4 and model.model[-1].nc == 24
+    assert sum(p.numel() for p in model.parameters()) > 80e6

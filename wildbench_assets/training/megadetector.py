@@ -48,6 +48,17 @@ def _offline(config_dir: Path) -> None:
     os.environ["YOLOV5_CONFIG_DIR"] = str(config_dir)
 
 
+def architecture_yaml(arch: str) -> Path:
+    """The yolov5 package's yaml of an architecture (P6 models such as MDv5a's yolov5x6 live in hub/)."""
+    import yolov5
+
+    models = Path(yolov5.__file__).parent / "models"
+    for candidate in (models / f"{arch}.yaml", models / "hub" / f"{arch}.yaml"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"no {arch}.yaml in the yolov5 package")
+
+
 def train_megadetector(dataset_yaml: Path, out_dir: Path, settings: TrainSettings, arch: str = "yolov5x6") -> tuple[Path, list[dict]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     _offline(out_dir.parent / ".yolov5-config")
@@ -60,10 +71,7 @@ def train_megadetector(dataset_yaml: Path, out_dir: Path, settings: TrainSetting
     device_name = pick_device(settings.device)
     if settings.pretrained and not Path(settings.pretrained).is_file():
         raise FileNotFoundError(f"MegaDetector weights {settings.pretrained} not found (nothing is downloaded)")
-    cfg = next((p for p in (package / "models" / f"{arch}.yaml", package / "models" / "hub" / f"{arch}.yaml")
-                if p.exists()), None)
-    if cfg is None and not settings.pretrained:
-        raise FileNotFoundError(f"no {arch}.yaml in the yolov5 package")
+    cfg = None if settings.pretrained else architecture_yaml(arch)
     opt = argparse.Namespace(
         weights=settings.pretrained or "", cfg="" if settings.pretrained else str(cfg),
         data=str(_dataset_yaml(dataset_yaml, out_dir, settings.max_train_images)),
