@@ -86,6 +86,16 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
     )
 
 
+def publish_zip(artifacts: ArtifactStore, relative: str, members, open_source):
+    """(stored ZIP, entry names): streamed to a temp name, every CRC verified, then renamed."""
+    with artifacts.writing(relative) as tmp:
+        names = write_zip(str(tmp), members, open_source)
+        problem = verify_zip(str(tmp), names)
+        if problem:
+            raise dg.Failure(f"{relative} failed verification before publishing: {problem}")
+    return artifacts.describe(relative), names
+
+
 @dg.asset(
     partitions_def=split_partitions,
     group_name="labels",
@@ -102,13 +112,7 @@ def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, 
     split = context.partition_key
     rows = ds.usable(detection_labels).to_dict("records")
     members = ds.archive_members(rows, taxonomy.load().class_names, ("yolo",), {"split": split})
-    relative = f"archives/{split}.zip"
-    with artifacts.writing(relative) as tmp:
-        names = write_zip(str(tmp), members, store.open_stream)
-        problem = verify_zip(str(tmp), names)
-        if problem:
-            raise dg.Failure(f"{split}.zip failed verification before publishing: {problem}")
-    stored = artifacts.describe(relative)
+    stored, names = publish_zip(artifacts, f"archives/{split}.zip", members, store.open_stream)
     with zipfile.ZipFile(stored.path) as zf:
         infos = zf.infolist()
     images = [i for i in infos if i.filename.lower().endswith((".jpg", ".jpeg", ".png"))]

@@ -6,12 +6,13 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets.assets.exports import publish_zip
 from wildbench_assets.assets.labels import label_images
 from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib.labels import LABELLED
 from wildbench_assets.lib.requests import RequestError, check_request_id, parse_spec, select_images
-from wildbench_assets.lib.zips import verify_zip, write_zip
+from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import request_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
@@ -75,13 +76,7 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
     context.log.info(f"request {request_id}: {len(rows)} images to pack ({left_out} left out: no box or "
                      f"unreadable), {model.inferences} inferences")
     members = ds.archive_members(rows, tax.class_names, spec.formats, {"request": request_id, **spec.to_dict()})
-    relative = f"requests/{request_id}.zip"
-    with artifacts.writing(relative) as tmp:
-        names = write_zip(str(tmp), members, store.open_stream)
-        problem = verify_zip(str(tmp), names)
-        if problem:
-            raise dg.Failure(f"request {request_id}: ZIP failed verification: {problem}")
-    stored = artifacts.describe(relative)
+    stored, names = publish_zip(artifacts, f"requests/{request_id}.zip", members, store.open_stream)
     inbox.write_json(f"{request_id}.result.json", {
         "request": request_id, "status": "done", "zip": str(stored.path), "sha256": stored.sha256,
         "images": len(rows), "left_out": left_out, "spec": spec.to_dict(),
