@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _rss import peak_rss_mb  # noqa: E402
 from synthetic_listing import synthetic_metadata  # noqa: E402
 
 from wildbench_assets.lib.bursts import clean_bursts  # noqa: E402
@@ -60,14 +60,6 @@ def thesis_clean_bursts(frame: pd.DataFrame, workers: int) -> set:
         for filtered in pool.map(process_group, groups):
             kept.update(row["path"] for row in filtered)
     return kept
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over from the parent at exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def full_path_child(parquet: str) -> None:

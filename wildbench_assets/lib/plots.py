@@ -24,10 +24,7 @@ def bar_chart_png(table: pd.DataFrame, title: str, ylabel: str = "images", stack
         ax.tick_params(labelsize=7)
         if ax.get_legend() is not None:
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return _png(fig)
     finally:
         plt.close(fig)
 
@@ -51,9 +48,13 @@ def confusion_png(matrix: list[list[int]], labels: list[str], title: str) -> byt
         ax.set_xlabel("predicted", fontsize=7)
         ax.set_ylabel("true", fontsize=7)
         ax.set_title(title, fontsize=8)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return _png(fig)
     finally:
         plt.close(fig)
+
+
+def _png(fig) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
