@@ -155,3 +155,10 @@ def test_cli_demo_archive_and_run_on_s3(tmp_path, s3_env, monkeypatch):
     listed = [o.key for o in store.list() if o.key != "manifest.json"]
     assert sorted(meta.path) == sorted(listed)
     assert meta.status.value_counts()[hdr.TRUNCATED] == 1
+
+
+def test_any_stage_opens_with_pandas_in_one_call(demo_archive, tmp_path):
+    materialize_all(str(demo_archive), tmp_path)
+    for asset in ("raw_images", "image_metadata"):
+        table = pd.read_parquet(tmp_path / asset)  # every partition at once, as the README says
+        assert len(table) == len(read_table(tmp_path, asset)) and table.park.notna().all()

@@ -96,7 +96,7 @@ def test_webserver_and_daemon_run_a_partitioned_materialization(demo_archive, tm
                 break
             time.sleep(1)
         assert status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster-dev.log").read_text()[-3000:]
-        assert (tmp_path / "data" / "image_metadata" / f"park={park}" / f"arrival_day={day}.parquet").exists()
+        assert (tmp_path / "data" / "image_metadata" / park / f"{day}.parquet").exists()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

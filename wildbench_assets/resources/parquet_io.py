@@ -12,16 +12,28 @@ from pydantic import Field
 
 
 def partition_file_name(partition_key: str | dg.MultiPartitionKey | None) -> str:
-    """`park=snieves/arrival_day=2026-11-28.parquet` for multi keys, `<key>.parquet` else, `data.parquet` if none."""
+    """`snieves/2026-11-28.parquet` for park x day keys, `<key>.parquet` else, `data.parquet` if none.
+
+    Plain folder names, not hive-style `park=snieves`: pyarrow would add those as partition columns that
+    clash with the table's own `park` column, and `pd.read_parquet(folder)` must just work."""
     if partition_key is None:
         return "data.parquet"
     if isinstance(partition_key, dg.MultiPartitionKey):
-        parts = [f"{dim}={key}" for dim, key in sorted(partition_key.keys_by_dimension.items(), reverse=True)]
+        parts = [key for _dim, key in sorted(partition_key.keys_by_dimension.items(), reverse=True)]
         return "/".join(parts) + ".parquet"
     return f"{partition_key}.parquet"
 
 
+def _stable_schema(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as strings even when a partition holds only nulls in them (else Arrow writes type
+    null for that file, and reading the asset's folder as one dataset fails on the mismatch)."""
+    text = [c for c in frame.columns if frame[c].dtype == object
+            and frame[c].map(lambda v: v is None or isinstance(v, str) or v != v).all()]
+    return frame.astype({c: "string" for c in text}) if text else frame
+
+
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    frame = _stable_schema(frame)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".wb-tmp-", suffix=".parquet", dir=path.parent)
     os.close(fd)
