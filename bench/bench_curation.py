@@ -30,24 +30,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _rss import peak_rss_mb  # noqa: E402
 from synthetic_listing import synthetic_metadata  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.thesis_reference import thesis_process_group as process_group  # noqa: E402
+
 from wildbench_assets.lib.bursts import clean_bursts  # noqa: E402
-
-TIME_INTERVAL = 1
-
-
-def process_group(group, time_interval=TIME_INTERVAL):
-    """Thesis section 4.1.2, verbatim except `kind="stable"`: its default quicksort leaves which of two
-    same-second frames survives to chance, and the kept sets could not be compared."""
-    dataframe = group.sort_values(by="date", kind="stable").reset_index(drop=True)
-    prev_time = dataframe.loc[0, "date"]
-    filtered = [dataframe.loc[0]]
-    for _, row in dataframe.iterrows():
-        time_diff = row["date"] - prev_time
-        if time_diff.total_seconds() > time_interval:
-            filtered.append(row)
-            prev_time = row["date"]
-    return filtered
-
 
 def thesis_clean_bursts(frame: pd.DataFrame, workers: int) -> set:
     """The thesis's clean_bursts.py: small species exempt, the rest per species in a process pool."""

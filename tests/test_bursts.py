@@ -4,6 +4,8 @@ import pytest
 
 from wildbench_assets.lib.bursts import burst_violations, clean_bursts, keep_mask, thesis_exempt_species
 
+from .thesis_reference import thesis_process_group
+
 T0 = pd.Timestamp("2024-05-01 10:00:00")
 
 
@@ -16,19 +18,6 @@ def table(rows):
 
 def kept(frame, **kwargs):
     return sorted(frame.path[clean_bursts(frame, **kwargs)])
-
-
-def thesis_process_group(group: pd.DataFrame, interval: float) -> list:
-    """The thesis's loop (section 4.1.2), verbatim but for a stable sort."""
-    dataframe = group.sort_values(by="date", kind="stable").reset_index(drop=True)
-    prev_time = dataframe.loc[0, "date"]
-    filtered = [dataframe.loc[0]]
-    for _, row in dataframe.iterrows():
-        time_diff = row["date"] - prev_time
-        if time_diff.total_seconds() > interval:
-            filtered.append(row)
-            prev_time = row["date"]
-    return filtered
 
 
 def test_a_frame_within_the_interval_of_the_last_kept_is_dropped():

@@ -28,7 +28,7 @@ def _stable_schema(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as strings even when a partition holds only nulls in them (else Arrow writes type
     null for that file, and reading the asset's folder as one dataset fails on the mismatch)."""
     text = [c for c in frame.columns if frame[c].dtype == object
-            and frame[c].map(lambda v: v is None or isinstance(v, str) or v != v).all()]
+            and pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")]
     return frame.astype({c: "string" for c in text}) if text else frame
 
 
