@@ -1,9 +1,8 @@
-"""Running the real pipeline in tests: real resources on temp folders, an ephemeral instance."""
+"""Running the real pipeline in tests: the project's definitions with real resources on temp folders."""
 
 import dagster as dg
 
-from wildbench_assets.assets import curation, exports, ingest, labels, models, requests
-from wildbench_assets.automation import JOBS
+from wildbench_assets.definitions import build_defs
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import DetectorResource
@@ -11,35 +10,33 @@ from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.runner import archive_partitions, register_partitions, run_pipeline
-from wildbench_assets.sensors import custom_export_job, custom_export_requests, submission_job, submissions_sensor
+from wildbench_assets.runner import run_pipeline
 
 
 def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite", inbox=None, submissions=None) -> dg.Definitions:
-    return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests, models]),
-        jobs=[*JOBS, custom_export_job, submission_job],
-        sensors=[custom_export_requests, submissions_sensor],
-        resources={"inbox": RequestInbox(uri=str(inbox or f"{data_dir}/requests")),
-                   "submissions": RequestInbox(uri=str(submissions or f"{data_dir}/submissions")),"archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint), "taxonomy": TaxonomyResource(),
-                   "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
-                   "artifacts": ArtifactStore(base_dir=str(data_dir)), "label_cache": LabelCache(base_dir=str(data_dir)),
-                   "detector": DetectorResource(backend=detector)},
-        executor=dg.in_process_executor,
-    )
+    return build_defs("local", resources={
+        "inbox": RequestInbox(uri=str(inbox or f"{data_dir}/requests")),
+        "submissions": RequestInbox(uri=str(submissions or f"{data_dir}/submissions")),
+        "archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint),
+        "taxonomy": TaxonomyResource(),
+        "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
+        "artifacts": ArtifactStore(base_dir=str(data_dir)),
+        "label_cache": LabelCache(base_dir=str(data_dir)),
+        "detector": DetectorResource(backend=detector),
+    })
 
 
 UP_TO_SPLITS = ["raw_images", "image_metadata", "curated_images", "benchmark_splits"]
 
 
-def run_all(uri, data_dir, instance=None, selection=UP_TO_SPLITS, config_by_asset=None, detector="mdlite"):
+def run_all(uri, data_dir, instance=None, selection=UP_TO_SPLITS, config_by_asset=None, detector="mdlite",
+            force=False):
     """(instance, outcome) after the selected stages ran over every partition of the archive
     (default: up to the splits; selection=None runs everything)."""
     defs = pipeline_defs(uri, data_dir, detector=detector)
     instance = instance or dg.DagsterInstance.ephemeral()
-    pairs = archive_partitions(defs.resources["archive"].open())
-    register_partitions(instance, pairs)
-    outcome = run_pipeline(defs, instance, pairs, selection=selection, config_by_asset=config_by_asset)
+    _plan, outcome = run_pipeline(defs, instance, defs.resources["archive"].open(), selection=selection,
+                                  config_by_asset=config_by_asset, force=force)
     return instance, outcome
 
 

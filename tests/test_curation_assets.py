@@ -43,10 +43,10 @@ def test_thesis_mode_and_image_split_reproduce_the_thesis(demo_archive, tmp_path
 
 
 def test_a_split_made_with_another_seed_is_caught_as_a_leak(demo_archive, tmp_path):
-    run_all(demo_archive, tmp_path, config_by_asset={"benchmark_splits": {"by": "image", "seed": 1}})
-    instance, _ = run_all(demo_archive, tmp_path, selection=["benchmark_splits"],
-                          config_by_asset={"benchmark_splits": {"by": "image", "seed": 2}})
-    disjoint = latest_checks(instance, "benchmark_splits")["splits_disjoint"]
+    instance, _ = run_all(demo_archive, tmp_path, config_by_asset={"benchmark_splits": {"by": "image", "seed": 1}})
+    run_all(demo_archive, tmp_path, instance=instance, selection=["benchmark_splits"], force=True,
+            config_by_asset={"benchmark_splits": {"by": "image", "seed": 2}})
+    disjoint = latest_checks(instance, "benchmark_splits")["splits_disjoint"][3:]  # the seed-2 runs
     assert not disjoint[0].passed and disjoint[0].metadata["paths_in_other_splits"].value > 0
 
 
@@ -61,6 +61,7 @@ def test_rerun_gives_byte_identical_split_tables(demo_archive, tmp_path):
 
 def test_bad_config_fails_loudly(demo_archive, tmp_path):
     _, outcome = run_all(demo_archive, tmp_path, config_by_asset={"curated_images": {"mode": "fuzzy"}})
-    assert outcome.get("failure") and all("curation_job" in line for line in outcome["failure"])
+    assert outcome.get("failure") and all(line.startswith("curated_images") for line in outcome["failure"])
     ran = pd.Series(outcome.get("success", []) + outcome["failure"])
-    assert not ran.str.startswith("splits_job").any()  # nothing after a failed stage runs
+    assert not ran.str.startswith("benchmark_splits").any()  # nothing after a failed stage runs
+    assert outcome["skipped"] == ["benchmark_splits"]

@@ -116,10 +116,11 @@ def test_definitions_build_and_every_job_resolves(monkeypatch, tmp_path):
     for job in defs.resolve_all_job_defs():
         assert job.name
     assert defs.resolve_job_def("ingest_job").partitions_def is not None
-    for name in ("raw_images", "image_metadata"):
-        spec_names = {c.name for c in defs.resolve_assets_def(name).check_specs}
-        assert spec_names, f"{name} has no data-quality checks"
-    assert {s.name for s in defs.sensors} == {"custom_export_requests", "submissions_sensor"}
+    graph = defs.resolve_asset_graph()
+    for key in graph.toposorted_asset_keys:
+        assert graph.get(key).check_keys, f"{key.to_user_string()} has no data-quality checks"
+    assert {s.name for s in defs.sensors} == {"archive_arrivals", "wildbench_automation", "custom_export_requests",
+                                              "submissions_sensor"}
     prod = build_defs("prod")  # every location from the environment, resolved at run time
     assert prod.resolve_job_def("models_job").partitions_def is not None
     with pytest.raises(ValueError):

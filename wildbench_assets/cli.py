@@ -28,12 +28,12 @@ def cmd_demo_archive(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Bring the instance up to date with the archive: only what is missing or stale runs."""
     if args.archive:
         os.environ["WILDBENCH_ARCHIVE"] = args.archive
     if args.endpoint_url:
         os.environ["WILDBENCH_S3_ENDPOINT_URL"] = args.endpoint_url
     from wildbench_assets import runner
-    from wildbench_assets.runner import ASSET_ORDER
     from wildbench_assets.summary import print_summary
 
     runner.prepare_dagster_home()
@@ -42,12 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wildbench_assets.definitions import build_defs
 
     defs = build_defs()
-    archive = defs.resources["archive"]
+    known = [k.to_user_string() for k in defs.resolve_asset_graph().toposorted_asset_keys]
     selection = [s.strip() for s in args.select.split(",")] if args.select else None
-    unknown = set(selection or []) - set(ASSET_ORDER)
-    if unknown:
-        print(f"unknown assets in --select: {sorted(unknown)}; known: {ASSET_ORDER}", file=sys.stderr)
-        return 2
     try:
         config_by_asset = json.loads(args.config) if args.config else None
         if config_by_asset is not None and not (isinstance(config_by_asset, dict) and all(
@@ -56,23 +52,109 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"--config: {err}", file=sys.stderr)
         return 2
-    unknown = set(config_by_asset or {}) - set(ASSET_ORDER)
+    unknown = (set(selection or []) | set(config_by_asset or {})) - set(known)
     if unknown:
-        print(f"unknown assets in --config: {sorted(unknown)}; known: {ASSET_ORDER}", file=sys.stderr)
+        print(f"unknown assets {sorted(unknown)}; known: {known}", file=sys.stderr)
         return 2
-    store = archive.open()
-    pairs = runner.archive_partitions(store)
-    if not pairs:
-        print(f"no objects under {store.uri}", file=sys.stderr)
-        return 1
+    store = defs.resources["archive"].open()
     with dg.DagsterInstance.get() as instance:
-        runner.register_partitions(instance, pairs)
-        print(f"archive {store.uri}: {len(pairs)} park x arrival-day partitions; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
-        outcome = runner.run_pipeline(defs, instance, pairs, selection, config_by_asset=config_by_asset)
+        plan = runner.plan_pipeline(defs, instance, store, set(selection) if selection else None, args.force)
+        if not any(True for _ in store.list()):
+            print(f"no objects under {store.uri}", file=sys.stderr)
+            return 1
+        print(f"archive {store.uri}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+        for park, day in plan.vanished:
+            print(f"warning: every object of park={park} day={day} vanished: re-ingesting it as empty", file=sys.stderr)
+        for key in plan.order:
+            todo, fresh = len(plan.todo.get(key, [])), plan.up_to_date.get(key, 0)
+            print(f"  {key.to_user_string():24s} {todo:4d} to run, {fresh:4d} up to date")
+        if plan.empty:
+            print("nothing to do: every asset is up to date with the archive (--force redoes everything)")
+            return 0
+        outcome = runner.run_plan(defs, instance, plan, config_by_asset)
     for line in outcome.get("failure", []):
         print(f"FAILED run {line}", file=sys.stderr)
+    if outcome.get("skipped"):
+        print(f"not run after the failure: {', '.join(outcome['skipped'])}", file=sys.stderr)
+    print(f"{len(outcome.get('success', []))} runs succeeded, {len(outcome.get('failure', []))} failed")
     print_summary(defs.resources["parquet_io_manager"].base_dir)
     return 1 if outcome.get("failure") else 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Species and boxes for photos on disk, by the promoted model (the same code as new_image_predictions)."""
+    from wildbench_assets.runner import prepare_dagster_home
+
+    prepare_dagster_home()
+    from wildbench_assets.definitions import build_defs
+    from wildbench_assets.lib import predictions as pred
+    from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
+
+    files = _image_files([Path(p) for p in args.paths])
+    if not files:
+        print("no image files found in the given paths", file=sys.stderr)
+        return 2
+    resources = build_defs().resources
+    artifacts, tax = resources["artifacts"], resources["taxonomy"].load()
+    name = args.model
+    if name == "auto" and not args.weights:
+        name = promoted_model(resources["parquet_io_manager"].load_partition("leaderboard"),
+                              lambda m: artifacts.path(f"models/{m}/weights.pt").exists()) or DETECTOR
+    try:
+        predictor = load_predictor(artifacts.path("models"), tax.class_names, name, resources["detector"],
+                                   args.min_confidence, Path(args.weights) if args.weights else None)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"cannot load the model: {err}", file=sys.stderr)
+        return 2
+    names = _display_names(files)
+    items = list(zip(names, predictor.predict_files(files)))
+    table = pred.predictions_table(items, predictor.class_names, predictor.name)
+    print(table.drop(columns=["model"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    document = pred.md_batch_document(items, predictor.class_names, predictor.identity)
+    if args.out:
+        Path(args.out).write_text(json.dumps(document, indent=1))
+        print(f"MegaDetector 1.6 batch file: {args.out}")
+    if args.annotate:
+        from PIL import Image
+
+        out_dir = Path(args.annotate)
+        for (name_, prediction), path in zip(items, files):
+            if prediction["failure"]:
+                continue
+            target = out_dir / Path(name_).with_suffix(".jpg")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(path) as image:
+                pred.annotate(image, prediction, predictor.class_names).save(target, quality=90)
+        print(f"annotated images under {out_dir}")
+    failed = int((table.drop_duplicates("path").status == pred.FAILED).sum())
+    print(f"{len(files)} images, {int((table.status == pred.PREDICTED).sum())} detections, {failed} failed "
+          f"(model: {predictor.name})")
+    return 0
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+
+
+def _image_files(paths: list[Path]) -> list[Path]:
+    """Files given directly (whatever their suffix: a bad one becomes a failure row) and image files
+    found recursively in given folders, sorted."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists():
+            found.append(path)
+        else:
+            print(f"warning: {path} does not exist", file=sys.stderr)
+    return found
+
+
+def _display_names(files: list[Path]) -> list[str]:
+    """Paths relative to the deepest common folder: same file names in different folders stay apart."""
+    if len(files) == 1:
+        return [files[0].name]
+    root = Path(os.path.commonpath([str(f.resolve().parent) for f in files]))
+    return [f.resolve().relative_to(root).as_posix() for f in files]
 
 
 def _inbox_and_defs():
@@ -199,10 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--endpoint-url", default=os.environ.get("WILDBENCH_S3_ENDPOINT_URL"))
     demo.set_defaults(func=cmd_demo_archive)
 
-    run = sub.add_parser("run", help="register the archive's partitions and materialize the pipeline")
+    run = sub.add_parser("run", help="bring the pipeline up to date with the archive (only what is missing or stale)")
     run.add_argument("--archive", help="local folder or s3://bucket/prefix (default: $WILDBENCH_ARCHIVE or the demo)")
-    run.add_argument("--select", help="comma-separated assets (default: all): raw_images, image_metadata, "
-                                      "curated_images, benchmark_splits")
+    run.add_argument("--select", help="comma-separated assets (default: all), e.g. raw_images,image_metadata")
+    run.add_argument("--force", action="store_true", help="redo every partition, stale or not")
     run.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO), default $WILDBENCH_S3_ENDPOINT_URL")
     run.add_argument("--config", help='run config of assets as JSON, e.g. \'{"benchmark_splits": {"by": "sequence"}}\'')
     run.set_defaults(func=cmd_run)
@@ -231,6 +313,16 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--threshold", type=float, default=0.2,
                          help="image level: an image's class is its most confident detection at or above this")
     scoring.set_defaults(func=cmd_score)
+
+    predict = sub.add_parser("predict", help="species and boxes for photos, by the promoted model")
+    predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    predict.add_argument("--model", default="auto", choices=["auto", "detector", "yolov8", "megadetector", "fasterrcnn"],
+                         help="auto: the leaderboard's best model trained here, else the detector alone")
+    predict.add_argument("--weights", help="a weights file of --model (default: the trained one in the data folder)")
+    predict.add_argument("--min-confidence", type=float, default=0.1)
+    predict.add_argument("--out", help="write the MegaDetector 1.6 batch file here")
+    predict.add_argument("--annotate", help="write annotated JPEGs (boxes, species, score) into this folder")
+    predict.set_defaults(func=cmd_predict)
 
     summary = sub.add_parser("summary", help="print what the last runs produced")
     summary.set_defaults(func=cmd_summary)

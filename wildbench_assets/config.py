@@ -1,5 +1,7 @@
 """dg.Config classes shared by assets and sensors."""
 
+from typing import Literal
+
 import dagster as dg
 from pydantic import Field
 
@@ -71,3 +73,10 @@ class TrainConfig(dg.Config):
 class EvaluationConfig(dg.Config):
     image_threshold: float = Field(default=0.2, ge=0, le=1,
                                    description="Image level: most confident detection at or above this, else empty")
+
+
+class PredictionConfig(dg.Config):
+    model: Literal["auto", "detector", "yolov8", "megadetector", "fasterrcnn"] = Field(
+        default="auto", description="auto: the leaderboard's best model trained here (by mAP@[.5:.95]) whose "
+                                    "weights exist, else the detector alone (species 'animal')")
+    min_confidence: float = Field(default=0.1, ge=0, le=1, description="Detections below this are not reported")

@@ -6,20 +6,24 @@ import os
 
 import dagster as dg
 
-from wildbench_assets.assets import curation, exports, ingest, labels, models, requests
-from wildbench_assets.automation import JOBS
+from wildbench_assets.assets import curation, exports, inference, ingest, labels, models, requests
+from wildbench_assets.jobs import JOBS
 from wildbench_assets.resources import build_resources
-from wildbench_assets.sensors import custom_export_job, custom_export_requests, submission_job, submissions_sensor
+from wildbench_assets.sensors import (
+    archive_arrivals, automation, custom_export_job, custom_export_requests, submission_job, submissions_sensor,
+)
 
 
-def build_defs(deployment: str | None = None) -> dg.Definitions:
+def build_defs(deployment: str | None = None, resources: dict | None = None) -> dg.Definitions:
+    """The project's definitions; `resources` replaces some of the deployment's (tests point them at
+    temp folders)."""
     deployment = deployment or os.environ.get("WILDBENCH_DEPLOYMENT", "local")
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests, models]),
+        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests, models, inference]),
         asset_checks=[],
         jobs=[*JOBS, custom_export_job, submission_job],
-        sensors=[custom_export_requests, submissions_sensor],
-        resources=build_resources(deployment),
+        sensors=[archive_arrivals, automation, custom_export_requests, submissions_sensor],
+        resources={**build_resources(deployment), **(resources or {})},
         executor=dg.in_process_executor,
     )
 

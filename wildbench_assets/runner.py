@@ -1,19 +1,36 @@
-"""Materialize the pipeline through a real Dagster instance, partition by partition, so runs show in the UI."""
+"""`wildbench run`: bring the instance up to date with the archive, doing only what is missing or stale.
+
+The plan comes from the asset graph and the instance, never from a list kept here:
+1. the archive is scanned and fingerprinted per (park, arrival day) exactly as the `archive_arrivals`
+   sensor does; partitions whose fingerprint differs from what their last ingest stored are ingested;
+2. every other asset partition, in the graph's topological order, runs when it is missing, when an
+   upstream partition is planned in this run, or when an upstream partition was materialized after it
+   (the automation's own triggers; assets that re-derive only on a schedule in the daemon run here too,
+   because running `wildbench run` is asking for an up-to-date benchmark now);
+3. consecutive assets with the same partitions run together, one run per partition, in process on the
+   instance, so every run shows in the UI. `force` replans everything.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-from wildbench_assets.lib.inventory import arrival_day, is_manifest
-from wildbench_assets.lib.splits import SPLITS
-from wildbench_assets.partitions import arrival_day_partitions, model_partitions, park_day_key, park_partitions
-from wildbench_assets.resources.archive import Archive
+from wildbench_assets.ingest_state import stored_fingerprints
+from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
+from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
 from wildbench_assets.settings import PROJECT_ROOT, default_dagster_home
+
+# Partitioned by request or submission id: driven by their inboxes (sensors), not by the archive.
+INBOX_ASSETS = {dg.AssetKey("custom_export"), dg.AssetKey("submission_scores")}
+# Dependencies that are read but do not trigger a re-run (a newly promoted model does not re-predict
+# every old day); the same as the automation condition of new_image_predictions.
+NON_TRIGGERING = {dg.AssetKey("new_image_predictions"): {dg.AssetKey("leaderboard"), dg.AssetKey("model_weights")}}
 
 
 def prepare_dagster_home() -> Path:
@@ -26,65 +43,148 @@ def prepare_dagster_home() -> Path:
     return home
 
 
-def archive_partitions(store: Archive) -> list[tuple[str, str]]:
+def scan(store) -> ArchiveScan:
+    found = ArchiveScan.empty()
+    found.add(store.list())
+    return found
+
+
+def archive_partitions(store) -> list[tuple[str, str]]:
     """Sorted (park, arrival day) pairs that hold at least one object."""
-    pairs = {(o.key.split("/", 1)[0], arrival_day(o.last_modified))
-             for o in store.list() if "/" in o.key and not is_manifest(o.key)}
-    return sorted(pairs)
+    return sorted(scan(store).partitions)
 
 
-def register_partitions(instance: dg.DagsterInstance, pairs: list[tuple[str, str]]) -> None:
+def register_partitions(instance: dg.DagsterInstance, pairs) -> None:
     for definition, values in ((park_partitions, {p for p, _ in pairs}), (arrival_day_partitions, {d for _, d in pairs})):
-        known = set(instance.get_dynamic_partitions(definition.name))
-        new = sorted(values - known)
+        new = sorted(values - set(instance.get_dynamic_partitions(definition.name)))
         if new:
             instance.add_dynamic_partitions(definition.name, new)
 
 
-STAGES: list[tuple[str, list[str]]] = [
-    ("ingest_job", ["raw_images", "image_metadata"]),
-    ("curation_job", ["curated_images"]),
-    ("splits_job", ["benchmark_splits"]),
-    ("labels_job", ["detection_labels", "training_datasets", "split_archives"]),
-    ("models_job", ["model_weights", "model_evaluation"]),
-    ("leaderboard_job", ["leaderboard"]),
-]
-ASSET_ORDER = [asset for _job, assets in STAGES for asset in assets]
+@dataclass
+class Plan:
+    """Asset partitions to materialize, in the graph's order, and what was found up to date."""
+
+    order: list[dg.AssetKey]
+    todo: dict[dg.AssetKey, list] = field(default_factory=dict)  # partition keys (None: unpartitioned)
+    up_to_date: dict[dg.AssetKey, int] = field(default_factory=dict)
+    vanished: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.todo.values())
 
 
-def stage_partitions(job_name: str, pairs: list[tuple[str, str]]) -> list:
-    if job_name == "ingest_job":
-        return [park_day_key(park, day) for park, day in pairs]
-    if job_name == "curation_job":
-        return sorted({park for park, _ in pairs})
-    if job_name == "models_job":
-        return list(model_partitions.get_partition_keys())
-    if job_name == "leaderboard_job":
-        return [None]
-    return list(SPLITS)  # splits_job, labels_job
+def _latest_storage_ids(instance: dg.DagsterInstance, key: dg.AssetKey, partitioned: bool) -> dict:
+    if partitioned:
+        return dict(instance.event_log_storage.get_latest_storage_id_by_partition(
+            key, dg.DagsterEventType.ASSET_MATERIALIZATION))
+    record = next(iter(instance.get_asset_records([key])), None)
+    last = record.asset_entry.last_materialization_record if record else None
+    return {None: last.storage_id} if last else {}
 
 
-def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, pairs: list[tuple[str, str]],
-                 selection: list[str] | None = None, log_level: str = "INFO",
-                 config_by_asset: dict[str, dict] | None = None) -> dict[str, list[str]]:
-    """Stage by stage, one run per partition; returns run labels by outcome. A failed stage stops the
-    stages after it (they would read incomplete inputs); the other partitions of that stage still run.
-    `config_by_asset`: run config of assets by name, e.g. {"benchmark_splits": {"by": "sequence"}}."""
-    outcome: dict[str, list[str]] = defaultdict(list)
-    for job_name, assets in STAGES:
-        chosen = [a for a in assets if selection is None or a in selection]
-        if not chosen:
+def plan_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, store, selection: set[str] | None = None,
+                  force: bool = False) -> Plan:
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        return _plan(defs, instance, store, selection, force)
+
+
+def _plan(defs, instance, store, selection, force) -> Plan:
+    graph = defs.resolve_asset_graph()
+    archive = scan(store)
+    register_partitions(instance, archive.partitions)
+    stored = stored_fingerprints(instance)
+    ingest = plan_ingest(archive.fingerprints(), {} if force else stored)
+    to_ingest = {(p, d) for p, d, _fp in ingest.to_run}
+    known_pairs = sorted(to_ingest | set(archive.partitions) | set(stored))
+    order = [k for k in graph.toposorted_asset_keys if k not in INBOX_ASSETS]
+    plan = Plan(order, vanished=ingest.vanished)
+    planned: dict[dg.AssetKey, set] = defaultdict(set)
+    latest: dict[dg.AssetKey, dict] = {}
+
+    def latest_of(key: dg.AssetKey) -> dict:
+        if key not in latest:
+            latest[key] = _latest_storage_ids(instance, key, graph.get(key).is_partitioned)
+        return latest[key]
+
+    park_day_def = graph.get(dg.AssetKey("raw_images")).partitions_def
+    for key in order:
+        node = graph.get(key)
+        if node.partitions_def is None:
+            candidates = [None]
+        elif node.partitions_def == park_day_def:  # only (park, day) pairs that ever held objects
+            candidates = [str(park_day_key(p, d)) for p, d in known_pairs]
+        else:
+            candidates = list(node.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+        if key == dg.AssetKey("raw_images"):
+            chosen = [c for c in candidates if c not in latest_of(key)
+                      or tuple(reversed(c.split("|"))) in to_ingest]
+        else:
+            chosen = [c for c in candidates if _needs_run(graph, instance, key, c, latest_of, planned, force)]
+        if selection is not None and key.to_user_string() not in selection:
+            chosen = []
+        planned[key] = set(chosen)
+        plan.todo[key] = chosen
+        plan.up_to_date[key] = len(candidates) - len(chosen)
+    return plan
+
+
+def _needs_run(graph, instance, key, partition, latest_of, planned, force) -> bool:
+    """Missing, or an input planned in this run or materialized after it; and some input has data."""
+    mine = latest_of(key).get(partition)
+    stale, has_input = force or mine is None, False
+    for parent in graph.get(key).parent_keys:
+        if graph.get(parent).is_partitioned:
+            upstream = graph.get_parent_partition_keys_for_child(partition, parent, key).partitions_subset.get_partition_keys()
+        else:
+            upstream = [None]
+        for up in upstream:
+            up = None if up is None else str(up)
+            in_plan = up in planned[parent]
+            has_input = has_input or in_plan or up in latest_of(parent)
+            if parent not in NON_TRIGGERING.get(key, set()):
+                stale = stale or in_plan or (mine is not None and latest_of(parent).get(up, -1) > mine)
+    return stale and has_input
+
+
+def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, config_by_asset: dict | None = None,
+             log_level: str = "INFO", tags: dict | None = None) -> dict[str, list[str]]:
+    """Execute the plan: consecutive assets with one partitions definition share a run per partition.
+    A failed run stops the assets after its batch (they would read incomplete inputs)."""
+    graph = defs.resolve_asset_graph()
+    batches: list[list[dg.AssetKey]] = []
+    for key in plan.order:
+        if not plan.todo.get(key):
             continue
-        job = defs.resolve_job_def(job_name)
-        ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in chosen}
-        for key in stage_partitions(job_name, pairs):
+        if batches and graph.get(batches[-1][-1]).partitions_def == graph.get(key).partitions_def:
+            batches[-1].append(key)
+        else:
+            batches.append([key])
+    outcome: dict[str, list[str]] = defaultdict(list)
+    for batch in batches:
+        partitions = list(dict.fromkeys(p for key in batch for p in plan.todo[key]))
+        for partition in partitions:
+            keys = [k for k in batch if partition in plan.todo[k]]
+            job = defs.resolve_implicit_job_def_def_for_assets(keys)
+            names = {k.to_user_string() for k in keys}
+            ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in names}
             result = job.execute_in_process(
-                instance=instance, partition_key=key,
-                asset_selection=[dg.AssetKey(a) for a in chosen] if len(chosen) < len(assets) else None,
-                raise_on_error=False, tags={"wildbench/trigger": "cli"},
+                instance=instance, partition_key=partition, asset_selection=keys, raise_on_error=False,
+                tags={"wildbench/trigger": "cli", **(tags or {})},
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
             )
-            outcome["success" if result.success else "failure"].append(f"{job_name} {key}: {result.run_id}")
+            label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
+            outcome["success" if result.success else "failure"].append(f"{label}: {result.run_id}")
         if outcome.get("failure"):
+            skipped = [k.to_user_string() for k in plan.order[plan.order.index(batch[-1]) + 1:] if plan.todo.get(k)]
+            outcome["skipped"] = skipped
             break
     return dict(outcome)
+
+
+def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, store, selection: list[str] | None = None,
+                 config_by_asset: dict | None = None, force: bool = False, log_level: str = "INFO"):
+    """(plan, outcome): plan what is missing or stale and run it."""
+    plan = plan_pipeline(defs, instance, store, set(selection) if selection else None, force)
+    return plan, run_plan(defs, instance, plan, config_by_asset, log_level)

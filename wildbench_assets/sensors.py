@@ -1,14 +1,105 @@
-"""Sensors: custom dataset requests dropped into the requests inbox start one run each."""
+"""Sensors: new trap images in the archive, custom dataset requests and submissions in their inboxes,
+and the automation sensor that evaluates the assets' automation conditions."""
 
 import json
+import os
+import time
 
 import dagster as dg
 
 from wildbench_assets.lib.requests import REQUEST_ID
-from wildbench_assets.partitions import request_partitions, submission_partitions
+from wildbench_assets.ingest_state import stored_fingerprints
+from wildbench_assets.jobs import ingest_job
+from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
+from wildbench_assets.partitions import (
+    arrival_day_partitions, park_day_key, park_partitions, request_partitions, submission_partitions,
+)
+from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.inbox import RequestInbox
 
 MAX_RUNS_PER_TICK = 5
+
+
+def _interval(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+# A tick must stay well inside Dagster's 60 s sensor evaluation limit: past this budget the listing
+# stops and the next tick resumes it after the last key seen (the partial fingerprints ride in the cursor).
+LISTING_BUDGET_S = 20.0
+MAX_INGEST_RUNS_PER_TICK = 25
+
+
+def scan_archive(store, cursor: dict, budget_s: float = LISTING_BUDGET_S) -> tuple[ArchiveScan | None, dict]:
+    """(the whole archive's scan if this call finished it, else None; the cursor to keep)."""
+    state = cursor.get("scan") or {}
+    scan = ArchiveScan.from_json(state) if state else ArchiveScan.empty()
+    after = state.get("after")
+    deadline = time.monotonic() + budget_s
+    listing = store.list(start_after=after)
+    while True:
+        batch = [o for _, o in zip(range(5000), listing)]
+        last = scan.add(batch)
+        after = last or after
+        if len(batch) < 5000:
+            return scan, {k: v for k, v in cursor.items() if k != "scan"}
+        if time.monotonic() > deadline:
+            return None, {**cursor, "scan": {**scan.to_json(), "after": after}}
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=_interval("WILDBENCH_ARRIVALS_INTERVAL_S", 60),
+           default_status=dg.DefaultSensorStatus.RUNNING)
+def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource):
+    """Lists the archive and starts one ingest run per new or changed (park, arrival day): changed means
+    its fingerprint (count, newest modification, hash of keys + etags) differs from the data version
+    the last ingest of that partition stored. New parks and days are registered as partitions; a
+    day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
+    carries the fingerprint, so each content of a day is ingested once. At most 25 runs a tick; a
+    long listing is continued over several ticks."""
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    store = archive.open()
+    scan, cursor = scan_archive(store, cursor)
+    if scan is None:
+        context.log.info(f"listing continues next tick after {cursor['scan']['after']!r}")
+        return dg.SensorResult(cursor=json.dumps(cursor))
+    for park, count in scan.rejected_parks.items():
+        context.log.warning(f"{count} objects under {park!r}/ skipped: a park folder name must match "
+                            "[A-Za-z0-9][A-Za-z0-9_.-]* (it becomes a partition key)")
+    current = scan.fingerprints()
+    stored = stored_fingerprints(context.instance)
+    pending = {tuple(k.split("|", 1)): v for k, v in cursor.get("pending", {}).items()}
+    pending = {p: fp for p, fp in pending.items() if stored.get(p) != fp}  # finished since
+    plan = plan_ingest(current, stored, pending, MAX_INGEST_RUNS_PER_TICK)
+    for park, day in plan.vanished:
+        context.log.warning(f"every object of park={park} day={day} vanished from {store.uri}: re-ingesting "
+                            "it so its tables become empty")
+    if plan.deferred:
+        context.log.info(f"{plan.deferred} more changed partitions wait for the next tick")
+    requests = [dg.RunRequest(run_key=f"{park}|{day}|{fp}", partition_key=park_day_key(park, day),
+                              tags={"wildbench/trigger": "archive_arrivals", "wildbench/fingerprint": fp})
+                for park, day, fp in plan.to_run]
+    pending.update({(park, day): fp for park, day, fp in plan.to_run})
+    known_parks = set(context.instance.get_dynamic_partitions(park_partitions.name))
+    known_days = set(context.instance.get_dynamic_partitions(arrival_day_partitions.name))
+    new_parks = sorted({p for p, _ in current} - known_parks)
+    new_days = sorted({d for _, d in current} - known_days)
+    cursor["pending"] = {f"{p}|{d}": fp for (p, d), fp in pending.items()}
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[r for r in (park_partitions.build_add_request(new_parks) if new_parks else None,
+                                                 arrival_day_partitions.build_add_request(new_days) if new_days else None)
+                                     if r is not None],
+        cursor=json.dumps(cursor),
+    )
+
+
+automation = dg.AutomationConditionSensorDefinition(
+    "wildbench_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=_interval("WILDBENCH_AUTOMATION_INTERVAL_S", 30),
+    description="Evaluates the assets' automation conditions (see wildbench_assets/automation.py).",
+)
 
 custom_export_job = dg.define_asset_job(
     "custom_export_job",

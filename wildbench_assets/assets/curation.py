@@ -6,12 +6,15 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets.assets.checks import frame_markdown, png_markdown, rules_check
+from wildbench_assets.assets.ingest import METADATA_COLUMNS
+from wildbench_assets.automation import nightly_when_inputs_changed, on_new_data
 from wildbench_assets.config import CurationConfig, SplitConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.bursts import MODES, burst_violations
-from wildbench_assets.lib.curation import curate
+from wildbench_assets.lib.curation import CURATED_COLUMNS, curate
 from wildbench_assets.lib.expectations import Rule, validate
 from wildbench_assets.lib.plots import bar_chart_png
+from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.splits import SPLITS, SplitPlan, groups_across_splits, make_splits
 from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.parquet_io import ParquetIOManager
@@ -31,6 +34,8 @@ warnings.filterwarnings("ignore", message="Class `MultiToSingleDimensionPartitio
     group_name="curation",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
+    code_version="1",
+    automation_condition=on_new_data(),
     check_specs=[dg.AssetCheckSpec(name, asset="curated_images", blocking=True) for name in CURATION_CHECKS],
 )
 def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, taxonomy: TaxonomyResource,
@@ -41,6 +46,8 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     if config.mode not in MODES:
         raise dg.Failure(f"unknown burst mode {config.mode!r}; expected one of {MODES}")
     tax = taxonomy.load()
+    if image_metadata.columns.empty:  # no day of this park ingested yet
+        image_metadata = pd.DataFrame(columns=METADATA_COLUMNS)
     curated, report = curate(image_metadata, tax.species_codes, config.burst_interval_s, config.mode)
     per_species = report.per_species
     burst_dropped = int(per_species.burst_dropped.sum())
@@ -67,7 +74,9 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     plot = bar_chart_png(per_species, f"{context.partition_key}: kept vs burst-dropped", stacked=True)
     return dg.MaterializeResult(
         value=curated,
+        data_version=dg.DataVersion(table_version(curated)),
         metadata={
+            "dagster/row_count": len(curated),
             "images_in": report.images_in,
             "kept": len(curated),
             "burst_dropped": burst_dropped,
@@ -93,6 +102,8 @@ def _plan(config: SplitConfig) -> SplitPlan:
     group_name="curation",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
+    code_version="1",
+    automation_condition=nightly_when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec(name, asset="benchmark_splits", blocking=name != "split_shares"
                                    and name != "species_in_every_split") for name in SPLIT_CHECKS],
 )
@@ -105,6 +116,8 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     except ValueError as err:
         raise dg.Failure(f"invalid split config: {err}") from err
     split = context.partition_key
+    if curated_images.columns.empty:  # no park curated yet: every split is empty, and valid
+        curated_images = pd.DataFrame(columns=CURATED_COLUMNS)
     curated = curated_images.sort_values("path", ignore_index=True)
     assigned = make_splits(curated, plan)
     table = assigned[(assigned.split == split) & assigned.selected].drop(columns="selected").reset_index(drop=True)
@@ -156,7 +169,9 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     plot = bar_chart_png(counts, f"{split}: images per species and park (thesis Fig. 3.7)")
     return dg.MaterializeResult(
         value=table,
+        data_version=dg.DataVersion(table_version(table)),
         metadata={
+            "dagster/row_count": len(table),
             "images": len(table),
             "species": int(table.species.nunique()),
             "cap": cap,

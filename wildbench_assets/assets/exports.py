@@ -7,9 +7,11 @@ import zipfile
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib.annotations import parse_voc_xml
 from wildbench_assets.lib.labels import EMPTY, LABELLED, image_id
+from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.zips import verify_zip, write_zip
 from wildbench_assets.partitions import split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
@@ -21,6 +23,8 @@ from wildbench_assets.resources.taxonomy import TaxonomyResource
     partitions_def=split_partitions,
     group_name="labels",
     kinds={"yolo", "coco"},
+    code_version="1",
+    automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec(n, asset="training_datasets", blocking=True)
                  for n in ("files_present", "counts_add_up", "formats_agree")],
 )
@@ -78,6 +82,7 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
                             metadata={"images_checked": len(labelled), "disagreements": disagree}),
     ]
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(table_version(detection_labels.drop(columns=["detections"]))),
         metadata={"path": dg.MetadataValue.path(str(folder)), "images": len(rows), "labelled": len(labelled),
                   "empties": len(rows) - len(labelled), "boxes": int(sum(r["n_boxes"] for r in labelled)),
                   "left_out": dg.MetadataValue.json(left_out),
@@ -100,6 +105,8 @@ def publish_zip(artifacts: ArtifactStore, relative: str, members, open_source):
     partitions_def=split_partitions,
     group_name="labels",
     kinds={"zip"},
+    code_version="1",
+    automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec(n, asset="split_archives", blocking=True)
                  for n in ("zip_verified", "counts_add_up", "images_stored")],
 )
@@ -128,6 +135,7 @@ def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, 
                             metadata={"deflated_images": sum(i.compress_type != zipfile.ZIP_STORED for i in images)}),
     ]
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(table_version(detection_labels.drop(columns=["detections"]))),
         metadata={**stored.metadata(), "images": len(images), "label_files": len(labels)},
         check_results=checks,
     )

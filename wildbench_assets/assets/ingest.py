@@ -2,6 +2,7 @@
 
 
 import json
+from dataclasses import fields
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -10,8 +11,10 @@ import pandas as pd
 from wildbench_assets.assets.checks import counts_table, rules_check
 from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
+from wildbench_assets.lib.arrivals import fingerprint_of
 from wildbench_assets.lib.expectations import Rule, validate
 from wildbench_assets.lib.headers import inspect_objects
+from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.inventory import (
     MANIFEST_NAME, arrival_day, is_manifest, listing_table, parse_coco_camera_traps, species_aliases,
 )
@@ -19,6 +22,8 @@ from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
 from wildbench_assets.resources.archive import Archive, ArchiveResource
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.taxonomy import Taxonomy
+
+INGEST_CODE_VERSION = "2"
 
 RAW_CHECKS = ["unique_paths", "known_parks", "known_species", "listing_complete"]
 METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture_dates", "readable_dimensions",
@@ -44,6 +49,7 @@ def load_manifests(store: Archive, park: str, taxonomy: Taxonomy) -> dict:
     group_name="ingest",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
+    code_version=INGEST_CODE_VERSION,
     check_specs=[dg.AssetCheckSpec(name, asset="raw_images", blocking=name in ("unique_paths", "listing_complete"))
                  for name in RAW_CHECKS],
 )
@@ -51,13 +57,14 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
                taxonomy: TaxonomyResource):
     """Every object that arrived in the archive for one park on one day: path, park, species, camera,
     size, etag and arrival time. Species/camera come from `<park>/<species>/…/<file>` or the archive's
-    COCO Camera Traps manifest."""
+    COCO Camera Traps manifest. Its data version is the listing's fingerprint (count, newest
+    modification, hash of keys and etags): what the `archive_arrivals` sensor compares against."""
     keys = context.partition_key.keys_by_dimension
     park, day = keys[PARK], keys[ARRIVAL_DAY]
     store, tax = archive.open(), taxonomy.load()
     manifest = load_manifests(store, park, tax)
-    listed = [o for o in store.list(f"{park}/") if arrival_day(o.last_modified) == day]
-    objects = [vars(o) for o in listed if not is_manifest(o.key)]
+    listed_objects = [o for o in store.list(f"{park}/") if arrival_day(o.last_modified) == day and not is_manifest(o.key)]
+    objects = [vars(o) for o in listed_objects]
     frame = listing_table(objects, manifest)
     context.log.info(f"{store.uri}: {len(frame)} objects for park={park} day={day} ({len(manifest)} in manifests)")
 
@@ -83,7 +90,9 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
     ]
     return dg.MaterializeResult(
         value=frame,
+        data_version=dg.DataVersion(fingerprint_of(listed_objects)),
         metadata={
+            "dagster/row_count": len(frame),
             "objects": len(frame),
             "bytes_total": int(frame.bytes.sum()),
             "cameras": int(frame.camera.nunique()),
@@ -95,9 +104,16 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
     )
 
 
+HEADER_COLUMNS = ["path", *(f.name for f in fields(hdr.ImageHeader)), "bytes_read"]  # of an empty partition
+
+
+RAW_COLUMNS_KEPT = ["path", "park", "species", "camera", "seq_id", "bytes", "etag"]
+METADATA_COLUMNS = [*RAW_COLUMNS_KEPT, *HEADER_COLUMNS[1:]]
+
+
 def metadata_table(raw: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
-    headers = pd.DataFrame(rows)
-    frame = raw[["path", "park", "species", "camera", "seq_id", "bytes", "etag"]].merge(headers, on="path", how="left")
+    headers = pd.DataFrame(rows) if rows else pd.DataFrame(columns=HEADER_COLUMNS)
+    frame = raw[RAW_COLUMNS_KEPT].merge(headers, on="path", how="left")
     frame["captured_at"] = pd.to_datetime(frame["captured_at"])
     for column in ("width", "height"):
         frame[column] = frame[column].astype("Int64")
@@ -109,6 +125,7 @@ def metadata_table(raw: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     group_name="ingest",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
+    code_version=INGEST_CODE_VERSION,
     check_specs=[dg.AssetCheckSpec(name, asset="image_metadata", blocking=name == "one_row_per_raw_image")
                  for name in METADATA_CHECKS],
 )
@@ -161,7 +178,9 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
     ]
     return dg.MaterializeResult(
         value=frame,
+        data_version=dg.DataVersion(table_version(frame)),
         metadata={
+            "dagster/row_count": len(frame),
             "images": len(frame),
             "ok": int(statuses.get(hdr.OK, 0)),
             "failed": failed,

@@ -7,10 +7,12 @@ import pandas as pd
 
 from wildbench_assets.assets.checks import counts_table, rules_check
 from wildbench_assets.assets.ingest import load_manifests
+from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import LabelConfig
 from wildbench_assets.lib import labels as lab
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.lib.expectations import Rule, validate
+from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
@@ -37,6 +39,8 @@ def _manifest_detections(store, parks, taxonomy) -> dict[str, tuple]:
     group_name="labels",
     kinds={"pytorch", "parquet"},
     io_manager_key="parquet_io_manager",
+    code_version="1",
+    automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec(name, asset="detection_labels", blocking=name in ("one_row_per_image",
                  "boxes_inside_image", "confidences_in_range")) for name in LABEL_CHECKS],
 )
@@ -90,7 +94,9 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
     ]
     return dg.MaterializeResult(
         value=labels,
+        data_version=dg.DataVersion(table_version(labels.drop(columns=["detections"]))),
         metadata={
+            "dagster/row_count": len(labels),
             "images": len(labels),
             "boxes": len(all_boxes),
             "inferences": model.inferences,

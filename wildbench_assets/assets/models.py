@@ -10,17 +10,34 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets.assets.checks import frame_markdown, png_markdown
+from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.lib.metrics import image_level
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
 from wildbench_assets.lib.scoring import ScoringError, score
+from wildbench_assets.lib.versions import combined_version, table_version
 from wildbench_assets.partitions import model_partitions, submission_partitions
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.inbox import RequestInbox
-from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.settings import PROJECT_ROOT
 from wildbench_assets.training.common import PRESETS, TrainSettings
+from wildbench_assets.training.predict import predict_with_model
+
+TRAINING_CODE_VERSION = "1"
+# Training reads train + val; evaluation and submissions read test. Each declares exactly that.
+TRAIN_AND_VAL = dg.SpecificPartitionsPartitionMapping(["train", "val"])
+TEST_ONLY = dg.SpecificPartitionsPartitionMapping(["test"])
+
+
+def _training_input(artifacts: ArtifactStore, settings: TrainSettings) -> str:
+    """What a training run depends on: the train/val datasets' content (COCO files name every image by
+    a hash of its path, with its boxes), the settings and the trainer's code version."""
+    from wildbench_assets.resources.artifacts import sha256_file
+
+    files = [artifacts.path(f"datasets/{split}/coco.json") for split in ("train", "val")]
+    return combined_version(*(sha256_file(f) if f.exists() else "missing" for f in files),
+                            json.dumps(settings.to_dict(), sort_keys=True), TRAINING_CODE_VERSION)
 
 
 def _settings(config: TrainConfig) -> TrainSettings:
@@ -43,9 +60,11 @@ def _code_version() -> str:
 
 @dg.asset(
     partitions_def=model_partitions,
-    deps=["training_datasets"],
+    deps=[dg.AssetDep("training_datasets", partition_mapping=TRAIN_AND_VAL)],
     group_name="models",
     kinds={"pytorch"},
+    code_version=TRAINING_CODE_VERSION,
+    automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec("weights_loadable", asset="model_weights", blocking=True),
                  dg.AssetCheckSpec("loss_finite", asset="model_weights", blocking=True)],
 )
@@ -55,15 +74,20 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     configured pretrained file, else from its yaml), `megadetector` (the `yolov5` package's trainer:
     fine-tuned from a configured MD v5 weights file with the first 20 layers frozen, else yolov5x6 from
     its yaml) or `fasterrcnn` (torchvision resnet50_fpn_v2; the tiny preset uses the 320-px MobileNetV3
-    FPN). Stored atomically with sha256, code version and config."""
-    import math
-
+    FPN). Stored atomically with sha256, code version and config. Not retrained when the training
+    data, settings and trainer are unchanged: the stored weights are re-published as they are."""
     model = context.partition_key
     settings = _settings(config)
     names = taxonomy.load().class_names
     datasets = artifacts.path("datasets")
     if not (datasets / "dataset.yaml").exists():
         raise dg.Failure("no training datasets: materialize training_datasets first")
+    training_input = _training_input(artifacts, settings)
+    card_path = artifacts.path(f"models/{model}/card.json")
+    previous = json.loads(card_path.read_text()) if card_path.exists() else {}
+    if previous.get("training_input") == training_input and artifacts.path(f"models/{model}/weights.pt").exists():
+        context.log.info(f"{model}: training data, settings and trainer unchanged: not retrained")
+        return _weights_result(context, artifacts, model, previous, settings, retrained=False)
     workdir = artifacts.path(f"models/.work-{model}")
     shutil.rmtree(workdir, ignore_errors=True)
     started = time.perf_counter()
@@ -87,12 +111,21 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
         shutil.copyfile(trained, tmp)
     stored = artifacts.describe(relative)
     card = {"model": model, "sha256": stored.sha256, "code_version": _code_version(), "settings": settings.to_dict(),
-            "classes": names, "train_seconds": seconds, "losses": losses}
+            "classes": names, "train_seconds": seconds, "losses": losses, "training_input": training_input}
     with artifacts.writing(f"models/{model}/card.json") as tmp:
         tmp.write_text(json.dumps(card, indent=1))
     shutil.rmtree(workdir, ignore_errors=True)
+    return _weights_result(context, artifacts, model, card, settings, retrained=True)
+
+
+def _weights_result(context, artifacts: ArtifactStore, model: str, card: dict, settings: TrainSettings,
+                    retrained: bool) -> dg.MaterializeResult:
+    import math
 
     import torch
+
+    stored = artifacts.describe(f"models/{model}/weights.pt")
+    losses, seconds = card["losses"], card["train_seconds"]
 
     try:
         torch.load(stored.path, map_location="cpu", weights_only=False)  # our own checkpoint
@@ -103,7 +136,8 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     values = [v for row in losses for k, v in row.items() if k != "epoch" and v is not None]
     curve = pd.DataFrame(losses).set_index("epoch") if losses else pd.DataFrame()
     return dg.MaterializeResult(
-        metadata={**stored.metadata(), "train_seconds": seconds, "epochs": settings.epochs, "imgsz": settings.imgsz,
+        data_version=dg.DataVersion(stored.sha256[:16]),
+        metadata={**stored.metadata(), "retrained": retrained, "train_seconds": seconds, "epochs": settings.epochs, "imgsz": settings.imgsz,
                   "device": settings.device, "code_version": card["code_version"],
                   "settings": dg.MetadataValue.json(settings.to_dict()),
                   "loss_curve": png_markdown(bar_chart_png(curve, f"{model}: training loss per epoch", "loss"), "loss")},
@@ -115,26 +149,14 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     )
 
 
-def _predictions_json(model: str, weights: Path, images: list[Path], settings: TrainSettings, n_classes: int):
-    if model == "yolov8":
-        from wildbench_assets.training.yolo import predict_yolo
-
-        return predict_yolo(weights, images, settings.imgsz, settings.device)
-    if model == "megadetector":
-        from wildbench_assets.training.megadetector import predict_megadetector
-
-        return predict_megadetector(weights, images, settings.imgsz, settings.device)
-    from wildbench_assets.training.frcnn import predict_fasterrcnn
-
-    return predict_fasterrcnn(weights, images, n_classes, settings)
-
-
 @dg.asset(
     partitions_def=model_partitions,
-    deps=["model_weights"],
+    deps=["model_weights", dg.AssetDep("training_datasets", partition_mapping=TEST_ONLY)],
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
+    code_version="1",
+    automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec("predictions_match_test_split", asset="model_evaluation", blocking=True),
                  dg.AssetCheckSpec("metrics_in_range", asset="model_evaluation", blocking=True)],
 )
@@ -151,7 +173,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     truth_doc = json.loads((test_dir / "coco.json").read_text())
     images = [test_dir / i["file_name"] for i in truth_doc["images"]]
     started = time.perf_counter()
-    predicted = _predictions_json(model, artifacts.path(f"models/{model}/weights.pt"), images, settings,
+    predicted = predict_with_model(model, artifacts.path(f"models/{model}/weights.pt"), images, settings,
                                   len(tax.class_names))
     images_per_s = len(images) / max(1e-9, time.perf_counter() - started)
     results = [{"image_id": image["id"], "category_id": p.class_index + 1, "score": p.confidence,
@@ -181,6 +203,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
                               "f1": {k: v for k, v in level["per_class_f1"].items() if k != "emp"}}).fillna(0)
     return dg.MaterializeResult(
         value=pd.DataFrame([row]),
+        data_version=dg.DataVersion(table_version(pd.DataFrame([row]).drop(columns=["images_per_s"]))),
         metadata={**{k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},
                   "per_class": frame_markdown(per_class),
                   "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
@@ -196,6 +219,8 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     )
 
 
+LEADERBOARD_COLUMNS = ["model", "source", "images", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
+                       "f1_weighted", "accuracy", "f1_macro"]
 THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tuned (thesis)",
                "fasterrcnn": "Faster R-CNN (thesis)"}
 
@@ -223,21 +248,21 @@ def thesis_rows(seed_dir: Path) -> list[dict]:
 
 
 @dg.asset(
-    ins={"model_evaluation": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+    ins={"model_evaluation": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+         "submission_scores": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
+    code_version="1",
+    automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec("one_row_per_model", asset="leaderboard", blocking=True)],
 )
-def leaderboard(context: dg.AssetExecutionContext, parquet_io_manager: dg.ResourceParam[ParquetIOManager],
-                model_evaluation: pd.DataFrame):
+def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFrame, submission_scores: pd.DataFrame):
     """Every model evaluated here and every scored submission, next to the thesis's published rows
     recomputed from its per-image results. Sorted by mAP@[.5:.95], then weighted F1."""
     seed_dir = PROJECT_ROOT.parent / "shared" / "reference" / "seed-results"
-    submitted = [parquet_io_manager.load_partition("submission_scores", key)
-                 for key in context.instance.get_dynamic_partitions(submission_partitions.name)]
-    table = pd.concat([model_evaluation, *[s for s in submitted if s is not None],
-                       pd.DataFrame(thesis_rows(seed_dir))], ignore_index=True)
+    parts = [f for f in (model_evaluation, submission_scores, pd.DataFrame(thesis_rows(seed_dir))) if not f.empty]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     table = table.sort_values(["map_50_95", "f1_weighted"], ascending=False, na_position="last", ignore_index=True)
     shown = table[["model", "source", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
                    "f1_weighted", "accuracy"]].round(4)
@@ -245,7 +270,8 @@ def leaderboard(context: dg.AssetExecutionContext, parquet_io_manager: dg.Resour
                          "leaderboard: mAP (real) and image-level F1", "score")
     return dg.MaterializeResult(
         value=table,
-        metadata={"rows": len(table), "leaderboard": dg.MetadataValue.md(shown.to_markdown(index=False)),
+        data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"], errors="ignore"))),
+        metadata={"dagster/row_count": len(table), "rows": len(table), "leaderboard": dg.MetadataValue.md(shown.to_markdown(index=False)),
                   "plot": png_markdown(plot, "leaderboard")},
         check_results=[dg.AssetCheckResult(check_name="one_row_per_model", passed=table.model.is_unique,
                                            metadata={"models": len(table)})],
@@ -262,7 +288,7 @@ def test_truth_document(artifacts: ArtifactStore) -> dict:
 
 @dg.asset(
     partitions_def=submission_partitions,
-    deps=["training_datasets"],
+    deps=[dg.AssetDep("training_datasets", partition_mapping=TEST_ONLY)],
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",

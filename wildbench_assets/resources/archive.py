@@ -29,7 +29,9 @@ class Archive(ABC):
     uri: str
 
     @abstractmethod
-    def list(self, prefix: str = "") -> Iterator[ArchiveObject]: ...
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ArchiveObject]:
+        """Objects under `prefix` in key order (byte order of the '/'-joined key, as S3 lists them),
+        only those after `start_after`: a listing can be resumed where it stopped."""
 
     @abstractmethod
     def read(self, key: str) -> bytes: ...
@@ -59,23 +61,33 @@ class LocalArchive(Archive):
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
 
-    def list(self, prefix: str = "") -> Iterator[ArchiveObject]:
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ArchiveObject]:
         base = self.root / prefix if prefix else self.root
         if not base.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.startswith(".wb-tmp-"):
-                    continue
-                path = Path(dirpath, name)
-                stat = path.stat()
-                yield ArchiveObject(
-                    key=path.relative_to(self.root).as_posix(),
-                    size=stat.st_size,
-                    etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",  # cheap change marker, like nginx's
-                    last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
-                )
+        rel = base.relative_to(self.root).as_posix()
+        yield from self._walk(base, "" if rel == "." else rel + "/", start_after)
+
+    def _walk(self, folder: Path, prefix: str, start_after: str | None) -> Iterator[ArchiveObject]:
+        # Sorted by key as S3 would ("a/b" after "a.jpg": '/' sorts after '.'), so start_after can prune.
+        with os.scandir(folder) as scan:
+            entries = sorted(((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name), e) for e in scan)
+        for name, entry in entries:
+            key = prefix + name
+            if start_after is not None and key <= start_after and not start_after.startswith(key):
+                continue
+            if name.endswith("/"):
+                yield from self._walk(Path(entry.path), key, start_after)
+                continue
+            if name.startswith(".wb-tmp-") or (start_after is not None and key <= start_after):
+                continue
+            stat = entry.stat()
+            yield ArchiveObject(
+                key=key,
+                size=stat.st_size,
+                etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",  # cheap change marker, like nginx's
+                last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
+            )
 
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
@@ -123,10 +135,11 @@ class S3Archive(Archive):
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def list(self, prefix: str = "") -> Iterator[ArchiveObject]:
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ArchiveObject]:
         root = f"{self.prefix}/" if self.prefix else ""
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=root + prefix):
+        extra = {"StartAfter": root + start_after} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=root + prefix, **extra):
             for item in page.get("Contents", []):
                 yield ArchiveObject(
                     key=item["Key"][len(root) :],

@@ -71,20 +71,29 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         return pd.read_parquet(path) if path.exists() else None
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        """One partition, or every mapped partition concatenated. Partitions that were never
+        materialized are normal (a park x day cross product is mostly gaps, a rejected submission has
+        no row) and are skipped; none at all gives an empty frame. A partition the instance recorded
+        as materialized whose file is gone is an error: the table would silently shrink."""
         asset_key = context.asset_key
         if not context.has_asset_partitions:
             return pd.read_parquet(self._path(asset_key, None))
         partitions_def = context.asset_partitions_def
-        frames = []
+        materialized = context.instance.get_materialized_partitions(asset_key)
+        frames, lost = [], []
         for key in context.asset_partition_keys:
-            if isinstance(partitions_def, dg.MultiPartitionsDefinition) and not isinstance(key, dg.MultiPartitionKey):
-                key = partitions_def.get_partition_key_from_str(key)
-            path = self._path(asset_key, key)
+            path = self._path(asset_key, partitions_def.get_partition_key_from_str(key)
+                              if isinstance(partitions_def, dg.MultiPartitionsDefinition) else key)
             if path.exists():
                 frames.append(pd.read_parquet(path))
-        if not frames:
+            elif str(key) in materialized:
+                lost.append(str(key))
+        if lost:
             raise FileNotFoundError(
-                f"{asset_key.to_user_string()}: none of the {len(context.asset_partition_keys)} upstream "
-                "partitions has been materialized"
-            )
+                f"{asset_key.to_user_string()}: {len(lost)} materialized partitions have no file under "
+                f"{self.base_dir} (e.g. {lost[:3]}); re-materialize them (wildbench run --force) or restore the files")
+        if not frames:
+            context.log.warning(f"{asset_key.to_user_string()}: none of the {len(context.asset_partition_keys)} "
+                                "mapped partitions is materialized: an empty table")
+            return pd.DataFrame()
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

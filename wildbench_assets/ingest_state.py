@@ -1,0 +1,22 @@
+"""What the instance knows about ingested partitions: the fingerprint each last ingest stored."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
+
+DATA_VERSION_TAG = "dagster/data_version"
+
+
+def stored_fingerprints(instance: dg.DagsterInstance) -> dict[tuple[str, str], str]:
+    """(park, day) -> the data version of raw_images' latest materialization of that partition: the
+    fingerprint of the objects that run listed. One query for every partition."""
+    tags = instance.event_log_storage.get_latest_tags_by_partition(
+        dg.AssetKey("raw_images"), dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG])
+    found = {}
+    for key, values in tags.items():
+        if DATA_VERSION_TAG in values:
+            dims = park_day_partitions.get_partition_key_from_str(key).keys_by_dimension
+            found[(dims[PARK], dims[ARRIVAL_DAY])] = values[DATA_VERSION_TAG]
+    return found

@@ -1,0 +1,44 @@
+"""Jobs: named selections for the launchpad, sensors and `wildbench run`."""
+
+import dagster as dg
+
+from wildbench_assets.partitions import model_partitions, park_day_partitions, park_partitions, split_partitions
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.groups("ingest"),
+    partitions_def=park_day_partitions,
+    description="List one park's arrivals of one day and read their EXIF headers.",
+)
+
+curation_job = dg.define_asset_job(
+    "curation_job",
+    selection=dg.AssetSelection.assets("curated_images"),
+    partitions_def=park_partitions,
+    description="Species filter and burst cleaning of one park.",
+)
+
+splits_job = dg.define_asset_job(
+    "splits_job",
+    selection=dg.AssetSelection.assets("benchmark_splits"),
+    partitions_def=split_partitions,
+    description="One balanced, leak-free split of the benchmark.",
+)
+
+labels_job = dg.define_asset_job(
+    "labels_job",
+    selection=dg.AssetSelection.groups("labels"),
+    partitions_def=split_partitions,
+    description="Boxes, training datasets and the ZIP archive of one split.",
+)
+
+models_job = dg.define_asset_job(
+    "models_job",
+    selection=dg.AssetSelection.assets("model_weights", "model_evaluation"),
+    partitions_def=model_partitions,
+    description="Train one model and evaluate it on the test split.",
+)
+
+leaderboard_job = dg.define_asset_job("leaderboard_job", selection=dg.AssetSelection.assets("leaderboard"))
+
+JOBS = [ingest_job, curation_job, splits_job, labels_job, models_job, leaderboard_job]

@@ -1,0 +1,125 @@
+"""What arrived in the archive: objects grouped by (park, arrival day), each group with a fingerprint.
+
+A fingerprint is `<count>-<newest mtime ns>-<xor of per-object hashes>`: order-independent and
+mergeable, so a listing can be paged across sensor ticks and summed up, and any added, removed or
+rewritten object (new etag) changes it. `raw_images` stores the same fingerprint as its data version,
+which is how the sensor and `wildbench run` know what the last run of a partition saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from wildbench_assets.lib.inventory import arrival_day, is_manifest
+
+# Partition keys become file names and Dagster keys: no '|' (the multi-partition separator), no '/'.
+SAFE_PARK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+EMPTY_FINGERPRINT = "0-0-0000000000000000"
+
+
+@dataclass
+class Fingerprint:
+    count: int = 0
+    newest_ns: int = 0
+    digest: int = 0
+
+    def add(self, key: str, etag: str, modified: datetime) -> None:
+        self.count += 1
+        self.newest_ns = max(self.newest_ns, int(modified.timestamp() * 1e9))
+        self.digest ^= int.from_bytes(hashlib.blake2b(f"{key}\0{etag}".encode(), digest_size=8).digest(), "big")
+
+    def merge(self, other: Fingerprint) -> None:
+        self.count += other.count
+        self.newest_ns = max(self.newest_ns, other.newest_ns)
+        self.digest ^= other.digest
+
+    def __str__(self) -> str:
+        return f"{self.count}-{self.newest_ns}-{self.digest:016x}"
+
+    @classmethod
+    def parse(cls, text: str) -> Fingerprint:
+        count, newest, digest = text.split("-")
+        return cls(int(count), int(newest), int(digest, 16))
+
+
+def fingerprint_of(objects: Iterable) -> str:
+    """The fingerprint of objects with `.key`, `.etag`, `.last_modified` (one partition's listing)."""
+    found = Fingerprint()
+    for o in objects:
+        found.add(o.key, o.etag, o.last_modified)
+    return str(found)
+
+
+@dataclass
+class ArchiveScan:
+    """Fingerprints per (park, day) of the objects seen so far, plus keys that cannot be partitions."""
+
+    partitions: dict[tuple[str, str], Fingerprint]
+    rejected_parks: dict[str, int]
+
+    @classmethod
+    def empty(cls) -> ArchiveScan:
+        return cls({}, {})
+
+    def add(self, objects: Iterable) -> str | None:
+        """Account for listed objects (archive order); returns the last key seen."""
+        last = None
+        for o in objects:
+            last = o.key
+            if "/" not in o.key or is_manifest(o.key):
+                continue
+            park = o.key.split("/", 1)[0]
+            if not SAFE_PARK.match(park):
+                self.rejected_parks[park] = self.rejected_parks.get(park, 0) + 1
+                continue
+            part = (park, arrival_day(o.last_modified))
+            self.partitions.setdefault(part, Fingerprint()).add(o.key, o.etag, o.last_modified)
+        return last
+
+    def to_json(self) -> dict:
+        return {"p": {f"{p}|{d}": str(f) for (p, d), f in self.partitions.items()}, "r": self.rejected_parks}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> ArchiveScan:
+        parts = {tuple(k.split("|", 1)): Fingerprint.parse(v) for k, v in doc.get("p", {}).items()}
+        return cls(parts, dict(doc.get("r", {})))
+
+    def fingerprints(self) -> dict[tuple[str, str], str]:
+        return {part: str(f) for part, f in self.partitions.items()}
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    to_run: list[tuple[str, str, str]]        # (park, day, fingerprint), oldest day first, at most the cap
+    deferred: int                             # changed partitions left for a later tick (over the cap)
+    vanished: list[tuple[str, str]]           # ingested partitions whose objects are all gone
+    unchanged: int
+
+
+def plan_ingest(current: Mapping[tuple[str, str], str], stored: Mapping[tuple[str, str], str],
+                pending: Mapping[tuple[str, str], str] | None = None, cap: int | None = None) -> IngestPlan:
+    """Which (park, day) partitions to ingest. `current`: fingerprints of the archive now; `stored`:
+    what the last successful ingest of each partition saw (raw_images' data version); `pending`:
+    partitions already requested with that fingerprint and not finished yet (not requested again).
+    A partition ingested before and now absent from the archive has vanished: it is re-run so its
+    tables become empty (and reported), never silently kept."""
+    pending = pending or {}
+    changed, vanished, unchanged = [], [], 0
+    for part in sorted(set(current) | set(stored), key=lambda p: (p[1], p[0])):
+        now = current.get(part, EMPTY_FINGERPRINT)
+        if stored.get(part) == now:
+            unchanged += 1
+            continue
+        if part not in current:
+            if stored.get(part) in (None, EMPTY_FINGERPRINT):
+                continue
+            vanished.append(part)
+        if pending.get(part) == now:
+            continue
+        changed.append((*part, now))
+    taken = changed if cap is None else changed[:cap]
+    return IngestPlan(taken, len(changed) - len(taken), vanished, unchanged)
