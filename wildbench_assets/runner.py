@@ -151,7 +151,8 @@ def _needs_run(graph, instance, key, partition, latest_of, planned, force) -> bo
 def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, config_by_asset: dict | None = None,
              log_level: str = "INFO", tags: dict | None = None) -> dict[str, list[str]]:
     """Execute the plan: consecutive assets with one partitions definition share a run per partition.
-    A failed run stops the assets after its batch (they would read incomplete inputs)."""
+    An asset that failed in any partition blocks everything downstream of it (it would read incomplete
+    inputs); the rest goes on."""
     graph = defs.resolve_asset_graph()
     batches: list[list[dg.AssetKey]] = []
     for key in plan.order:
@@ -162,7 +163,12 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
         else:
             batches.append([key])
     outcome: dict[str, list[str]] = defaultdict(list)
+    failed: set[dg.AssetKey] = set()
     for batch in batches:
+        blocked = [k for k in batch if _ancestors(graph, k) & failed]
+        if blocked:
+            outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
+            batch = [k for k in batch if k not in blocked]
         partitions = list(dict.fromkeys(p for key in batch for p in plan.todo[key]))
         for partition in partitions:
             keys = [k for k in batch if partition in plan.todo[k]]
@@ -176,11 +182,22 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
             )
             label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
             outcome["success" if result.success else "failure"].append(f"{label}: {result.run_id}")
-        if outcome.get("failure"):
-            skipped = [k.to_user_string() for k in plan.order[plan.order.index(batch[-1]) + 1:] if plan.todo.get(k)]
-            outcome["skipped"] = skipped
-            break
+            if not result.success:  # what did not materialize blocks everything downstream of it
+                done = {e.asset_key for e in result.get_asset_materialization_events()}
+                failed |= set(keys) - done
     return dict(outcome)
+
+
+def _ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
+    """What `key` needs; optional inputs (NON_TRIGGERING: the promoted model of predictions) excluded."""
+    seen: set[dg.AssetKey] = set()
+    stack = list(graph.get(key).parent_keys - NON_TRIGGERING.get(key, set()))
+    while stack:
+        parent = stack.pop()
+        if parent not in seen:
+            seen.add(parent)
+            stack.extend(graph.get(parent).parent_keys)
+    return seen
 
 
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, store, selection: list[str] | None = None,

@@ -70,7 +70,7 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
     failed = statuses.get(lab.FAILED, 0) / max(1, len(labels))
     all_boxes = [(box, conf) for row in labels.to_dict("records") for box, conf in lab.boxes_of(row)]
     outside = sum(not box.is_valid() for box, _ in all_boxes)
-    confs = pd.DataFrame({"conf": [c for _, c in all_boxes] or [0.0]})
+    confs = pd.DataFrame({"conf": pd.Series([c for _, c in all_boxes], dtype="float64")})
     results_gx = validate(labels, [
         Rule("expect_table_row_count_to_equal", {"value": len(images)}),
         Rule("expect_column_values_to_be_unique", {"column": "path"}),
@@ -153,7 +153,7 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
                 "sha256": found.get("sha256"), "width": found.get("width") or image.width,
                 "height": found.get("height") or image.height}
         rows.append(lab.label_row(base, found.get("detections"), found.get("failure"), threshold))
-    labels = pd.DataFrame(rows)
+    labels = pd.DataFrame(rows, columns=lab.LABEL_COLUMNS)  # columns even for an empty split
     labels["width"] = labels["width"].astype("Int64")
     labels["height"] = labels["height"].astype("Int64")
     for path in labels.path[labels.label_status == lab.NO_DETECTION].head(20):

@@ -26,6 +26,10 @@ def label_boxes(detections: list[dict], threshold: float) -> list[list[float]]:
     return [[*d["bbox"], d["conf"]] for d in detections if d["category"] == ANIMAL and d["conf"] >= threshold]
 
 
+LABEL_COLUMNS = ["path", "park", "species", "camera", "split", "class_index", "sha256", "width", "height",
+                 "label_status", "failure", "n_boxes", "boxes", "detections"]
+
+
 def label_row(image: dict, detections: list[dict] | None, failure: str | None, threshold: float) -> dict:
     """One output row; `image` carries path/park/species/split/class_index/sha256/width/height."""
     if failure is not None:

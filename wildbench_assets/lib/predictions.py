@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pandas as pd
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from wildbench_assets.lib.labels import MD_CATEGORIES
 
@@ -82,14 +82,15 @@ def annotate(image: Image.Image, prediction: dict, class_names: list[str]) -> Im
     draw = ImageDraw.Draw(out)
     width, height = out.size
     line = max(2, round(min(width, height) / 200))
+    font = ImageFont.load_default(size=max(12, round(height / 30)))
     for d in prediction.get("detections") or []:
         x, y, w, h = d["bbox"]
         box = (x * width, y * height, (x + w) * width, (y + h) * height)
         draw.rectangle(box, outline=(255, 64, 0), width=line)
         text = f"{species_of(d, class_names)} {d['conf']:.2f}"
-        left, top, right, bottom = draw.textbbox((box[0], box[1]), text)
+        left, top, right, bottom = draw.textbbox((box[0], box[1]), text, font=font)
         label_top = max(0, box[1] - (bottom - top) - 2 * line)
         draw.rectangle((box[0], label_top, box[0] + right - left + 2 * line, label_top + bottom - top + 2 * line),
                        fill=(255, 64, 0))
-        draw.text((box[0] + line, label_top + line), text, fill=(255, 255, 255))
+        draw.text((box[0] + line, label_top + line - top + box[1]), text, fill=(255, 255, 255), font=font)
     return out
