@@ -20,3 +20,14 @@ def stored_fingerprints(instance: dg.DagsterInstance) -> dict[tuple[str, str], s
             dims = park_day_partitions.get_partition_key_from_str(key).keys_by_dimension
             found[(dims[PARK], dims[ARRIVAL_DAY])] = values[DATA_VERSION_TAG]
     return found
+
+
+def latest_ingest_ids(instance: dg.DagsterInstance) -> dict[tuple[str, str], int]:
+    """(park, day) -> storage id of raw_images' latest materialization: moves on with every ingest."""
+    ids = instance.event_log_storage.get_latest_storage_id_by_partition(
+        dg.AssetKey("raw_images"), dg.DagsterEventType.ASSET_MATERIALIZATION)
+    found = {}
+    for key, storage_id in ids.items():
+        dims = park_day_partitions.get_partition_key_from_str(key).keys_by_dimension
+        found[(dims[PARK], dims[ARRIVAL_DAY])] = storage_id
+    return found

@@ -8,7 +8,7 @@ import time
 import dagster as dg
 
 from wildbench_assets.lib.requests import REQUEST_ID
-from wildbench_assets.ingest_state import stored_fingerprints
+from wildbench_assets.ingest_state import latest_ingest_ids, stored_fingerprints
 from wildbench_assets.jobs import ingest_job
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
 from wildbench_assets.partitions import (
@@ -54,7 +54,7 @@ def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResour
     its fingerprint (count, newest modification, hash of keys + etags) differs from the data version
     the last ingest of that partition stored. New parks and days are registered as partitions; a
     day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
-    carries the fingerprint, so each content of a day is ingested once. At most 25 runs a tick; a
+    carries the fingerprint and the partition's last ingest, so each change of a day is ingested once. At most 25 runs a tick; a
     long listing is continued over several ticks."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     store = archive.open()
@@ -67,23 +67,28 @@ def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResour
                             "[A-Za-z0-9][A-Za-z0-9_.-]* (it becomes a partition key)")
     current = scan.fingerprints()
     stored = stored_fingerprints(context.instance)
+    # A request stays pending until an ingest of its partition lands (the partition's latest storage id
+    # moves on); the run key names that id too, so the same content arriving again after a vanish
+    # (files moved away and back) is a new request, not a run key the daemon skips as done.
+    landed = latest_ingest_ids(context.instance)
     pending = {tuple(k.split("|", 1)): v for k, v in cursor.get("pending", {}).items()}
-    pending = {p: fp for p, fp in pending.items() if stored.get(p) != fp}  # finished since
-    plan = plan_ingest(current, stored, pending, MAX_INGEST_RUNS_PER_TICK)
+    pending = {p: (fp, after) for p, (fp, after) in pending.items() if landed.get(p, 0) == after}
+    plan = plan_ingest(current, stored, {p: fp for p, (fp, _after) in pending.items()}, MAX_INGEST_RUNS_PER_TICK)
     for park, day in plan.vanished:
         context.log.warning(f"every object of park={park} day={day} vanished from {store.uri}: re-ingesting "
                             "it so its tables become empty")
     if plan.deferred:
         context.log.info(f"{plan.deferred} more changed partitions wait for the next tick")
-    requests = [dg.RunRequest(run_key=f"{park}|{day}|{fp}", partition_key=park_day_key(park, day),
+    requests = [dg.RunRequest(run_key=f"{park}|{day}|{fp}|after-{landed.get((park, day), 0)}",
+                              partition_key=park_day_key(park, day),
                               tags={"wildbench/trigger": "archive_arrivals", "wildbench/fingerprint": fp})
                 for park, day, fp in plan.to_run]
-    pending.update({(park, day): fp for park, day, fp in plan.to_run})
+    pending.update({(park, day): (fp, landed.get((park, day), 0)) for park, day, fp in plan.to_run})
     known_parks = set(context.instance.get_dynamic_partitions(park_partitions.name))
     known_days = set(context.instance.get_dynamic_partitions(arrival_day_partitions.name))
     new_parks = sorted({p for p, _ in current} - known_parks)
     new_days = sorted({d for _, d in current} - known_days)
-    cursor["pending"] = {f"{p}|{d}": fp for (p, d), fp in pending.items()}
+    cursor["pending"] = {f"{p}|{d}": list(v) for (p, d), v in pending.items()}
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[r for r in (park_partitions.build_add_request(new_parks) if new_parks else None,

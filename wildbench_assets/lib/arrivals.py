@@ -114,9 +114,7 @@ def plan_ingest(current: Mapping[tuple[str, str], str], stored: Mapping[tuple[st
         if stored.get(part) == now:
             unchanged += 1
             continue
-        if part not in current:
-            if stored.get(part) in (None, EMPTY_FINGERPRINT):
-                continue
+        if part not in current:  # ingested before (else it would not be listed here), all gone now
             vanished.append(part)
         if pending.get(part) == now:
             continue

@@ -1,0 +1,468 @@
+"""New archive arrivals: fingerprints, the ingest plan, the resumable listing and the `archive_arrivals` sensor.
+
+Fast: tiny files on a temp folder, an ephemeral instance, only `raw_images` (a listing, no inference) is
+ever materialized.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from collections import namedtuple
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from wildbench_assets import sensors
+from wildbench_assets.assets.ingest import raw_images
+from wildbench_assets.ingest_state import stored_fingerprints
+from wildbench_assets.lib.arrivals import (
+    EMPTY_FINGERPRINT, SAFE_PARK, ArchiveScan, Fingerprint, fingerprint_of, plan_ingest,
+)
+from wildbench_assets.lib.inventory import arrival_day
+from wildbench_assets.partitions import ARRIVAL_DAY, PARK, arrival_day_partitions, park_partitions
+from wildbench_assets.resources.archive import ArchiveResource, LocalArchive
+from wildbench_assets.resources.parquet_io import ParquetIOManager
+from wildbench_assets.resources.taxonomy import TaxonomyResource
+from wildbench_assets.sensors import archive_arrivals, scan_archive
+
+Obj = namedtuple("Obj", "key etag last_modified")
+
+UTC = timezone.utc
+MAY1, MAY2, MAY3 = (datetime(2024, 5, d, 12, tzinfo=UTC) for d in (1, 2, 3))
+
+
+def s3_sorted(keys):
+    """Keys in the order S3 lists them: byte order of the UTF-8 key."""
+    return sorted(keys, key=lambda k: k.encode())
+
+
+def put(root: Path, key: str, when: datetime, data: bytes = b"\xff\xd8jpg") -> None:
+    """Write an archive object whose arrival (mtime) is `when`."""
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+# ---------------------------------------------------------------------------------------------- fingerprints
+
+OBJECTS = [Obj(f"donana/lyn/cam{i % 3}/img{i}.jpg", f"etag{i}", MAY1 + timedelta(minutes=i)) for i in range(10)]
+
+
+def test_fingerprint_is_order_independent_and_mergeable():
+    """Listing order does not matter, and two halves merged give the fingerprint of the whole."""
+    whole = fingerprint_of(OBJECTS)
+    shuffled = OBJECTS[:]
+    random.Random(7).shuffle(shuffled)
+    assert fingerprint_of(shuffled) == whole
+
+    first, second = Fingerprint(), Fingerprint()
+    for o in OBJECTS[:4]:
+        first.add(o.key, o.etag, o.last_modified)
+    for o in OBJECTS[4:]:
+        second.add(o.key, o.etag, o.last_modified)
+    assert str(first) != whole
+    first.merge(second)
+    assert str(first) == whole
+    assert first.count == 10 and first.newest_ns == int(OBJECTS[-1].last_modified.timestamp() * 1e9)
+
+
+def test_fingerprint_changes_with_any_added_removed_or_rewritten_object():
+    """A new etag, an extra object or a missing one each give a different fingerprint."""
+    whole = fingerprint_of(OBJECTS)
+    rewritten = [*OBJECTS[:3], OBJECTS[3]._replace(etag="other"), *OBJECTS[4:]]
+    added = [*OBJECTS, Obj("donana/lyn/cam0/new.jpg", "e", MAY1)]  # older than the newest: only count/hash move
+    removed = OBJECTS[1:]  # not the newest one either
+    renamed = [OBJECTS[0]._replace(key="donana/lyn/cam9/img0.jpg"), *OBJECTS[1:]]
+    variants = [fingerprint_of(v) for v in (rewritten, added, removed, renamed)]
+    assert whole not in variants
+    assert len(set(variants)) == 4
+    # the hash alone notices a rewrite: same count and newest time
+    assert variants[0].split("-")[:2] == whole.split("-")[:2]
+
+
+def test_fingerprint_str_parse_round_trip():
+    """`str` and `Fingerprint.parse` are inverses; nothing listed is EMPTY_FINGERPRINT."""
+    text = fingerprint_of(OBJECTS)
+    parsed = Fingerprint.parse(text)
+    assert str(parsed) == text
+    assert (parsed.count, parsed.newest_ns) == (10, int(OBJECTS[-1].last_modified.timestamp() * 1e9))
+    assert Fingerprint.parse(EMPTY_FINGERPRINT) == Fingerprint()
+    assert fingerprint_of([]) == EMPTY_FINGERPRINT == str(Fingerprint())
+
+
+def test_archive_scan_groups_by_park_and_utc_day_and_round_trips_json():
+    """ArchiveScan: one fingerprint per (park, UTC day of mtime); root files and manifests are ignored,
+    unsafe park names are counted aside; its JSON form (the sensor cursor) restores it exactly."""
+    late = datetime(2024, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=-3)))  # 2024-05-02 02:30 UTC
+    objects = [
+        Obj("donana/lyn/c1/a.jpg", "1", MAY1), Obj("donana/lyn/c1/b.jpg", "2", late.astimezone(UTC)),
+        Obj("snieves/sus/c2/c.jpg", "3", MAY1), Obj("README.txt", "4", MAY1),
+        Obj("donana/manifest.json", "5", MAY1), Obj("bad|park/x/y.jpg", "6", MAY1), Obj("bad|park/z.jpg", "7", MAY1),
+    ]
+    scan = ArchiveScan.empty()
+    assert scan.add(objects) == "bad|park/z.jpg"  # the last key seen, whatever it was
+    assert scan.fingerprints() == {
+        ("donana", "2024-05-01"): fingerprint_of(objects[:1]),
+        ("donana", "2024-05-02"): fingerprint_of(objects[1:2]),
+        ("snieves", "2024-05-01"): fingerprint_of(objects[2:3]),
+    }
+    assert scan.rejected_parks == {"bad|park": 2}
+    again = ArchiveScan.from_json(json.loads(json.dumps(scan.to_json())))
+    assert again.fingerprints() == scan.fingerprints() and again.rejected_parks == scan.rejected_parks
+    assert not SAFE_PARK.match("bad|park") and not SAFE_PARK.match("a/b") and SAFE_PARK.match("donana")
+
+
+# ----------------------------------------------------------------------------------------------- plan_ingest
+
+A, B, C = ("donana", "2024-05-01"), ("snieves", "2024-05-01"), ("donana", "2024-05-02")
+
+
+def test_plan_requests_new_and_changed_partitions_only():
+    """New (never stored) and changed (fingerprint differs) partitions run; unchanged ones do not."""
+    plan = plan_ingest(current={A: "1-1-a", B: "1-1-b", C: "2-2-c"}, stored={A: "1-1-a", B: "1-1-old"})
+    assert plan.to_run == [(*B, "1-1-b"), (*C, "2-2-c")]
+    assert plan.unchanged == 1 and plan.deferred == 0 and plan.vanished == []
+
+
+def test_plan_vanished_partition_is_reported_and_rerun_empty():
+    """Stored but absent now: reported as vanished and requested with EMPTY_FINGERPRINT."""
+    plan = plan_ingest(current={B: "1-1-b"}, stored={A: "3-3-a", B: "1-1-b"})
+    assert plan.vanished == [A]
+    assert plan.to_run == [(*A, EMPTY_FINGERPRINT)]
+
+
+def test_plan_does_not_rerun_partition_already_ingested_empty():
+    """A partition whose last ingest saw nothing, still absent, is neither requested nor reported."""
+    plan = plan_ingest(current={}, stored={A: EMPTY_FINGERPRINT})
+    assert plan.to_run == [] and plan.vanished == [] and plan.unchanged == 1
+
+
+def test_plan_skips_pending_request_with_same_fingerprint():
+    """A partition already requested with this fingerprint is not requested again; with an older one it is."""
+    current = {A: "2-2-a", B: "1-1-b"}
+    plan = plan_ingest(current, stored={}, pending={A: "2-2-a", B: "1-0-older"})
+    assert plan.to_run == [(*B, "1-1-b")]
+    vanished = plan_ingest({}, stored={A: "1-1-a"}, pending={A: EMPTY_FINGERPRINT})
+    assert vanished.to_run == [] and vanished.vanished == [A]  # still reported, not re-requested
+
+
+def test_plan_cap_takes_oldest_days_first_and_counts_the_rest():
+    """At most `cap` partitions, ordered by day then park; the others are counted as deferred."""
+    current = {("zpark", "2024-05-03"): "x", ("apark", "2024-05-03"): "x", ("zpark", "2024-05-01"): "x",
+               ("mpark", "2024-05-02"): "x", ("apark", "2024-05-02"): "x"}
+    plan = plan_ingest(current, stored={}, cap=3)
+    assert [(p, d) for p, d, _ in plan.to_run] == [
+        ("zpark", "2024-05-01"), ("apark", "2024-05-02"), ("mpark", "2024-05-02")]
+    assert plan.deferred == 2
+    assert len(plan_ingest(current, stored={}).to_run) == 5  # no cap: everything
+    assert plan_ingest(current, stored={}, cap=0).deferred == 5
+
+
+# --------------------------------------------------------------------------------------- LocalArchive.list
+
+TRICKY_KEYS = [
+    "a.jpg", "a/b.jpg", "a/b/c.jpg", "a/b-c.jpg", "a/b.jpg.bak", "a-b/c.jpg", "a b/c.jpg", "a0.jpg",
+    "A.jpg", "ab/x.jpg", "a.jpeg/x.jpg", "a_/y.jpg", "b", "é/f.jpg", "z/y/x/w.jpg",
+]
+
+
+@pytest.fixture
+def tricky_archive(tmp_path) -> LocalArchive:
+    for key in TRICKY_KEYS:
+        put(tmp_path, key, MAY1)
+    (tmp_path / "a" / ".wb-tmp-half-written").write_bytes(b"x")  # an unfinished write is never listed
+    return LocalArchive(tmp_path)
+
+
+def test_local_listing_is_in_s3_key_order(tricky_archive):
+    """Keys come in S3's byte order ('a-b/…' < 'a.jpg' < 'a/b.jpg'), also under a prefix."""
+    keys = [o.key for o in tricky_archive.list()]
+    assert keys == s3_sorted(TRICKY_KEYS)
+    assert keys.index("a-b/c.jpg") < keys.index("a.jpg") < keys.index("a/b.jpg")
+    assert [o.key for o in tricky_archive.list("a/")] == s3_sorted(k for k in TRICKY_KEYS if k.startswith("a/"))
+
+
+def test_local_listing_resumes_exactly_after_any_key(tricky_archive):
+    """start_after = any listed key or any other string: the listing resumes right after it, so a listing
+    cut anywhere and resumed is the full listing, without duplicates or gaps."""
+    full = [o.key for o in tricky_archive.list()]
+    cuts = [*full, "", "a", "a/", "a/b", "a/b/", "a-", "a.", "a.jpg/", "ab", "zz", "é", "0"]
+    for cut in cuts:
+        resumed = [o.key for o in tricky_archive.list(start_after=cut)]
+        assert resumed == [k for k in full if k.encode() > cut.encode()], cut
+        head = [k for k in full if k.encode() <= cut.encode()]
+        assert head + resumed == full, cut
+    under = [o.key for o in tricky_archive.list("a/", start_after="a/b.jpg")]
+    assert under == ["a/b.jpg.bak", "a/b/c.jpg"]
+
+
+# ----------------------------------------------------------------------------------------- scan_archive paging
+
+BIG_PARKS, BIG_DAYS, PER_PARTITION = ("donana", "snieves"), (MAY1, MAY2, MAY3), 1800  # 10,800 objects: 3 pages
+
+
+@pytest.fixture(scope="module")
+def big_archive(tmp_path_factory) -> Path:
+    """10,800 tiny objects: 2 parks x 3 days, spread over species/camera folders (keys interleave days)."""
+    root = tmp_path_factory.mktemp("big-archive")
+    for park in BIG_PARKS:
+        for i in range(PER_PARTITION * len(BIG_DAYS)):
+            when = BIG_DAYS[i % len(BIG_DAYS)] + timedelta(seconds=i)
+            put(root, f"{park}/{('lyn', 'sus')[i % 2]}/cam{i % 7}/img{i:05d}.jpg", when, b"x")
+    return root
+
+
+def test_scan_archive_pages_over_ticks_and_matches_one_shot_scan(big_archive):
+    """With no time budget the listing stops after each 5,000-object batch, keeps its place and partial
+    fingerprints in the (JSON) cursor, and the paged result equals a one-shot scan and the per-partition
+    fingerprints that raw_images computes. Other cursor entries survive."""
+    store = LocalArchive(big_archive)
+    listing = [o.key for o in store.list()]
+    assert len(listing) == 10800
+
+    scan, cursor = scan_archive(store, {"pending": {"x|y": "1"}}, budget_s=0)
+    assert scan is None
+    assert cursor["scan"]["after"] == listing[4999]
+    assert cursor["pending"] == {"x|y": "1"}
+    calls = 1
+    while scan is None:
+        assert cursor["scan"]["after"] == listing[5000 * calls - 1]  # each page starts where the last stopped
+        scan, cursor = scan_archive(store, json.loads(json.dumps(cursor)), budget_s=0)
+        calls += 1
+        assert calls < 6
+    assert calls == 3
+    assert cursor == {"pending": {"x|y": "1"}}  # the finished listing leaves the cursor
+
+    one_shot, rest = scan_archive(store, {}, budget_s=600)
+    assert one_shot is not None and rest == {}
+    assert scan.fingerprints() == one_shot.fingerprints()
+    expected = {(park, arrival_day(day)): fingerprint_of(o for o in store.list(f"{park}/")
+                                                         if arrival_day(o.last_modified) == arrival_day(day))
+                for park in BIG_PARKS for day in BIG_DAYS}
+    assert scan.fingerprints() == expected
+    assert all(Fingerprint.parse(fp).count == PER_PARTITION for fp in expected.values())
+
+
+def test_sensor_continues_a_long_listing_over_ticks(big_archive, monkeypatch):
+    """The sensor requests nothing while the listing is unfinished, then every partition once it is."""
+    original = sensors.scan_archive
+    monkeypatch.setattr(sensors, "scan_archive", lambda store, cursor: original(store, cursor, budget_s=0))
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(instance, big_archive)
+    assert not first.run_requests and not first.dynamic_partitions_requests
+    assert "scan" in json.loads(first.cursor)
+    second = tick(instance, big_archive, first.cursor)
+    assert not second.run_requests and "scan" in json.loads(second.cursor)
+    third = tick(instance, big_archive, second.cursor)
+    assert "scan" not in json.loads(third.cursor)
+    assert requested(third) == fingerprints_on_disk(big_archive)
+    assert len(third.run_requests) == 6
+
+
+# ------------------------------------------------------------------------------------------------- the sensor
+
+
+class Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]):
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def warnings_in(records: list[logging.LogRecord]) -> str:
+    return "\n".join(r.getMessage() for r in records if r.levelno >= logging.WARNING)
+
+
+def tick(instance, root: Path, cursor: str | None = None, logs: list | None = None) -> dg.SensorResult:
+    """One evaluation of archive_arrivals, as the daemon would run it; its log records go to `logs`."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"archive": ArchiveResource(uri=str(root))})
+    if logs is not None:  # the sensor's logger does not propagate to the root logger (caplog)
+        context.log.addHandler(Collect(logs))
+    result = archive_arrivals(context)
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def requested(result: dg.SensorResult) -> dict[tuple[str, str], str]:
+    """(park, day) -> fingerprint of each run request, checking the request's shape on the way."""
+    found = {}
+    for request in result.run_requests:
+        assert isinstance(request.partition_key, dg.MultiPartitionKey)
+        dims = request.partition_key.keys_by_dimension
+        part = (dims[PARK], dims[ARRIVAL_DAY])
+        fp = request.tags["wildbench/fingerprint"]
+        assert request.run_key.startswith(f"{part[0]}|{part[1]}|{fp}|after-")
+        assert request.tags["wildbench/trigger"] == "archive_arrivals"
+        assert part not in found
+        found[part] = fp
+    return found
+
+
+def added_partitions(result: dg.SensorResult) -> dict[str, list[str]]:
+    return {r.partitions_def_name: list(r.partition_keys) for r in result.dynamic_partitions_requests}
+
+
+def apply_partitions(instance, result: dg.SensorResult) -> None:
+    """What the daemon does with the sensor's dynamic partition requests."""
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+
+
+def ingest(instance, root: Path, data: Path, parts) -> None:
+    """Really materialize raw_images for the partitions (what the requested ingest runs would store)."""
+    resources = {"archive": ArchiveResource(uri=str(root)), "taxonomy": TaxonomyResource(),
+                 "parquet_io_manager": ParquetIOManager(base_dir=str(data))}
+    for park, day in parts:
+        result = dg.materialize([raw_images], partition_key=dg.MultiPartitionKey({PARK: park, ARRIVAL_DAY: day}),
+                                instance=instance, resources=resources)
+        assert result.success
+
+
+def fingerprints_on_disk(root: Path) -> dict[tuple[str, str], str]:
+    """Independently: each (park, day)'s fingerprint from a full listing, as raw_images computes it."""
+    store = LocalArchive(root)
+    parts = {(o.key.split("/", 1)[0], arrival_day(o.last_modified)) for o in store.list() if "/" in o.key}
+    return {(p, d): fingerprint_of(o for o in store.list(f"{p}/") if arrival_day(o.last_modified) == d)
+            for p, d in parts}
+
+
+@pytest.fixture
+def archive(tmp_path) -> Path:
+    """Two parks, two arrival days each (three objects per partition)."""
+    root = tmp_path / "archive"
+    for park, species in (("donana", "lyn"), ("snieves", "sus")):
+        for day in (MAY1, MAY2):
+            for i in range(3):
+                put(root, f"{park}/{species}/cam{i % 2}/{day:%d}-{i}.jpg", day + timedelta(minutes=i))
+    return root
+
+
+def test_sensor_requests_every_new_partition_and_registers_parks_and_days(archive):
+    """First tick: one run per (park, day) that holds objects, keyed by its fingerprint, and the new parks
+    and days added as dynamic partitions. A second tick with its cursor requests nothing."""
+    instance = dg.DagsterInstance.ephemeral()
+    result = tick(instance, archive)
+    assert requested(result) == fingerprints_on_disk(archive)
+    assert set(requested(result)) == {(p, d) for p in ("donana", "snieves") for d in ("2024-05-01", "2024-05-02")}
+    assert [r.partition_key.keys_by_dimension[ARRIVAL_DAY] for r in result.run_requests] == [
+        "2024-05-01", "2024-05-01", "2024-05-02", "2024-05-02"]  # oldest day first
+    assert added_partitions(result) == {park_partitions.name: ["donana", "snieves"],
+                                        arrival_day_partitions.name: ["2024-05-01", "2024-05-02"]}
+
+    apply_partitions(instance, result)
+    again = tick(instance, archive, result.cursor)
+    assert again.run_requests == [] and again.dynamic_partitions_requests == []
+
+
+def test_sensor_after_ingest_requests_only_what_changed(archive, tmp_path):
+    """Once raw_images is materialized, its stored data versions match: even a fresh cursor requests
+    nothing. Then an added object re-requests just its partition (new run key, once), and a day whose
+    objects all vanished is re-requested empty and warned about, until the empty ingest is stored."""
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(instance, archive)
+    apply_partitions(instance, first)
+    ingest(instance, archive, tmp_path / "data", requested(first))
+    assert stored_fingerprints(instance) == requested(first)
+
+    fresh = tick(instance, archive)  # empty cursor: only the instance's data versions say what is done
+    assert fresh.run_requests == [] and fresh.dynamic_partitions_requests == []
+    settled = tick(instance, archive, first.cursor)  # the pending runs have finished: dropped from the cursor
+    assert settled.run_requests == [] and json.loads(settled.cursor)["pending"] == {}
+
+    put(archive, "donana/lyn/cam0/late.jpg", MAY1 + timedelta(hours=5))
+    changed = tick(instance, archive, settled.cursor)
+    assert requested(changed) == {("donana", "2024-05-01"): fingerprints_on_disk(archive)[("donana", "2024-05-01")]}
+    old_keys = {r.run_key for r in first.run_requests}
+    assert changed.run_requests[0].run_key not in old_keys
+    assert tick(instance, archive, changed.cursor).run_requests == []  # pending: not requested twice
+    ingest(instance, archive, tmp_path / "data", requested(changed))
+    assert tick(instance, archive, changed.cursor).run_requests == []
+
+    for path in (archive / "snieves").rglob("02-*.jpg"):
+        path.unlink()
+    logs = []
+    gone = tick(instance, archive, changed.cursor, logs)
+    assert requested(gone) == {("snieves", "2024-05-02"): EMPTY_FINGERPRINT}
+    assert "park=snieves day=2024-05-02 vanished" in warnings_in(logs)
+    assert tick(instance, archive, gone.cursor).run_requests == []
+    ingest(instance, archive, tmp_path / "data", requested(gone))  # the day's tables become empty
+    assert stored_fingerprints(instance)[("snieves", "2024-05-02")] == EMPTY_FINGERPRINT
+    logs = []
+    after = tick(instance, archive, logs=logs)
+    assert after.run_requests == [] and warnings_in(logs) == ""
+
+
+def test_sensor_caps_runs_per_tick_and_requests_the_rest_later(archive, monkeypatch):
+    """With a cap of 2, four new partitions take two ticks (oldest day first), then nothing is left."""
+    monkeypatch.setattr(sensors, "MAX_INGEST_RUNS_PER_TICK", 2)
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(instance, archive)
+    assert set(requested(first)) == {("donana", "2024-05-01"), ("snieves", "2024-05-01")}
+    apply_partitions(instance, first)
+    second = tick(instance, archive, first.cursor)
+    assert set(requested(second)) == {("donana", "2024-05-02"), ("snieves", "2024-05-02")}
+    assert second.dynamic_partitions_requests == []  # registered by the first tick
+    third = tick(instance, archive, second.cursor)
+    assert third.run_requests == []
+    assert {**requested(first), **requested(second)} == fingerprints_on_disk(archive)
+
+
+def test_sensor_skips_park_folders_that_cannot_be_partition_keys(archive):
+    """Objects under `bad|park/` are skipped with a warning: no run, no partition key containing '|'."""
+    put(archive, "bad|park/lyn/cam0/x.jpg", MAY1)
+    put(archive, "bad|park/lyn/cam0/y.jpg", MAY2)
+    put(archive, "loose.jpg", MAY1)  # at the root: belongs to no park
+    instance = dg.DagsterInstance.ephemeral()
+    logs = []
+    result = tick(instance, archive, logs=logs)
+    assert {p for p, _ in requested(result)} == {"donana", "snieves"}
+    assert added_partitions(result)[park_partitions.name] == ["donana", "snieves"]
+    assert not any("|" in key for r in result.dynamic_partitions_requests for key in r.partition_keys)
+    assert "2 objects under 'bad|park'/ skipped" in warnings_in(logs)
+
+
+def test_sensor_reingests_a_day_restored_after_it_vanished(archive, tmp_path):
+    """A day is ingested, all its objects are moved away (ingested empty), then moved back unchanged
+    (`mv`, `rsync -a`, or an S3 undelete keep mtimes/etags). The day must be re-ingested: its request
+    needs a run key no earlier run of this sensor carries, or the daemon skips it as already done."""
+    instance = dg.DagsterInstance.ephemeral()
+    part = ("donana", "2024-05-01")
+
+    def ingest_as_daemon(result):  # the runs the daemon launches carry the sensor's run key
+        for request in result.run_requests:
+            assert dg.materialize(
+                [raw_images], partition_key=request.partition_key, instance=instance,
+                tags={"dagster/run_key": request.run_key, "dagster/sensor_name": "archive_arrivals"},
+                resources={"archive": ArchiveResource(uri=str(archive)), "taxonomy": TaxonomyResource(),
+                           "parquet_io_manager": ParquetIOManager(base_dir=str(tmp_path / "data"))},
+            ).success
+
+    first = tick(instance, archive)
+    apply_partitions(instance, first)
+    ingest_as_daemon(first)
+
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    moved = sorted((archive / "donana").rglob("01-*.jpg"))
+    for path in moved:
+        os.rename(path, aside / path.name)
+    gone = tick(instance, archive, first.cursor)
+    assert requested(gone) == {part: EMPTY_FINGERPRINT}
+    ingest_as_daemon(gone)
+    assert stored_fingerprints(instance)[part] == EMPTY_FINGERPRINT
+
+    for path in moved:
+        os.rename(aside / path.name, path)
+    back = tick(instance, archive, gone.cursor)
+    assert requested(back) == {part: requested(first)[part]}  # the planner does want to re-ingest it
+    run_key = back.run_requests[0].run_key
+    assert not instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}))

@@ -1,0 +1,217 @@
+"""The living archive: the daemon finds new trap images by itself, `wildbench run` does only what is
+stale, tiny archives run end to end, and `wildbench predict` answers for photos on disk."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from wildbench_assets.lib.demo_archive import generate_demo_archive
+from wildbench_assets.partitions import park_day_key
+
+from .conftest import SAMPLES, free_port, wait_for_port
+from .helpers import run_all
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _demo_images(count: int, seed: int) -> list:
+    """Real JPEGs of the demo generator (bad inputs and the manifest left out)."""
+    normal = re.compile(r"^snieves/(?!emp/)[a-z]+/C\d\d/C\d\d_\d{8}_\d{6}\.jpg$")
+    return [o for o in generate_demo_archive(events_per_camera=2, seed=seed) if normal.match(o.key)][:count]
+
+
+def _place(archive: Path, objects, day: datetime, tag: str) -> list[str]:
+    """Write objects under the archive as if they arrived on `day` (their mtime); file names tagged so
+    days never collide."""
+    keys = []
+    stamp = day.timestamp()
+    for obj in objects:
+        key = obj.key.replace(".jpg", f"-{tag}.jpg")
+        path = archive / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(obj.data)
+        os.utime(path, (stamp, stamp))
+        keys.append(key)
+    return keys
+
+
+def _materializations(instance, asset: str) -> dict[str, int]:
+    """partition -> number of materializations of the asset."""
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=10_000).records
+    counts: dict[str, int] = {}
+    for record in records:
+        key = record.asset_materialization.partition
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _wait_for(predicate, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}; dagster dev log tail:\n{log.read_text()[-4000:]}")
+
+
+def _reset_signals():
+    os.setsid()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+@pytest.mark.services
+def test_daemon_discovers_new_days_and_recomputes_only_what_changed(tmp_path, monkeypatch):
+    """`dagster dev` (webserver + daemon), no CLI call: two days are discovered and ingested; a third
+    day copied in is ingested alone, its park re-curated and the day predicted; a quiet tick requests
+    nothing; a late file in an existing day re-ingests that day once."""
+    archive, home = tmp_path / "archive", tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    day1, day2 = today - timedelta(days=2), today - timedelta(days=1)
+    images = _demo_images(8, seed=3)
+    _place(archive, images[:3], day1, "a")
+    _place(archive, images[3:5], day2, "b")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "WILDBENCH_DATA": str(tmp_path / "data"),
+           "WILDBENCH_ARCHIVE": str(archive), "WILDBENCH_ARRIVALS_INTERVAL_S": "5",
+           "WILDBENCH_AUTOMATION_INTERVAL_S": "5"}
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    port = free_port()
+    log_path = tmp_path / "dagster-dev.log"
+    log = open(log_path, "wb")
+    server = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
+                               "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              preexec_fn=_reset_signals)
+    key = {d: str(park_day_key("snieves", d.strftime("%Y-%m-%d"))) for d in (day1, day2, today)}
+    try:
+        wait_for_port(port, 120)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            _wait_for(lambda: {key[day1], key[day2]} <= set(_materializations(instance, "new_image_predictions")),
+                      300, "both days ingested and predicted", log_path)
+            assert set(_materializations(instance, "raw_images")) == {key[day1], key[day2]}
+            curated_before = _materializations(instance, "curated_images").get("snieves", 0)
+            assert curated_before >= 1
+
+            _place(archive, images[5:8], today, "c")  # a new day arrives
+            _wait_for(lambda: key[today] in _materializations(instance, "new_image_predictions"),
+                      240, "the new day ingested and predicted", log_path)
+            _wait_for(lambda: _materializations(instance, "curated_images").get("snieves", 0) > curated_before,
+                      120, "the park re-curated", log_path)
+            raw = _materializations(instance, "raw_images")
+            predicted = _materializations(instance, "new_image_predictions")
+            assert raw == {key[day1]: 1, key[day2]: 1, key[today]: 1}  # earlier days not redone
+            assert predicted == {key[day1]: 1, key[day2]: 1, key[today]: 1}
+            table = pd.read_parquet(tmp_path / "data" / "new_image_predictions" / "snieves" /
+                                    f"{today:%Y-%m-%d}.parquet")
+            assert table.path.nunique() == 3 and set(table.arrival_day) == {f"{today:%Y-%m-%d}"}
+
+            _wait_for(lambda: not instance.get_runs(dg.RunsFilter(statuses=[
+                dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED])),
+                120, "the runs to finish", log_path)
+            runs_before = len(instance.get_runs())
+            time.sleep(20)  # several sensor and automation ticks with nothing new
+            assert len(instance.get_runs()) == runs_before
+
+            late = _place(archive, [images[0]], day2, "late")[0]  # a late file lands in an ingested day
+            _wait_for(lambda: _materializations(instance, "raw_images").get(key[day2]) == 2,
+                      180, "the changed day re-ingested", log_path)
+            time.sleep(15)
+            assert _materializations(instance, "raw_images") == {key[day1]: 1, key[day2]: 2, key[today]: 1}
+            day2_rows = pd.read_parquet(tmp_path / "data" / "raw_images" / "snieves" / f"{day2:%Y-%m-%d}.parquet")
+            assert late in set(day2_rows.path)
+            runs = [r for r in instance.get_runs() if r.tags.get("wildbench/trigger") == "archive_arrivals"]
+            assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path):
+    """Four real photos in two parks: splits are tiny or empty, and every asset still materializes
+    (empty splits, untrained models, empty test set are recorded as such). A second run does no work."""
+    archive = tmp_path / "archive"
+    for folder, name in (("snieves/ovar/C01", "snieves-sheep-ovar.jpg"), ("snieves/cer/C02", "idaho-cougar.jpg"),
+                         ("donana/lin/D01", "orinoquia-ocelot.jpg"), ("donana/lin/D01", "cfz-01.jpg")):
+        (archive / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(SAMPLES / name, archive / folder / name)
+    instance = dg.DagsterInstance.ephemeral()
+    _, outcome = run_all(archive, tmp_path / "data", instance=instance, selection=None)
+    assert not outcome.get("failure"), outcome
+    for asset in ("detection_labels", "training_datasets", "split_archives", "model_weights", "model_evaluation",
+                  "leaderboard", "new_image_predictions"):
+        assert instance.get_materialized_partitions(dg.AssetKey(asset)) or asset == "leaderboard"
+    splits = pd.read_parquet(tmp_path / "data" / "benchmark_splits")
+    assert set(splits.split) != {"train", "val", "test"}  # some split is empty, and that is fine
+    _, again = run_all(archive, tmp_path / "data", instance=instance, selection=None)
+    assert again == {}
+
+
+def test_wildbench_run_is_incremental(tmp_path):
+    """CLI: the second run on an unchanged archive materializes nothing; a new day runs ingest for that
+    day, the curation of its park and its predictions, and nothing else."""
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    today = datetime.now(timezone.utc)
+    images = _demo_images(6, seed=5)
+    _place(archive, images[:3], today - timedelta(days=1), "a")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(data),
+           "WILDBENCH_DETECTOR": "manifest"}
+    run = [str(BIN / "wildbench"), "run", "--archive", str(archive),
+           "--select", "raw_images,image_metadata,curated_images,new_image_predictions"]
+    first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = subprocess.run(run, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0 and "nothing to do" in second.stdout, second.stdout
+    _place(archive, images[3:], today, "b")
+    third = subprocess.run(run, env=env, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr[-3000:]
+    lines = {line.split()[0]: line for line in third.stdout.splitlines() if "to run," in line}
+    assert "   1 to run,    1 up to date" in lines["raw_images"]
+    assert "   1 to run" in lines["curated_images"]
+    assert "   1 to run,    1 up to date" in lines["new_image_predictions"]
+    assert "   0 to run" in lines["benchmark_splits"]  # not selected: the summary says so
+
+
+def test_predict_cli_on_real_photos(tmp_path):
+    """`wildbench predict` on the real camera-trap photos with the detector alone (no model trained):
+    the cougar gets a box, a non-image is a failure row, and the MegaDetector file validates."""
+    from megadetector.postprocessing.validate_batch_results import validate_batch_results
+
+    photos = tmp_path / "photos"
+    shutil.copytree(SAMPLES, photos, ignore=shutil.ignore_patterns("*.md"))
+    (photos / "sub").mkdir()
+    shutil.copy(SAMPLES / "idaho-cougar.jpg", photos / "sub" / "idaho-cougar.jpg")  # same name, other folder
+    (photos / "sub" / "notes.jpg").write_text("not a photo")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data")}
+    out, annotated = tmp_path / "md.json", tmp_path / "annotated"
+    done = subprocess.run([str(BIN / "wildbench"), "predict", str(photos), "--out", str(out), "--annotate",
+                           str(annotated)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(out.read_text())
+    assert validate_batch_results(document)["validation_results"]["errors"] == []
+    by_file = {image["file"]: image for image in document["images"]}
+    assert {"idaho-cougar.jpg", "sub/idaho-cougar.jpg", "sub/notes.jpg"} <= set(by_file)
+    cougar = by_file["idaho-cougar.jpg"]["detections"]
+    assert cougar and cougar[0]["conf"] > 0.5 and cougar[0]["category"] == "1"
+    x, y, w, h = cougar[0]["bbox"]
+    assert 0.4 < x + w / 2 < 0.8 and 0.5 < y + h / 2 < 0.9  # the cat stands right of centre, low
+    assert by_file["sub/notes.jpg"]["detections"] is None and "decode" in by_file["sub/notes.jpg"]["failure"]
+    assert (annotated / "idaho-cougar.jpg").stat().st_size > 10_000 and (annotated / "sub" / "idaho-cougar.jpg").exists()
+    assert "failed" in done.stdout and "animal" in done.stdout
