@@ -1,0 +1,103 @@
+"""The automation conditions on the project's real asset graph, tick by tick: what follows an arrival,
+what waits for the night, and what a same-content re-run leaves alone."""
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+
+from wildbench_assets.definitions import build_defs
+from wildbench_assets.partitions import park_day_key
+
+DAY = "2026-11-20"
+NIGHT = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)  # the default refresh cron: 02:00 UTC
+
+
+@pytest.fixture
+def instance():
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("parks", ["snieves", "donana"])
+    instance.add_dynamic_partitions("arrival_days", [DAY])
+    return instance
+
+
+class Ticks:
+    """Successive evaluations of every automation condition, as the automation sensor makes them."""
+
+    def __init__(self, instance):
+        self.instance, self.defs, self.cursor = instance, build_defs("local"), None
+
+    def __call__(self, when: datetime) -> set[tuple[str, str | None]]:
+        result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance, cursor=self.cursor,
+                                                   evaluation_time=when)
+        self.cursor = result.cursor
+        requested = set()
+        with dg.partition_loading_context(effective_dt=when, dynamic_partitions_store=self.instance):
+            for entity in result.results:
+                if entity.true_subset.size and isinstance(entity.key, dg.AssetKey):
+                    keys = entity.true_subset.expensively_compute_partition_keys() \
+                        if entity.true_subset.is_partitioned else [None]
+                    requested |= {(entity.key.to_user_string(), None if k is None else str(k)) for k in keys}
+        return requested
+
+
+def materialize(instance, asset: str, partition: str | None, version: str):
+    """A materialization as a run would record it, with its content data version."""
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=asset, partition=partition, tags={"dagster/data_version": version}))
+
+
+def test_an_arrival_updates_its_park_and_day_and_nothing_heavier(instance):
+    tick = Ticks(instance)
+    start = NIGHT - timedelta(hours=12)
+    assert tick(start) == set()
+    partition = str(park_day_key("snieves", DAY))
+    materialize(instance, "raw_images", partition, "3-1-aa")
+    materialize(instance, "image_metadata", partition, "m1")
+    requested = tick(start + timedelta(minutes=1))
+    assert requested == {("curated_images", "snieves"), ("new_image_predictions", partition)}
+    assert tick(start + timedelta(minutes=2)) == set()  # handled: not requested again
+    materialize(instance, "curated_images", "snieves", "c1")
+    assert tick(start + timedelta(minutes=3)) == set()  # the splits wait for the night
+
+
+def test_splits_refresh_at_night_only_when_curated_content_changed(instance):
+    tick = Ticks(instance)
+    evening = NIGHT - timedelta(hours=3)
+    tick(evening)
+    materialize(instance, "curated_images", "snieves", "c1")
+    assert ("benchmark_splits", "train") not in tick(evening + timedelta(minutes=1))
+    night = tick(NIGHT + timedelta(minutes=1))
+    assert {p for a, p in night if a == "benchmark_splits"} == {"train", "val", "test"}
+    for split in ("train", "val", "test"):
+        materialize(instance, "benchmark_splits", split, f"s-{split}")
+    tick(NIGHT + timedelta(minutes=2))
+
+    materialize(instance, "curated_images", "snieves", "c1")  # re-run, same content
+    tick(NIGHT + timedelta(hours=1))
+    assert not {a for a, _ in tick(NIGHT + timedelta(days=1, minutes=1))} & {"benchmark_splits"}
+
+    materialize(instance, "curated_images", "snieves", "c2")  # new content
+    tick(NIGHT + timedelta(days=1, hours=1))
+    assert not {a for a, _ in tick(NIGHT + timedelta(days=1, hours=2))} & {"benchmark_splits"}  # not before night
+    assert {p for a, p in tick(NIGHT + timedelta(days=2, minutes=1)) if a == "benchmark_splits"} == {
+        "train", "val", "test"}
+
+
+def test_a_model_is_not_retrained_on_unchanged_training_data(instance):
+    tick = Ticks(instance)
+    start = NIGHT + timedelta(hours=6)
+    for split in ("train", "val", "test"):
+        materialize(instance, "training_datasets", split, f"d-{split}")
+    tick(start)
+    for model in ("yolov8", "megadetector", "fasterrcnn"):
+        materialize(instance, "model_weights", model, f"w-{model}")
+    tick(start + timedelta(minutes=1))
+    materialize(instance, "training_datasets", "train", "d-train")  # same content again
+    assert not any(a == "model_weights" for a, _ in tick(start + timedelta(minutes=2)))
+    materialize(instance, "training_datasets", "train", "d-train-2")  # new content
+    retrain = {p for a, p in tick(start + timedelta(minutes=3)) if a == "model_weights"}
+    assert retrain == {"yolov8", "megadetector", "fasterrcnn"}
+    materialize(instance, "training_datasets", "test", "d-test-2")  # the test set feeds evaluation only
+    changed = tick(start + timedelta(minutes=4))
+    assert not any(a == "model_weights" for a, _ in changed)
