@@ -51,3 +51,13 @@ def latest_checks(instance, asset: str) -> dict[str, list]:
         if evaluation.asset_key == dg.AssetKey(asset):
             by_name.setdefault(evaluation.check_name, []).append(evaluation)
     return by_name
+
+
+def instance_at(folder) -> dg.DagsterInstance:
+    """A persistent SQLite instance in `folder` (copy the folder to copy the instance with its data)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return dg.DagsterInstance.from_config(str(folder))

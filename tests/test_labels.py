@@ -12,7 +12,7 @@ from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.summary import read_table
 
 from .conftest import SAMPLES
-from .helpers import latest_checks, run_all
+from .helpers import instance_at, latest_checks, run_all
 
 LABELS = ["detection_labels"]
 
@@ -21,7 +21,7 @@ LABELS = ["detection_labels"]
 def split_data(demo_archive, tmp_path_factory):
     """The demo archive run up to the splits once; each test copies the data dir."""
     data = tmp_path_factory.mktemp("split-data")
-    _, outcome = run_all(demo_archive, data)
+    _, outcome = run_all(demo_archive, data, instance=instance_at(data / "dagster_home"))
     assert not outcome.get("failure")
     return data
 
@@ -29,7 +29,7 @@ def split_data(demo_archive, tmp_path_factory):
 def test_labels_are_cached_second_run_does_no_inference(demo_archive, split_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(split_data, data)
-    instance, outcome = run_all(demo_archive, data, selection=LABELS)
+    instance, outcome = run_all(demo_archive, data, instance=instance_at(data / "dagster_home"), selection=LABELS)
     assert not outcome.get("failure"), outcome
     first = read_table(data, "detection_labels")
     animals = first[first.species != "emp"]
@@ -38,7 +38,7 @@ def test_labels_are_cached_second_run_does_no_inference(demo_archive, split_data
     assert (first[first.species == "emp"].n_boxes == 0).all()
     inferences = [e.metadata["inferences"].value for e in _materializations(instance)]
     assert sum(inferences) == len(animals)
-    instance, _ = run_all(demo_archive, data, selection=LABELS)
+    instance, _ = run_all(demo_archive, data, instance=instance, selection=LABELS, force=True)
     assert [e.metadata["inferences"].value for e in _materializations(instance)] == [0, 0, 0]
     second = read_table(data, "detection_labels")
     pd.testing.assert_frame_equal(first.drop(columns="sha256"), second.drop(columns="sha256"))
@@ -49,7 +49,7 @@ def test_labels_are_cached_second_run_does_no_inference(demo_archive, split_data
 def test_megadetector_file_and_multi_animal_labels(demo_archive, split_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(split_data, data)
-    run_all(demo_archive, data, selection=LABELS, detector="manifest")
+    run_all(demo_archive, data, instance=instance_at(data / "dagster_home"), selection=LABELS, detector="manifest")
     labels = read_table(data, "detection_labels")
     raw = read_table(data, "raw_images")
     in_manifest = set(raw.path[raw.species_source == "manifest"])
@@ -74,7 +74,7 @@ def test_a_broken_image_is_a_failed_row_not_a_crash(demo_archive, split_data, tm
     shutil.copytree(demo_archive, archive)
     victim = read_table(data, "benchmark_splits").query("species != 'emp'").path.iloc[0]
     (archive / victim).write_bytes((archive / victim).read_bytes()[:400])  # damaged after curation
-    instance, outcome = run_all(archive, data, selection=LABELS)
+    instance, outcome = run_all(archive, data, instance=instance_at(data / "dagster_home"), selection=LABELS)
     assert not outcome.get("failure"), outcome
     labels = read_table(data, "detection_labels").set_index("path")
     assert labels.loc[victim, "label_status"] == FAILED and "decode" in labels.loc[victim, "failure"]

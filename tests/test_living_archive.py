@@ -215,3 +215,23 @@ def test_predict_cli_on_real_photos(tmp_path):
     assert by_file["sub/notes.jpg"]["detections"] is None and "decode" in by_file["sub/notes.jpg"]["failure"]
     assert (annotated / "idaho-cougar.jpg").stat().st_size > 10_000 and (annotated / "sub" / "idaho-cougar.jpg").exists()
     assert "failed" in done.stdout and "animal" in done.stdout
+
+
+def test_a_lost_partition_file_is_an_error_not_a_smaller_table(tmp_path):
+    """A partition the instance recorded as materialized whose Parquet file is gone must stop the
+    curation with a named error, not shrink the curated table silently."""
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    today = datetime.now(timezone.utc)
+    images = _demo_images(4, seed=9)
+    _place(archive, images[:2], today - timedelta(days=1), "a")
+    _place(archive, images[2:], today, "b")
+    instance = dg.DagsterInstance.ephemeral()
+    _, outcome = run_all(archive, data, instance=instance, selection=["raw_images", "image_metadata", "curated_images"])
+    assert not outcome.get("failure")
+    lost = data / "image_metadata" / "snieves" / f"{today - timedelta(days=1):%Y-%m-%d}.parquet"
+    lost.unlink()
+    _, outcome = run_all(archive, data, instance=instance, selection=["curated_images"], force=True)
+    assert outcome["failure"] and outcome["failure"][0].startswith("curated_images snieves")
+    failure = next(r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE)
+    [step_failure] = instance.all_logs(failure.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    assert "1 materialized partitions have no file" in step_failure.dagster_event.step_failure_data.error.to_string()

@@ -63,6 +63,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"no objects under {store.uri}", file=sys.stderr)
             return 1
         print(f"archive {store.uri}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+        for park, count in plan.rejected_parks.items():
+            print(f"warning: {count} objects under {park!r}/ skipped: a park folder name must match "
+                  "[A-Za-z0-9][A-Za-z0-9_.-]* (it becomes a partition key)", file=sys.stderr)
         for park, day in plan.vanished:
             print(f"warning: every object of park={park} day={day} vanished: re-ingesting it as empty", file=sys.stderr)
         for key in plan.order:

@@ -69,6 +69,7 @@ class Plan:
     todo: dict[dg.AssetKey, list] = field(default_factory=dict)  # partition keys (None: unpartitioned)
     up_to_date: dict[dg.AssetKey, int] = field(default_factory=dict)
     vanished: list[tuple[str, str]] = field(default_factory=list)
+    rejected_parks: dict[str, int] = field(default_factory=dict)  # folders that cannot be partition keys
 
     @property
     def empty(self) -> bool:
@@ -99,7 +100,7 @@ def _plan(defs, instance, store, selection, force) -> Plan:
     to_ingest = {(p, d) for p, d, _fp in ingest.to_run}
     known_pairs = sorted(to_ingest | set(archive.partitions) | set(stored))
     order = [k for k in graph.toposorted_asset_keys if k not in INBOX_ASSETS]
-    plan = Plan(order, vanished=ingest.vanished)
+    plan = Plan(order, vanished=ingest.vanished, rejected_parks=archive.rejected_parks)
     planned: dict[dg.AssetKey, set] = defaultdict(set)
     latest: dict[dg.AssetKey, dict] = {}
 
