@@ -1,6 +1,6 @@
 # WildBench: every target sets itself up from a fresh clone.
 #   make demo   venv + install + demo archive + the main pipeline on the embedded default (README's first command)
-#   make test   venv + install + services + the whole test suite (README's second command; .ci/run calls it)
+#   make test   venv + install + services + lint (ruff) + the whole test suite (README's second command; .ci/run calls it)
 #   make dev    the Dagster UI (webserver + daemon) on the same instance
 
 PYTHON ?= python3
@@ -37,6 +37,7 @@ services:
 	bash scripts/install-services.sh
 
 test: install services
+	$(BIN)/ruff check wildbench_assets tests bench
 	$(BIN)/pytest
 
 dev: install $(DAGSTER_HOME)/dagster.yaml

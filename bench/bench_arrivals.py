@@ -33,7 +33,8 @@ import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, time as clock, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -46,7 +47,6 @@ from _rss import peak_rss_mb  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import pipeline_defs  # noqa: E402
-
 from wildbench_assets.devservers import S3_KEY, S3_SECRET, seaweedfs  # noqa: E402
 from wildbench_assets.lib.demo_archive import CAMERAS, exif_bytes, format_exif_date  # noqa: E402
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_key  # noqa: E402
@@ -109,7 +109,7 @@ def write_images(root: Path, cells: list[tuple[str, str, float]], total: int) ->
 
 
 def noon_utc(day: date) -> float:
-    return datetime.combine(day, clock(12), tzinfo=timezone.utc).timestamp()
+    return datetime.combine(day, clock(12), tzinfo=UTC).timestamp()
 
 
 # ------------------------------------------------------------------------------------------ sensor ticks
@@ -251,7 +251,7 @@ def main() -> int:
     archive_root, data_dir = workdir / "archive", workdir / "data"
     archive_root.mkdir(parents=True)
     n, n_new = args.images, max(1, args.images // 100)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
 
     print(f"machine: {machine()}")
     print("detector: `manifest` backend: each image read, hashed, decoded, one prediction row written; "

@@ -32,8 +32,8 @@ from synthetic_listing import synthetic_metadata  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.thesis_reference import thesis_process_group as process_group  # noqa: E402
-
 from wildbench_assets.lib.bursts import clean_bursts  # noqa: E402
+
 
 def thesis_clean_bursts(frame: pd.DataFrame, workers: int) -> set:
     """The thesis's clean_bursts.py: small species exempt, the rest per species in a process pool."""

@@ -71,12 +71,12 @@ def run_modes(store, objects, workers: int, sequential: bool) -> list[tuple[str,
     n = len(objects)
     total_mb = sum(size for _, size in objects) / 1e6
     rows = []
-    label, rate, headers = timed("header-only, %d threads" % workers, n, lambda: inspect_objects(
+    label, rate, headers = timed(f"header-only, {workers} threads", n, lambda: inspect_objects(
         objects, store.read_range, store.read_tail, datetime.now(), max_workers=workers))
     assert all(r["status"] == "ok" for r in headers), {r["status"] for r in headers}
     rows.append((label, rate, sum(r["bytes_read"] for r in headers) / 1e6))
     with ThreadPoolExecutor(workers) as pool:
-        label, rate, dates = timed("whole-object, %d threads" % workers, n,
+        label, rate, dates = timed(f"whole-object, {workers} threads", n,
                                    lambda: list(pool.map(lambda o: thesis_date(store, o[0]), objects)))
     assert [r["exif_date_raw"] for r in headers] == [d.strip("\x00 ") for d in dates]  # same answers
     rows.append((label, rate, total_mb))

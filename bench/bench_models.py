@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers import run_all  # noqa: E402  (the same pipeline the tests run)
-
 from wildbench_assets.cli import main as cli  # noqa: E402
 from wildbench_assets.training.common import TrainSettings  # noqa: E402
 
@@ -87,7 +86,8 @@ def main() -> int:
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} on {device}")
     for r in rows:
         print(f"  {r['architecture']:28s} {r['imgsz']:4d} px  {r['params_m']:6.2f} M params  "
-              f"1 epoch on {r['train_images']} images {r['epoch_s']:7.1f} s  inference {r['infer_images_per_s']:6.2f} img/s")
+              f"1 epoch on {r['train_images']} images {r['epoch_s']:7.1f} s  "
+              f"inference {r['infer_images_per_s']:6.2f} img/s")
     return 0
 
 

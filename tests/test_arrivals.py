@@ -11,7 +11,7 @@ import logging
 import os
 import random
 from collections import namedtuple
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -21,7 +21,12 @@ from wildbench_assets import sensors
 from wildbench_assets.assets.ingest import raw_images
 from wildbench_assets.ingest_state import stored_fingerprints
 from wildbench_assets.lib.arrivals import (
-    EMPTY_FINGERPRINT, SAFE_PARK, ArchiveScan, Fingerprint, fingerprint_of, plan_ingest,
+    EMPTY_FINGERPRINT,
+    SAFE_PARK,
+    ArchiveScan,
+    Fingerprint,
+    fingerprint_of,
+    plan_ingest,
 )
 from wildbench_assets.lib.inventory import arrival_day
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, arrival_day_partitions, park_partitions
@@ -32,7 +37,7 @@ from wildbench_assets.sensors import archive_arrivals, scan_archive
 
 Obj = namedtuple("Obj", "key etag last_modified")
 
-UTC = timezone.utc
+UTC = UTC
 MAY1, MAY2, MAY3 = (datetime(2024, 5, d, 12, tzinfo=UTC) for d in (1, 2, 3))
 
 

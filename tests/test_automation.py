@@ -1,7 +1,7 @@
 """The automation conditions on the project's real asset graph, tick by tick: what follows an arrival,
 what waits for the night, and what a same-content re-run leaves alone."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -10,7 +10,7 @@ from wildbench_assets.definitions import build_defs
 from wildbench_assets.partitions import park_day_key
 
 DAY = "2026-11-20"
-NIGHT = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)  # the default refresh cron: 02:00 UTC
+NIGHT = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # the default refresh cron: 02:00 UTC
 
 
 @pytest.fixture

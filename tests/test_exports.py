@@ -35,7 +35,8 @@ def test_yolo_voc_coco_datasets(exported):
         labelled = rows[rows.label_status == "labelled"]
         assert len(list((root / split / "labels").iterdir())) == len(labelled)
         for row in labelled.itertuples():
-            lines = read_back_yolo((root / split / "labels" / (image_id(row.path).rsplit(".", 1)[0] + ".txt")).read_text())
+            label_file = root / split / "labels" / (image_id(row.path).rsplit(".", 1)[0] + ".txt")
+            lines = read_back_yolo(label_file.read_text())
             assert len(lines) == row.n_boxes and {c for c, _ in lines} == {row.class_index}
         coco = json.loads((root / split / "coco.json").read_text())
         assert len(coco["images"]) == len(rows) and len(coco["annotations"]) == labelled.n_boxes.sum()
@@ -66,7 +67,8 @@ def test_zip_verification_catches_damage(tmp_path):
     source = tmp_path / "a.jpg"
     source.write_bytes(b"\xff\xd8" + bytes(range(256)) * 64 + b"\xff\xd9")
     target = tmp_path / "x.zip"
-    names = write_zip(str(target), [ZipMember("p/s/a.jpg", source="a.jpg"), ZipMember("p/s/a.txt", text="0 .5 .5 .1 .1\n")],
+    names = write_zip(str(target), [ZipMember("p/s/a.jpg", source="a.jpg"),
+                                    ZipMember("p/s/a.txt", text="0 .5 .5 .1 .1\n")],
                       lambda key: open(tmp_path / key, "rb"))
     assert verify_zip(str(target), names) is None
     assert "entries differ" in verify_zip(str(target), names + ["p/s/b.jpg"])

@@ -108,7 +108,8 @@ def test_real_camera_trap_photos_are_read_correctly():
     }
     for name, (when, make, model, size) in expected.items():
         row = rows[name]
-        assert (row["status"], row["captured_at"], row["camera_make"], row["camera_model"]) == (hdr.OK, when, make, model)
+        assert (row["status"], row["captured_at"], row["camera_make"],
+                row["camera_model"]) == (hdr.OK, when, make, model)
         assert (row["width"], row["height"]) == size
     for name in ("dzf-01.jpg", "snieves-sheep-ovar.jpg", "tegu.jpg"):
         assert rows[name]["status"] == hdr.NO_EXIF_DATE

@@ -62,7 +62,8 @@ def test_coco_camera_traps_manifest_names_species_camera_and_sequence():
     assert entries["donana/cam7/b.jpg"].species == "emp"
     assert entries["donana/cam7/c.jpg"].species == "okapi"  # kept verbatim, reported as unknown downstream
     row = describe_object("donana/cam7/a.jpg", entries)
-    assert (row["park"], row["species"], row["camera"], row["species_source"]) == ("donana", "vul", "donana/L7", "manifest")
+    assert (row["park"], row["species"], row["camera"],
+            row["species_source"]) == ("donana", "vul", "donana/L7", "manifest")
 
 
 def test_malformed_manifest_is_an_error():

@@ -142,3 +142,22 @@ def test_megadetector_backend_runs_through_the_megadetector_package(tmp_path):
     assert detector.inferences == 3 and '"backend": "megadetector"' in detector.identity
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         DetectorResource(backend="megadetector").load()
+
+
+def test_label_cache_compacts_segments_without_losing_entries(tmp_path):
+    """Many runs' segments fold into one file on load; every entry stays, duplicates go."""
+    from wildbench_assets.resources.label_cache import COMPACT_AFTER, LabelCache
+
+    cache = LabelCache(base_dir=str(tmp_path))
+    rows = [{"path": f"p{i}.jpg", "etag": "e", "sha256": f"s{i}", "width": 4, "height": 3, "detections": "[]"}
+            for i in range(COMPACT_AFTER + 4)]
+    for row in rows:
+        cache.append("detector-x", pd.DataFrame([row]))
+    cache.append("detector-x", pd.DataFrame(rows[:2]))  # the same images again
+    folder = next((tmp_path / "label_cache").iterdir())
+    assert len(list(folder.glob("*.parquet"))) == COMPACT_AFTER + 5
+    loaded = cache.load("detector-x")
+    assert sorted(loaded.path) == sorted(r["path"] for r in rows)
+    assert len(list(folder.glob("*.parquet"))) == 1
+    cache.append("detector-x", pd.DataFrame([{**rows[0], "path": "new.jpg", "sha256": "s-new"}]))
+    assert len(cache.load("detector-x")) == len(rows) + 1

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -81,7 +81,7 @@ def test_daemon_discovers_new_days_and_recomputes_only_what_changed(tmp_path, mo
     archive, home = tmp_path / "archive", tmp_path / "home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     day1, day2 = today - timedelta(days=2), today - timedelta(days=1)
     images = _demo_images(8, seed=3)
     _place(archive, images[:3], day1, "a")
@@ -168,7 +168,7 @@ def test_wildbench_run_is_incremental(tmp_path):
     """CLI: the second run on an unchanged archive materializes nothing; a new day runs ingest for that
     day, the curation of its park and its predictions, and nothing else."""
     archive, data = tmp_path / "archive", tmp_path / "data"
-    today = datetime.now(timezone.utc)
+    today = datetime.now(UTC)
     images = _demo_images(6, seed=5)
     _place(archive, images[:3], today - timedelta(days=1), "a")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(data),
@@ -213,7 +213,8 @@ def test_predict_cli_on_real_photos(tmp_path):
     x, y, w, h = cougar[0]["bbox"]
     assert 0.4 < x + w / 2 < 0.8 and 0.5 < y + h / 2 < 0.9  # the cat stands right of centre, low
     assert by_file["sub/notes.jpg"]["detections"] is None and "decode" in by_file["sub/notes.jpg"]["failure"]
-    assert (annotated / "idaho-cougar.jpg").stat().st_size > 10_000 and (annotated / "sub" / "idaho-cougar.jpg").exists()
+    assert ((annotated / "idaho-cougar.jpg").stat().st_size > 10_000
+            and (annotated / "sub" / "idaho-cougar.jpg").exists())
     assert "failed" in done.stdout and "animal" in done.stdout
 
 
@@ -221,7 +222,7 @@ def test_a_lost_partition_file_is_an_error_not_a_smaller_table(tmp_path):
     """A partition the instance recorded as materialized whose Parquet file is gone must stop the
     curation with a named error, not shrink the curated table silently."""
     archive, data = tmp_path / "archive", tmp_path / "data"
-    today = datetime.now(timezone.utc)
+    today = datetime.now(UTC)
     images = _demo_images(4, seed=9)
     _place(archive, images[:2], today - timedelta(days=1), "a")
     _place(archive, images[2:], today, "b")

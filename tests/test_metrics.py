@@ -36,7 +36,8 @@ def fixture(seed: int):
                 dts.append({**dts[-1], "score": float(rng.uniform(0, 0.5))})
     for image in images:
         for _ in range(rng.integers(0, 3)):  # junk
-            dts.append({"image_id": image["id"], "category_id": int(rng.integers(1, 5)), "score": float(rng.uniform(0, 0.3)),
+            dts.append({"image_id": image["id"], "category_id": int(rng.integers(1, 5)),
+                        "score": float(rng.uniform(0, 0.3)),
                         "bbox": [float(rng.uniform(0, 600)), float(rng.uniform(0, 440)), 30.0, 30.0]})
     return images, gts, dts
 
@@ -124,7 +125,8 @@ def test_mean_iou_of_matched_boxes_by_hand():
     gts = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10]},
            {"image_id": 1, "category_id": 1, "bbox": [20, 0, 10, 10]}]
     preds = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 5], "score": 0.9},     # IoU 0.5 with the first
-             {"image_id": 1, "category_id": 1, "bbox": [1, 0, 10, 10], "score": 0.8},    # first taken: IoU 0 with the second
+             # first taken: IoU 0 with the second
+             {"image_id": 1, "category_id": 1, "bbox": [1, 0, 10, 10], "score": 0.8},
              {"image_id": 1, "category_id": 2, "bbox": [20, 0, 10, 10], "score": 0.99},  # wrong class: no match
              {"image_id": 1, "category_id": 1, "bbox": [20, 0, 10, 8], "score": 0.5}]    # IoU 0.8 with the second
     mean, pairs = mean_matched_iou(gts, preds)

@@ -25,7 +25,8 @@ def md_predictions(shift: float = 0.0) -> dict:
     images = []
     for image in TRUTH["images"]:
         detections = [{"category": "1" if a["category_id"] == 1 else "2", "conf": 0.9,
-                       "bbox": [(a["bbox"][0] + shift) / 200, a["bbox"][1] / 100, a["bbox"][2] / 200, a["bbox"][3] / 100]}
+                       "bbox": [(a["bbox"][0] + shift) / 200, a["bbox"][1] / 100,
+                                a["bbox"][2] / 200, a["bbox"][3] / 100]}
                       for a in TRUTH["annotations"] if a["image_id"] == image["id"] and a.get("bbox")]
         images.append({"file": image["file_name"], "detections": detections})
     return {"images": images, "detection_categories": {"1": "sus", "2": "vul"}, "info": {"format_version": "1.6"}}

@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from wildbench_assets.lib.splits import (
-    SplitPlan, assign_splits, balance_split, even_parks, groups_across_splits, leakage_groups, make_splits,
+    SplitPlan,
+    assign_splits,
+    balance_split,
+    even_parks,
+    groups_across_splits,
+    leakage_groups,
+    make_splits,
     species_cap,
 )
 

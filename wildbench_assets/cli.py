@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+
 def cmd_demo_archive(args: argparse.Namespace) -> int:
     from wildbench_assets.lib.demo_archive import generate_demo_archive
     from wildbench_assets.resources.archive import LocalArchive, open_archive
@@ -319,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
 
     predict = sub.add_parser("predict", help="species and boxes for photos, by the promoted model")
     predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    predict.add_argument("--model", default="auto", choices=["auto", "detector", "yolov8", "megadetector", "fasterrcnn"],
+    predict.add_argument("--model", default="auto",
+                         choices=["auto", "detector", "yolov8", "megadetector", "fasterrcnn"],
                          help="auto: the leaderboard's best model trained here, else the detector alone")
     predict.add_argument("--weights", help="a weights file of --model (default: the trained one in the data folder)")
     predict.add_argument("--min-confidence", type=float, default=0.1)

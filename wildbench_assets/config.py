@@ -38,7 +38,8 @@ class SplitConfig(dg.Config):
 
 class LabelConfig(dg.Config):
     label_threshold: float = Field(default=0.2, ge=0, le=1,
-                                   description="Animal detections at or above this become labels (every one, not just the top)")
+                                   description="Animal detections at or above this become labels "
+                                               "(every one, not just the top)")
     max_unlabelled_share: float = Field(default=0.25, ge=0, le=1,
                                         description="Warn when more animal images than this get no box")
     max_failed_share: float = Field(default=0.02, ge=0, le=1, description="Warn when more images than this fail")

@@ -10,7 +10,12 @@ from wildbench_assets.assets import curation, exports, inference, ingest, labels
 from wildbench_assets.jobs import JOBS
 from wildbench_assets.resources import build_resources
 from wildbench_assets.sensors import (
-    archive_arrivals, automation, custom_export_job, custom_export_requests, submission_job, submissions_sensor,
+    archive_arrivals,
+    automation,
+    custom_export_job,
+    custom_export_requests,
+    submission_job,
+    submissions_sensor,
 )
 
 

@@ -55,7 +55,8 @@ def archive_partitions(store) -> list[tuple[str, str]]:
 
 
 def register_partitions(instance: dg.DagsterInstance, pairs) -> None:
-    for definition, values in ((park_partitions, {p for p, _ in pairs}), (arrival_day_partitions, {d for _, d in pairs})):
+    for definition, values in ((park_partitions, {p for p, _ in pairs}),
+                               (arrival_day_partitions, {d for _, d in pairs})):
         new = sorted(values - set(instance.get_dynamic_partitions(definition.name)))
         if new:
             instance.add_dynamic_partitions(definition.name, new)
@@ -137,7 +138,8 @@ def _needs_run(graph, instance, key, partition, latest_of, planned, force) -> bo
     stale, has_input = force or mine is None, False
     for parent in graph.get(key).parent_keys:
         if graph.get(parent).is_partitioned:
-            upstream = graph.get_parent_partition_keys_for_child(partition, parent, key).partitions_subset.get_partition_keys()
+            mapped = graph.get_parent_partition_keys_for_child(partition, parent, key)
+            upstream = mapped.partitions_subset.get_partition_keys()
         else:
             upstream = [None]
         for up in upstream:

@@ -7,12 +7,16 @@ import time
 
 import dagster as dg
 
-from wildbench_assets.lib.requests import REQUEST_ID
 from wildbench_assets.ingest_state import latest_ingest_ids, stored_fingerprints
 from wildbench_assets.jobs import ingest_job
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
+from wildbench_assets.lib.requests import REQUEST_ID
 from wildbench_assets.partitions import (
-    arrival_day_partitions, park_day_key, park_partitions, request_partitions, submission_partitions,
+    arrival_day_partitions,
+    park_day_key,
+    park_partitions,
+    request_partitions,
+    submission_partitions,
 )
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.inbox import RequestInbox
@@ -54,8 +58,8 @@ def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResour
     its fingerprint (count, newest modification, hash of keys + etags) differs from the data version
     the last ingest of that partition stored. New parks and days are registered as partitions; a
     day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
-    carries the fingerprint and the partition's last ingest, so each change of a day is ingested once. At most 25 runs a tick; a
-    long listing is continued over several ticks."""
+    carries the fingerprint and the partition's last ingest, so each change of a day is ingested once.
+    At most 25 runs a tick; a long listing is continued over several ticks."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     store = archive.open()
     scan, cursor = scan_archive(store, cursor)
@@ -92,7 +96,8 @@ def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResour
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[r for r in (park_partitions.build_add_request(new_parks) if new_parks else None,
-                                                 arrival_day_partitions.build_add_request(new_days) if new_days else None)
+                                                 arrival_day_partitions.build_add_request(new_days)
+                                                 if new_days else None)
                                      if r is not None],
         cursor=json.dumps(cursor),
     )

@@ -14,8 +14,8 @@ from wildbench_assets.lib.bursts import MODES, burst_violations
 from wildbench_assets.lib.curation import CURATED_COLUMNS, curate
 from wildbench_assets.lib.expectations import Rule, validate
 from wildbench_assets.lib.plots import bar_chart_png
-from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.splits import SPLITS, SplitPlan, groups_across_splits, make_splits
+from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
@@ -131,7 +131,8 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     leaked_groups = groups_across_splits(assigned) + overlap_groups
     leaked_cameras = groups_across_splits(assigned, "camera")
     shares = assigned.split.value_counts(normalize=True).reindex(list(SPLITS), fill_value=0.0)
-    off_target = {s: round(float(shares[s]), 3) for s in SPLITS if abs(shares[s] - plan.targets[s]) > config.share_tolerance}
+    off_target = {s: round(float(shares[s]), 3) for s in SPLITS
+                  if abs(shares[s] - plan.targets[s]) > config.share_tolerance}
     animal_species = set(curated.species) - {"emp"}
     missing = {s: sorted(animal_species - set(assigned[(assigned.split == s) & assigned.selected].species))
                for s in SPLITS}

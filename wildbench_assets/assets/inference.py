@@ -84,7 +84,8 @@ def predict_images(images: pd.DataFrame, read, predictor, label_cache: LabelCach
             label_cache.append(predictor.identity, pd.DataFrame(
                 [{"path": p, "etag": e, "sha256": s, "width": json.loads(t)["width"], "height": json.loads(t)["height"],
                   "detections": t} for p, e, s, t in new_rows]))
-            log.info(f"{min(start + CHECKPOINT_EVERY, len(todo))}/{len(todo)} images predicted ({inferences} inferences)")
+            log.info(f"{min(start + CHECKPOINT_EVERY, len(todo))}/{len(todo)} images predicted "
+                     f"({inferences} inferences)")
     return [(path, found[path]) for path in images.path], inferences
 
 

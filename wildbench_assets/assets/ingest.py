@@ -14,10 +14,15 @@ from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.arrivals import fingerprint_of
 from wildbench_assets.lib.expectations import Rule, validate
 from wildbench_assets.lib.headers import inspect_objects
-from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.inventory import (
-    MANIFEST_NAME, arrival_day, is_manifest, listing_table, parse_coco_camera_traps, species_aliases,
+    MANIFEST_NAME,
+    arrival_day,
+    is_manifest,
+    listing_table,
+    parse_coco_camera_traps,
+    species_aliases,
 )
+from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
 from wildbench_assets.resources.archive import Archive, ArchiveResource
 from wildbench_assets.resources.taxonomy import TaxonomyResource
@@ -63,7 +68,8 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
     park, day = keys[PARK], keys[ARRIVAL_DAY]
     store, tax = archive.open(), taxonomy.load()
     manifest = load_manifests(store, park, tax)
-    listed_objects = [o for o in store.list(f"{park}/") if arrival_day(o.last_modified) == day and not is_manifest(o.key)]
+    listed_objects = [o for o in store.list(f"{park}/")
+                      if arrival_day(o.last_modified) == day and not is_manifest(o.key)]
     objects = [vars(o) for o in listed_objects]
     frame = listing_table(objects, manifest)
     context.log.info(f"{store.uri}: {len(frame)} objects for park={park} day={day} ({len(manifest)} in manifests)")

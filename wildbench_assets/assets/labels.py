@@ -75,7 +75,8 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
         Rule("expect_table_row_count_to_equal", {"value": len(images)}),
         Rule("expect_column_values_to_be_unique", {"column": "path"}),
         Rule("expect_column_values_to_be_in_set", {"column": "label_status",
-                                                    "value_set": [lab.LABELLED, lab.NO_DETECTION, lab.EMPTY, lab.FAILED]}),
+                                                    "value_set": [lab.LABELLED, lab.NO_DETECTION, lab.EMPTY,
+                                                                  lab.FAILED]}),
     ], name="detection_labels")
     conf_results = validate(confs, [Rule("expect_column_values_to_be_between",
                                          {"column": "conf", "min_value": config.label_threshold, "max_value": 1.0})],
@@ -87,7 +88,8 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
         rules_check("confidences_in_range", conf_results),
         dg.AssetCheckResult(check_name="unlabelled_share", passed=unlabelled <= config.max_unlabelled_share,
                             severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"unlabelled_share": unlabelled, "no_detection": statuses.get(lab.NO_DETECTION, 0)}),
+                            metadata={"unlabelled_share": unlabelled,
+                                      "no_detection": statuses.get(lab.NO_DETECTION, 0)}),
         dg.AssetCheckResult(check_name="failed_share", passed=failed <= config.max_failed_share,
                             severity=dg.AssetCheckSeverity.WARN,
                             metadata={"failed_share": failed, "failed": statuses.get(lab.FAILED, 0)}),
@@ -116,7 +118,8 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
     has seen the object (same etag) or its content (same sha256); only new images are inferred on.
     `images` needs path, etag, park, species, camera, split, width, height."""
     animals = images[images.species != "emp"]
-    manifest = _manifest_detections(store, sorted(images.park.unique()), tax) if detector.backend == "manifest" else None
+    manifest = (_manifest_detections(store, sorted(images.park.unique()), tax)
+                if detector.backend == "manifest" else None)
     model = detector.load(manifest)
     cached = label_cache.load(model.identity)
     by_etag = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}

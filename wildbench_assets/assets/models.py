@@ -163,10 +163,11 @@ def _weights_result(context, artifacts: ArtifactStore, model: str, card: dict, s
     curve = pd.DataFrame(losses).set_index("epoch") if losses else pd.DataFrame()
     return dg.MaterializeResult(
         data_version=dg.DataVersion(stored.sha256[:16]),
-        metadata={**stored.metadata(), "retrained": retrained, "train_seconds": seconds, "epochs": settings.epochs, "imgsz": settings.imgsz,
-                  "device": settings.device, "code_version": card["code_version"],
+        metadata={**stored.metadata(), "retrained": retrained, "train_seconds": seconds, "epochs": settings.epochs,
+                  "imgsz": settings.imgsz, "device": settings.device, "code_version": card["code_version"],
                   "settings": dg.MetadataValue.json(settings.to_dict()),
-                  "loss_curve": png_markdown(bar_chart_png(curve, f"{model}: training loss per epoch", "loss"), "loss")},
+                  "loss_curve": png_markdown(bar_chart_png(curve, f"{model}: training loss per epoch", "loss"),
+                                             "loss")},
         check_results=[
             dg.AssetCheckResult(check_name="weights_loadable", passed=loadable),
             dg.AssetCheckResult(check_name="loss_finite", passed=bool(values) and all(math.isfinite(v) for v in values),
@@ -228,7 +229,8 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
         tmp.write_text(json.dumps(results))
     level = scored["image_level"]
     row = {"model": model, "source": "trained here", "images": scored["images"],
-           "map_50_95": scored.get("detection", {}).get("map_50_95"), "map_50": scored.get("detection", {}).get("map_50"),
+           "map_50_95": scored.get("detection", {}).get("map_50_95"),
+           "map_50": scored.get("detection", {}).get("map_50"),
            "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
            "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"],
            "precision_macro": level["precision_macro"], "recall_macro": level["recall_macro"],
@@ -251,7 +253,8 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
                       level["confusion"], ["emp" if c == -1 else tax.class_names[c] for c in level["labels"]],
                       f"{model}: image-level confusion (row share)"), "confusion matrix")},
         check_results=[
-            dg.AssetCheckResult(check_name="predictions_match_test_split", passed=matches and len(predicted) == len(images),
+            dg.AssetCheckResult(check_name="predictions_match_test_split",
+                                passed=matches and len(predicted) == len(images),
                                 metadata={"test_images": len(images), "predicted_images": len(predicted)}),
             dg.AssetCheckResult(check_name="metrics_in_range", passed=in_range),
         ],
@@ -310,7 +313,8 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
     return dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"], errors="ignore"))),
-        metadata={"dagster/row_count": len(table), "rows": len(table), "leaderboard": dg.MetadataValue.md(shown.to_markdown(index=False)),
+        metadata={"dagster/row_count": len(table), "rows": len(table),
+                  "leaderboard": dg.MetadataValue.md(shown.to_markdown(index=False)),
                   "plot": png_markdown(plot, "leaderboard")},
         check_results=[dg.AssetCheckResult(check_name="one_row_per_model", passed=table.model.is_unique,
                                            metadata={"models": len(table)})],

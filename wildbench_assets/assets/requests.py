@@ -1,7 +1,7 @@
 """Custom dataset requests: a parameterised ZIP per request, from the launchpad, a file or the CLI."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
@@ -62,7 +62,7 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         images = select_images(curated_images, spec)
     except RequestError as err:
         inbox.write_json(f"{request_id}.error.json", {"request": request_id, "error": str(err),
-                                                      "at": datetime.now(timezone.utc).isoformat()})
+                                                      "at": datetime.now(UTC).isoformat()})
         raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
     with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
         tmp.write_text(json.dumps(spec.to_dict(), indent=1))
@@ -80,7 +80,7 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
     inbox.write_json(f"{request_id}.result.json", {
         "request": request_id, "status": "done", "zip": str(stored.path), "sha256": stored.sha256,
         "images": len(rows), "left_out": left_out, "spec": spec.to_dict(),
-        "at": datetime.now(timezone.utc).isoformat()})
+        "at": datetime.now(UTC).isoformat()})
 
     chosen = pd.DataFrame(rows)
     in_request = (
@@ -93,8 +93,8 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         dg.AssetCheckResult(check_name="zip_verified", passed=verify_zip(str(stored.path), names) is None),
         dg.AssetCheckResult(check_name="matches_request", passed=bool(in_request)),
         dg.AssetCheckResult(check_name="counts_add_up",
-                            passed=sum(n.endswith(".txt") for n in names) == sum(r["label_status"] == LABELLED
-                                                                                  for r in rows) * ("yolo" in spec.formats),
+                            passed=(sum(n.endswith(".txt") for n in names)
+                                    == sum(r["label_status"] == LABELLED for r in rows) * ("yolo" in spec.formats)),
                             metadata={"images": len(rows), "left_out": left_out}),
     ]
     return dg.MaterializeResult(

@@ -99,5 +99,6 @@ def archive_members(rows: list[dict], class_names: list[str], formats: tuple[str
         for image, row in zip(document["images"], rows):
             image["file_name"] = member_name(row["park"], row["species"], image_id(row["path"]))
         members.append(ZipMember("coco.json", text=dumps(document)))
-    members.append(ZipMember("manifest.json", text=manifest_json(manifest_rows, {**(extra or {}), "images": len(rows)})))
+    members.append(ZipMember("manifest.json",
+                             text=manifest_json(manifest_rows, {**(extra or {}), "images": len(rows)})))
     return members

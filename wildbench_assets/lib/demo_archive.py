@@ -207,4 +207,5 @@ def bad_inputs(size: tuple[int, int], start: datetime) -> Iterator[DemoObject]:
                      encode_jpeg(plain, exif_bytes(datetime(1970, 1, 1, 0, 3, 12), "Browning", "BTC-8E", "colon")))
     for i in range(2):  # a species code that is not in Table 3.1
         yield DemoObject(f"snieves/xyz/C04/unknown_{i}.jpg",
-                         encode_jpeg(plain, exif_bytes(start + timedelta(days=3, seconds=i), "RECONYX", "UltraFire", "colon")))
+                         encode_jpeg(plain, exif_bytes(start + timedelta(days=3, seconds=i), "RECONYX", "UltraFire",
+                                                       "colon")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -59,5 +59,5 @@ def md_batch_output(labels: pd.DataFrame, detector: str) -> dict:
         "images": images,
         "detection_categories": MD_CATEGORIES,
         "info": {"format_version": "1.6", "detector": detector,
-                 "detection_completion_time": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")},
+                 "detection_completion_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")},
     }

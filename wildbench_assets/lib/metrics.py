@@ -198,7 +198,8 @@ def thesis_iou(yolo_a: tuple[float, float, float, float], yolo_b: tuple[float, f
     return inter / float(area_a + area_b - inter)
 
 
-def mean_matched_iou(ground_truth: list[dict], predictions: list[dict], iou_threshold: float = 0.5) -> tuple[float, int]:
+def mean_matched_iou(ground_truth: list[dict], predictions: list[dict],
+                     iou_threshold: float = 0.5) -> tuple[float, int]:
     """(mean IoU, matched pairs): per image and class, predictions in confidence order each take the
     unmatched ground-truth box they overlap most, when that IoU reaches the threshold (COCO's matching
     at one threshold). Boxes are [x, y, w, h] in one pixel space; crowd regions are left out."""

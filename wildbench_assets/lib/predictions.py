@@ -9,7 +9,7 @@ A prediction of one image is a dict: `width`, `height`, `detections` (MegaDetect
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
@@ -67,7 +67,7 @@ def md_batch_document(items: list[tuple[str, dict]], class_names: list[str], mod
         images.append({"file": path, "detections": detections})
     document = {
         "info": {"format_version": "1.6", "detector": model,
-                 "detection_completion_time": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")},
+                 "detection_completion_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")},
         "detection_categories": dict(MD_CATEGORIES),
         "images": images,
     }

@@ -164,7 +164,8 @@ def score(truth_text: str, predictions_text: str, class_names: list[str], specie
     unknown = sorted(predicted_keys - set(truth.labels))
     if missing or unknown:
         raise ScoringError(f"predictions and truth disagree: {len(missing)} truth images without a prediction "
-                           f"(e.g. {missing[:3]}), {len(unknown)} predicted images not in the truth (e.g. {unknown[:3]})")
+                           f"(e.g. {missing[:3]}), {len(unknown)} predicted images not in the truth "
+                           f"(e.g. {unknown[:3]})")
     keys = sorted(truth.labels)
     if predictions.image_labels is not None:
         predicted = [predictions.image_labels[k] for k in keys]

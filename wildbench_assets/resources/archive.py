@@ -7,7 +7,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -86,7 +86,7 @@ class LocalArchive(Archive):
                 key=key,
                 size=stat.st_size,
                 etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",  # cheap change marker, like nginx's
-                last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
+                last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
             )
 
     def read(self, key: str) -> bytes:
@@ -145,7 +145,7 @@ class S3Archive(Archive):
                     key=item["Key"][len(root) :],
                     size=int(item["Size"]),
                     etag=item["ETag"].strip('"'),
-                    last_modified=item["LastModified"].astimezone(timezone.utc),
+                    last_modified=item["LastModified"].astimezone(UTC),
                 )
 
     def read(self, key: str) -> bytes:

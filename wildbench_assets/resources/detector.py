@@ -55,7 +55,8 @@ def mdlite_weights() -> Path:
     spec = importlib.util.find_spec("zamba")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the zamba wheel is not installed: `pip install --no-deps zamba` (make install does)")
-    path = Path(spec.submodule_search_locations[0], "object_detection", "yolox", "assets", "yolox_tiny_640_20220528.pth")
+    path = Path(spec.submodule_search_locations[0], "object_detection", "yolox", "assets",
+                "yolox_tiny_640_20220528.pth")
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing from the zamba wheel")
     return path

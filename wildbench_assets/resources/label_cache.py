@@ -2,7 +2,9 @@
 
 Keyed by the detector's identity (backend, weights hash, thresholds) and the image's content sha256;
 the object's etag is stored too, so a re-run finds an unchanged image without even reading it.
-Each run appends one segment file (no read-modify-write, so concurrent partitions cannot lose entries).
+Runs append segment files (no read-modify-write, so concurrent partitions cannot lose entries); once
+there are more than `COMPACT_AFTER` segments, a load folds the ones it read into one file and deletes
+only those, so a segment appended meanwhile by another run survives and loading stays one read.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from wildbench_assets.resources.detector import Detection
 from wildbench_assets.resources.parquet_io import write_parquet_atomic
 
 COLUMNS = ["path", "etag", "sha256", "width", "height", "detections"]
+COMPACT_AFTER = 16
 
 
 def detections_to_json(detections: tuple[Detection, ...]) -> str:
@@ -38,11 +41,17 @@ class LabelCache(dg.ConfigurableResource):
         return Path(self.base_dir, "label_cache", hashlib.sha256(identity.encode()).hexdigest()[:16])
 
     def load(self, identity: str) -> pd.DataFrame:
-        files = sorted(p for p in self._folder(identity).glob("*.parquet") if not p.name.startswith(".wb-tmp-"))
+        folder = self._folder(identity)
+        files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".wb-tmp-"))
         if not files:
             return pd.DataFrame(columns=COLUMNS)
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).drop_duplicates(
-            ["path", "etag", "sha256"], keep="last")
+        table = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).drop_duplicates(
+            ["path", "etag", "sha256"], keep="last", ignore_index=True)
+        if len(files) > COMPACT_AFTER:
+            write_parquet_atomic(table[COLUMNS], folder / f"{uuid.uuid4().hex}.parquet")
+            for f in files:
+                f.unlink(missing_ok=True)
+        return table
 
     def append(self, identity: str, rows: pd.DataFrame) -> None:
         if rows.empty:

@@ -46,7 +46,8 @@ def _tensor(path: Path, size: int | None = None):
     return torch.from_numpy(array).permute(2, 0, 1)
 
 
-def train_fasterrcnn(dataset_root: Path, out_dir: Path, settings: TrainSettings, num_classes: int) -> tuple[Path, list[dict]]:
+def train_fasterrcnn(dataset_root: Path, out_dir: Path, settings: TrainSettings,
+                     num_classes: int) -> tuple[Path, list[dict]]:
     import torch
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,8 @@ def train_fasterrcnn(dataset_root: Path, out_dir: Path, settings: TrainSettings,
     return weights, losses
 
 
-def predict_fasterrcnn(weights: Path, images: list[Path], num_classes: int, settings: TrainSettings) -> list[list[Prediction]]:
+def predict_fasterrcnn(weights: Path, images: list[Path], num_classes: int,
+                       settings: TrainSettings) -> list[list[Prediction]]:
     import torch
 
     device = pick_device(settings.device)

@@ -59,7 +59,8 @@ def architecture_yaml(arch: str) -> Path:
     raise FileNotFoundError(f"no {arch}.yaml in the yolov5 package")
 
 
-def train_megadetector(dataset_yaml: Path, out_dir: Path, settings: TrainSettings, arch: str = "yolov5x6") -> tuple[Path, list[dict]]:
+def train_megadetector(dataset_yaml: Path, out_dir: Path, settings: TrainSettings,
+                       arch: str = "yolov5x6") -> tuple[Path, list[dict]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     _offline(out_dir.parent / ".yolov5-config")
     import yolov5

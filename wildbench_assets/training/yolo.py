@@ -26,7 +26,8 @@ def _subset_yaml(dataset_yaml: Path, out_dir: Path, max_images: int | None) -> P
     return target
 
 
-def train_yolov8(dataset_yaml: Path, out_dir: Path, settings: TrainSettings, scale: str = "s") -> tuple[Path, list[dict]]:
+def train_yolov8(dataset_yaml: Path, out_dir: Path, settings: TrainSettings,
+                 scale: str = "s") -> tuple[Path, list[dict]]:
     """(weights file, per-epoch losses). Pretrained weights when configured, else yolov8<scale>.yaml."""
     from wildbench_assets.resources.ultralytics_env import configure_ultralytics_offline
 
@@ -46,7 +47,8 @@ def train_yolov8(dataset_yaml: Path, out_dir: Path, settings: TrainSettings, sca
         losses = [{k.strip(): float(v) for k, v in row.items() if v.strip()} for row in csv.DictReader(handle)]
     weights = out_dir / "weights.pt"
     shutil.copy(run / "weights" / "last.pt", weights)
-    return weights, [{"epoch": int(r["epoch"]), "box_loss": r.get("train/box_loss"), "cls_loss": r.get("train/cls_loss")}
+    return weights, [{"epoch": int(r["epoch"]), "box_loss": r.get("train/box_loss"),
+                      "cls_loss": r.get("train/cls_loss")}
                      for r in losses]
 
 
