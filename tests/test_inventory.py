@@ -33,6 +33,9 @@ def test_taxonomy_extension_file_appends_without_moving_class_ids(tmp_path):
 
 @pytest.mark.parametrize("key, park, species, camera", [
     ("snieves/ovar/C02/IMG_0001.JPG", "snieves", "ovar", "snieves/C02"),
+    # SD-card layouts: the card folder repeats across cameras, so the camera is the whole folder path
+    ("donana/lyn/D01/100RECNX/IMG_0001.JPG", "donana", "lyn", "donana/D01/100RECNX"),
+    ("donana/lyn/D02/100RECNX/IMG_0001.JPG", "donana", "lyn", "donana/D02/100RECNX"),
     ("donana/sus/IMG_0002.jpg", "donana", "sus", "donana/sus"),
     ("donana/IMG_0003.jpg", "donana", "unknown", "donana/donana"),
     ("loose.jpg", "unknown", "unknown", "unknown/unknown"),

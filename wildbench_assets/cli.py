@@ -5,9 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
+
+
+class SettingsError(Exception):
+    """A setting the command needs is missing or invalid (e.g. an unset environment variable in prod)."""
+
+
+def resource(defs, name: str):
+    """A resource of the definitions with its environment variables resolved (prod reads every location
+    from the environment): an unset one is a clear error, never a path named after the variable."""
+    import dagster as dg
+
+    try:
+        return defs.resources[name].process_config_and_initialize()
+    except dg.DagsterInvalidConfigError as err:
+        missing = re.findall(r'environment variable "(\w+)" which is not set', str(err))
+        raise SettingsError(f"the {name} resource needs {', '.join(sorted(set(missing))) or 'a setting'} "
+                            "to be set in the environment") from err
 
 
 def cmd_demo_archive(args: argparse.Namespace) -> int:
@@ -57,8 +75,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown assets {sorted(unknown)}; known: {known}", file=sys.stderr)
         return 2
-    store = defs.resources["archive"].open()
+    store = resource(defs, "archive").open()
     with dg.DagsterInstance.get() as instance:
+        for run_id in runner.reap_orphaned_runs(instance):
+            print(f"run {run_id} was left STARTED by a killed wildbench process: marked failed", file=sys.stderr)
         plan = runner.plan_pipeline(defs, instance, store, set(selection) if selection else None, args.force)
         if not any(True for _ in store.list()):
             print(f"no objects under {store.uri}", file=sys.stderr)
@@ -78,10 +98,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcome = runner.run_plan(defs, instance, plan, config_by_asset)
     for line in outcome.get("failure", []):
         print(f"FAILED run {line}", file=sys.stderr)
+    if outcome.get("interrupted"):
+        print(f"interrupted during {outcome['interrupted'][0]}: stopped, nothing after it ran", file=sys.stderr)
+        return 130
     if outcome.get("skipped"):
         print(f"not run after the failure: {', '.join(outcome['skipped'])}", file=sys.stderr)
     print(f"{len(outcome.get('success', []))} runs succeeded, {len(outcome.get('failure', []))} failed")
-    print_summary(defs.resources["parquet_io_manager"].base_dir)
+    print_summary(resource(defs, "parquet_io_manager").base_dir)
     return 1 if outcome.get("failure") else 0
 
 
@@ -98,14 +121,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not files:
         print("no image files found in the given paths", file=sys.stderr)
         return 2
-    resources = build_defs().resources
-    artifacts, tax = resources["artifacts"], resources["taxonomy"].load()
+    defs = build_defs()
+    artifacts, tax = resource(defs, "artifacts"), resource(defs, "taxonomy").load()
     name = args.model
     if name == "auto" and not args.weights:
-        name = promoted_model(resources["parquet_io_manager"].load_partition("leaderboard"),
+        name = promoted_model(resource(defs, "parquet_io_manager").load_partition("leaderboard"),
                               lambda m: artifacts.path(f"models/{m}/weights.pt").exists()) or DETECTOR
     try:
-        predictor = load_predictor(artifacts.path("models"), tax.class_names, name, resources["detector"],
+        predictor = load_predictor(artifacts.path("models"), tax.class_names, name, resource(defs, "detector"),
                                    args.min_confidence, Path(args.weights) if args.weights else None)
     except (ValueError, FileNotFoundError) as err:
         print(f"cannot load the model: {err}", file=sys.stderr)
@@ -168,7 +191,7 @@ def _inbox_and_defs():
     from wildbench_assets.definitions import build_defs
 
     defs = build_defs()
-    return defs.resources["inbox"], defs
+    return resource(defs, "inbox"), defs
 
 
 def cmd_request(args: argparse.Namespace) -> int:
@@ -206,6 +229,11 @@ def cmd_request(args: argparse.Namespace) -> int:
             return 0
         args.id = request_id
     request_id = args.id
+    try:  # the id names files in the inbox: nothing but a plain id may reach the file system
+        check_request_id(request_id or "")
+    except RequestError as err:
+        print(f"request rejected: {err}", file=sys.stderr)
+        return 2
     if args.action in ("submit", "status"):
         deadline = time.monotonic() + (args.timeout if args.action == "submit" else 0)
         while True:
@@ -223,8 +251,13 @@ def cmd_request(args: argparse.Namespace) -> int:
         if raw is None:
             print(f"request {request_id} has no result yet", file=sys.stderr)
             return 3
-        zip_path = json.loads(raw)["zip"]
-        target = Path(args.dest) / Path(zip_path).name if Path(args.dest).is_dir() else Path(args.dest)
+        published = resource(defs, "artifacts").path("requests").resolve()
+        zip_path = Path(json.loads(raw).get("zip", "")).resolve()
+        if zip_path.parent != published or zip_path.name != f"{request_id}.zip" or not zip_path.is_file():
+            print(f"request {request_id}: its result names {zip_path}, not this request's ZIP under {published}; "
+                  "refusing to copy it", file=sys.stderr)
+            return 2
+        target = Path(args.dest) / zip_path.name if Path(args.dest).is_dir() else Path(args.dest)
         shutil.copyfile(zip_path, target)
         print(target)
         return 0
@@ -235,13 +268,16 @@ def _run_request(defs, request_id: str, timeout: float) -> int:
     """Run the request now, in this process, through the Dagster instance (no daemon needed)."""
     import dagster as dg
 
+    from wildbench_assets.runner import cli_run_tags, reap_orphaned_runs
+
     with dg.DagsterInstance.get() as instance:
+        reap_orphaned_runs(instance)
         instance.add_dynamic_partitions("requests", [request_id])
         result = defs.resolve_job_def("custom_export_job").execute_in_process(
             instance=instance, partition_key=request_id, raise_on_error=False,
-            tags={"wildbench/request": request_id, "wildbench/trigger": "cli"},
+            tags={"wildbench/request": request_id, **cli_run_tags()},
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
-    store = defs.resources["inbox"].open()
+    store = resource(defs, "inbox").open()
     suffix = ".result.json" if result.success else ".error.json"
     raw = store.read_optional(f"{request_id}{suffix}")
     print(raw.decode() if raw else f"run {result.run_id} {'succeeded' if result.success else 'failed'}")
@@ -255,13 +291,22 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     tax = load_taxonomy(os.environ.get("WILDBENCH_TAXONOMY"))
     try:
-        result = score(Path(args.truth).read_text(), Path(args.predictions).read_text(), tax.class_names,
+        result = score(_text(args.truth), _text(args.predictions), tax.class_names,
                        [(s.code, s.scientific_name, s.common_name) for s in tax.species], args.threshold)
     except (ScoringError, OSError) as err:
         print(f"cannot score: {err}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=1))
     return 0
+
+
+def _text(path: str) -> str:
+    from wildbench_assets.lib.scoring import ScoringError
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ScoringError(f"{path} is not UTF-8 text (binary data?)") from err
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -333,7 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     summary.set_defaults(func=cmd_summary)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SettingsError as err:
+        print(f"wildbench {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,11 +154,42 @@ def _needs_run(graph, instance, key, partition, latest_of, planned, force) -> bo
     return stale and has_input
 
 
+ACTIVE = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs a killed `wildbench` process on this host left `STARTED` (they would hold
+    the run queue forever); returns their ids."""
+    reaped = []
+    host = socket.gethostname()
+    for run in instance.get_runs(dg.RunsFilter(statuses=ACTIVE, tags={"wildbench/host": host})):
+        pid = run.tags.get("wildbench/pid", "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            instance.report_run_failed(run, message=f"the wildbench process {pid} that ran it is gone (killed)")
+            reaped.append(run.run_id)
+    return reaped
+
+
+def cli_run_tags() -> dict[str, str]:
+    """Who runs in-process runs: lets a later command tell a killed run from a running one."""
+    return {"wildbench/trigger": "cli", "wildbench/pid": str(os.getpid()), "wildbench/host": socket.gethostname()}
+
+
 def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, config_by_asset: dict | None = None,
              log_level: str = "INFO", tags: dict | None = None) -> dict[str, list[str]]:
     """Execute the plan: consecutive assets with one partitions definition share a run per partition.
     An asset that failed in any partition blocks everything downstream of it (it would read incomplete
-    inputs); the rest goes on."""
+    inputs); the rest goes on. Ctrl-C stops the whole plan and marks the interrupted run canceled."""
     graph = defs.resolve_asset_graph()
     batches: list[list[dg.AssetKey]] = []
     for key in plan.order:
@@ -167,28 +201,61 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
             batches.append([key])
     outcome: dict[str, list[str]] = defaultdict(list)
     failed: set[dg.AssetKey] = set()
-    for batch in batches:
-        blocked = [k for k in batch if _ancestors(graph, k) & failed]
-        if blocked:
-            outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
-            batch = [k for k in batch if k not in blocked]
-        partitions = list(dict.fromkeys(p for key in batch for p in plan.todo[key]))
-        for partition in partitions:
-            keys = [k for k in batch if partition in plan.todo[k]]
-            job = defs.resolve_implicit_job_def_def_for_assets(keys)
-            names = {k.to_user_string() for k in keys}
-            ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in names}
-            result = job.execute_in_process(
-                instance=instance, partition_key=partition, asset_selection=keys, raise_on_error=False,
-                tags={"wildbench/trigger": "cli", **(tags or {})},
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
-            )
-            label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
-            outcome["success" if result.success else "failure"].append(f"{label}: {result.run_id}")
-            if not result.success:  # what did not materialize blocks everything downstream of it
-                done = {e.asset_key for e in result.get_asset_materialization_events()}
-                failed |= set(keys) - done
+    with _stop_on_interrupt() as interrupted:
+        for batch in batches:
+            blocked = [k for k in batch if _ancestors(graph, k) & failed]
+            if blocked:
+                outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
+                batch = [k for k in batch if k not in blocked]
+            partitions = list(dict.fromkeys(p for key in batch for p in plan.todo[key]))
+            for partition in partitions:
+                keys = [k for k in batch if partition in plan.todo[k]]
+                names = {k.to_user_string() for k in keys}
+                label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
+                ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in names}
+                try:
+                    result = defs.resolve_implicit_job_def_def_for_assets(keys).execute_in_process(
+                        instance=instance, partition_key=partition, asset_selection=keys, raise_on_error=False,
+                        tags={**cli_run_tags(), **(tags or {})},
+                        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
+                    )
+                except KeyboardInterrupt:
+                    interrupted.set()
+                if interrupted.is_set():  # Ctrl-C stops the whole plan, not just this partition
+                    _cancel_own_runs(instance)
+                    outcome["interrupted"] = [label]
+                    return dict(outcome)
+                outcome["success" if result.success else "failure"].append(f"{label}: {result.run_id}")
+                if not result.success:  # what did not materialize blocks everything downstream of it
+                    done = {e.asset_key for e in result.get_asset_materialization_events()}
+                    failed |= set(keys) - done
     return dict(outcome)
+
+
+class _stop_on_interrupt:
+    """SIGINT sets a flag (and interrupts as usual) so the plan stops after the current run."""
+
+    def __enter__(self) -> threading.Event:
+        self.flag = threading.Event()
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                self.flag.set()
+                raise KeyboardInterrupt
+
+            signal.signal(signal.SIGINT, handler)
+        return self.flag
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _cancel_own_runs(instance: dg.DagsterInstance) -> None:
+    for run in instance.get_runs(dg.RunsFilter(statuses=ACTIVE, tags={"wildbench/pid": str(os.getpid())})):
+        instance.report_run_canceled(run, message="interrupted (Ctrl-C)")
 
 
 def _ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:

@@ -119,23 +119,33 @@ custom_export_job = dg.define_asset_job(
 )
 
 
+OUTCOME_SUFFIXES = (".error.json", ".result.json", ".score.json")
+
+
 def new_inbox_files(store, cursor: str | None, suffixes: tuple[str, ...], limit: int):
-    """(files after the cursor, oldest first, at most `limit`; the new cursor). Files are (id, key, etag)
-    for `<id><suffix>` at the inbox top; the cursor is the (last-modified, key) of the newest one taken."""
-    after = tuple(json.loads(cursor)["after"]) if cursor else ("", "")
+    """(files to start now, oldest first, at most `limit`; the new cursor). Files are (id, key, etag) of
+    `<id><suffix>` without an outcome file (`<id>.result.json`, …) at least as new as themselves, and not
+    already started with the same etag (the cursor keeps those until their outcome appears). What was
+    seen is tracked, not the newest time: a file moved in with an old mtime (`mv`, `cp -p`, `rsync -a`)
+    is still new."""
+    started = json.loads(cursor).get("started", {}) if cursor else {}
+    outcomes: dict[str, object] = {}
     found = []
     for o in store.list():
         name = o.key.rsplit("/", 1)[-1]
-        suffix = next((s for s in suffixes if name.endswith(s)), None)
-        if suffix is None or any(name.endswith(x) for x in (".error.json", ".result.json", ".score.json")):
+        if name.endswith(OUTCOME_SUFFIXES):
+            item = name[: -len(next(x for x in OUTCOME_SUFFIXES if name.endswith(x)))]
+            outcomes[item] = max(outcomes.get(item, o.last_modified), o.last_modified)
             continue
-        if (o.last_modified.isoformat(), o.key) > after:
-            found.append((o.last_modified.isoformat(), o.key, o.etag, name[: -len(suffix)]))
-    found.sort()
-    taken = found[:limit]
-    if taken:
-        after = (taken[-1][0], taken[-1][1])
-    return [(i, k, e) for _m, k, e, i in taken], json.dumps({"after": list(after)})
+        suffix = next((x for x in suffixes if name.endswith(x)), None)
+        if suffix is not None:
+            found.append((o.last_modified, o.key, o.etag, name[: -len(suffix)]))
+    waiting = [f for f in sorted(found) if not (f[3] in outcomes and outcomes[f[3]] >= f[0])]
+    fresh = [f for f in waiting if started.get(f[3]) != f[2]]
+    taken = fresh[:limit]
+    still = {item: etag for _m, _k, etag, item in waiting if started.get(item) == etag}
+    still.update({item: etag for _m, _k, etag, item in taken})
+    return [(i, k, e) for _m, k, e, i in taken], json.dumps({"started": still})
 
 
 def _runs_for(context, inbox: RequestInbox, partitions_def, tag: str, suffixes: tuple[str, ...]):
@@ -158,8 +168,8 @@ def _runs_for(context, inbox: RequestInbox, partitions_def, tag: str, suffixes: 
 
 @dg.sensor(job=custom_export_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
 def custom_export_requests(context: dg.SensorEvaluationContext, inbox: RequestInbox):
-    """Watches the requests inbox for `<id>.json`; starts one `custom_export` run per new request.
-    Deterministic run keys (id + etag), a small cursor, at most 5 runs a tick."""
+    """Watches the requests inbox for `<id>.json`; starts one `custom_export` run per request that has
+    no outcome yet. Deterministic run keys (id + etag), a cursor of started requests, 5 runs a tick."""
     return _runs_for(context, inbox, request_partitions, "wildbench/request", (".json",))
 
 

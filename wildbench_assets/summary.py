@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from wildbench_assets.resources.atomic import is_temp
+
 
 def read_table(data_dir: str | Path, asset: str) -> pd.DataFrame | None:
     files = sorted(Path(data_dir, asset).rglob("*.parquet"))
-    files = [f for f in files if not f.name.startswith(".wb-tmp-")]
+    files = [f for f in files if not is_temp(f.name)]
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
 
 

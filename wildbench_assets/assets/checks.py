@@ -38,3 +38,18 @@ def png_markdown(png: bytes, alt: str) -> dg.MetadataValue:
 
 def frame_markdown(frame, max_rows: int = 40) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.head(max_rows).to_markdown())
+
+
+def publish(context: dg.AssetExecutionContext, result: dg.MaterializeResult):
+    """Record the step's check results first, then its output, unless a blocking check failed: then the
+    step fails with the failed checks named and nothing is written (the last good table or file stays
+    current; a blocking check that failed never leaves its output looking current)."""
+    blocking = {spec.name for spec in context.assets_def.check_specs if spec.blocking}
+    checks = list(result.check_results or [])
+    yield from checks
+    failed = [c.check_name for c in checks if not c.passed and c.check_name in blocking
+              and c.severity == dg.AssetCheckSeverity.ERROR]
+    if failed:
+        raise dg.Failure(f"{context.asset_key.to_user_string()}: blocking checks failed: {', '.join(failed)}; "
+                         "nothing was written", metadata={"failed_checks": dg.MetadataValue.json(failed)})
+    yield dg.MaterializeResult(value=result.value, metadata=result.metadata, data_version=result.data_version)

@@ -5,7 +5,7 @@ import warnings
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import frame_markdown, png_markdown, rules_check
+from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish, rules_check
 from wildbench_assets.assets.ingest import METADATA_COLUMNS
 from wildbench_assets.automation import nightly_when_inputs_changed, on_new_data
 from wildbench_assets.config import CurationConfig, SplitConfig
@@ -72,7 +72,7 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
                                       "burst_interval_s": config.burst_interval_s, "mode": config.mode}),
     ]
     plot = bar_chart_png(per_species, f"{context.partition_key}: kept vs burst-dropped", stacked=True)
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         value=curated,
         data_version=dg.DataVersion(table_version(curated)),
         metadata={
@@ -87,7 +87,7 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
             "plot": png_markdown(plot, "kept and dropped per species"),
         },
         check_results=checks,
-    )
+    ))
 
 
 def _plan(config: SplitConfig) -> SplitPlan:
@@ -168,7 +168,7 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     ]
     counts = table.pivot_table(index="species", columns="park", values="path", aggfunc="count", fill_value=0)
     plot = bar_chart_png(counts, f"{split}: images per species and park (thesis Fig. 3.7)")
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table)),
         metadata={
@@ -183,4 +183,4 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
             "plot": png_markdown(plot, f"{split} per species and park"),
         },
         check_results=checks,
-    )
+    ))

@@ -7,6 +7,7 @@ import zipfile
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets.assets.checks import publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib.annotations import parse_voc_xml
@@ -81,14 +82,14 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
         dg.AssetCheckResult(check_name="formats_agree", passed=disagree == 0,
                             metadata={"images_checked": len(labelled), "disagreements": disagree}),
     ]
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         data_version=dg.DataVersion(table_version(detection_labels.drop(columns=["detections"]))),
         metadata={"path": dg.MetadataValue.path(str(folder)), "images": len(rows), "labelled": len(labelled),
                   "empties": len(rows) - len(labelled), "boxes": int(sum(r["n_boxes"] for r in labelled)),
                   "left_out": dg.MetadataValue.json(left_out),
                   "dataset_yaml": dg.MetadataValue.path(str(root / "dataset.yaml"))},
         check_results=checks,
-    )
+    ))
 
 
 def publish_zip(artifacts: ArtifactStore, relative: str, members, open_source):
@@ -134,8 +135,8 @@ def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, 
                             passed=all(i.compress_type == zipfile.ZIP_STORED for i in images),
                             metadata={"deflated_images": sum(i.compress_type != zipfile.ZIP_STORED for i in images)}),
     ]
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         data_version=dg.DataVersion(table_version(detection_labels.drop(columns=["detections"]))),
         metadata={**stored.metadata(), "images": len(images), "label_files": len(labels)},
         check_results=checks,
-    )
+    ))

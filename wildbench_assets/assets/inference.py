@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import counts_table, png_markdown, rules_check
+from wildbench_assets.assets.checks import counts_table, png_markdown, publish, rules_check
 from wildbench_assets.automation import on_new_data
 from wildbench_assets.config import PredictionConfig
 from wildbench_assets.lib import predictions as pred
@@ -151,7 +151,7 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
     statuses = table.drop_duplicates("path").status.value_counts().to_dict()
     plot = bar_chart_png(per_species.rename("detections").to_frame(), f"{park} {day}: detections per species",
                          "detections") if len(per_species) else None
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table)),
         metadata={
@@ -168,4 +168,4 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
             "megadetector_file_sha256": stored.sha256,
         },
         check_results=checks,
-    )
+    ))

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import counts_table, rules_check
+from wildbench_assets.assets.checks import counts_table, publish, rules_check
 from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.arrivals import fingerprint_of
 from wildbench_assets.lib.expectations import Rule, validate
-from wildbench_assets.lib.headers import inspect_objects
+from wildbench_assets.lib.headers import inspect_objects, not_a_file_row
 from wildbench_assets.lib.inventory import (
     MANIFEST_NAME,
     arrival_day,
@@ -28,7 +28,7 @@ from wildbench_assets.resources.archive import Archive, ArchiveResource
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.taxonomy import Taxonomy
 
-INGEST_CODE_VERSION = "2"
+INGEST_CODE_VERSION = "3"
 
 RAW_CHECKS = ["unique_paths", "known_parks", "known_species", "listing_complete"]
 METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture_dates", "readable_dimensions",
@@ -94,7 +94,7 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
                     {"unknown_species": dg.MetadataValue.json(unknown_species)}),
         rules_check("listing_complete", results[3:8]),
     ]
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         value=frame,
         data_version=dg.DataVersion(fingerprint_of(listed_objects)),
         metadata={
@@ -107,7 +107,7 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
             "species": counts_table(frame.species.value_counts().to_dict(), "species", "objects"),
         },
         check_results=checks,
-    )
+    ))
 
 
 HEADER_COLUMNS = ["path", *(f.name for f in fields(hdr.ImageHeader)), "bytes_read"]  # of an empty partition
@@ -141,8 +141,11 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
     integrity status with its reason, read from each image's header bytes only (ranged reads on S3)."""
     store = archive.open()
     now = datetime.now()
-    rows = inspect_objects(zip(raw_images.path, raw_images.bytes), store.read_range, store.read_tail, now,
+    kinds = raw_images.get("object_kind", pd.Series("file", index=raw_images.index)).fillna("file")
+    regular = raw_images[kinds == "file"]
+    rows = inspect_objects(zip(regular.path, regular.bytes), store.read_range, store.read_tail, now,
                            max_workers=config.max_workers, block_size=config.header_block_bytes)
+    rows += [not_a_file_row(path, kind) for path, kind in zip(raw_images.path[kinds != "file"], kinds[kinds != "file"])]
     frame = metadata_table(raw_images, rows)
     statuses = frame.status.value_counts().to_dict()
     failed = int(frame.status.isin(hdr.UNREADABLE).sum())
@@ -182,7 +185,7 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
             metadata={"failed_share": failed_share, "max_failed_share": config.max_failed_share, "failed": failed},
         ),
     ]
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         value=frame,
         data_version=dg.DataVersion(table_version(frame)),
         metadata={
@@ -196,4 +199,4 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
             "statuses": counts_table(statuses, "status", "images"),
         },
         check_results=checks,
-    )
+    ))

@@ -5,7 +5,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import counts_table, rules_check
+from wildbench_assets.assets.checks import counts_table, publish, rules_check
 from wildbench_assets.assets.ingest import load_manifests
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import LabelConfig
@@ -17,9 +17,11 @@ from wildbench_assets.partitions import split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import ANIMAL, Detection, DetectorResource
+from wildbench_assets.resources.label_cache import COLUMNS as CACHE_COLUMNS
 from wildbench_assets.resources.label_cache import LabelCache, detections_from_json, detections_to_json
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
+CHECKPOINT_EVERY = 64  # new boxes appended to the label cache this often
 LABEL_CHECKS = ["one_row_per_image", "boxes_inside_image", "confidences_in_range", "unlabelled_share",
                 "failed_share"]
 
@@ -94,7 +96,7 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
                             severity=dg.AssetCheckSeverity.WARN,
                             metadata={"failed_share": failed, "failed": statuses.get(lab.FAILED, 0)}),
     ]
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         value=labels,
         data_version=dg.DataVersion(table_version(labels.drop(columns=["detections"]))),
         metadata={
@@ -109,7 +111,7 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
             "megadetector_file_sha256": stored.sha256,
         },
         check_results=checks,
-    )
+    ))
 
 
 def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_cache: LabelCache, tax,
@@ -144,10 +146,12 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
             new_rows.append({"path": found.key, "etag": etags[found.key], "sha256": found.sha256,
                              "width": found.width, "height": found.height,
                              "detections": detections_to_json(found.detections)})
+        if len(new_rows) >= CHECKPOINT_EVERY:  # a killed run keeps what it computed: the next one resumes
+            label_cache.append(model.identity, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
+            new_rows = []
         if done % 100 == 0:
             log.info(f"{name}: {done}/{len(to_run)} images read, {model.inferences} inferences")
-    label_cache.append(model.identity, pd.DataFrame(new_rows, columns=["path", "etag", "sha256", "width",
-                                                                        "height", "detections"]))
+    label_cache.append(model.identity, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
     rows = []
     for image in images.itertuples(index=False):
         found = results.get(image.path, {})

@@ -1,6 +1,7 @@
 """Models: trained weights per model, their evaluation on the test split, and the leaderboard."""
 
 import json
+import math
 import shutil
 import subprocess
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import frame_markdown, png_markdown
+from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.lib.metrics import image_level
@@ -108,40 +109,44 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
         return _weights_result(context, artifacts, model, previous, settings, retrained=False)
     if not _image_count(datasets / "train"):  # a small archive can leave train empty: nothing to learn from
         context.log.warning(f"{model}: the train split has no images; no weights are trained")
-        return dg.MaterializeResult(
+        return publish(context, dg.MaterializeResult(
             data_version=dg.DataVersion("untrained"), metadata={"trained": False, "reason": "empty train split"},
             check_results=[dg.AssetCheckResult(check_name=n, passed=True, metadata={"note": "nothing trained"})
-                           for n in ("weights_loadable", "loss_finite")])
-    workdir = artifacts.path(f"models/.work-{model}")
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    dataset_yaml = _training_yaml(datasets, workdir)
-    started = time.perf_counter()
-    if model == "yolov8":
-        from wildbench_assets.training.yolo import train_yolov8
-
-        trained, losses = train_yolov8(dataset_yaml, workdir, settings,
-                                       scale="n" if settings.architecture == "tiny" else "s")
-    elif model == "megadetector":
-        from wildbench_assets.training.megadetector import train_megadetector
-
-        trained, losses = train_megadetector(dataset_yaml, workdir, settings,
-                                             arch="yolov5n" if settings.architecture == "tiny" else "yolov5x6")
-    else:
-        from wildbench_assets.training.frcnn import train_fasterrcnn
-
-        trained, losses = train_fasterrcnn(datasets, workdir, settings, len(names))
-    seconds = time.perf_counter() - started
-    relative = f"models/{model}/weights.pt"
-    with artifacts.writing(relative) as tmp:
-        shutil.copyfile(trained, tmp)
+                           for n in ("weights_loadable", "loss_finite")]))
+    workdir = artifacts.path(f"models/.work-{model}-{context.run_id[:8]}")  # concurrent runs never share one
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        started = time.perf_counter()
+        trained, losses = _train(model, datasets, _training_yaml(datasets, workdir), workdir, settings, len(names))
+        seconds = time.perf_counter() - started
+        relative = f"models/{model}/weights.pt"
+        with artifacts.writing(relative) as tmp:
+            shutil.copyfile(trained, tmp)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     stored = artifacts.describe(relative)
     card = {"model": model, "sha256": stored.sha256, "code_version": _code_version(), "settings": settings.to_dict(),
             "classes": names, "train_seconds": seconds, "losses": losses, "training_input": training_input}
     with artifacts.writing(f"models/{model}/card.json") as tmp:
         tmp.write_text(json.dumps(card, indent=1))
-    shutil.rmtree(workdir, ignore_errors=True)
     return _weights_result(context, artifacts, model, card, settings, retrained=True)
+
+
+def _train(model: str, datasets: Path, dataset_yaml: Path, workdir: Path, settings: TrainSettings,
+           n_classes: int) -> tuple[Path, list[dict]]:
+    """(weights file in workdir, per-epoch losses) from the model's own trainer."""
+    if model == "yolov8":
+        from wildbench_assets.training.yolo import train_yolov8
+
+        return train_yolov8(dataset_yaml, workdir, settings, scale="n" if settings.architecture == "tiny" else "s")
+    if model == "megadetector":
+        from wildbench_assets.training.megadetector import train_megadetector
+
+        return train_megadetector(dataset_yaml, workdir, settings,
+                                  arch="yolov5n" if settings.architecture == "tiny" else "yolov5x6")
+    from wildbench_assets.training.frcnn import train_fasterrcnn
+
+    return train_fasterrcnn(datasets, workdir, settings, n_classes)
 
 
 def _weights_result(context, artifacts: ArtifactStore, model: str, card: dict, settings: TrainSettings,
@@ -161,7 +166,7 @@ def _weights_result(context, artifacts: ArtifactStore, model: str, card: dict, s
         loadable = False
     values = [v for row in losses for k, v in row.items() if k != "epoch" and v is not None]
     curve = pd.DataFrame(losses).set_index("epoch") if losses else pd.DataFrame()
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         data_version=dg.DataVersion(stored.sha256[:16]),
         metadata={**stored.metadata(), "retrained": retrained, "train_seconds": seconds, "epochs": settings.epochs,
                   "imgsz": settings.imgsz, "device": settings.device, "code_version": card["code_version"],
@@ -173,7 +178,7 @@ def _weights_result(context, artifacts: ArtifactStore, model: str, card: dict, s
             dg.AssetCheckResult(check_name="loss_finite", passed=bool(values) and all(math.isfinite(v) for v in values),
                                 metadata={"losses": dg.MetadataValue.json(losses)}),
         ],
-    )
+    ))
 
 
 @dg.asset(
@@ -205,12 +210,12 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
         context.log.warning(f"{model}: {why}; no metric can be computed")
         row = {"model": model, "source": "trained here", "images": len(images), "weights_sha256": card.get("sha256"),
                "note": why}
-        return dg.MaterializeResult(
+        return publish(context, dg.MaterializeResult(
             value=pd.DataFrame([row]), data_version=dg.DataVersion(table_version(pd.DataFrame([row]))),
             metadata={"images": len(images), "note": why},
             check_results=[dg.AssetCheckResult(check_name="predictions_match_test_split", passed=True,
                                                metadata={"note": why}),
-                           dg.AssetCheckResult(check_name="metrics_in_range", passed=True, metadata={"note": why})])
+                           dg.AssetCheckResult(check_name="metrics_in_range", passed=True, metadata={"note": why})]))
     settings = TrainSettings(**card["settings"])
     started = time.perf_counter()
     predicted = predict_with_model(model, artifacts.path(f"models/{model}/weights.pt"), images, settings,
@@ -242,7 +247,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
                                                                   "mean_iou_matched") and v is not None)
     per_class = pd.DataFrame({"ap": scored.get("detection", {}).get("per_class_ap", {}),
                               "f1": {k: v for k, v in level["per_class_f1"].items() if k != "emp"}}).fillna(0)
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         value=pd.DataFrame([row]),
         data_version=dg.DataVersion(table_version(pd.DataFrame([row]).drop(columns=["images_per_s"]))),
         metadata={**{k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},
@@ -258,7 +263,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
                                 metadata={"test_images": len(images), "predicted_images": len(predicted)}),
             dg.AssetCheckResult(check_name="metrics_in_range", passed=in_range),
         ],
-    )
+    ))
 
 
 LEADERBOARD_COLUMNS = ["model", "source", "images", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
@@ -310,7 +315,7 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
                    "f1_weighted", "accuracy"]].round(4)
     plot = bar_chart_png(shown.set_index("model")[["map_50", "map_50_95", "f1_weighted"]].fillna(0),
                          "leaderboard: mAP (real) and image-level F1", "score")
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"], errors="ignore"))),
         metadata={"dagster/row_count": len(table), "rows": len(table),
@@ -318,7 +323,7 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
                   "plot": png_markdown(plot, "leaderboard")},
         check_results=[dg.AssetCheckResult(check_name="one_row_per_model", passed=table.model.is_unique,
                                            metadata={"models": len(table)})],
-    )
+    ))
 
 
 def test_truth_document(artifacts: ArtifactStore) -> dict:
@@ -343,28 +348,39 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
     or an image-level CSV (`image_id,label`, ids = archive paths) — scored by exactly the code that
     scores our models. A file that cannot be scored is rejected with its reason (`<id>.error.json`)."""
     submission = context.partition_key
-    store = submissions.open()
-    text = next((raw.decode() for raw in (store.read_optional(f"{submission}{s}") for s in (".json", ".csv"))
-                 if raw is not None), None)
     tax = taxonomy.load()
     species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
-    try:
-        if text is None:
-            raise ScoringError(f"no {submission}.json or {submission}.csv in {store.uri}")
-        scored = score(json.dumps(test_truth_document(artifacts)), text, tax.class_names, species,
-                       config.image_threshold)
-    except ScoringError as err:
-        submissions.write_json(f"{submission}.error.json", {"submission": submission, "error": str(err)})
-        raise dg.Failure(f"submission {submission} rejected: {err}") from err
-    submissions.write_json(f"{submission}.score.json", {"submission": submission, **scored})
-    level, detection = scored["image_level"], scored.get("detection", {})
-    row = {"model": f"submission:{submission}", "source": "submission", "images": scored["images"],
-           "map_50_95": detection.get("map_50_95"), "map_50": detection.get("map_50"),
-           "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
-           "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"]}
-    values = [v for k, v in row.items() if k in ("map_50_95", "map_50", "accuracy", "f1_weighted") and v is not None]
-    return dg.MaterializeResult(
+    with submissions.answering(submission):  # any failure is answered with <id>.error.json
+        store = submissions.open()
+        raw = next((raw for raw in (store.read_optional(f"{submission}{s}") for s in (".json", ".csv"))
+                    if raw is not None), None)
+        try:
+            if raw is None:
+                raise ScoringError(f"no {submission}.json or {submission}.csv in {store.uri}")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ScoringError("the file is not UTF-8 text (binary data?)") from err
+            scored = score(json.dumps(test_truth_document(artifacts)), text, tax.class_names, species,
+                           config.image_threshold)
+        except ScoringError as err:
+            submissions.answer_error(submission, str(err), submission=submission)
+            raise dg.Failure(f"submission {submission} rejected: {err}") from err
+        level, detection = scored["image_level"], scored.get("detection", {})
+        row = {"model": f"submission:{submission}", "source": "submission", "images": scored["images"],
+               "map_50_95": detection.get("map_50_95"), "map_50": detection.get("map_50"),
+               "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
+               "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"]}
+        headline = ("map_50_95", "map_50", "accuracy", "f1_weighted")
+        values = [v for k, v in row.items() if k in headline and v is not None]
+        if not all(math.isfinite(v) and 0 <= v <= 1 for v in values):  # never a NaN on the leaderboard
+            error = f"metrics out of range: { {k: row[k] for k in ('map_50_95', 'map_50', 'accuracy')} }"
+            submissions.answer_error(submission, error, submission=submission)
+            raise dg.Failure(f"submission {submission}: {error}")
+        submissions.write_json(f"{submission}.score.json", {"submission": submission, **scored})
+    return publish(context, dg.MaterializeResult(
         value=pd.DataFrame([row]),
         metadata={k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},
-        check_results=[dg.AssetCheckResult(check_name="metrics_in_range", passed=all(0 <= v <= 1 for v in values))],
-    )
+        check_results=[dg.AssetCheckResult(check_name="metrics_in_range",
+                                           passed=all(math.isfinite(v) and 0 <= v <= 1 for v in values))],
+    ))

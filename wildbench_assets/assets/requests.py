@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets.assets.checks import publish
 from wildbench_assets.assets.exports import publish_zip
 from wildbench_assets.assets.labels import label_images
 from wildbench_assets.config import ExportRequest
@@ -61,44 +62,48 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         spec = parse_spec(raw, tax.species_codes, tax.park_codes)
         images = select_images(curated_images, spec)
     except RequestError as err:
-        inbox.write_json(f"{request_id}.error.json", {"request": request_id, "error": str(err),
-                                                      "at": datetime.now(UTC).isoformat()})
+        inbox.answer_error(request_id, str(err), request=request_id)
         raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
     with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
         tmp.write_text(json.dumps(spec.to_dict(), indent=1))
     context.log.info(f"request {request_id} ({source}): {len(images)} images match {spec.to_dict()}")
 
-    store = archive.open()
-    labels, model = label_images(images.assign(split="export"), store, detector, label_cache, tax,
-                                 config.label_threshold, context.log, name=request_id)
-    rows = ds.usable(labels).to_dict("records")
-    left_out = int(len(labels) - len(rows))
-    context.log.info(f"request {request_id}: {len(rows)} images to pack ({left_out} left out: no box or "
-                     f"unreadable), {model.inferences} inferences")
-    members = ds.archive_members(rows, tax.class_names, spec.formats, {"request": request_id, **spec.to_dict()})
-    stored, names = publish_zip(artifacts, f"requests/{request_id}.zip", members, store.open_stream)
+    with inbox.answering(request_id):
+        store = archive.open()
+        labels, model = label_images(images.assign(split="export"), store, detector, label_cache, tax,
+                                     config.label_threshold, context.log, name=request_id)
+        rows = ds.usable(labels).to_dict("records")
+        left_out = int(len(labels) - len(rows))
+        context.log.info(f"request {request_id}: {len(rows)} images to pack ({left_out} left out: no box or "
+                         f"unreadable), {model.inferences} inferences")
+        members = ds.archive_members(rows, tax.class_names, spec.formats, {"request": request_id, **spec.to_dict()})
+        stored, names = publish_zip(artifacts, f"requests/{request_id}.zip", members, store.open_stream)
+        chosen = pd.DataFrame(rows, columns=["park", "species", "label_status"])
+        in_request = (
+            (not spec.parks or chosen.park.isin(spec.parks).all())
+            and (not spec.species or chosen.species.isin([*spec.species, "emp"]).all())
+            and (spec.include_empties or (chosen.species != "emp").all())
+            and (spec.limit is None or len(images) <= spec.limit)
+        )
+        checks = [
+            dg.AssetCheckResult(check_name="zip_verified", passed=verify_zip(str(stored.path), names) is None),
+            dg.AssetCheckResult(check_name="matches_request", passed=bool(in_request)),
+            dg.AssetCheckResult(check_name="counts_add_up",
+                                passed=(sum(n.endswith(".txt") for n in names)
+                                        == (chosen.label_status == LABELLED).sum() * ("yolo" in spec.formats)),
+                                metadata={"images": len(rows), "left_out": left_out}),
+        ]
+    failed = [c.check_name for c in checks if not c.passed]
+    if failed:  # the ZIP is withdrawn: nothing that failed its checks is handed out as done
+        stored.path.unlink(missing_ok=True)
+        inbox.answer_error(request_id, f"the export failed its checks {failed}", request=request_id)
+        raise dg.Failure(f"request {request_id}: the export failed its checks {failed}")
     inbox.write_json(f"{request_id}.result.json", {
         "request": request_id, "status": "done", "zip": str(stored.path), "sha256": stored.sha256,
         "images": len(rows), "left_out": left_out, "spec": spec.to_dict(),
         "at": datetime.now(UTC).isoformat()})
-
-    chosen = pd.DataFrame(rows)
-    in_request = (
-        (not spec.parks or chosen.park.isin(spec.parks).all())
-        and (not spec.species or chosen.species.isin([*spec.species, "emp"]).all())
-        and (spec.include_empties or (chosen.species != "emp").all())
-        and (spec.limit is None or len(images) <= spec.limit)
-    )
-    checks = [
-        dg.AssetCheckResult(check_name="zip_verified", passed=verify_zip(str(stored.path), names) is None),
-        dg.AssetCheckResult(check_name="matches_request", passed=bool(in_request)),
-        dg.AssetCheckResult(check_name="counts_add_up",
-                            passed=(sum(n.endswith(".txt") for n in names)
-                                    == sum(r["label_status"] == LABELLED for r in rows) * ("yolo" in spec.formats)),
-                            metadata={"images": len(rows), "left_out": left_out}),
-    ]
-    return dg.MaterializeResult(
+    return publish(context, dg.MaterializeResult(
         metadata={**stored.metadata(), "images": len(rows), "left_out": left_out, "source": source,
                   "spec": dg.MetadataValue.json(spec.to_dict()), "inferences": model.inferences},
         check_results=checks,
-    )
+    ))

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
 
-from wildbench_assets.lib.image_header import TAIL_BYTES, ImageHeader, read_image_header
+from wildbench_assets.lib.image_header import NOT_A_FILE, TAIL_BYTES, ImageHeader, read_image_header
 from wildbench_assets.lib.ranged import RangedFile
 
 FetchRange = Callable[[str, int, int], bytes]
@@ -30,6 +30,12 @@ def inspect_object(key: str, size: int, fetch_range: FetchRange, fetch_tail: Fet
         header = ImageHeader("corrupt", f"image access failure: {type(err).__name__}: {err}")
         fetched = 0
     return {"path": key, **asdict(header), "bytes_read": fetched}
+
+
+def not_a_file_row(key: str, kind: str) -> dict:
+    """The row of a link or special file: recorded with its reason, never opened."""
+    return {"path": key, **asdict(ImageHeader(NOT_A_FILE, f"{kind} in the archive: never read or followed")),
+            "bytes_read": 0}
 
 
 def inspect_objects(objects: Iterable[tuple[str, int]], fetch_range: FetchRange, fetch_tail: FetchTail,

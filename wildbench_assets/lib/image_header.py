@@ -22,9 +22,10 @@ EMPTY_FILE = "empty file"
 NOT_AN_IMAGE = "not an image"
 NO_EXIF_DATE = "no exif date"
 IMPLAUSIBLE_DATE = "implausible date"
-STATUSES = (OK, CORRUPT, TRUNCATED, EMPTY_FILE, NOT_AN_IMAGE, NO_EXIF_DATE, IMPLAUSIBLE_DATE)
+NOT_A_FILE = "not a regular file"  # a link or special file in a local archive: listed, never read
+STATUSES = (OK, CORRUPT, TRUNCATED, EMPTY_FILE, NOT_AN_IMAGE, NO_EXIF_DATE, IMPLAUSIBLE_DATE, NOT_A_FILE)
 # Statuses whose pixels cannot be used at all; the others are readable images.
-UNREADABLE = frozenset({CORRUPT, TRUNCATED, EMPTY_FILE, NOT_AN_IMAGE})
+UNREADABLE = frozenset({CORRUPT, TRUNCATED, EMPTY_FILE, NOT_AN_IMAGE, NOT_A_FILE})
 
 EARLIEST_PLAUSIBLE = datetime(2001, 1, 1)  # camera clocks reset to 1970/2000; digital traps post-date this
 TAIL_BYTES = 64

@@ -1,7 +1,7 @@
 """Who is in an archive object: park, species and camera from its path or a COCO Camera Traps manifest.
 
-Path convention (the thesis's exports): `<park>/<species>/…/<file>`; camera = the folder holding the
-file, qualified by park. A manifest (LILA's COCO Camera Traps json) named `manifest.json` at the archive
+Path convention (the thesis's exports): `<park>/<species>/…/<file>`; camera = every folder between
+species and file, qualified by park. A manifest (LILA's COCO Camera Traps json) named `manifest.json` at the archive
 root or at `<park>/` overrides species from its annotations and camera from each image's `location`;
 its `file_name`s are relative to the manifest's folder.
 """
@@ -35,11 +35,13 @@ def is_manifest(key: str) -> bool:
 
 
 def describe_path(key: str) -> dict[str, str]:
-    """park, species and camera from `<park>/<species>/…/<file>`; `unknown` where the path is too short."""
+    """park, species and camera from `<park>/<species>/<camera folders…>/<file>`; `unknown` where the
+    path is too short. The camera is every folder between species and file (SD-card layouts such as
+    `D01/100RECNX/` must not merge cameras), or the species folder when there is none."""
     parts = key.split("/")
     park = parts[0] if len(parts) > 1 else UNKNOWN
     species = parts[1] if len(parts) > 2 else UNKNOWN
-    folder = parts[-2] if len(parts) > 1 else UNKNOWN
+    folder = "/".join(parts[2:-1]) if len(parts) > 3 else parts[-2] if len(parts) > 1 else UNKNOWN
     return {"park": park, "species": species, "camera": f"{park}/{folder}"}
 
 
@@ -109,14 +111,15 @@ def arrival_day(when: datetime) -> str:
 
 
 LISTING_COLUMNS = ["path", "park", "species", "camera", "seq_id", "species_source", "bytes", "etag",
-                   "arrival_time", "arrival_day"]
+                   "arrival_time", "arrival_day", "object_kind"]
 
 
 def listing_table(objects: list[dict], manifest: dict[str, ManifestEntry]) -> pd.DataFrame:
     """One row per archive object (dicts with key, size, etag, last_modified), sorted by path."""
     rows = [
         {"path": o["key"], **describe_object(o["key"], manifest), "bytes": int(o["size"]), "etag": o["etag"],
-         "arrival_time": o["last_modified"], "arrival_day": arrival_day(o["last_modified"])}
+         "arrival_time": o["last_modified"], "arrival_day": arrival_day(o["last_modified"]),
+         "object_kind": o.get("kind", "file")}
         for o in objects
     ]
     frame = pd.DataFrame(rows, columns=LISTING_COLUMNS)

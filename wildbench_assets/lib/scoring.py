@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import posixpath
 from dataclasses import asdict, dataclass, field
 
@@ -36,6 +37,22 @@ class Predictions:
     detections: dict[str, list[tuple[int, float, Box | None]]]  # image id -> (class index, conf, normalised box)
     image_labels: dict[str, int] | None = None                  # image-level CSV
     lists_every_image: bool = True  # COCO results cannot say "looked, found nothing": absent = no detections
+
+
+def _confidence(value, where: str) -> float:
+    """A detection's confidence: a finite number in [0, 1] (NaN, negatives or >1 would corrupt the
+    ranking every AP is computed from)."""
+    conf = float(value)
+    if not math.isfinite(conf) or not 0.0 <= conf <= 1.0:
+        raise ScoringError(f"{where}: confidence {value!r} is not a number in [0, 1]")
+    return conf
+
+
+def _bbox(values, where: str) -> list[float]:
+    box = [float(v) for v in values]
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] < 0 or box[3] < 0:
+        raise ScoringError(f"{where}: bbox {values!r} is not [x, y, width, height] with finite, non-negative sizes")
+    return box
 
 
 def _key(name: str) -> str:
@@ -127,26 +144,42 @@ def load_predictions(text: str, truth_doc_categories: dict[int, int] | None, cla
             for d in image.get("detections") or []:
                 if d["category"] not in categories:
                     raise ScoringError(f"{image['file']}: category {d['category']!r} not in detection_categories")
-                found.append((categories[d["category"]], float(d["conf"]), Box.from_md(d["bbox"])))
+                where = f"{image['file']}"
+                found.append((categories[d["category"]], _confidence(d["conf"], where),
+                              Box.from_md(_bbox(d["bbox"], where))))
             detections[key] = found
         return Predictions(detections)
     if isinstance(doc, list):  # COCO results
         if truth_doc_categories is None:
             raise ScoringError("COCO results need a COCO Camera Traps truth file (for the category ids)")
         for d in doc:
-            if not {"image_id", "category_id", "bbox", "score"} <= set(d):
+            if not isinstance(d, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(d):
                 raise ScoringError("COCO results entries need image_id, category_id, bbox and score")
             if d["category_id"] not in truth_doc_categories:
                 raise ScoringError(f"COCO result with unknown category_id {d['category_id']!r}")
+            where = f"COCO result for image {d['image_id']!r}"
             detections.setdefault(str(d["image_id"]), []).append(
-                (truth_doc_categories[d["category_id"]], float(d["score"]), tuple(float(v) for v in d["bbox"])))
+                (truth_doc_categories[d["category_id"]], _confidence(d["score"], where),
+                 tuple(_bbox(d["bbox"], where))))
         return Predictions(detections, lists_every_image=False)
     raise ScoringError("predictions must be MegaDetector batch output 1.6, COCO results json or an image_id,label CSV")
 
 
 def score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
           threshold: float = 0.2) -> dict:
-    """Every metric the leaderboard shows, as a JSON-able dict."""
+    """Every metric the leaderboard shows, as a JSON-able dict. A file of the wrong shape (missing keys,
+    wrong types, binary data) is a ScoringError naming what is wrong, never a traceback."""
+    try:
+        return _score(truth_text, predictions_text, class_names, species, threshold)
+    except ScoringError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        what = f"missing key {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
+        raise ScoringError(f"a file is not in any accepted shape ({what})") from err
+
+
+def _score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
+           threshold: float) -> dict:
     truth = load_truth(truth_text, class_names, species)
     coco_categories = None
     if truth_text.lstrip().startswith("{"):

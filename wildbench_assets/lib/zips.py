@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from typing import BinaryIO
 
 CHUNK = 1 << 20
 STORED_SUFFIXES = (".jpg", ".jpeg", ".png")
+# Every entry carries this time (the ZIP epoch), so the same members give byte-identical archives.
+ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,13 @@ def write_zip(target: str, members: Iterable[ZipMember], open_source: Callable[[
     names = []
     with zipfile.ZipFile(target, "w", allowZip64=True) as archive:
         for member in members:
+            info = zipfile.ZipInfo(member.name, date_time=ENTRY_TIME)
+            info.external_attr = 0o644 << 16
             if member.text is not None:
-                archive.writestr(member.name, member.text, compress_type=zipfile.ZIP_DEFLATED)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, member.text)
             else:
                 stored = member.name.lower().endswith(STORED_SUFFIXES)
-                info = zipfile.ZipInfo(member.name, date_time=time.localtime()[:6])
                 info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
                 with open_source(member.source) as src, archive.open(info, "w", force_zip64=True) as dst:
                     while block := src.read(CHUNK):

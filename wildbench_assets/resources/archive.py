@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import stat as stat_module
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,14 @@ from typing import BinaryIO
 import dagster as dg
 from pydantic import Field
 
+from wildbench_assets.resources.atomic import atomic_file, is_temp
+
+REGULAR, SYMLINK, SPECIAL = "file", "symbolic link", "special file"
+
+
+class NotARegularFile(OSError):
+    """An archive key that names a link, a device, a pipe, or a path outside the archive: never read."""
+
 
 @dataclass(frozen=True)
 class ArchiveObject:
@@ -21,6 +30,7 @@ class ArchiveObject:
     size: int
     etag: str
     last_modified: datetime  # UTC
+    kind: str = REGULAR  # a local archive may also hold links and special files: listed, never read
 
 
 class Archive(ABC):
@@ -79,45 +89,61 @@ class LocalArchive(Archive):
             if name.endswith("/"):
                 yield from self._walk(Path(entry.path), key, start_after)
                 continue
-            if name.startswith(".wb-tmp-") or (start_after is not None and key <= start_after):
+            if is_temp(name) or (start_after is not None and key <= start_after):
                 continue
-            stat = entry.stat()
+            stat = entry.stat(follow_symlinks=False)  # a link is described, never followed (dangling ones too)
+            kind = REGULAR if stat_module.S_ISREG(stat.st_mode) else SYMLINK if entry.is_symlink() else SPECIAL
             yield ArchiveObject(
                 key=key,
-                size=stat.st_size,
+                size=stat.st_size if kind == REGULAR else 0,
                 etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",  # cheap change marker, like nginx's
                 last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                kind=kind,
             )
 
+    def _open(self, key: str) -> BinaryIO:
+        """The regular file at `key`, opened without following any link; anything else is refused."""
+        path = self.root / key
+        if ".." in key.split("/") or key.startswith("/") or path.parent.resolve() != path.parent.absolute():
+            raise NotARegularFile(f"{key}: outside the archive or through a link")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise NotARegularFile(f"{key}: a symbolic link (never followed)") from err
+            raise
+        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotARegularFile(f"{key}: not a regular file")
+        return os.fdopen(fd, "rb")
+
     def read(self, key: str) -> bytes:
-        return (self.root / key).read_bytes()
+        with self._open(key) as handle:
+            return handle.read()
 
     def open_stream(self, key: str) -> BinaryIO:
-        return open(self.root / key, "rb")
+        return self._open(key)
 
     def read_optional(self, key: str) -> bytes | None:
-        path = self.root / key
-        return path.read_bytes() if path.is_file() else None
+        try:
+            return self.read(key)
+        except FileNotFoundError:
+            return None
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
-        with open(self.root / key, "rb") as handle:
+        with self._open(key) as handle:
             handle.seek(start)
             return handle.read(max(0, end - start))
 
     def read_tail(self, key: str, length: int) -> bytes:
-        with open(self.root / key, "rb") as handle:
+        with self._open(key) as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - length))
             return handle.read()
 
     def write(self, key: str, data: bytes) -> None:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".wb-tmp-", dir=target.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, target)
+        with atomic_file(self.root / key) as tmp:
+            tmp.write_bytes(data)
 
 
 class S3Archive(Archive):

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
+
+from wildbench_assets.resources.atomic import atomic_dir, atomic_file
 
 
 @dataclass(frozen=True)
@@ -44,39 +43,14 @@ class ArtifactStore(dg.ConfigurableResource):
     @contextmanager
     def writing(self, relative: str) -> Iterator[Path]:
         """Yield a temp path to write; on success it is fsynced and renamed to `relative`."""
-        target = self.path(relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".wb-tmp-", dir=target.parent, suffix=target.suffix)
-        os.close(fd)
-        try:
-            yield Path(tmp)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(self.path(relative)) as tmp:
+            yield tmp
 
     @contextmanager
     def writing_dir(self, relative: str) -> Iterator[Path]:
-        """Yield a temp folder to fill; on success it replaces `relative` whole (old one moved aside first)."""
-        target = self.path(relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".wb-tmp-", dir=target.parent))
-        try:
+        """Yield a temp folder to fill; on success it replaces `relative` whole."""
+        with atomic_dir(self.path(relative)) as tmp:
             yield tmp
-            os.chmod(tmp, 0o755)
-            old = None
-            if target.exists():
-                old = target.with_name(f".wb-old-{target.name}-{os.getpid()}")
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def describe(self, relative: str) -> StoredArtifact:
         path = self.path(relative)

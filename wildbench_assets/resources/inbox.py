@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import dagster as dg
 from pydantic import Field
@@ -21,3 +24,19 @@ class RequestInbox(dg.ConfigurableResource):
 
     def write_json(self, name: str, document: dict) -> None:
         self.open().write(name, json.dumps(document, indent=1, default=str).encode())
+
+    def answer_error(self, item_id: str, error: str, **extra) -> None:
+        self.write_json(f"{item_id}.error.json", {"id": item_id, "error": error, **extra,
+                                                 "at": datetime.now(UTC).isoformat()})
+
+    @contextmanager
+    def answering(self, item_id: str) -> Iterator[None]:
+        """Whatever fails inside is answered with `<id>.error.json` (then re-raised): a request or
+        submission never waits forever for an outcome that will not come."""
+        try:
+            yield
+        except dg.Failure:
+            raise  # already answered with its own, specific reason
+        except Exception as err:
+            self.answer_error(item_id, f"the pipeline failed while handling it: {type(err).__name__}: {err}")
+            raise

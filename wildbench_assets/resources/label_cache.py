@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import Field
 
 from wildbench_assets.lib.annotations import Box
+from wildbench_assets.resources.atomic import is_temp
 from wildbench_assets.resources.detector import Detection
 from wildbench_assets.resources.parquet_io import write_parquet_atomic
 
@@ -42,7 +43,7 @@ class LabelCache(dg.ConfigurableResource):
 
     def load(self, identity: str) -> pd.DataFrame:
         folder = self._folder(identity)
-        files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".wb-tmp-"))
+        files = sorted(p for p in folder.glob("*.parquet") if not is_temp(p.name))
         if not files:
             return pd.DataFrame(columns=COLUMNS)
         table = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).drop_duplicates(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
+
+from wildbench_assets.resources.atomic import atomic_file
 
 
 def partition_file_name(partition_key: str | dg.MultiPartitionKey | None) -> str:
@@ -34,16 +34,8 @@ def _stable_schema(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     frame = _stable_schema(frame)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".wb-tmp-", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):

@@ -1,0 +1,276 @@
+"""Hostile archives, killed runs and broken submissions: every outcome is correct data or a named failure."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from wildbench_assets.cli import main
+from wildbench_assets.lib.zips import ZipMember, write_zip
+from wildbench_assets.resources.archive import LocalArchive, NotARegularFile
+from wildbench_assets.resources.atomic import atomic_file
+from wildbench_assets.resources.inbox import RequestInbox
+from wildbench_assets.sensors import new_inbox_files
+
+from .helpers import pipeline_defs, run_all
+from .test_living_archive import _demo_images, _place
+from .test_scoring import TRUTH, md_predictions, run_score
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SECRET = "db-password=hunter2"
+
+
+@pytest.fixture
+def archive_with_links(tmp_path):
+    """Real demo photos plus: a link to a JPEG outside the archive, a link to a secret text file, a
+    dangling link, a FIFO and a linked folder."""
+    archive, outside = tmp_path / "archive", tmp_path / "outside"
+    outside.mkdir()
+    images = _demo_images(5, seed=11)
+    day = datetime.now(UTC) - timedelta(days=1)
+    _place(archive, images[:4], day, "a")
+    (outside / "foreign.jpg").write_bytes(images[4].data)
+    (outside / "secret.txt").write_text(SECRET)
+    folder = archive / "snieves" / "capi" / "C01"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside / "foreign.jpg", folder / "foreign.jpg")
+    os.symlink(outside / "secret.txt", folder / "secret.jpg")
+    os.symlink(outside / "nowhere.jpg", folder / "dangling.jpg")
+    os.mkfifo(folder / "pipe.jpg")
+    os.symlink(outside, archive / "snieves" / "capi" / "C09")
+    return archive
+
+
+def test_links_and_special_files_are_rows_never_read(archive_with_links, tmp_path):
+    """An archive is a tree of regular files: links (to images, to secrets, dangling, to folders) and
+    FIFOs are listed as `not a regular file`, never opened, never followed, never published."""
+    store = LocalArchive(archive_with_links)
+    listed = {o.key: o.kind for o in store.list()}  # a dangling link or a FIFO must not stop the listing
+    assert listed["snieves/capi/C01/dangling.jpg"] == "symbolic link"
+    assert listed["snieves/capi/C01/pipe.jpg"] == "special file"
+    assert listed["snieves/capi/C09"] == "symbolic link"  # a linked folder is not walked into
+    for key in ("snieves/capi/C01/secret.jpg", "snieves/capi/C01/pipe.jpg", "snieves/capi/C09/secret.txt",
+                "../outside/secret.txt"):
+        with pytest.raises((NotARegularFile, FileNotFoundError)):
+            store.read(key)
+
+    instance, outcome = run_all(archive_with_links, tmp_path / "data", selection=[
+        "raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels", "split_archives"],
+        detector="manifest")
+    assert not outcome.get("failure"), outcome
+    meta = pd.read_parquet(tmp_path / "data" / "image_metadata")
+    links = meta[meta.path.str.contains("foreign|secret|dangling|pipe|C09")]
+    assert len(links) == 5 and set(links.status) == {"not a regular file"}
+    assert (links.bytes_read == 0).all()
+    logs = " ".join(str(e) for run in instance.get_runs() for e in instance.all_logs(run.run_id))
+    assert SECRET not in logs and SECRET not in meta.to_string()
+    splits = pd.read_parquet(tmp_path / "data" / "benchmark_splits")
+    assert not splits.path.str.contains("foreign|secret").any()
+    for zip_path in (tmp_path / "data" / "artifacts" / "archives").glob("*.zip"):
+        assert not any("foreign" in n for n in zipfile.ZipFile(zip_path).namelist())
+
+
+def test_sd_card_folders_do_not_merge_cameras(tmp_path):
+    """`D01/100RECNX/` and `D02/100RECNX/` are two cameras: same-second frames of one species in both
+    are not a burst of one camera."""
+    archive = tmp_path / "archive"
+    image = _demo_images(1, seed=2)[0]
+    for camera in ("D01", "D02"):
+        target = archive / "donana" / "lyn" / camera / "100RECNX" / "IMG_0001.JPG"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(image.data)
+    run_all(archive, tmp_path / "data", selection=["raw_images", "image_metadata", "curated_images"])
+    curated = pd.read_parquet(tmp_path / "data" / "curated_images")
+    assert sorted(curated.camera) == ["donana/D01/100RECNX", "donana/D02/100RECNX"]
+
+
+def test_a_park_folder_that_cannot_be_a_partition_key_is_skipped(tmp_path):
+    archive = tmp_path / "archive"
+    _place(archive, _demo_images(2, seed=4), datetime.now(UTC), "a")
+    bad = archive / "bad|park" / "sus" / "C1"
+    bad.mkdir(parents=True)
+    (bad / "x.jpg").write_bytes(b"\xff\xd8")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data")}
+    done = subprocess.run([str(BIN / "wildbench"), "run", "--archive", str(archive), "--select",
+                           "raw_images,image_metadata"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'bad|park'/ skipped" in done.stderr
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        assert instance.get_dynamic_partitions("parks") == ["snieves"]
+
+
+def test_inbox_files_moved_in_with_old_mtimes_are_still_new(tmp_path):
+    """The inbox sensors track what they started, not the newest time: `mv`/`cp -p`/`rsync -a` keep an
+    old mtime, and the request must still run; an answered request is not started again."""
+    inbox = RequestInbox(uri=str(tmp_path))
+    store = inbox.open()
+    store.write("first.json", b"{}")
+    files, cursor = new_inbox_files(store, None, (".json",), 5)
+    assert [f[0] for f in files] == ["first"]
+    store.write("old.json", b"{}")
+    past = time.time() - 30 * 86400
+    os.utime(tmp_path / "old.json", (past, past))
+    files, cursor = new_inbox_files(store, cursor, (".json",), 5)
+    assert [f[0] for f in files] == ["old"]
+    assert new_inbox_files(store, cursor, (".json",), 5)[0] == []  # started, not again
+    inbox.write_json("old.result.json", {"status": "done"})
+    files, cursor = new_inbox_files(store, cursor, (".json",), 5)
+    assert files == [] and "old" not in json.loads(cursor)["started"]
+
+
+@pytest.mark.parametrize("request_id", ["../../etc/passwd", "..", "a/b", ""])
+def test_request_status_and_fetch_refuse_crafted_ids(tmp_path, monkeypatch, capsys, request_id):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    for action in ("status", "fetch"):
+        assert main(["request", action, "--id", request_id]) == 2
+        assert "request rejected" in capsys.readouterr().err
+
+
+def test_fetch_refuses_a_result_that_points_outside(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    (tmp_path / "secret.zip").write_bytes(b"PK")
+    inbox = tmp_path / "data" / "requests"
+    inbox.mkdir(parents=True)
+    (inbox / "r1.result.json").write_text(json.dumps({"zip": str(tmp_path / "secret.zip")}))
+    assert main(["request", "fetch", "--id", "r1", "--dest", str(tmp_path / "out.zip")]) == 2
+    assert "refusing" in capsys.readouterr().err and not (tmp_path / "out.zip").exists()
+
+
+def _md_with(conf) -> dict:
+    doc = md_predictions()
+    doc["images"][0]["detections"][0]["conf"] = conf
+    return doc
+
+
+@pytest.mark.parametrize("predictions, message", [
+    (_md_with(math.nan), "not a number in [0, 1]"),
+    (_md_with(-0.2), "not a number in [0, 1]"),
+    (_md_with(1.5), "not a number in [0, 1]"),
+    ({"images": [{"detections": []}], "detection_categories": {"1": "sus"}}, "missing key"),
+    ({"images": "nope", "detection_categories": {"1": "sus"}}, "not in any accepted shape"),
+    ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3], "score": 0.5}], "bbox"),
+    ([1, 2, 3], "COCO results entries need"),
+    ({"images": [], "detection_categories": []}, "not in any accepted shape"),
+])
+def test_malformed_submissions_are_named_never_a_traceback(tmp_path, capsys, predictions, message):
+    payload = json.dumps(predictions).replace("NaN", "NaN")  # json.dumps writes NaN, as careless tools do
+    code, err = run_score(tmp_path, capsys, TRUTH, payload)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_binary_submission_is_rejected(tmp_path, capsys):
+    (tmp_path / "truth.json").write_text(json.dumps(TRUTH))
+    (tmp_path / "pred.json").write_bytes(bytes(range(256)) * 4)
+    code = main(["score", "--truth", str(tmp_path / "truth.json"), "--predictions", str(tmp_path / "pred.json")])
+    assert code == 2 and "not UTF-8" in capsys.readouterr().err
+
+
+def test_prod_without_its_environment_says_what_is_missing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WILDBENCH", "AWS_"))}
+    env.update({"WILDBENCH_DEPLOYMENT": "prod", "DAGSTER_HOME": str(tmp_path)})
+    done = subprocess.run([str(BIN / "wildbench"), "run"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "WILDBENCH_ARCHIVE" in done.stderr and "Traceback" not in done.stderr
+    assert not Path("WILDBENCH_ARCHIVE").exists()
+
+
+def test_zips_are_byte_identical_across_runs(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8 not really a jpeg \xff\xd9")
+    members = [ZipMember("p/s/a.jpg", source="a.jpg"), ZipMember("p/s/a.txt", text="0 0.5 0.5 0.1 0.1\n")]
+    for name in ("one.zip", "two.zip"):
+        write_zip(str(tmp_path / name), members, lambda key: open(tmp_path / key, "rb"))
+        time.sleep(1.1)  # a second apart: entry times would differ if they were taken from the clock
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+
+
+def test_temp_files_of_a_killed_writer_are_swept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".wb-tmp-{dead.stdout.strip()}-abc.zip"
+    stale.write_bytes(b"half a zip")
+    mine = tmp_path / f".wb-tmp-{os.getpid()}-live.zip"
+    mine.write_bytes(b"being written")
+    with atomic_file(tmp_path / "train.zip") as tmp:
+        tmp.write_bytes(b"whole")
+    assert not stale.exists() and mine.exists() and (tmp_path / "train.zip").read_bytes() == b"whole"
+
+
+def test_a_failed_blocking_check_leaves_the_last_good_table(demo_archive, tmp_path):
+    """Splits re-made with another seed leak against the stored ones: the check fails, the step fails
+    naming it, and the stored table is the good one, not the leaking one."""
+    instance, _ = run_all(demo_archive, tmp_path, config_by_asset={"benchmark_splits": {"seed": 1, "by": "image"}})
+    before = (tmp_path / "benchmark_splits" / "train.parquet").read_bytes()
+    _, outcome = run_all(demo_archive, tmp_path, instance=instance, selection=["benchmark_splits"], force=True,
+                         config_by_asset={"benchmark_splits": {"by": "image", "seed": 2}})
+    assert outcome["failure"]
+    assert (tmp_path / "benchmark_splits" / "train.parquet").read_bytes() == before
+    failed = next(r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE)
+    [step] = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    assert "blocking checks failed: splits_disjoint" in step.dagster_event.step_failure_data.error.to_string()
+
+
+def _start_run(archive: Path, tmp_path: Path, detector: str, select: str):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data"),
+           "WILDBENCH_DETECTOR": detector}
+    log = open(tmp_path / f"run-{time.monotonic_ns()}.log", "w")
+    process = subprocess.Popen([str(BIN / "wildbench"), "run", "--archive", str(archive), "--select", select],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    return process, env
+
+
+def _wait_until(predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.services
+def test_sigkill_during_labelling_then_the_rerun_resumes_and_cleans_up(demo_archive, tmp_path):
+    """SIGKILL mid-labelling: the next `wildbench run` marks the orphaned run failed (the queue is not
+    held forever), resumes from the boxes already cached, and leaves no temp file behind."""
+    select = "raw_images,image_metadata,curated_images,benchmark_splits,detection_labels"
+    process, env = _start_run(demo_archive, tmp_path, "mdlite", select)
+    cache = tmp_path / "data" / "label_cache"
+    assert _wait_until(lambda: any(cache.rglob("*.parquet")), 300), "no label checkpoint was written"
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        assert instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))  # orphaned
+    done = subprocess.run([str(BIN / "wildbench"), "run", "--archive", str(demo_archive), "--select", select],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "left STARTED by a killed wildbench process" in done.stderr
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        records = instance.fetch_materializations(dg.AssetKey("detection_labels"), limit=10).records
+        inferences = sum(r.asset_materialization.metadata["inferences"].value for r in records)
+        animals = pd.read_parquet(tmp_path / "data" / "detection_labels").query("species != 'emp'")
+        assert inferences < len(animals)  # what the killed run computed was not computed again
+    assert not [p for p in (tmp_path / "data").rglob(".wb-tmp-*")]
+
+
+@pytest.mark.services
+def test_ctrl_c_stops_the_whole_run(demo_archive, tmp_path):
+    process, _ = _start_run(demo_archive, tmp_path, "manifest", "raw_images,image_metadata,curated_images")
+    metadata = tmp_path / "data" / "image_metadata"
+    assert _wait_until(lambda: any(metadata.rglob("*.parquet")), 120)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 130
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        assert not instance.get_materialized_partitions(dg.AssetKey("curated_images"))
+        assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
