@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from wildbench_assets.resources.atomic import atomic_file
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.sensors import new_inbox_files
 
-from .helpers import pipeline_defs, run_all
+from .helpers import run_all
 from .test_living_archive import _demo_images, _place
 from .test_scoring import TRUTH, md_predictions, run_score
 
