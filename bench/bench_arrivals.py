@@ -47,7 +47,7 @@ from _rss import peak_rss_mb  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import pipeline_defs  # noqa: E402
-from wildbench_assets.devservers import S3_KEY, S3_SECRET, seaweedfs  # noqa: E402
+from tests.services import S3_KEY, S3_SECRET, seaweedfs  # noqa: E402
 from wildbench_assets.lib.demo_archive import CAMERAS, exif_bytes, format_exif_date  # noqa: E402
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_key  # noqa: E402
 from wildbench_assets.resources.archive import ArchiveResource, LocalArchive, open_archive  # noqa: E402

@@ -27,9 +27,10 @@ from urllib.parse import urlparse
 from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from throttle import throttled  # noqa: E402
 
-from wildbench_assets.devservers import S3_KEY, S3_SECRET, seaweedfs  # noqa: E402
+from tests.services import S3_KEY, S3_SECRET, seaweedfs  # noqa: E402
 from wildbench_assets.lib.demo_archive import exif_bytes  # noqa: E402
 from wildbench_assets.lib.headers import inspect_objects  # noqa: E402
 from wildbench_assets.resources.archive import open_archive  # noqa: E402

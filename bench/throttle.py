@@ -7,11 +7,14 @@ shared by all connections (the link), refilled at `mbit_per_s`.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
-from wildbench_assets.devservers import free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.services import free_port  # noqa: E402
 
 CHUNK = 64 * 1024
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from wildbench_assets.devservers import S3_KEY, S3_SECRET, free_port, wait_for_port  # noqa: F401 (re-exported)
-from wildbench_assets.devservers import seaweedfs as seaweedfs_server
+from .services import S3_KEY, S3_SECRET, free_port, wait_for_port  # noqa: F401 (re-exported)
+from .services import seaweedfs as seaweedfs_server
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "camera-traps"
 

@@ -48,3 +48,15 @@ def test_validity_and_clipping():
     assert Box(-0.2, 0.1, 1.3, 0.5).clipped() == Box(0.0, 0.1, 1.0, 0.5)
     with pytest.raises(ValueError):
         parse_yolo_line("1 0.5 0.5")
+
+
+def test_formats_disagreement_sees_every_corner_and_missing_boxes():
+    from wildbench_assets.lib.annotations import Box
+    from wildbench_assets.lib.datasets import formats_disagreement
+
+    box = Box(0.1, 0.2, 0.5, 0.6)
+    assert formats_disagreement([box], [box], [box], 1, 100, 100) == 0
+    for moved in (Box(0.1, 0.2, 0.5, 0.7), Box(0.1, 0.3, 0.5, 0.6), Box(0.2, 0.2, 0.5, 0.6), Box(0.1, 0.2, 0.6, 0.6)):
+        assert formats_disagreement([box], [moved], [box], 1, 100, 100) == 1  # any of the four corners
+    assert formats_disagreement([box, box], [box], [box, box], 2, 100, 100) == 1  # a box missing in COCO
+    assert formats_disagreement([box], [box], [box], 2, 100, 100) == 1  # fewer boxes than labelled

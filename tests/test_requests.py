@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from wildbench_assets.lib.requests import RequestError, parse_spec, request_id_of, select_images
+from wildbench_assets.lib.dataset_requests import RequestError, parse_spec, request_id_of, select_images
 from wildbench_assets.taxonomy import Taxonomy
 
 from .helpers import pipeline_defs, run_all

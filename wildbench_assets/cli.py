@@ -199,7 +199,7 @@ def cmd_request(args: argparse.Namespace) -> int:
     import shutil
     import uuid
 
-    from wildbench_assets.lib.requests import RequestError, check_request_id, parse_spec
+    from wildbench_assets.lib.dataset_requests import RequestError, check_request_id, parse_spec
     from wildbench_assets.taxonomy import load_taxonomy
 
     inbox, defs = _inbox_and_defs()

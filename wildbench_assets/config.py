@@ -17,7 +17,7 @@ class ImageMetadataConfig(dg.Config):
 
 class CurationConfig(dg.Config):
     burst_interval_s: float = Field(default=1.0, ge=0, description="Drop frames this close to the last kept one")
-    mode: str = Field(
+    mode: Literal["camera", "thesis"] = Field(
         default="camera",
         description="camera: bursts per camera and species (default); thesis: per species across cameras, "
                     "species below the median count exempt, as the thesis did",
@@ -25,7 +25,8 @@ class CurationConfig(dg.Config):
 
 
 class SplitConfig(dg.Config):
-    by: str = Field(default="camera", description="Leakage group: camera | sequence | image (thesis: image)")
+    by: Literal["camera", "sequence", "image"] = Field(
+        default="camera", description="Leakage group: camera | sequence | image (thesis: image)")
     sequence_gap_s: float = Field(default=120.0, gt=0, description="by=sequence: a new sequence after this gap")
     seed: int = Field(default=0, description="Keyed-hash seed of the assignment and of the balancing order")
     test_share: float = Field(default=0.2, gt=0, lt=1)
@@ -61,8 +62,9 @@ class ExportRequest(dg.Config):
 
 
 class TrainConfig(dg.Config):
-    preset: str = Field(default="tiny", description="tiny (about a minute on CPU) | thesis (20 epochs, 640 px, "
-                                                    "batch 16, the thesis's architectures)")
+    preset: Literal["tiny", "thesis"] = Field(
+        default="tiny",
+        description="tiny (about a minute on CPU) | thesis (20 epochs, 640 px, batch 16, the thesis's architectures)")
     epochs: int | None = Field(default=None, ge=1, description="Override the preset")
     imgsz: int | None = Field(default=None, ge=32)
     batch: int | None = Field(default=None, ge=1)

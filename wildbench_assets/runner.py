@@ -221,6 +221,10 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
                     )
                 except KeyboardInterrupt:
                     interrupted.set()
+                except dg.DagsterInvalidConfigError as err:  # rejected at launch: nothing ran
+                    outcome["failure"].append(f"{label}: invalid run config: {err}")
+                    failed |= set(keys)
+                    continue
                 if interrupted.is_set():  # Ctrl-C stops the whole plan, not just this partition
                     _cancel_own_runs(instance)
                     outcome["interrupted"] = [label]

@@ -10,7 +10,7 @@ import dagster as dg
 from wildbench_assets.ingest_state import latest_ingest_ids, stored_fingerprints
 from wildbench_assets.jobs import ingest_job
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
-from wildbench_assets.lib.requests import REQUEST_ID
+from wildbench_assets.lib.dataset_requests import REQUEST_ID
 from wildbench_assets.partitions import (
     arrival_day_partitions,
     park_day_key,

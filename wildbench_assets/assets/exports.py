@@ -66,12 +66,8 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
         yolo = [box for _cls, box in ds.read_back_yolo((folder / "labels" / f"{stem}.txt").read_text())]
         coco = coco_boxes[f"images/{image_id(row['path'])}"]
         _w, _h, voc = parse_voc_xml((folder / "voc" / f"{stem}.xml").read_text())
-        for a, b, (_name, c) in zip(yolo, coco, voc, strict=True):
-            px = 1.0 / min(int(row["width"]), int(row["height"]))
-            if max(abs(a.x1 - b.x1), abs(a.y2 - b.y2), abs(a.x1 - c.x1), abs(a.y2 - c.y2)) > px:
-                disagree += 1
-        if not (len(yolo) == len(coco) == len(voc) == row["n_boxes"]):
-            disagree += 1
+        disagree += ds.formats_disagreement(yolo, coco, [box for _name, box in voc], int(row["n_boxes"]),
+                                            int(row["width"]), int(row["height"]))
     checks = [
         dg.AssetCheckResult(check_name="files_present", passed=not missing, metadata={"missing": len(missing)}),
         dg.AssetCheckResult(check_name="counts_add_up",

@@ -20,6 +20,7 @@ from wildbench_assets.resources.detector import ANIMAL, Detection, DetectorResou
 from wildbench_assets.resources.label_cache import COLUMNS as CACHE_COLUMNS
 from wildbench_assets.resources.label_cache import LabelCache, detections_from_json, detections_to_json
 from wildbench_assets.resources.taxonomy import TaxonomyResource
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 CHECKPOINT_EVERY = 64  # new boxes appended to the label cache this often
 LABEL_CHECKS = ["one_row_per_image", "boxes_inside_image", "confidences_in_range", "unlabelled_share",
@@ -59,7 +60,7 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
     images = benchmark_splits.sort_values("path", ignore_index=True)
     labels, model = label_images(images.assign(split=split), store, detector, label_cache, tax,
                                  config.label_threshold, context.log, name=split)
-    animals = images[images.species != "emp"]
+    animals = images[images.species != EMPTY_SPECIES]
 
     md_file = f"labels/{split}.megadetector-1.6.json"
     with artifacts.writing(md_file) as tmp:
@@ -119,7 +120,7 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
     """(one label row per image, the detector used). Boxes come from the label cache when this detector
     has seen the object (same etag) or its content (same sha256); only new images are inferred on.
     `images` needs path, etag, park, species, camera, split, width, height."""
-    animals = images[images.species != "emp"]
+    animals = images[images.species != EMPTY_SPECIES]
     manifest = (_manifest_detections(store, sorted(images.park.unique()), tax)
                 if detector.backend == "manifest" else None)
     model = detector.load(manifest)
@@ -156,7 +157,8 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
     for image in images.itertuples(index=False):
         found = results.get(image.path, {})
         base = {"path": image.path, "park": image.park, "species": image.species, "camera": image.camera,
-                "split": image.split, "class_index": tax.class_index(image.species) if image.species != "emp" else -1,
+                "split": image.split,
+                "class_index": tax.class_index(image.species) if image.species != EMPTY_SPECIES else -1,
                 "sha256": found.get("sha256"), "width": found.get("width") or image.width,
                 "height": found.get("height") or image.height}
         rows.append(lab.label_row(base, found.get("detections"), found.get("failure"), threshold))

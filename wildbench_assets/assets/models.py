@@ -22,6 +22,7 @@ from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.settings import PROJECT_ROOT
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 from wildbench_assets.training.common import PRESETS, TrainSettings
 from wildbench_assets.training.predict import predict_with_model
 
@@ -60,8 +61,6 @@ def _training_input(artifacts: ArtifactStore, settings: TrainSettings) -> str:
 
 
 def _settings(config: TrainConfig) -> TrainSettings:
-    if config.preset not in PRESETS:
-        raise dg.Failure(f"unknown preset {config.preset!r}; expected one of {sorted(PRESETS)}")
     base = PRESETS[config.preset].to_dict()
     overrides = {k: v for k, v in config.model_dump().items() if k in base and v is not None}
     return TrainSettings(**{**base, **overrides, "device": config.device})
@@ -246,7 +245,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
                                                                   "recall_weighted", "f1_weighted", "accuracy",
                                                                   "mean_iou_matched") and v is not None)
     per_class = pd.DataFrame({"ap": scored.get("detection", {}).get("per_class_ap", {}),
-                              "f1": {k: v for k, v in level["per_class_f1"].items() if k != "emp"}}).fillna(0)
+                              "f1": {k: v for k, v in level["per_class_f1"].items() if k != EMPTY_SPECIES}}).fillna(0)
     return publish(context, dg.MaterializeResult(
         value=pd.DataFrame([row]),
         data_version=dg.DataVersion(table_version(pd.DataFrame([row]).drop(columns=["images_per_s"]))),
@@ -255,7 +254,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
                   "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
                                                  "per-species AP and F1"),
                   "confusion_matrix": png_markdown(confusion_png(
-                      level["confusion"], ["emp" if c == -1 else tax.class_names[c] for c in level["labels"]],
+                      level["confusion"], [EMPTY_SPECIES if c == -1 else tax.class_names[c] for c in level["labels"]],
                       f"{model}: image-level confusion (row share)"), "confusion matrix")},
         check_results=[
             dg.AssetCheckResult(check_name="predictions_match_test_split",

@@ -11,8 +11,8 @@ from wildbench_assets.assets.exports import publish_zip
 from wildbench_assets.assets.labels import label_images
 from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
+from wildbench_assets.lib.dataset_requests import RequestError, check_request_id, parse_spec, select_images
 from wildbench_assets.lib.labels import LABELLED
-from wildbench_assets.lib.requests import RequestError, check_request_id, parse_spec, select_images
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import request_partitions
 from wildbench_assets.resources.archive import ArchiveResource
@@ -21,6 +21,7 @@ from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.taxonomy import TaxonomyResource
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 
 def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, artifacts: ArtifactStore):
@@ -81,8 +82,8 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         chosen = pd.DataFrame(rows, columns=["park", "species", "label_status"])
         in_request = (
             (not spec.parks or chosen.park.isin(spec.parks).all())
-            and (not spec.species or chosen.species.isin([*spec.species, "emp"]).all())
-            and (spec.include_empties or (chosen.species != "emp").all())
+            and (not spec.species or chosen.species.isin([*spec.species, EMPTY_SPECIES]).all())
+            and (spec.include_empties or (chosen.species != EMPTY_SPECIES).all())
             and (spec.limit is None or len(images) <= spec.limit)
         )
         checks = [

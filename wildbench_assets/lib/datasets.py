@@ -102,3 +102,17 @@ def archive_members(rows: list[dict], class_names: list[str], formats: tuple[str
     members.append(ZipMember("manifest.json",
                              text=manifest_json(manifest_rows, {**(extra or {}), "images": len(rows)})))
     return members
+
+
+def formats_disagreement(yolo: list, coco: list, voc: list, expected: int, width: int, height: int) -> int:
+    """How many boxes of one image the three formats (read back as normalised `Box`es) disagree on: a
+    corner more than a pixel apart, or a box present in one format and missing in another. Also counts
+    a box count that differs from `expected`."""
+    tolerance = 1.0 / min(width, height)
+    count = max(len(yolo), len(coco), len(voc), expected)
+    agree = 0
+    for a, b, c in zip(yolo, coco, voc):
+        corners = [(a.x1, b.x1, c.x1), (a.y1, b.y1, c.y1), (a.x2, b.x2, c.x2), (a.y2, b.y2, c.y2)]
+        if all(max(v) - min(v) <= tolerance for v in corners):
+            agree += 1
+    return count - agree

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from wildbench_assets.lib.image_header import TAG_DATETIME, TAG_DATETIME_ORIGINAL, TAG_EXIF_IFD, TAG_MAKE, TAG_MODEL
 from wildbench_assets.lib.inventory import MANIFEST_NAME
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 # park -> camera -> (make, model, date style); date styles are how real cameras have written the tag.
 CAMERAS: dict[str, dict[str, tuple[str, str, str]]] = {
@@ -150,9 +151,9 @@ def generate_demo_archive(
             when = start + timedelta(hours=rng.randint(0, 48))
             for event in range(events_per_camera):
                 when += timedelta(hours=rng.uniform(2, 60))
-                species = "emp" if rng.random() < EMPTY_SHARE else rng.choices(species_codes, weights)[0]
-                frames = rng.randint(3, 5) if species != "emp" else rng.randint(1, 3)
-                count = 2 if species != "emp" and rng.random() < 0.15 else 1
+                species = EMPTY_SPECIES if rng.random() < EMPTY_SHARE else rng.choices(species_codes, weights)[0]
+                frames = rng.randint(3, 5) if species != EMPTY_SPECIES else rng.randint(1, 3)
+                count = 2 if species != EMPTY_SPECIES and rng.random() < 0.15 else 1
                 night = not 7 <= when.hour < 20 or rng.random() < NIGHT_SHARE / 3
                 animals = [(rng.uniform(0.25, 0.75) * size[0], rng.uniform(0.5, 0.8) * size[1], rng.choice((-1, 1)))
                            for _ in range(count)]
@@ -165,7 +166,7 @@ def generate_demo_archive(
                     for i, (x, y, facing) in enumerate(animals):
                         x += facing * frame * size[0] * 0.03
                         animals[i] = (x, y, facing)
-                        if species != "emp":
+                        if species != EMPTY_SPECIES:
                             boxes.append(draw_animal(image, rng, species, (x, y), facing))
                     if night:
                         image = image.convert("L").convert("RGB")
@@ -181,7 +182,7 @@ def generate_demo_archive(
                     for box in boxes:
                         annotations.append({"id": f"{image_id}-{len(annotations)}", "image_id": image_id,
                                             "category_id": category_ids[species], "bbox": list(box)})
-                    if species == "emp":
+                    if species == EMPTY_SPECIES:
                         annotations.append({"id": f"{image_id}-{len(annotations)}", "image_id": image_id,
                                             "category_id": 0})
     yield from bad_inputs(size, start)

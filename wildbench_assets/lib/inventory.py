@@ -14,9 +14,11 @@ from datetime import datetime
 
 import pandas as pd
 
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
+
 MANIFEST_NAME = "manifest.json"
 UNKNOWN = "unknown"
-_EMPTY_NAMES = {"empty", "emp", "blank", "none", "nothing"}
+_EMPTY_NAMES = {"empty", EMPTY_SPECIES, "blank", "none", "nothing"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def describe_path(key: str) -> dict[str, str]:
 def _species_code(name: str, aliases: dict[str, str]) -> str:
     key = name.strip().lower()
     if key in _EMPTY_NAMES:
-        return "emp"
+        return EMPTY_SPECIES
     return aliases.get(key, name.strip())
 
 
@@ -73,8 +75,8 @@ def parse_coco_camera_traps(
     for image in manifest["images"]:
         annotations = by_image.get(image["id"], [])
         labelled = [categories.get(a.get("category_id"), UNKNOWN) for a in annotations]
-        animals = [code for code in labelled if code != "emp"]
-        species = max(dict.fromkeys(animals), key=animals.count) if animals else "emp"
+        animals = [code for code in labelled if code != EMPTY_SPECIES]
+        species = max(dict.fromkeys(animals), key=animals.count) if animals else EMPTY_SPECIES
         boxes = tuple(
             (categories.get(a.get("category_id"), UNKNOWN), *map(float, a["bbox"]))
             for a in annotations

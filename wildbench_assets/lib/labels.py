@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from wildbench_assets.lib.annotations import Box
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 LABELLED, NO_DETECTION, EMPTY, FAILED = "labelled", "no detection", "empty", "failed"
 ANIMAL = "1"
@@ -34,7 +35,7 @@ def label_row(image: dict, detections: list[dict] | None, failure: str | None, t
     """One output row; `image` carries path/park/species/split/class_index/sha256/width/height."""
     if failure is not None:
         status, boxes = FAILED, []
-    elif image["species"] == "emp":
+    elif image["species"] == EMPTY_SPECIES:
         status, boxes = EMPTY, []
     else:
         boxes = label_boxes(detections or [], threshold)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.lib.inventory import species_aliases
 from wildbench_assets.lib.metrics import EMPTY, coco_map, image_class, image_level, mean_matched_iou
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 
 class ScoringError(ValueError):
@@ -66,7 +67,7 @@ def _resolver(class_names: list[str], species: list[tuple[str, str, str]]):
 
     def resolve(name: str) -> int:
         key = str(name).strip().lower()
-        if key in ("emp", "empty", "blank", "-1"):
+        if key in (EMPTY_SPECIES, "empty", "blank", "-1"):
             return EMPTY
         code = aliases.get(key, str(name).strip())
         if code not in index:
@@ -224,7 +225,7 @@ def _score(truth_text: str, predictions_text: str, class_names: list[str], speci
                                "mean_iou_matched": mean_iou, "matched_boxes": pairs,
                                "per_class_ap": {class_names[c - 1]: v for c, v in detection.per_class_ap.items()},
                                "per_class_ap50": {class_names[c - 1]: v for c, v in detection.per_class_ap50.items()}}
-    result["image_level"]["per_class_f1"] = {("emp" if c == EMPTY else class_names[c]): v
+    result["image_level"]["per_class_f1"] = {(EMPTY_SPECIES if c == EMPTY else class_names[c]): v
                                              for c, v in result["image_level"]["per_class_f1"].items()}
     return result
 

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
+
 SPLITS = ("train", "val", "test")
 GROUPINGS = ("camera", "sequence", "image")
-EMPTY = "emp"
+EMPTY = EMPTY_SPECIES
 
 
 @dataclass(frozen=True)

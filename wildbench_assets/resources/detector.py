@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from PIL import Image, ImageOps
 from pydantic import Field
 
 from wildbench_assets.lib.annotations import Box
+from wildbench_assets.training.common import pick_device
 
 ANIMAL, PERSON, VEHICLE = "1", "2", "3"
 MD_CATEGORIES = {ANIMAL: "animal", PERSON: "person", VEHICLE: "vehicle"}
@@ -60,16 +62,6 @@ def mdlite_weights() -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing from the zamba wheel")
     return path
-
-
-def pick_device(requested: str = "auto") -> str:
-    import torch
-
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    return "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"
 
 
 class MDLiteModel:
@@ -222,7 +214,7 @@ class Detector:
 class DetectorResource(dg.ConfigurableResource):
     """The box labeller. `mdlite` (default, offline) or `manifest` (the archive's own boxes)."""
 
-    backend: str = Field(default="mdlite", description=f"one of {BACKENDS}")
+    backend: Literal["mdlite", "megadetector", "manifest"] = Field(default="mdlite", description="box labeller")
     weights_path: str | None = Field(default=None, description="Checkpoint; mdlite default: zamba's")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N | mps")
     batch_size: int | None = Field(default=None, ge=1, description="default: 16 on a GPU, 1 on a CPU")

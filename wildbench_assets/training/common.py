@@ -34,9 +34,13 @@ class Prediction:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the original image
 
 
-def pick_device(requested: str) -> str:
+def pick_device(requested: str = "auto") -> str:
+    """The one device picker: `auto` is the first GPU when there is one (CUDA, else Apple's MPS), else
+    the CPU; anything else is used as given (`cpu`, `cuda:1`)."""
     import torch
 
     if requested != "auto":
         return requested
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return "cuda:0"
+    return "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"

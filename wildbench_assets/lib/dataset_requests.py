@@ -13,6 +13,7 @@ from datetime import date
 import pandas as pd
 
 from wildbench_assets.lib.datasets import FORMATS
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SUFFIXES = (".error.json", ".result.json")
@@ -105,9 +106,9 @@ def select_images(curated: pd.DataFrame, spec: ExportSpec) -> pd.DataFrame:
     if spec.parks:
         rows = rows[rows.park.isin(spec.parks)]
     if spec.species:
-        rows = rows[rows.species.isin(spec.species) | (rows.species == "emp")]
+        rows = rows[rows.species.isin(spec.species) | (rows.species == EMPTY_SPECIES)]
     if not spec.include_empties:
-        rows = rows[rows.species != "emp"]
+        rows = rows[rows.species != EMPTY_SPECIES]
     if spec.start_date:
         rows = rows[rows.captured_at >= pd.Timestamp(spec.start_date)]
     if spec.end_date:
