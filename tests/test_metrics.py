@@ -65,6 +65,30 @@ def pycocotools_map(images, gts, dts):
     return evaluation.stats[0], evaluation.stats[1], per_class
 
 
+def test_average_precision_by_hand():
+    """One class, two animals, three detections ranked TP, FP, TP: precision 1 up to recall 0.5, then
+    2/3 up to recall 1; COCO's 101-point AP = (51 * 1 + 50 * 2/3) / 101 at every IoU threshold."""
+    gts = [{"image_id": "a", "category_id": 1, "bbox": [0, 0, 10, 10]},
+           {"image_id": "b", "category_id": 1, "bbox": [20, 20, 10, 10]}]
+    dts = [{"image_id": "a", "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
+           {"image_id": "a", "category_id": 1, "bbox": [50, 50, 10, 10], "score": 0.8},
+           {"image_id": "b", "category_id": 1, "bbox": [20, 20, 10, 10], "score": 0.7}]
+    expected = (51 + 50 * 2 / 3) / 101
+    result = coco_map(gts, dts)
+    assert result.map_50 == pytest.approx(expected) and result.map_50_95 == pytest.approx(expected)
+    assert coco_map(gts, []).map_50 == 0.0  # nothing predicted: zero, not an error
+
+
+def test_tied_scores_give_the_reference_number():
+    """Detectors write scores rounded to 4 decimals: ties must be ranked exactly as pycocotools does."""
+    images, gts, dts = fixture(3)
+    for d in dts:
+        d["score"] = round(d["score"], 1)  # many ties
+    ours = coco_map(gts, dts)
+    map_50_95, map_50, _ = pycocotools_map(images, gts, dts)
+    assert (ours.map_50_95, ours.map_50) == (map_50_95, map_50)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_map_equals_pycocotools(seed):
     images, gts, dts = fixture(seed)

@@ -1,9 +1,7 @@
 """Detection and image-level metrics a benchmark can be trusted with.
 
-- `coco_map`: COCO bbox evaluation (mAP@[.5:.95], mAP@.5, per-class AP), re-implemented in numpy
-  step for step after pycocotools' `evaluateImg` + `accumulate` (greedy matching by confidence,
-  101-point interpolated precision envelope, at most 100 detections per image and class); tested equal
-  to pycocotools to 1e-6. Every prediction is kept and ranked: no threshold.
+- `coco_map`: COCO bbox evaluation (mAP@[.5:.95], mAP@.5, per-class AP) by pycocotools itself: the
+  reference numbers, ties in confidence included. Every prediction is kept and ranked: no threshold.
 - `iou_xyxy`: intersection over union of corner boxes, in one coordinate system, no "+1".
 - `image_level`: the thesis's definition (an image's class is its most confident detection, empty
   when none is above the threshold), scored with scikit-learn.
@@ -11,13 +9,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
-IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
-RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
 MAX_DETS = 100
 EMPTY = -1
 
@@ -60,90 +58,58 @@ class DetectionMetrics:
     recall_50_95: float
 
 
-def _match_image(gt: list[dict], dt: list[dict]):
-    """pycocotools evaluateImg for one image and class, area 'all': (dt scores, matches, dt ignore, gt ignore)."""
-    gt_ignore = np.array([bool(g.get("iscrowd", 0)) for g in gt], dtype=bool)  # COCOeval: ignore = iscrowd
-    order = np.argsort(gt_ignore, kind="mergesort")
-    gt = [gt[i] for i in order]
-    gt_ignore = gt_ignore[order]
-    crowd = np.array([bool(g.get("iscrowd", 0)) for g in gt], dtype=bool)
-    dt_order = np.argsort([-d["score"] for d in dt], kind="mergesort")[:MAX_DETS]
-    dt = [dt[i] for i in dt_order]
-    t_count, d_count, g_count = len(IOU_THRESHOLDS), len(dt), len(gt)
-    gt_matched = np.zeros((t_count, g_count))
-    dt_matched = np.zeros((t_count, d_count))
-    dt_ignore = np.zeros((t_count, d_count), dtype=bool)
-    if d_count and g_count:
-        ious = _iou_xywh(np.array([d["bbox"] for d in dt], float), np.array([g["bbox"] for g in gt], float), crowd)
-        for t, threshold in enumerate(IOU_THRESHOLDS):
-            for di in range(d_count):
-                best = min(threshold, 1 - 1e-10)
-                m = -1
-                for gi in range(g_count):
-                    if gt_matched[t, gi] > 0 and not crowd[gi]:
-                        continue
-                    if m > -1 and not gt_ignore[m] and gt_ignore[gi]:
-                        break
-                    if ious[di, gi] < best:
-                        continue
-                    best, m = ious[di, gi], gi
-                if m == -1:
-                    continue
-                dt_ignore[t, di] = gt_ignore[m]
-                dt_matched[t, di] = 1
-                gt_matched[t, m] = 1
-    return np.array([d["score"] for d in dt]), dt_matched, dt_ignore, gt_ignore
+def image_id_sort_key(key) -> tuple:
+    """Image ids as pycocotools sorts them: numbers numerically (then anything else as text)."""
+    return (0, key, "") if isinstance(key, int) else (1, 0, str(key))
 
 
-def coco_map(ground_truth: list[dict], predictions: list[dict]) -> DetectionMetrics:
-    """`ground_truth`: dicts image_id, category_id, bbox [x, y, w, h] (+ iscrowd: ignored, as in COCO);
-    `predictions`: image_id, category_id, bbox, score. Images without boxes need no entry."""
-    gts, dts = defaultdict(list), defaultdict(list)
-    for g in ground_truth:
-        gts[(g["image_id"], g["category_id"])].append(g)
-    for d in predictions:
-        dts[(d["image_id"], d["category_id"])].append(d)
-    categories = sorted({c for _, c in gts} | {c for _, c in dts})
-    images = sorted({i for i, _ in gts} | {i for i, _ in dts}, key=str)
-    precision = -np.ones((len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(categories)))
-    recall = -np.ones((len(IOU_THRESHOLDS), len(categories)))
-    for k, category in enumerate(categories):
-        per_image = [_match_image(gts.get((i, category), []), dts.get((i, category), []))
-                     for i in images if (i, category) in gts or (i, category) in dts]
-        gt_ignore = np.concatenate([p[3] for p in per_image]) if per_image else np.zeros(0, bool)
-        positives = int(np.count_nonzero(~gt_ignore))
-        if positives == 0:
-            continue
-        scores = np.concatenate([p[0] for p in per_image])
-        order = np.argsort(-scores, kind="mergesort")
-        matched = np.concatenate([p[1] for p in per_image], axis=1)[:, order]
-        ignored = np.concatenate([p[2] for p in per_image], axis=1)[:, order]
-        tps = np.logical_and(matched, ~ignored)
-        fps = np.logical_and(~matched.astype(bool), ~ignored)
-        tp_sum = np.cumsum(tps, axis=1).astype(float)
-        fp_sum = np.cumsum(fps, axis=1).astype(float)
-        for t, (tp, fp) in enumerate(zip(tp_sum, fp_sum)):
-            n = len(tp)
-            rc = tp / positives
-            pr = tp / (fp + tp + np.spacing(1))
-            recall[t, k] = rc[-1] if n else 0
-            pr = pr.tolist()
-            for i in range(n - 1, 0, -1):  # precision envelope
-                if pr[i] > pr[i - 1]:
-                    pr[i - 1] = pr[i]
-            q = np.zeros(len(RECALL_THRESHOLDS))
-            indices = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
-            for ri, pi in enumerate(indices):
-                if pi < n:
-                    q[ri] = pr[pi]
-            precision[t, :, k] = q
+def coco_map(ground_truth: list[dict], predictions: list[dict], image_order: list | None = None) -> DetectionMetrics:
+    """COCO bbox evaluation by pycocotools itself (area "all", at most 100 detections per image), so the
+    numbers are the reference numbers, ties in confidence included. `ground_truth`: dicts image_id,
+    category_id, bbox [x, y, w, h] (+ iscrowd: ignored regions, as in COCO); `predictions`: image_id,
+    category_id, bbox, score. Images without boxes need no entry. Confidence ties are broken by image
+    order, as pycocotools does: `image_order` (the truth file's images sorted by id), else the ids sorted
+    (numbers numerically). Categories without ground truth are left out of the means (-1 when none has any)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    categories = sorted({g["category_id"] for g in ground_truth} | {d["category_id"] for d in predictions})
+    seen = {g["image_id"] for g in ground_truth} | {d["image_id"] for d in predictions}
+    ordered = [i for i in (image_order or []) if i in seen]
+    image_ids = ordered + sorted(seen - set(ordered), key=image_id_sort_key)
+    index = {image: i + 1 for i, image in enumerate(image_ids)}  # pycocotools wants one id type
+    truth = COCO()
+    truth.dataset = {
+        "images": [{"id": i} for i in index.values()],
+        "categories": [{"id": c} for c in categories],
+        "annotations": [{"id": n + 1, "image_id": index[g["image_id"]], "category_id": g["category_id"],
+                         "bbox": [float(v) for v in g["bbox"]], "area": float(g["bbox"][2]) * float(g["bbox"][3]),
+                         "iscrowd": int(g.get("iscrowd", 0))} for n, g in enumerate(ground_truth)],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth.createIndex()
+        if not predictions:  # loadRes cannot take an empty list: every class with ground truth scores 0
+            with_truth = sorted({g["category_id"] for g in ground_truth if not g.get("iscrowd")})
+            zero = {c: 0.0 for c in with_truth}
+            return DetectionMetrics(0.0 if zero else -1.0, 0.0 if zero else -1.0, zero, dict(zero),
+                                    0.0 if zero else -1.0)
+        result = truth.loadRes([{"image_id": index[d["image_id"]], "category_id": d["category_id"],
+                                 "bbox": [float(v) for v in d["bbox"]], "score": float(d["score"])}
+                                for d in predictions])
+        evaluation = COCOeval(truth, result, "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]  # [iou, recall, class], area all, 100 detections
+    recall = evaluation.eval["recall"][:, :, 0, -1]
 
     def mean_valid(values: np.ndarray) -> float:
         valid = values[values > -1]
         return float(valid.mean()) if valid.size else -1.0
 
-    per_class = {int(c): mean_valid(precision[:, :, k]) for k, c in enumerate(categories) if recall[0, k] > -1}
-    per_class50 = {int(c): mean_valid(precision[0, :, k]) for k, c in enumerate(categories) if recall[0, k] > -1}
+    cats = evaluation.params.catIds
+    present = [k for k in range(len(cats)) if recall[0, k] > -1]
+    per_class = {int(cats[k]): mean_valid(precision[:, :, k]) for k in present}
+    per_class50 = {int(cats[k]): mean_valid(precision[0, :, k]) for k in present}
     return DetectionMetrics(mean_valid(precision), mean_valid(precision[0]), per_class, per_class50,
                             mean_valid(recall))
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.lib.inventory import species_aliases
-from wildbench_assets.lib.metrics import EMPTY, coco_map, image_class, image_level, mean_matched_iou
+from wildbench_assets.lib.metrics import EMPTY, coco_map, image_class, image_id_sort_key, image_level, mean_matched_iou
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 
@@ -31,6 +31,7 @@ class Truth:
     labels: dict[str, int]                               # image id -> class index (-1 empty)
     boxes: list[dict] = field(default_factory=list)      # COCO-style ground truth, category = class index + 1
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)       # images by their id in the truth file (COCO's tie order)
 
 
 @dataclass
@@ -119,7 +120,8 @@ def load_truth(text: str, class_names: list[str], species: list[tuple[str, str, 
                               "bbox": [float(v) for v in a["bbox"]], "iscrowd": int(a.get("iscrowd", 0))})
         for key, classes in counts.items():
             labels[key] = max(set(classes), key=classes.count)
-        return Truth(labels, boxes, sizes)
+        order = [_key(images[i]["file_name"]) for i in sorted(images, key=image_id_sort_key)]
+        return Truth(labels, boxes, sizes, order)
     return Truth(_csv_labels(text, resolve))
 
 
@@ -219,7 +221,7 @@ def _score(truth_text: str, predictions_text: str, class_names: list[str], speci
                 else:
                     bbox = list(box)
                 preds.append({"image_id": key, "category_id": cls + 1, "bbox": bbox, "score": conf})
-        detection = coco_map(truth.boxes, preds)
+        detection = coco_map(truth.boxes, preds, truth.order)
         mean_iou, pairs = mean_matched_iou(truth.boxes, preds)
         result["detection"] = {"map_50_95": detection.map_50_95, "map_50": detection.map_50,
                                "mean_iou_matched": mean_iou, "matched_boxes": pairs,
