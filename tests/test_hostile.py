@@ -273,3 +273,46 @@ def test_ctrl_c_stops_the_whole_run(demo_archive, tmp_path):
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         assert not instance.get_materialized_partitions(dg.AssetKey("curated_images"))
         assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+
+
+def test_a_jpeg_cut_inside_its_scan_is_a_failed_image_not_a_grey_half(tmp_path):
+    """A JPEG cut inside its scan data with an end marker appended passes the header check, but the
+    labelling stage decodes every pixel strictly and marks it failed (Pillow alone fills it grey)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from wildbench_assets.resources.detector import DetectorResource
+
+    pixels = (np.random.default_rng(0).random((240, 320, 3)) * 255).astype("uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    whole = buffer.getvalue()
+    (tmp_path / "whole.jpg").write_bytes(whole)
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2] + b"\xff\xd9")
+    Image.open(tmp_path / "cut.jpg").load()  # Pillow alone does not object
+    detector = DetectorResource(backend="manifest").load({})
+    results = {r.key: r for r in detector.run(["whole.jpg", "cut.jpg"], LocalArchive(tmp_path).read)}
+    assert results["whole.jpg"].failure is None
+    assert "corrupt JPEG data" in results["cut.jpg"].failure
+
+
+def test_restored_files_with_new_mtimes_are_not_counted_twice(tmp_path):
+    """A restore (`cp -r`) gives every file a new mtime, so a new arrival day: the day the files left is
+    re-ingested as empty, and curation sees each image once."""
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    images = _demo_images(4, seed=8)
+    keys = _place(archive, images, datetime.now(UTC) - timedelta(days=3), "a")
+    instance, outcome = run_all(archive, data, selection=["raw_images", "image_metadata", "curated_images"])
+    assert not outcome.get("failure")
+    now = time.time()
+    for key in keys:
+        os.utime(archive / key, (now, now))
+    _, outcome = run_all(archive, data, instance=instance, selection=["raw_images", "image_metadata",
+                                                                       "curated_images"])
+    assert not outcome.get("failure"), outcome
+    raw = pd.read_parquet(data / "raw_images")
+    assert len(raw) == len(keys) and raw.path.is_unique
+    curated = pd.read_parquet(data / "curated_images")
+    assert curated.path.is_unique and set(curated.path) <= set(keys)

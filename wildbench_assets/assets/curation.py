@@ -12,7 +12,7 @@ from wildbench_assets.config import CurationConfig, SplitConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.bursts import burst_violations
 from wildbench_assets.lib.curation import CURATED_COLUMNS, curate
-from wildbench_assets.lib.expectations import Rule, validate
+from wildbench_assets.lib.expectations import Rule, validate_checks
 from wildbench_assets.lib.plots import bar_chart_png
 from wildbench_assets.lib.splits import SPLITS, SplitPlan, groups_across_splits, make_splits
 from wildbench_assets.lib.versions import table_version
@@ -53,15 +53,17 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     context.log.info(f"{report.images_in} images -> {len(curated)} kept; bursts dropped {burst_dropped}, "
                      f"unreadable {report.unreadable_dropped}, other species {report.other_species_dropped}")
 
-    results = validate(curated, [
-        Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
-        Rule("expect_column_values_to_be_unique", {"column": "path"}),
-        Rule("expect_column_values_to_not_be_in_set", {"column": "status", "value_set": sorted(hdr.UNREADABLE)}),
-    ], name="curated_images")
+    found = validate_checks(curated, {
+        "known_species_only": [
+            Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
+            Rule("expect_column_values_to_be_unique", {"column": "path"})],
+        "readable_only": [
+            Rule("expect_column_values_to_not_be_in_set", {"column": "status", "value_set": sorted(hdr.UNREADABLE)})],
+    }, name="curated_images")
     violations = burst_violations(curated, config.burst_interval_s, config.mode)
     checks = [
-        rules_check("known_species_only", results[0:2]),
-        rules_check("readable_only", results[2:3]),
+        rules_check("known_species_only", found["known_species_only"]),
+        rules_check("readable_only", found["readable_only"]),
         dg.AssetCheckResult(check_name="counts_add_up",
                             passed=report.accounted_for == report.images_in == len(image_metadata)
                             and int(per_species.kept.sum()) == len(curated),
@@ -142,25 +144,27 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     violations = sum(burst_violations(rows, interval, mode)  # each park's rows keep the rule they were cleaned by
                      for (mode, interval), rows in table.groupby(["burst_mode", "burst_interval_s"]))
 
-    results = validate(table, [
-        Rule("expect_column_values_to_be_unique", {"column": "path"}),
-        Rule("expect_column_values_to_be_in_set", {"column": "split", "value_set": [split]}),
-        Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
-    ], name="benchmark_splits")
+    found = validate_checks(table, {
+        "splits_disjoint": [Rule("expect_column_values_to_be_unique", {"column": "path"}),
+                            Rule("expect_column_values_to_be_in_set", {"column": "split", "value_set": [split]})],
+        "cap_respected": [Rule("expect_column_values_to_be_in_set",
+                               {"column": "species", "value_set": sorted(tax.species_codes)})],
+    }, name="benchmark_splits")
+    rules_hold = {check: all(r.success for r in results) for check, results in found.items()}
     checks = [
         dg.AssetCheckResult(
             check_name="splits_disjoint",
-            passed=results[0].success and overlap_paths == 0 and (leaked_groups == 0 or plan.by == "image"),
+            passed=rules_hold["splits_disjoint"] and overlap_paths == 0 and (leaked_groups == 0 or plan.by == "image"),
             metadata={"paths_in_other_splits": overlap_paths, "groups_across_splits": leaked_groups,
                       "cameras_across_splits": leaked_cameras, "by": plan.by,
-                      "rules": dg.MetadataValue.md(results[0].describe())},
+                      "rules": dg.MetadataValue.md("\n".join(f"- {r.describe()}" for r in found["splits_disjoint"]))},
         ),
         dg.AssetCheckResult(check_name="split_shares", passed=not off_target, severity=dg.AssetCheckSeverity.WARN,
                             metadata={"shares": dg.MetadataValue.json({s: round(float(shares[s]), 3) for s in SPLITS}),
                                       "off_target": dg.MetadataValue.json(off_target)}),
         dg.AssetCheckResult(check_name="species_in_every_split", passed=not missing,
                             severity=dg.AssetCheckSeverity.WARN, metadata={"missing": dg.MetadataValue.json(missing)}),
-        dg.AssetCheckResult(check_name="cap_respected", passed=not over_cap and results[2].success,
+        dg.AssetCheckResult(check_name="cap_respected", passed=not over_cap and rules_hold["cap_respected"],
                             metadata={"cap": cap, "over_cap": dg.MetadataValue.json(over_cap)}),
         dg.AssetCheckResult(check_name="burst_rule_holds", passed=violations == 0,
                             metadata={"pairs_closer_than_interval": violations}),

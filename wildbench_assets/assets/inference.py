@@ -12,7 +12,7 @@ from wildbench_assets.assets.checks import counts_table, png_markdown, publish, 
 from wildbench_assets.automation import on_new_data
 from wildbench_assets.config import PredictionConfig
 from wildbench_assets.lib import predictions as pred
-from wildbench_assets.lib.expectations import Rule, validate
+from wildbench_assets.lib.expectations import Rule, validate_checks
 from wildbench_assets.lib.image_header import UNREADABLE
 from wildbench_assets.lib.labels import image_id
 from wildbench_assets.lib.plots import bar_chart_png
@@ -129,10 +129,12 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
     md_errors = validate_md_document(json.loads(stored.path.read_text()))
 
     detected = table[table.status == pred.PREDICTED]
-    results = validate(detected, [
-        Rule("expect_column_values_to_be_between", {"column": c, "min_value": 0.0, "max_value": 1.0}) for c in "xywh"
-    ] + [Rule("expect_column_values_to_be_between",
-              {"column": "score", "min_value": config.min_confidence, "max_value": 1.0})], name="new_image_predictions")
+    found = validate_checks(detected, {
+        "boxes_in_unit_square": [Rule("expect_column_values_to_be_between",
+                                      {"column": c, "min_value": 0.0, "max_value": 1.0}) for c in "xywh"],
+        "scores_in_range": [Rule("expect_column_values_to_be_between",
+                                 {"column": "score", "min_value": config.min_confidence, "max_value": 1.0})],
+    }, name="new_image_predictions")
     overflow = int(((detected.x + detected.w > 1 + 1e-6) | (detected.y + detected.h > 1 + 1e-6)).sum())
     single = table[table.status != pred.PREDICTED].path
     per_species = detected.species.value_counts()
@@ -141,10 +143,10 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
                             passed=set(table.path) == set(images.path) and single.is_unique
                             and not set(single) & set(detected.path),
                             metadata={"images": len(images), "images_in_table": int(table.path.nunique())}),
-        rules_check("boxes_in_unit_square", results[:4], metadata={"boxes_past_the_edge": overflow})
+        rules_check("boxes_in_unit_square", found["boxes_in_unit_square"], metadata={"boxes_past_the_edge": overflow})
         if overflow == 0 else dg.AssetCheckResult(check_name="boxes_in_unit_square", passed=False,
                                                   metadata={"boxes_past_the_edge": overflow}),
-        rules_check("scores_in_range", results[4:]),
+        rules_check("scores_in_range", found["scores_in_range"]),
         dg.AssetCheckResult(check_name="megadetector_file_valid", passed=not md_errors,
                             metadata={"errors": dg.MetadataValue.json(md_errors)}),
     ]

@@ -12,7 +12,7 @@ from wildbench_assets.assets.checks import counts_table, publish, rules_check
 from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.arrivals import fingerprint_of
-from wildbench_assets.lib.expectations import Rule, validate
+from wildbench_assets.lib.expectations import Rule, validate_checks
 from wildbench_assets.lib.headers import inspect_objects, not_a_file_row
 from wildbench_assets.lib.inventory import (
     MANIFEST_NAME,
@@ -76,23 +76,27 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
 
     unknown_parks = frame.loc[~frame.park.isin(tax.park_codes), "park"].value_counts().to_dict()
     unknown_species = frame.loc[~frame.species.isin(tax.species_codes), "species"].value_counts().to_dict()
-    results = validate(frame, [
-        Rule("expect_column_values_to_be_unique", {"column": "path"}),
-        Rule("expect_column_values_to_be_in_set", {"column": "park", "value_set": sorted(tax.park_codes)}),
-        Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
-        Rule("expect_column_values_to_not_be_null", {"column": "etag"}),
-        Rule("expect_column_values_to_be_between", {"column": "bytes", "min_value": 0}),
-        Rule("expect_table_row_count_to_equal", {"value": len(objects)}),
-        Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
-        Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"}),
-    ], name="raw_images")
+    found = validate_checks(frame, {
+        "unique_paths": [Rule("expect_column_values_to_be_unique", {"column": "path"})],
+        "known_parks": [Rule("expect_column_values_to_be_in_set", {"column": "park",
+                                                                   "value_set": sorted(tax.park_codes)})],
+        "known_species": [Rule("expect_column_values_to_be_in_set", {"column": "species",
+                                                                     "value_set": sorted(tax.species_codes)})],
+        "listing_complete": [
+            Rule("expect_column_values_to_not_be_null", {"column": "etag"}),
+            Rule("expect_column_values_to_be_between", {"column": "bytes", "min_value": 0}),
+            Rule("expect_table_row_count_to_equal", {"value": len(objects)}),
+            Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
+            Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"}),
+        ],
+    }, name="raw_images")
     checks = [
-        rules_check("unique_paths", results[0:1]),
-        rules_check("known_parks", results[1:2], dg.AssetCheckSeverity.WARN,
+        rules_check("unique_paths", found["unique_paths"]),
+        rules_check("known_parks", found["known_parks"], dg.AssetCheckSeverity.WARN,
                     {"unknown_parks": dg.MetadataValue.json(unknown_parks)}),
-        rules_check("known_species", results[2:3], dg.AssetCheckSeverity.WARN,
+        rules_check("known_species", found["known_species"], dg.AssetCheckSeverity.WARN,
                     {"unknown_species": dg.MetadataValue.json(unknown_species)}),
-        rules_check("listing_complete", results[3:8]),
+        rules_check("listing_complete", found["listing_complete"]),
     ]
     return publish(context, dg.MaterializeResult(
         value=frame,
@@ -154,31 +158,35 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
         context.log.warning(f"{path}: {status} ({reason})")
 
     readable = sorted(set(hdr.STATUSES) - hdr.UNREADABLE)
-    results = validate(frame, [
-        Rule("expect_table_row_count_to_equal", {"value": len(raw_images)}),
-        Rule("expect_column_values_to_be_unique", {"column": "path"}),
-        Rule("expect_column_values_to_be_in_set", {"column": "status", "value_set": list(hdr.STATUSES)}),
-        Rule("expect_column_values_to_not_be_null",
-             {"column": "reason", "row_condition": 'status!="ok"', "condition_parser": "pandas"}),
-        Rule("expect_column_values_to_not_be_null",
-             {"column": "captured_at", "row_condition": 'status=="ok"', "condition_parser": "pandas"}),
-        Rule("expect_column_values_to_be_between",
-             {"column": "captured_at", "min_value": hdr.EARLIEST_PLAUSIBLE, "max_value": now + timedelta(days=1)}),
-        Rule("expect_column_values_to_be_between",
-             {"column": "width", "min_value": 1, "row_condition": f"status.isin({readable})",
-              "condition_parser": "pandas"}),
-        Rule("expect_column_values_to_be_between",
-             {"column": "height", "min_value": 1, "row_condition": f"status.isin({readable})",
-              "condition_parser": "pandas"}),
-    ], name="image_metadata")
+    on_readable = {"row_condition": f"status.isin({readable})", "condition_parser": "pandas"}
+    found = validate_checks(frame, {
+        "one_row_per_raw_image": [Rule("expect_table_row_count_to_equal", {"value": len(raw_images)}),
+                                  Rule("expect_column_values_to_be_unique", {"column": "path"})],
+        "valid_statuses": [
+            Rule("expect_column_values_to_be_in_set", {"column": "status", "value_set": list(hdr.STATUSES)}),
+            Rule("expect_column_values_to_not_be_null",
+                 {"column": "reason", "row_condition": 'status!="ok"', "condition_parser": "pandas"}),
+        ],
+        "plausible_capture_dates": [
+            Rule("expect_column_values_to_not_be_null",
+                 {"column": "captured_at", "row_condition": 'status=="ok"', "condition_parser": "pandas"}),
+            Rule("expect_column_values_to_be_between", {"column": "captured_at", "min_value": hdr.EARLIEST_PLAUSIBLE,
+                                                        "max_value": now + timedelta(days=1)}),
+        ],
+        "readable_dimensions": [
+            Rule("expect_column_values_to_be_between", {"column": "width", "min_value": 1, **on_readable}),
+            Rule("expect_column_values_to_be_between", {"column": "height", "min_value": 1, **on_readable}),
+        ],
+    }, name="image_metadata")
     same_paths = set(frame.path) == set(raw_images.path)
     checks = [
-        rules_check("one_row_per_raw_image", results[0:2], metadata={"same_paths_as_raw_images": same_paths})
+        rules_check("one_row_per_raw_image", found["one_row_per_raw_image"],
+                    metadata={"same_paths_as_raw_images": same_paths})
         if same_paths else dg.AssetCheckResult(check_name="one_row_per_raw_image", passed=False,
                                                metadata={"same_paths_as_raw_images": False}),
-        rules_check("valid_statuses", results[2:4]),
-        rules_check("plausible_capture_dates", results[4:6]),
-        rules_check("readable_dimensions", results[6:8]),
+        rules_check("valid_statuses", found["valid_statuses"]),
+        rules_check("plausible_capture_dates", found["plausible_capture_dates"]),
+        rules_check("readable_dimensions", found["readable_dimensions"]),
         dg.AssetCheckResult(
             check_name="failed_share", passed=failed_share <= config.max_failed_share,
             severity=dg.AssetCheckSeverity.WARN,

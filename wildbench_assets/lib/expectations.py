@@ -72,3 +72,14 @@ def validate(frame: pd.DataFrame, rules: list[Rule], name: str = "table") -> lis
             sample=list(details.get("partial_unexpected_list") or [])[:10],
         ))
     return results
+
+
+def validate_checks(frame: pd.DataFrame, checks: dict[str, list[Rule]],
+                    name: str = "table") -> dict[str, list[RuleResult]]:
+    """One validation of `frame` for several checks: check name -> the results of its rules."""
+    flat = [(check, rule) for check, rules in checks.items() for rule in rules]
+    results = validate(frame, [rule for _check, rule in flat], name) if flat else []
+    grouped: dict[str, list[RuleResult]] = {check: [] for check in checks}
+    for (check, _rule), result in zip(flat, results):
+        grouped[check].append(result)
+    return grouped

@@ -106,8 +106,10 @@ class LocalArchive(Archive):
         path = self.root / key
         if ".." in key.split("/") or key.startswith("/") or path.parent.resolve() != path.parent.absolute():
             raise NotARegularFile(f"{key}: outside the archive or through a link")
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        if not stat_module.S_ISREG(os.lstat(path).st_mode):  # before opening: a FIFO would block the open
+            raise NotARegularFile(f"{key}: not a regular file (a link, pipe or device is never read)")
+        try:  # O_NONBLOCK: a file swapped for a pipe after the check still cannot hang the open
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as err:
             if err.errno == errno.ELOOP:
                 raise NotARegularFile(f"{key}: a symbolic link (never followed)") from err
@@ -115,6 +117,7 @@ class LocalArchive(Archive):
         if not stat_module.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise NotARegularFile(f"{key}: not a regular file")
+        os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
 
     def read(self, key: str) -> bytes:

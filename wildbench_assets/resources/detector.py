@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +24,7 @@ from PIL import Image, ImageOps
 from pydantic import Field
 
 from wildbench_assets.lib.annotations import Box
+from wildbench_assets.lib.image_decode import decode_image
 from wildbench_assets.training.common import pick_device
 
 ANIMAL, PERSON, VEHICLE = "1", "2", "3"
@@ -161,8 +161,7 @@ class Detector:
         try:
             data = read(key)
             sha = hashlib.sha256(data).hexdigest()
-            with Image.open(io.BytesIO(data)) as image:
-                image = ImageOps.exif_transpose(image).convert("RGB")  # decodes every pixel: catches corrupt data
+            image = decode_image(data)  # every pixel, strictly: a cut scan is a failure, not a grey half
             array = self.model.preprocess(image) if self.model else None
             return key, sha, image.size, array, None
         except Exception as err:  # noqa: BLE001 - a bad image is a row with its reason

@@ -8,14 +8,13 @@ are present, or one named explicitly; with none trained yet, the box detector al
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, ImageOps
 
+from wildbench_assets.lib.image_decode import decode_image
 from wildbench_assets.training.common import Prediction, TrainSettings
 
 MODELS = ("yolov8", "megadetector", "fasterrcnn")
@@ -48,11 +47,8 @@ def promoted_model(leaderboard: pd.DataFrame | None, weights_present) -> str | N
 
 
 def decode_check(data: bytes) -> tuple[int, int]:
-    """(width, height) after decoding every pixel; raises on a corrupt or non-image file."""
-    with Image.open(io.BytesIO(data)) as image:
-        image = ImageOps.exif_transpose(image)
-        image.load()
-        return image.size
+    """(width, height) after decoding every pixel strictly; raises on a corrupt, cut or non-image file."""
+    return decode_image(data).size
 
 
 @dataclass
