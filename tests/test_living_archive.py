@@ -186,7 +186,7 @@ def test_wildbench_run_is_incremental(tmp_path):
     assert "   1 to run,    1 up to date" in lines["raw_images"]
     assert "   1 to run" in lines["curated_images"]
     assert "   1 to run,    1 up to date" in lines["new_image_predictions"]
-    assert "   0 to run" in lines["benchmark_splits"]  # not selected: the summary says so
+    assert "benchmark_splits" not in lines and "benchmark_splits         not selected" in third.stdout
 
 
 def test_predict_cli_on_real_photos(tmp_path):
@@ -236,3 +236,26 @@ def test_a_lost_partition_file_is_an_error_not_a_smaller_table(tmp_path):
     failure = next(r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE)
     [step_failure] = instance.all_logs(failure.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
     assert "1 materialized partitions have no file" in step_failure.dagster_event.step_failure_data.error.to_string()
+
+
+def test_a_day_of_only_unreadable_files_materializes_empty_valid_results(tmp_path):
+    """A new day whose files are all broken (empty, not an image, a cut JPEG): ingest records each with
+    its reason, curation keeps nothing from it, predictions are failed rows — and nothing crashes."""
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    day = datetime.now(UTC) - timedelta(days=1)
+    good = _demo_images(1, seed=6)[0]
+    folder = archive / "snieves" / "sus" / "C07"
+    folder.mkdir(parents=True)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.jpg").write_text("battery 20%")
+    (folder / "cut.jpg").write_bytes(good.data[: len(good.data) // 3])
+    for path in folder.iterdir():
+        os.utime(path, (day.timestamp(), day.timestamp()))
+    instance, outcome = run_all(archive, data, selection=["raw_images", "image_metadata", "curated_images",
+                                                          "new_image_predictions"])
+    assert not outcome.get("failure"), outcome
+    meta = pd.read_parquet(data / "image_metadata")
+    assert set(meta.status) == {"empty file", "not an image", "truncated"}
+    assert len(pd.read_parquet(data / "curated_images")) == 0
+    predictions = pd.read_parquet(data / "new_image_predictions")
+    assert len(predictions) == 3 and set(predictions.status) == {"failed"} and predictions.failure.notna().all()

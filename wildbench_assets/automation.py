@@ -13,16 +13,11 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
+from wildbench_assets.settings import refresh_cron
+
 AC = dg.AutomationCondition
-DEFAULT_REFRESH_CRON = "0 2 * * *"
-
-
-def refresh_cron() -> str:
-    return os.environ.get("WILDBENCH_REFRESH_CRON") or DEFAULT_REFRESH_CRON
 
 
 def _idle() -> dg.AutomationCondition:

@@ -48,10 +48,6 @@ def cmd_demo_archive(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Bring the instance up to date with the archive: only what is missing or stale runs."""
-    if args.archive:
-        os.environ["WILDBENCH_ARCHIVE"] = args.archive
-    if args.endpoint_url:
-        os.environ["WILDBENCH_S3_ENDPOINT_URL"] = args.endpoint_url
     from wildbench_assets import runner
     from wildbench_assets.summary import print_summary
 
@@ -59,8 +55,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from wildbench_assets.definitions import build_defs
+    from wildbench_assets.resources import build_resources
+    from wildbench_assets.settings import deployment
 
-    defs = build_defs()
+    update = {k: v for k, v in {"uri": args.archive, "endpoint_url": args.endpoint_url}.items() if v}
+    base = build_resources(deployment())["archive"]  # --archive wins, and nothing global is changed
+    archive = type(base)(**{**{name: getattr(base, name) for name in type(base).model_fields}, **update})
+    defs = build_defs(resources={"archive": archive})
     known = [k.to_user_string() for k in defs.resolve_asset_graph().toposorted_asset_keys]
     selection = [s.strip() for s in args.select.split(",")] if args.select else None
     try:
@@ -91,7 +92,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"warning: every object of park={park} day={day} vanished: re-ingesting it as empty", file=sys.stderr)
         for key in plan.order:
             todo, fresh = len(plan.todo.get(key, [])), plan.up_to_date.get(key, 0)
-            print(f"  {key.to_user_string():24s} {todo:4d} to run, {fresh:4d} up to date")
+            if key in plan.unselected:
+                print(f"  {key.to_user_string():24s} not selected")
+            else:
+                print(f"  {key.to_user_string():24s} {todo:4d} to run, {fresh:4d} up to date")
         if plan.empty:
             print("nothing to do: every asset is up to date with the archive (--force redoes everything)")
             return 0
@@ -200,6 +204,7 @@ def cmd_request(args: argparse.Namespace) -> int:
     import uuid
 
     from wildbench_assets.lib.dataset_requests import RequestError, check_request_id, parse_spec
+    from wildbench_assets.settings import taxonomy_file
     from wildbench_assets.taxonomy import load_taxonomy
 
     inbox, defs = _inbox_and_defs()
@@ -212,7 +217,7 @@ def cmd_request(args: argparse.Namespace) -> int:
             "start_date": args.start_date, "end_date": args.end_date, "offset": args.offset,
             "limit": args.limit, "include_empties": args.include_empties or None,
             "formats": args.formats.split(",") if args.formats else None}.items() if v is not None}
-        tax = load_taxonomy(os.environ.get("WILDBENCH_TAXONOMY"))
+        tax = load_taxonomy(taxonomy_file())
         try:  # the same validation the run applies, so a typo is caught before anything is queued
             check_request_id(request_id)
             parse_spec(raw, tax.species_codes, tax.park_codes)
@@ -287,9 +292,10 @@ def _run_request(defs, request_id: str, timeout: float) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a predictions file against a truth file with the leaderboard's metrics; JSON on stdout."""
     from wildbench_assets.lib.scoring import ScoringError, score
+    from wildbench_assets.settings import taxonomy_file
     from wildbench_assets.taxonomy import load_taxonomy
 
-    tax = load_taxonomy(os.environ.get("WILDBENCH_TAXONOMY"))
+    tax = load_taxonomy(taxonomy_file())
     try:
         result = score(_text(args.truth), _text(args.predictions), tax.class_names,
                        [(s.code, s.scientific_name, s.common_name) for s in tax.species], args.threshold)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
+from wildbench_assets import settings
 from wildbench_assets.assets import curation, exports, inference, ingest, labels, models, requests
 from wildbench_assets.jobs import JOBS
 from wildbench_assets.resources import build_resources
@@ -22,7 +21,7 @@ from wildbench_assets.sensors import (
 def build_defs(deployment: str | None = None, resources: dict | None = None) -> dg.Definitions:
     """The project's definitions; `resources` replaces some of the deployment's (tests point them at
     temp folders)."""
-    deployment = deployment or os.environ.get("WILDBENCH_DEPLOYMENT", "local")
+    deployment = deployment or settings.deployment()
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests, models, inference]),
         asset_checks=[],

@@ -74,6 +74,7 @@ class Plan:
     up_to_date: dict[dg.AssetKey, int] = field(default_factory=dict)
     vanished: list[tuple[str, str]] = field(default_factory=list)
     rejected_parks: dict[str, int] = field(default_factory=dict)  # folders that cannot be partition keys
+    unselected: set[dg.AssetKey] = field(default_factory=set)
 
     @property
     def empty(self) -> bool:
@@ -129,6 +130,7 @@ def _plan(defs, instance, store, selection, force) -> Plan:
             chosen = [c for c in candidates if _needs_run(graph, instance, key, c, latest_of, planned, force)]
         if selection is not None and key.to_user_string() not in selection:
             chosen = []
+            plan.unselected.add(key)
         planned[key] = set(chosen)
         plan.todo[key] = chosen
         plan.up_to_date[key] = len(candidates) - len(chosen)

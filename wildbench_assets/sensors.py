@@ -2,7 +2,6 @@
 and the automation sensor that evaluates the assets' automation conditions."""
 
 import json
-import os
 import time
 
 import dagster as dg
@@ -20,12 +19,9 @@ from wildbench_assets.partitions import (
 )
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.inbox import RequestInbox
+from wildbench_assets.settings import interval_s
 
 MAX_RUNS_PER_TICK = 5
-
-
-def _interval(name: str, default: int) -> int:
-    return int(os.environ.get(name) or default)
 
 
 # A tick must stay well inside Dagster's 60 s sensor evaluation limit: past this budget the listing
@@ -51,7 +47,7 @@ def scan_archive(store, cursor: dict, budget_s: float = LISTING_BUDGET_S) -> tup
             return None, {**cursor, "scan": {**scan.to_json(), "after": after}}
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=_interval("WILDBENCH_ARRIVALS_INTERVAL_S", 60),
+@dg.sensor(job=ingest_job, minimum_interval_seconds=interval_s("WILDBENCH_ARRIVALS_INTERVAL_S", 60),
            default_status=dg.DefaultSensorStatus.RUNNING)
 def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource):
     """Lists the archive and starts one ingest run per new or changed (park, arrival day): changed means
@@ -107,7 +103,7 @@ automation = dg.AutomationConditionSensorDefinition(
     "wildbench_automation",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=_interval("WILDBENCH_AUTOMATION_INTERVAL_S", 30),
+    minimum_interval_seconds=interval_s("WILDBENCH_AUTOMATION_INTERVAL_S", 30),
     description="Evaluates the assets' automation conditions (see wildbench_assets/automation.py).",
 )
 

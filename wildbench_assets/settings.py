@@ -21,3 +21,26 @@ def default_archive_uri() -> str:
 
 def default_dagster_home() -> str:
     return os.environ.get("DAGSTER_HOME") or str(PROJECT_ROOT / ".dagster_home")
+
+
+def deployment() -> str:
+    return os.environ.get("WILDBENCH_DEPLOYMENT") or "local"
+
+
+def taxonomy_file() -> str | None:
+    return os.environ.get("WILDBENCH_TAXONOMY") or None
+
+
+def optional(name: str) -> str | None:
+    """An optional setting of the local deployment (unset or empty: None)."""
+    return os.environ.get(name) or None
+
+
+def refresh_cron() -> str:
+    """When the benchmark's splits (and what follows them) may refresh: nightly by default."""
+    return os.environ.get("WILDBENCH_REFRESH_CRON") or "0 2 * * *"
+
+
+def interval_s(name: str, default: int) -> int:
+    """A sensor's minimum interval, overridable for tests and busy archives."""
+    return int(os.environ.get(name) or default)

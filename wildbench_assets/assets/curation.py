@@ -77,7 +77,6 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
         value=curated,
         data_version=dg.DataVersion(table_version(curated)),
         metadata={
-            "dagster/row_count": len(curated),
             "images_in": report.images_in,
             "kept": len(curated),
             "burst_dropped": burst_dropped,
@@ -92,9 +91,8 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
 
 
 def _plan(config: SplitConfig) -> SplitPlan:
-    return SplitPlan(by=config.by, sequence_gap_s=config.sequence_gap_s, seed=config.seed,
-                     test_share=config.test_share, val_share=config.val_share, cap=config.cap,
-                     cap_round_to=config.cap_round_to, empty_share=config.empty_share)
+    """The library's plan from the launchpad's config: the fields they share, by name."""
+    return SplitPlan(**config.model_dump(include=set(SplitPlan.__dataclass_fields__)))
 
 
 @dg.asset(
@@ -175,7 +173,6 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
         value=table,
         data_version=dg.DataVersion(table_version(table)),
         metadata={
-            "dagster/row_count": len(table),
             "images": len(table),
             "species": int(table.species.nunique()),
             "cap": cap,

@@ -157,7 +157,6 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
         value=table,
         data_version=dg.DataVersion(table_version(table)),
         metadata={
-            "dagster/row_count": len(table),
             "images": len(images),
             "detections": len(detected),
             "failed": int(statuses.get(pred.FAILED, 0)),

@@ -102,7 +102,6 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
         value=frame,
         data_version=dg.DataVersion(fingerprint_of(listed_objects)),
         metadata={
-            "dagster/row_count": len(frame),
             "objects": len(frame),
             "bytes_total": int(frame.bytes.sum()),
             "cameras": int(frame.camera.nunique()),
@@ -197,7 +196,6 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
         value=frame,
         data_version=dg.DataVersion(table_version(frame)),
         metadata={
-            "dagster/row_count": len(frame),
             "images": len(frame),
             "ok": int(statuses.get(hdr.OK, 0)),
             "failed": failed,

@@ -101,7 +101,6 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
         value=labels,
         data_version=dg.DataVersion(table_version(labels.drop(columns=["detections"]))),
         metadata={
-            "dagster/row_count": len(labels),
             "images": len(labels),
             "boxes": len(all_boxes),
             "inferences": model.inferences,

@@ -317,7 +317,7 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
     return publish(context, dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"], errors="ignore"))),
-        metadata={"dagster/row_count": len(table), "rows": len(table),
+        metadata={"rows": len(table),
                   "leaderboard": dg.MetadataValue.md(shown.to_markdown(index=False)),
                   "plot": png_markdown(plot, "leaderboard")},
         check_results=[dg.AssetCheckResult(check_name="one_row_per_model", passed=table.model.is_unique,

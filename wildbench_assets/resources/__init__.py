@@ -11,7 +11,7 @@ from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.settings import default_archive_uri, default_data_dir
+from wildbench_assets.settings import default_archive_uri, default_data_dir, optional, taxonomy_file
 
 DEPLOYMENTS = ("local", "prod")
 
@@ -33,26 +33,20 @@ def build_resources(deployment: str = "local") -> dict:
         submissions = RequestInbox(uri=dg.EnvVar("WILDBENCH_SUBMISSIONS"),
                                    endpoint_url=dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"))
     else:
-        archive = ArchiveResource(uri=default_archive_uri(), endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
+        archive = ArchiveResource(uri=default_archive_uri(), endpoint_url=optional("WILDBENCH_S3_ENDPOINT_URL"))
         data_dir = default_data_dir()
-        inbox = RequestInbox(uri=_optional_env("WILDBENCH_REQUESTS") or f"{data_dir}/requests",
-                             endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
-        submissions = RequestInbox(uri=_optional_env("WILDBENCH_SUBMISSIONS") or f"{data_dir}/submissions",
-                                   endpoint_url=_optional_env("WILDBENCH_S3_ENDPOINT_URL"))
+        inbox = RequestInbox(uri=optional("WILDBENCH_REQUESTS") or f"{data_dir}/requests",
+                             endpoint_url=optional("WILDBENCH_S3_ENDPOINT_URL"))
+        submissions = RequestInbox(uri=optional("WILDBENCH_SUBMISSIONS") or f"{data_dir}/submissions",
+                                   endpoint_url=optional("WILDBENCH_S3_ENDPOINT_URL"))
     return {
         "archive": archive,
-        "taxonomy": TaxonomyResource(extension_file=_optional_env("WILDBENCH_TAXONOMY")),
+        "taxonomy": TaxonomyResource(extension_file=taxonomy_file()),
         "parquet_io_manager": ParquetIOManager(base_dir=data_dir),
         "artifacts": ArtifactStore(base_dir=data_dir),
         "inbox": inbox,
         "submissions": submissions,
         "label_cache": LabelCache(base_dir=data_dir),
-        "detector": DetectorResource(backend=_optional_env("WILDBENCH_DETECTOR") or "mdlite",
-                                     weights_path=_optional_env("WILDBENCH_DETECTOR_WEIGHTS")),
+        "detector": DetectorResource(backend=optional("WILDBENCH_DETECTOR") or "mdlite",
+                                     weights_path=optional("WILDBENCH_DETECTOR_WEIGHTS")),
     }
-
-
-def _optional_env(name: str) -> str | None:
-    import os
-
-    return os.environ.get(name) or None

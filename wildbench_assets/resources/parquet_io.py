@@ -55,7 +55,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         key = context.asset_partition_key if context.has_asset_partitions else None
         path = self._path(context.asset_key, key)
         write_parquet_atomic(obj, path)
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "rows": len(obj)})
+        schema = dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in obj.dtypes.items()])
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "dagster/row_count": len(obj),
+                                     "dagster/column_schema": schema})
 
     def load_partition(self, asset: str, partition_key: str | None = None) -> pd.DataFrame | None:
         """One stored partition of an asset (single-dimension key), or None if not materialized."""
