@@ -131,6 +131,16 @@ def test_image_class_is_the_most_confident_detection():
     assert image_class([(3, 0.4)], 0.5) == -1
 
 
+def test_thesis_rows_ship_with_the_package_and_reproduce_its_numbers():
+    """No folder beside the checkout needed: the per-image results are package data."""
+    from wildbench_assets.assets.models import thesis_rows
+
+    rows = {r["model"]: r for r in thesis_rows()}
+    yolo = rows["YOLOv8s (thesis)"]
+    assert (round(yolo["precision_weighted"], 4), round(yolo["f1_weighted"], 4)) == (0.9163, 0.9073)
+    assert round(rows["Faster R-CNN (thesis)"]["accuracy"], 4) == 0.7633 and yolo["images"] == 24697
+
+
 @pytest.mark.skipif(not SEED.is_dir(), reason="../shared/reference/seed-results is not beside this checkout")
 def test_thesis_published_image_level_numbers_reproduce():
     values = {}

@@ -271,25 +271,25 @@ THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tu
                "fasterrcnn": "Faster R-CNN (thesis)"}
 
 
-def thesis_rows(seed_dir: Path) -> list[dict]:
-    """The thesis's published rows recomputed from its per-image results (image level only: its files
-    hold no boxes to compute a real mAP from)."""
-    import ast
+THESIS_RESULTS = Path(__file__).resolve().parents[1] / "data" / "thesis_results.json.gz"
 
+
+def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
+    """The thesis's three published rows, recomputed from its per-image results, which ship inside the
+    package (`data/thesis_results.json.gz`, with the sha256 of each original file): always present.
+    Image level only: those results hold no boxes to compute a real mAP from; they were scored on the
+    thesis's own random split, which leaks bursts between train and test."""
+    import gzip
+
+    shipped = json.loads(gzip.decompress(results_file.read_bytes()))["models"]
     rows = []
     for stem, name in THESIS_ROWS.items():
-        path = seed_dir / f"{stem}_values.txt"
-        if not path.exists():
-            continue
-        values = {}
-        for line in path.read_text().splitlines():
-            key, raw = line.split(":", 1)
-            values[key.strip()] = ast.literal_eval(raw.strip())
-        metrics = image_level(values["True vals"], values["Pred vals"])
-        rows.append({"model": name, "source": "thesis per-image results", "images": len(values["True vals"]),
-                     "map_50_95": None, "map_50": None, "precision_weighted": metrics.precision_weighted,
-                     "recall_weighted": metrics.recall_weighted, "f1_weighted": metrics.f1_weighted,
-                     "accuracy": metrics.accuracy, "f1_macro": metrics.f1_macro})
+        values = shipped[stem]
+        metrics = image_level(values["true"], values["pred"])
+        rows.append({"model": name, "source": "thesis per-image results (its random split)",
+                     "images": len(values["true"]), "map_50_95": None, "map_50": None,
+                     "precision_weighted": metrics.precision_weighted, "recall_weighted": metrics.recall_weighted,
+                     "f1_weighted": metrics.f1_weighted, "accuracy": metrics.accuracy, "f1_macro": metrics.f1_macro})
     return rows
 
 
@@ -306,8 +306,7 @@ def thesis_rows(seed_dir: Path) -> list[dict]:
 def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFrame, submission_scores: pd.DataFrame):
     """Every model evaluated here and every scored submission, next to the thesis's published rows
     recomputed from its per-image results. Sorted by mAP@[.5:.95], then weighted F1."""
-    seed_dir = PROJECT_ROOT.parent / "shared" / "reference" / "seed-results"
-    parts = [f for f in (model_evaluation, submission_scores, pd.DataFrame(thesis_rows(seed_dir))) if not f.empty]
+    parts = [f for f in (model_evaluation, submission_scores, pd.DataFrame(thesis_rows())) if not f.empty]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     table = table.sort_values(["map_50_95", "f1_weighted"], ascending=False, na_position="last", ignore_index=True)
     shown = table[["model", "source", "map_50_95", "map_50", "precision_weighted", "recall_weighted",

@@ -90,8 +90,8 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
             dg.AssetCheckResult(check_name="zip_verified", passed=verify_zip(str(stored.path), names) is None),
             dg.AssetCheckResult(check_name="matches_request", passed=bool(in_request)),
             dg.AssetCheckResult(check_name="counts_add_up",
-                                passed=(sum(n.endswith(".txt") for n in names)
-                                        == (chosen.label_status == LABELLED).sum() * ("yolo" in spec.formats)),
+                                passed=bool(sum(n.endswith(".txt") for n in names)
+                                            == (chosen.label_status == LABELLED).sum() * ("yolo" in spec.formats)),
                                 metadata={"images": len(rows), "left_out": left_out}),
         ]
     failed = [c.check_name for c in checks if not c.passed]
