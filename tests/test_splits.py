@@ -117,3 +117,23 @@ def test_invalid_plans_are_rejected():
         SplitPlan(by="park")
     with pytest.raises(ValueError, match="shares"):
         SplitPlan(test_share=1.5)
+
+
+def test_split_findings_see_leaks_against_stored_splits_and_missing_species():
+    from wildbench_assets.lib.splits import split_findings
+
+    frame = archive(3000, cameras=60).assign(burst_mode="camera", burst_interval_s=1.0)
+    plan = SplitPlan()
+    assigned = make_splits(frame, plan)
+    clean = split_findings(assigned, "test", [], plan, share_tolerance=0.2)
+    assert clean.paths_in_other_splits == 0 and clean.groups_across_splits == 0 and clean.burst_violations == 0
+    assert clean.cap > 0 and not clean.over_cap and set(clean.shares) == {"train", "val", "test"}
+
+    reseeded = make_splits(frame, SplitPlan(seed=9))  # the train split as stored came from another seed
+    stored_train = reseeded[(reseeded.split == "train") & reseeded.selected]
+    leaking = split_findings(assigned, "test", [stored_train], plan, share_tolerance=0.2)
+    assert leaking.paths_in_other_splits > 0 and leaking.groups_across_splits > 0
+
+    no_lynx = assigned[~((assigned.species == "lyn") & (assigned.split == "val"))]
+    assert split_findings(no_lynx, "val", [], plan, 0.2).missing_species == {"val": ["lyn"]}
+    assert split_findings(assigned, "test", [], plan, share_tolerance=0.0).off_target  # never exactly 64/16/20

@@ -14,12 +14,11 @@ from wildbench_assets.lib.bursts import burst_violations
 from wildbench_assets.lib.curation import CURATED_COLUMNS, curate
 from wildbench_assets.lib.expectations import Rule, validate_checks
 from wildbench_assets.lib.plots import bar_chart_png
-from wildbench_assets.lib.splits import SPLITS, SplitPlan, groups_across_splits, make_splits
+from wildbench_assets.lib.splits import SPLITS, SplitPlan, make_splits, split_findings
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 CURATION_CHECKS = ["known_species_only", "readable_only", "counts_add_up", "burst_rule_holds"]
 SPLIT_CHECKS = ["splits_disjoint", "split_shares", "species_in_every_split", "cap_respected", "burst_rule_holds"]
@@ -122,25 +121,8 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     table = assigned[(assigned.split == split) & assigned.selected].drop(columns="selected").reset_index(drop=True)
     tax = taxonomy.load()
 
-    # Other splits as stored: a leak appears when they were made with another seed or grouping.
     stored = [parquet_io_manager.load_partition("benchmark_splits", other) for other in SPLITS if other != split]
-    stored = [s for s in stored if s is not None]
-    overlap_paths = sum(int(s.path.isin(table.path).sum()) for s in stored)
-    overlap_groups = sum(int(s.group.isin(table.group).sum()) for s in stored)
-    leaked_groups = groups_across_splits(assigned) + overlap_groups
-    leaked_cameras = groups_across_splits(assigned, "camera")
-    shares = assigned.split.value_counts(normalize=True).reindex(list(SPLITS), fill_value=0.0)
-    off_target = {s: round(float(shares[s]), 3) for s in SPLITS
-                  if abs(shares[s] - plan.targets[s]) > config.share_tolerance}
-    animal_species = set(curated.species) - {EMPTY_SPECIES}
-    missing = {s: sorted(animal_species - set(assigned[(assigned.split == s) & assigned.selected].species))
-               for s in SPLITS}
-    missing = {s: m for s, m in missing.items() if m}
-    cap = int(table.species_cap.max()) if len(table) else 0
-    over_cap = table[table.species != EMPTY_SPECIES].species.value_counts()
-    over_cap = over_cap[over_cap > cap].to_dict()
-    violations = sum(burst_violations(rows, interval, mode)  # each park's rows keep the rule they were cleaned by
-                     for (mode, interval), rows in table.groupby(["burst_mode", "burst_interval_s"]))
+    findings = split_findings(assigned, split, [s for s in stored if s is not None], plan, config.share_tolerance)
 
     found = validate_checks(table, {
         "splits_disjoint": [Rule("expect_column_values_to_be_unique", {"column": "path"}),
@@ -149,23 +131,26 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
                                {"column": "species", "value_set": sorted(tax.species_codes)})],
     }, name="benchmark_splits")
     rules_hold = {check: all(r.success for r in results) for check, results in found.items()}
+    leak_free = findings.paths_in_other_splits == 0 and (findings.groups_across_splits == 0 or plan.by == "image")
     checks = [
         dg.AssetCheckResult(
-            check_name="splits_disjoint",
-            passed=rules_hold["splits_disjoint"] and overlap_paths == 0 and (leaked_groups == 0 or plan.by == "image"),
-            metadata={"paths_in_other_splits": overlap_paths, "groups_across_splits": leaked_groups,
-                      "cameras_across_splits": leaked_cameras, "by": plan.by,
+            check_name="splits_disjoint", passed=rules_hold["splits_disjoint"] and leak_free,
+            metadata={"paths_in_other_splits": findings.paths_in_other_splits,
+                      "groups_across_splits": findings.groups_across_splits,
+                      "cameras_across_splits": findings.cameras_across_splits, "by": plan.by,
                       "rules": dg.MetadataValue.md("\n".join(f"- {r.describe()}" for r in found["splits_disjoint"]))},
         ),
-        dg.AssetCheckResult(check_name="split_shares", passed=not off_target, severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"shares": dg.MetadataValue.json({s: round(float(shares[s]), 3) for s in SPLITS}),
-                                      "off_target": dg.MetadataValue.json(off_target)}),
-        dg.AssetCheckResult(check_name="species_in_every_split", passed=not missing,
-                            severity=dg.AssetCheckSeverity.WARN, metadata={"missing": dg.MetadataValue.json(missing)}),
-        dg.AssetCheckResult(check_name="cap_respected", passed=not over_cap and rules_hold["cap_respected"],
-                            metadata={"cap": cap, "over_cap": dg.MetadataValue.json(over_cap)}),
-        dg.AssetCheckResult(check_name="burst_rule_holds", passed=violations == 0,
-                            metadata={"pairs_closer_than_interval": violations}),
+        dg.AssetCheckResult(check_name="split_shares", passed=not findings.off_target,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"shares": dg.MetadataValue.json(findings.shares),
+                                      "off_target": dg.MetadataValue.json(findings.off_target)}),
+        dg.AssetCheckResult(check_name="species_in_every_split", passed=not findings.missing_species,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"missing": dg.MetadataValue.json(findings.missing_species)}),
+        dg.AssetCheckResult(check_name="cap_respected", passed=not findings.over_cap and rules_hold["cap_respected"],
+                            metadata={"cap": findings.cap, "over_cap": dg.MetadataValue.json(findings.over_cap)}),
+        dg.AssetCheckResult(check_name="burst_rule_holds", passed=findings.burst_violations == 0,
+                            metadata={"pairs_closer_than_interval": findings.burst_violations}),
     ]
     counts = table.pivot_table(index="species", columns="park", values="path", aggfunc="count", fill_value=0)
     plot = bar_chart_png(counts, f"{split}: images per species and park (thesis Fig. 3.7)")
@@ -175,10 +160,10 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
         metadata={
             "images": len(table),
             "species": int(table.species.nunique()),
-            "cap": cap,
+            "cap": findings.cap,
             "groups": int(table.group.nunique()),
             "assigned_before_balancing": int((assigned.split == split).sum()),
-            "share_of_assigned": float(shares[split]),
+            "share_of_assigned": findings.shares[split],
             "counts": frame_markdown(counts),
             "plot": png_markdown(plot, f"{split} per species and park"),
         },

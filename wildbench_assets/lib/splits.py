@@ -160,3 +160,47 @@ def make_splits(frame: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
 def groups_across_splits(assigned: pd.DataFrame, key: str = "group") -> int:
     """How many groups (or cameras, with key="camera") have images in more than one split."""
     return int((assigned.groupby(key)["split"].nunique() > 1).sum())
+
+
+@dataclass(frozen=True)
+class SplitFindings:
+    """What the checks of one split are built from."""
+
+    paths_in_other_splits: int      # this split's images found in the other splits as stored
+    groups_across_splits: int       # leakage groups in more than one split (assigned now, or as stored)
+    cameras_across_splits: int
+    shares: dict[str, float]        # share of the assigned images per split
+    off_target: dict[str, float]    # shares further than the tolerance from 64/16/20
+    missing_species: dict[str, list[str]]  # split -> animal species it lacks
+    cap: int
+    over_cap: dict[str, int]        # species with more images than the cap
+    burst_violations: int           # kept frames closer than their park's burst rule allows
+
+
+def split_findings(assigned: pd.DataFrame, split: str, stored_others: list[pd.DataFrame], plan: SplitPlan,
+                   share_tolerance: float) -> SplitFindings:
+    """The findings for `split` of `make_splits`'s output, against the other splits as they are stored
+    (a leak appears when those were made with another seed or grouping)."""
+    from wildbench_assets.lib.bursts import burst_violations
+
+    table = assigned[(assigned.split == split) & assigned.selected]
+    shares = assigned.split.value_counts(normalize=True).reindex(list(SPLITS), fill_value=0.0)
+    animal_species = set(assigned.species) - {EMPTY_SPECIES}
+    missing = {s: sorted(animal_species - set(assigned[(assigned.split == s) & assigned.selected].species))
+               for s in SPLITS}
+    cap = int(table.species_cap.max()) if len(table) else 0
+    counts = table[table.species != EMPTY_SPECIES].species.value_counts()
+    return SplitFindings(
+        paths_in_other_splits=sum(int(s.path.isin(table.path).sum()) for s in stored_others),
+        groups_across_splits=groups_across_splits(assigned) + sum(int(s.group.isin(table.group).sum())
+                                                                  for s in stored_others),
+        cameras_across_splits=groups_across_splits(assigned, "camera"),
+        shares={s: round(float(shares[s]), 3) for s in SPLITS},
+        off_target={s: round(float(shares[s]), 3) for s in SPLITS
+                    if abs(shares[s] - plan.targets[s]) > share_tolerance},
+        missing_species={s: m for s, m in missing.items() if m},
+        cap=cap,
+        over_cap={k: int(v) for k, v in counts[counts > cap].items()},
+        burst_violations=sum(burst_violations(rows, interval, mode)  # each park keeps the rule it was cleaned by
+                             for (mode, interval), rows in table.groupby(["burst_mode", "burst_interval_s"])),
+    )
