@@ -83,3 +83,5 @@ class PredictionConfig(dg.Config):
         default="auto", description="auto: the leaderboard's best model trained here (by mAP@[.5:.95]) whose "
                                     "weights exist, else the detector alone (species 'animal')")
     min_confidence: float = Field(default=0.1, ge=0, le=1, description="Detections below this are not reported")
+    min_map_50: float = Field(default=0.1, ge=0, le=1,
+                              description="auto: a trained model is promoted only with at least this mAP@.5")

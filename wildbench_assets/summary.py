@@ -66,3 +66,14 @@ def print_summary(data_dir: str | Path) -> None:
         columns = ["model", "source", "map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted",
                    "accuracy"]
         print(board[columns].round(4).to_string(index=False))
+    predictions = read_table(data_dir, "new_image_predictions")
+    if predictions is not None:
+        per_image = predictions.drop_duplicates("path")
+        print(f"\nnew_image_predictions ({predictions.model.iloc[0] if len(predictions) else '-'}): "
+              f"{len(per_image)} images, {int((predictions.status == 'predicted').sum())} detections, "
+              f"{int((per_image.status == 'failed').sum())} failed; "
+              f"MegaDetector 1.6 files under {Path(data_dir, 'artifacts', 'predictions')}")
+        found = predictions[predictions.status == "predicted"].pivot_table(
+            index="species", columns="park", values="path", aggfunc="count", fill_value=0)
+        if len(found):
+            print(found.to_string())

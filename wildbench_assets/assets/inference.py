@@ -116,7 +116,8 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
     name = config.model
     if name == "auto":  # the leaderboard is a declared dependency; it is optional (none before any training)
         name = promoted_model(parquet_io_manager.load_partition("leaderboard"),
-                              lambda m: artifacts.path(f"models/{m}/weights.pt").exists()) or DETECTOR
+                              lambda m: artifacts.path(f"models/{m}/weights.pt").exists(),
+                              config.min_map_50) or DETECTOR
     predictor = load_predictor(artifacts.path("models"), tax.class_names, name, detector, config.min_confidence)
     images = image_metadata.sort_values("path", ignore_index=True)
     items, inferences = predict_images(images, archive.open().read, predictor, label_cache, context.log)

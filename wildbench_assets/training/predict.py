@@ -37,11 +37,14 @@ def predict_with_model(model: str, weights: Path, images: list[Path], settings: 
     return predict_fasterrcnn(weights, images, n_classes, settings)
 
 
-def promoted_model(leaderboard: pd.DataFrame | None, weights_present) -> str | None:
-    """The best model trained here by mAP@[.5:.95] (then weighted F1) whose weights exist, else None."""
+def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50: float = 0.1) -> str | None:
+    """The best model trained here by mAP@[.5:.95] (then weighted F1) whose weights exist and that
+    earned promotion (mAP@.5 at least `min_map_50`: a barely trained model that finds nothing is worse
+    than the detector alone), else None."""
     if leaderboard is None or leaderboard.empty or "source" not in leaderboard:
         return None
-    ours = leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODELS)]
+    ours = leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODELS)
+                       & (pd.to_numeric(leaderboard.map_50, errors="coerce") >= min_map_50)]
     ours = ours.sort_values(["map_50_95", "f1_weighted"], ascending=False, na_position="last")
     return next((m for m in ours.model if weights_present(m)), None)
 

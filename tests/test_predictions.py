@@ -1,0 +1,57 @@
+"""Species predictions as people open them: the table, the MegaDetector 1.6 file, the promoted model."""
+
+import pandas as pd
+from megadetector.postprocessing.validate_batch_results import validate_batch_results
+from PIL import Image
+
+from wildbench_assets.lib import predictions as pred
+from wildbench_assets.training.predict import promoted_model
+
+NAMES = ["bos", "caae", "caca"]
+ITEMS = [
+    ("a.jpg", {"width": 40, "height": 30, "failure": None, "detections": [
+        {"category": "1", "conf": 0.9, "bbox": [0.1, 0.2, 0.3, 0.4], "classifications": [["2", 0.9]]},
+        {"category": "1", "conf": 0.4, "bbox": [0.5, 0.5, 0.2, 0.2], "classifications": [["0", 0.4]]}]}),
+    ("b.jpg", {"width": 40, "height": 30, "failure": None, "detections": []}),
+    ("c.jpg", {"width": None, "height": None, "failure": "image decode failure: truncated", "detections": None}),
+]
+
+
+def test_one_row_per_detection_one_per_empty_or_failed_image():
+    table = pred.predictions_table(ITEMS, NAMES, "yolov8")
+    assert list(table.status) == ["predicted", "predicted", "no detection", "failed"]
+    assert list(table.species[:2]) == ["caca", "bos"] and table.x.iloc[0] == 0.1
+    assert table.failure.iloc[3].startswith("image decode failure")
+
+
+def test_megadetector_file_is_valid_with_species_as_classifications():
+    document = pred.md_batch_document(ITEMS, NAMES, "yolov8 abc")
+    assert validate_batch_results(document)["validation_results"]["errors"] == []
+    assert document["classification_categories"] == {"0": "bos", "1": "caae", "2": "caca"}
+    failed = document["images"][2]
+    assert failed["detections"] is None and failed["failure"]
+    found = {"detections": [{"category": "1", "conf": 1, "bbox": [0, 0, 1, 1]}]}
+    detector_only = pred.md_batch_document([("d.jpg", found)], NAMES, "detector")
+    assert "classification_categories" not in detector_only
+    assert isinstance(detector_only["images"][0]["detections"][0]["conf"], float)  # the validator insists
+
+
+def test_annotated_image_has_the_box_drawn():
+    image = Image.new("RGB", (200, 100), (0, 0, 0))
+    out = pred.annotate(image, ITEMS[0][1], NAMES)
+    assert out.size == image.size and out.getpixel((20, 60)) != (0, 0, 0)  # left edge of the first box
+    assert out.getpixel((150, 20)) == (0, 0, 0)  # far from every box
+
+
+def test_only_a_model_that_earned_it_is_promoted():
+    board = pd.DataFrame([
+        {"model": "yolov8", "source": "trained here", "map_50_95": 0.30, "map_50": 0.60, "f1_weighted": 0.7},
+        {"model": "fasterrcnn", "source": "trained here", "map_50_95": 0.35, "map_50": 0.65, "f1_weighted": 0.6},
+        {"model": "YOLOv8s (thesis)", "source": "thesis per-image results", "map_50_95": None, "map_50": None,
+         "f1_weighted": 0.9},
+    ])
+    assert promoted_model(board, lambda m: True) == "fasterrcnn"
+    assert promoted_model(board, lambda m: m != "fasterrcnn") == "yolov8"  # weights missing: the next one
+    barely = board.assign(map_50=0.001, map_50_95=0.0001)
+    assert promoted_model(barely, lambda m: True) is None  # a tiny model that finds nothing: the detector
+    assert promoted_model(None, lambda m: True) is None
