@@ -316,3 +316,22 @@ def test_restored_files_with_new_mtimes_are_not_counted_twice(tmp_path):
     assert len(raw) == len(keys) and raw.path.is_unique
     curated = pd.read_parquet(data / "curated_images")
     assert curated.path.is_unique and set(curated.path) <= set(keys)
+
+
+@pytest.mark.services
+def test_two_concurrent_runs_on_one_data_folder_both_succeed_with_whole_outputs(demo_archive, tmp_path):
+    """Two `wildbench run`s at once on one instance and data folder: both succeed, every table reads,
+    every ZIP verifies, and no temp file is left (each output is published by rename)."""
+    select = "raw_images,image_metadata,curated_images,benchmark_splits,detection_labels,split_archives"
+    first, env = _start_run(demo_archive, tmp_path, "manifest", select)
+    second, _ = _start_run(demo_archive, tmp_path, "manifest", select)
+    assert first.wait(600) == 0 and second.wait(600) == 0
+    data = tmp_path / "data"
+    for asset in ("raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"):
+        assert len(pd.read_parquet(data / asset)) > 0
+    splits = pd.read_parquet(data / "benchmark_splits")
+    assert splits.path.is_unique and (splits.groupby("group").split.nunique() == 1).all()
+    for name in ("train", "val", "test"):
+        with zipfile.ZipFile(data / "artifacts" / "archives" / f"{name}.zip") as archive:
+            assert archive.testzip() is None
+    assert not list(data.rglob(".wb-tmp-*"))

@@ -52,7 +52,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wildbench_assets.summary import print_summary
 
     runner.prepare_dagster_home()
-    import dagster as dg
 
     from wildbench_assets.definitions import build_defs
     from wildbench_assets.resources import build_resources
@@ -77,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"unknown assets {sorted(unknown)}; known: {known}", file=sys.stderr)
         return 2
     store = resource(defs, "archive").open()
-    with dg.DagsterInstance.get() as instance:
+    with runner.open_instance() as instance:
         for run_id in runner.reap_orphaned_runs(instance):
             print(f"run {run_id} was left STARTED by a killed wildbench process: marked failed", file=sys.stderr)
         plan = runner.plan_pipeline(defs, instance, store, set(selection) if selection else None, args.force)
@@ -271,11 +270,9 @@ def cmd_request(args: argparse.Namespace) -> int:
 
 def _run_request(defs, request_id: str, timeout: float) -> int:
     """Run the request now, in this process, through the Dagster instance (no daemon needed)."""
-    import dagster as dg
+    from wildbench_assets.runner import cli_run_tags, open_instance, reap_orphaned_runs
 
-    from wildbench_assets.runner import cli_run_tags, reap_orphaned_runs
-
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         reap_orphaned_runs(instance)
         instance.add_dynamic_partitions("requests", [request_id])
         result = defs.resolve_job_def("custom_export_job").execute_in_process(

@@ -46,6 +46,22 @@ def prepare_dagster_home() -> Path:
     return home
 
 
+def open_instance() -> dg.DagsterInstance:
+    """The instance of `$DAGSTER_HOME`, its storage created under a file lock: two commands starting at
+    once on a fresh SQLite instance would otherwise race to create the same tables."""
+    import fcntl
+
+    home = prepare_dagster_home()
+    with open(home / ".wildbench-open.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # creates the run, event-log and schedule storages now, under the lock
+        instance.get_dynamic_partitions("parks")
+        instance.event_log_storage.get_latest_storage_id_by_partition(
+            dg.AssetKey("raw_images"), dg.DagsterEventType.ASSET_MATERIALIZATION)
+    return instance
+
+
 def scan(store) -> ArchiveScan:
     found = ArchiveScan.empty()
     found.add(store.list())
