@@ -219,39 +219,51 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
             batches.append([key])
     outcome: dict[str, list[str]] = defaultdict(list)
     failed: set[dg.AssetKey] = set()
+    label = "before the first run"
     with _stop_on_interrupt() as interrupted:
-        for batch in batches:
-            blocked = [k for k in batch if _ancestors(graph, k) & failed]
-            if blocked:
-                outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
-                batch = [k for k in batch if k not in blocked]
-            partitions = list(dict.fromkeys(p for key in batch for p in plan.todo[key]))
-            for partition in partitions:
-                keys = [k for k in batch if partition in plan.todo[k]]
-                names = {k.to_user_string() for k in keys}
-                label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
-                ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in names}
-                try:
-                    result = defs.resolve_implicit_job_def_def_for_assets(keys).execute_in_process(
-                        instance=instance, partition_key=partition, asset_selection=keys, raise_on_error=False,
-                        tags={**cli_run_tags(), **(tags or {})},
-                        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
-                    )
-                except KeyboardInterrupt:
-                    interrupted.set()
-                except dg.DagsterInvalidConfigError as err:  # rejected at launch: nothing ran
-                    outcome["failure"].append(f"{label}: invalid run config: {err}")
-                    failed |= set(keys)
-                    continue
-                if interrupted.is_set():  # Ctrl-C stops the whole plan, not just this partition
-                    _cancel_own_runs(instance)
-                    outcome["interrupted"] = [label]
-                    return dict(outcome)
-                outcome["success" if result.success else "failure"].append(f"{label}: {result.run_id}")
-                if not result.success:  # what did not materialize blocks everything downstream of it
-                    done = {e.asset_key for e in result.get_asset_materialization_events()}
-                    failed |= set(keys) - done
+        try:
+            for batch in batches:
+                blocked = [k for k in batch if _ancestors(graph, k) & failed]
+                if blocked:
+                    outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
+                    batch = [k for k in batch if k not in blocked]
+                partitions = list(dict.fromkeys(p for key in batch for p in plan.todo[key]))
+                for partition in partitions:
+                    keys = [k for k in batch if partition in plan.todo[k]]
+                    names = {k.to_user_string() for k in keys}
+                    label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
+                    ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in names}
+                    try:
+                        result = defs.resolve_implicit_job_def_def_for_assets(keys).execute_in_process(
+                            instance=instance, partition_key=partition, asset_selection=keys, raise_on_error=False,
+                            tags={**cli_run_tags(), **(tags or {})},
+                            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
+                        )
+                    except dg.DagsterInvalidConfigError as err:  # rejected at launch: nothing ran
+                        outcome["failure"].append(f"{label}: invalid run config: {err}")
+                        failed |= set(keys)
+                        continue
+                    if interrupted.is_set() or _was_interrupted(result):  # Ctrl-C stops the whole plan
+                        raise KeyboardInterrupt
+                    outcome["success" if result.success else "failure"].append(f"{label}: {result.run_id}")
+                    if not result.success:  # what did not materialize blocks everything downstream of it
+                        done = {e.asset_key for e in result.get_asset_materialization_events()}
+                        failed |= set(keys) - done
+        except KeyboardInterrupt:  # inside a run (Dagster turns it into a failed run) or between runs
+            _cancel_own_runs(instance)
+            outcome["interrupted"] = [label]
     return dict(outcome)
+
+
+def _was_interrupted(result) -> bool:
+    """Dagster captures Ctrl-C inside a run and fails the run with DagsterExecutionInterruptedError."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+                return True
+            error = error.cause
+    return False
 
 
 class _stop_on_interrupt:
