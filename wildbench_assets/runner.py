@@ -207,7 +207,7 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
              log_level: str = "INFO", tags: dict | None = None) -> dict[str, list[str]]:
     """Execute the plan: consecutive assets with one partitions definition share a run per partition.
     An asset that failed in any partition blocks everything downstream of it (it would read incomplete
-    inputs); the rest goes on. Ctrl-C stops the whole plan and marks the interrupted run canceled."""
+    inputs); the rest goes on. Ctrl-C stops the whole plan, inside a run or between runs."""
     graph = defs.resolve_asset_graph()
     batches: list[list[dg.AssetKey]] = []
     for key in plan.order:
