@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -72,3 +73,31 @@ def seaweedfs(workdir: str | Path) -> Iterator[str]:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _own_process_group() -> None:
+    os.setsid()  # the server and its children (daemon, code server, run workers) stop together
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+@contextmanager
+def dagster_dev(env: dict, log_path: Path) -> Iterator[int]:
+    """`dagster dev` (webserver + daemon) of this repository's workspace on a free loopback port; yields
+    the port once it listens, and stops the whole process group afterwards."""
+    root = Path(__file__).resolve().parents[1]
+    port = free_port()
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-w",
+                                   str(root / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+                                  cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=_own_process_group)
+        try:
+            wait_for_port(port, 120)
+            yield port
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)

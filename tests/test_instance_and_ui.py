@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from wildbench_assets.partitions import park_day_key
 from wildbench_assets.resources.archive import LocalArchive
 from wildbench_assets.runner import archive_partitions
 
-from .conftest import free_port, wait_for_port
+from .services import dagster_dev
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -49,12 +48,6 @@ def test_cli_run_on_postgres_instance(demo_archive, tmp_path, postgres, monkeypa
         assert instance.get_materialized_partitions(dg.AssetKey("benchmark_splits")) == {"train", "val", "test"}
 
 
-def _reset_signals():
-    os.setsid()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 def test_webserver_and_daemon_run_a_partitioned_materialization(demo_archive, tmp_path, monkeypatch):
     from dagster_graphql import DagsterGraphQLClient
 
@@ -68,13 +61,7 @@ def test_webserver_and_daemon_run_a_partitioned_materialization(demo_archive, tm
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("parks", [park])
         instance.add_dynamic_partitions("arrival_days", [day])
-    port = free_port()
-    log = open(tmp_path / "dagster-dev.log", "wb")
-    server = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
-                               "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              preexec_fn=_reset_signals)
-    try:
-        wait_for_port(port, 120)
+    with dagster_dev(env, tmp_path / "dagster-dev.log") as port:
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         key = park_day_key(park, day)
         tags = {"dagster/partition": str(key), "dagster/partition/park": park, "dagster/partition/arrival_day": day}
@@ -96,10 +83,3 @@ def test_webserver_and_daemon_run_a_partitioned_materialization(demo_archive, tm
             time.sleep(1)
         assert status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster-dev.log").read_text()[-3000:]
         assert (tmp_path / "data" / "image_metadata" / park / f"{day}.parquet").exists()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,10 +18,12 @@ import pytest
 from wildbench_assets.lib.demo_archive import generate_demo_archive
 from wildbench_assets.partitions import park_day_key
 
-from .conftest import SAMPLES, free_port, wait_for_port
+from .conftest import SAMPLES
 from .helpers import run_all
+from .services import dagster_dev
 
 ROOT = Path(__file__).resolve().parents[1]
+TICK_S = 5  # the sensors' interval in the daemon test
 BIN = Path(sys.executable).parent
 
 
@@ -67,12 +68,6 @@ def _wait_for(predicate, timeout: float, what: str, log: Path):
     raise AssertionError(f"timed out waiting for {what}; dagster dev log tail:\n{log.read_text()[-4000:]}")
 
 
-def _reset_signals():
-    os.setsid()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 @pytest.mark.services
 def test_daemon_discovers_new_days_and_recomputes_only_what_changed(tmp_path, monkeypatch):
     """`dagster dev` (webserver + daemon), no CLI call: two days are discovered and ingested; a third
@@ -87,18 +82,12 @@ def test_daemon_discovers_new_days_and_recomputes_only_what_changed(tmp_path, mo
     _place(archive, images[:3], day1, "a")
     _place(archive, images[3:5], day2, "b")
     env = {**os.environ, "DAGSTER_HOME": str(home), "WILDBENCH_DATA": str(tmp_path / "data"),
-           "WILDBENCH_ARCHIVE": str(archive), "WILDBENCH_ARRIVALS_INTERVAL_S": "5",
-           "WILDBENCH_AUTOMATION_INTERVAL_S": "5"}
+           "WILDBENCH_ARCHIVE": str(archive), "WILDBENCH_ARRIVALS_INTERVAL_S": str(TICK_S),
+           "WILDBENCH_AUTOMATION_INTERVAL_S": str(TICK_S)}
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    port = free_port()
     log_path = tmp_path / "dagster-dev.log"
-    log = open(log_path, "wb")
-    server = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
-                               "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              preexec_fn=_reset_signals)
     key = {d: str(park_day_key("snieves", d.strftime("%Y-%m-%d"))) for d in (day1, day2, today)}
-    try:
-        wait_for_port(port, 120)
+    with dagster_dev(env, log_path):
         with dg.DagsterInstance.from_config(str(home)) as instance:
             _wait_for(lambda: {key[day1], key[day2]} <= set(_materializations(instance, "new_image_predictions")),
                       300, "both days ingested and predicted", log_path)
@@ -123,25 +112,18 @@ def test_daemon_discovers_new_days_and_recomputes_only_what_changed(tmp_path, mo
                 dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED])),
                 120, "the runs to finish", log_path)
             runs_before = len(instance.get_runs())
-            time.sleep(20)  # several sensor and automation ticks with nothing new
+            time.sleep(4 * TICK_S)  # a negative claim needs ticks to pass: 4 of each sensor, nothing new
             assert len(instance.get_runs()) == runs_before
 
             late = _place(archive, [images[0]], day2, "late")[0]  # a late file lands in an ingested day
             _wait_for(lambda: _materializations(instance, "raw_images").get(key[day2]) == 2,
                       180, "the changed day re-ingested", log_path)
-            time.sleep(15)
+            time.sleep(3 * TICK_S)  # more ticks: the day must not be re-ingested a second time
             assert _materializations(instance, "raw_images") == {key[day1]: 1, key[day2]: 2, key[today]: 1}
             day2_rows = pd.read_parquet(tmp_path / "data" / "raw_images" / "snieves" / f"{day2:%Y-%m-%d}.parquet")
             assert late in set(day2_rows.path)
             runs = [r for r in instance.get_runs() if r.tags.get("wildbench/trigger") == "archive_arrivals"]
             assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
 
 
 def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path):

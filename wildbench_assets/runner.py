@@ -24,16 +24,18 @@ from pathlib import Path
 
 import dagster as dg
 
+from wildbench_assets.assets.inference import MODEL_INPUT_KEYS
 from wildbench_assets.ingest_state import stored_fingerprints
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
 from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
+from wildbench_assets.resources.atomic import process_alive
 from wildbench_assets.settings import PROJECT_ROOT, default_dagster_home
 
 # Partitioned by request or submission id: driven by their inboxes (sensors), not by the archive.
 INBOX_ASSETS = {dg.AssetKey("custom_export"), dg.AssetKey("submission_scores")}
 # Dependencies that are read but do not trigger a re-run (a newly promoted model does not re-predict
 # every old day); the same as the automation condition of new_image_predictions.
-NON_TRIGGERING = {dg.AssetKey("new_image_predictions"): {dg.AssetKey("leaderboard"), dg.AssetKey("model_weights")}}
+NON_TRIGGERING = {dg.AssetKey("new_image_predictions"): {dg.AssetKey(k) for k in MODEL_INPUT_KEYS}}
 
 
 def prepare_dagster_home() -> Path:
@@ -175,16 +177,6 @@ def _needs_run(graph, instance, key, partition, latest_of, planned, force) -> bo
 ACTIVE = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed the runs a killed `wildbench` process on this host left `STARTED` (they would hold
     the run queue forever); returns their ids."""
@@ -192,7 +184,7 @@ def reap_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     host = socket.gethostname()
     for run in instance.get_runs(dg.RunsFilter(statuses=ACTIVE, tags={"wildbench/host": host})):
         pid = run.tags.get("wildbench/pid", "")
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             instance.report_run_failed(run, message=f"the wildbench process {pid} that ran it is gone (killed)")
             reaped.append(run.run_id)
     return reaped

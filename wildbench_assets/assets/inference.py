@@ -27,7 +27,10 @@ from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
 
 PREDICTION_CHECKS = ["one_row_per_image", "boxes_in_unit_square", "scores_in_range", "megadetector_file_valid"]
-MODEL_INPUTS = dg.AssetSelection.assets("leaderboard", "model_weights")
+# Read to choose the promoted model, but not triggers: a newly promoted model does not re-predict every
+# old day. `runner.NON_TRIGGERING` takes the same keys, so the CLI and the daemon agree.
+MODEL_INPUT_KEYS = ("leaderboard", "model_weights")
+MODEL_INPUTS = dg.AssetSelection.assets(*MODEL_INPUT_KEYS)
 CHECKPOINT_EVERY = 64  # images between label-cache appends: a killed run keeps what it computed
 
 

@@ -21,7 +21,8 @@ def is_temp(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a temp's writer, a CLI run's owner)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -40,7 +41,7 @@ def sweep_stale_temps(folder: Path) -> int:
         if not is_temp(entry.name):
             continue
         pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
             removed += 1
     return removed
