@@ -206,6 +206,44 @@ def test_temp_files_of_a_killed_writer_are_swept(tmp_path):
     assert not stale.exists() and mine.exists() and (tmp_path / "train.zip").read_bytes() == b"whole"
 
 
+_ZIP_WRITER = """
+import sys, time, io
+from pathlib import Path
+from wildbench_assets.lib.zips import ZipMember, write_zip
+from wildbench_assets.resources.atomic import atomic_file
+
+folder, delay = Path(sys.argv[1]), float(sys.argv[2])
+
+class Slow(io.BytesIO):
+    def read(self, size=-1):
+        time.sleep(delay)  # a slow object store: the kill lands mid-write
+        return super().read(min(size, 4096) if size and size > 0 else 4096)
+
+members = [ZipMember(f"p/s/{i}.jpg", source=str(i)) for i in range(200)]
+with atomic_file(folder / "test.zip") as tmp:
+    write_zip(str(tmp), members, lambda key: Slow(bytes(range(256)) * 64))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_a_zip_write_killed_midway_leaves_no_zip_and_the_rerun_cleans_up(tmp_path, signum):
+    """A writer killed inside a ZIP write never leaves `test.zip` (half or whole) and its temp is gone
+    once the next writer in the folder finishes: SIGINT removes it at once, SIGKILL at the next write."""
+    writer = subprocess.Popen([sys.executable, "-c", _ZIP_WRITER, str(tmp_path), "0.01"], cwd=ROOT)
+    assert _wait_until(lambda: any(p.stat().st_size > 0 for p in tmp_path.glob(".wb-tmp-*")), 60)
+    writer.send_signal(signum)
+    writer.wait(30)
+    assert not (tmp_path / "test.zip").exists()
+    if signum == signal.SIGINT:
+        assert writer.returncode != 0 and not list(tmp_path.glob(".wb-tmp-*"))
+    else:
+        assert list(tmp_path.glob(".wb-tmp-*"))  # what a SIGKILL leaves, until the next write
+    subprocess.run([sys.executable, "-c", _ZIP_WRITER, str(tmp_path), "0"], cwd=ROOT, check=True)
+    assert not list(tmp_path.glob(".wb-tmp-*"))
+    with zipfile.ZipFile(tmp_path / "test.zip") as archive:
+        assert archive.testzip() is None and len(archive.namelist()) == 200
+
+
 def test_a_failed_blocking_check_leaves_the_last_good_table(demo_archive, tmp_path):
     """Splits re-made with another seed leak against the stored ones: the check fails, the step fails
     naming it, and the stored table is the good one, not the leaking one."""
