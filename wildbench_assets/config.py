@@ -61,6 +61,12 @@ class ExportRequest(dg.Config):
     label_threshold: float = Field(default=0.2, ge=0, le=1)
 
 
+class ReleaseConfig(dg.Config):
+    max_distance: int = Field(default=4, ge=0, le=16,
+                              description="Leak audit: images whose 64-bit perceptual hashes differ in at most this "
+                                          "many bits are near-duplicates")
+
+
 class TrainConfig(dg.Config):
     preset: Literal["tiny", "thesis"] = Field(
         default="tiny",

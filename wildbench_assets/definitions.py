@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from wildbench_assets import settings
-from wildbench_assets.assets import curation, exports, inference, ingest, labels, models, requests
+from wildbench_assets.assets import curation, exports, inference, ingest, labels, models, releases, requests
 from wildbench_assets.jobs import JOBS
 from wildbench_assets.resources import build_resources
 from wildbench_assets.sensors import (
@@ -23,7 +23,7 @@ def build_defs(deployment: str | None = None, resources: dict | None = None) -> 
     temp folders)."""
     deployment = deployment or settings.deployment()
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, requests, models, inference]),
+        assets=dg.load_assets_from_modules([ingest, curation, labels, exports, releases, requests, models, inference]),
         asset_checks=[],
         jobs=[*JOBS, custom_export_job, submission_job],
         sensors=[archive_arrivals, automation, custom_export_requests, submissions_sensor],

@@ -2,7 +2,13 @@
 
 import dagster as dg
 
-from wildbench_assets.partitions import model_partitions, park_day_partitions, park_partitions, split_partitions
+from wildbench_assets.partitions import (
+    model_partitions,
+    park_day_partitions,
+    park_partitions,
+    release_partitions,
+    split_partitions,
+)
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -41,4 +47,11 @@ models_job = dg.define_asset_job(
 
 leaderboard_job = dg.define_asset_job("leaderboard_job", selection=dg.AssetSelection.assets("leaderboard"))
 
-JOBS = [ingest_job, curation_job, splits_job, labels_job, models_job, leaderboard_job]
+release_job = dg.define_asset_job(
+    "release_job",
+    selection=dg.AssetSelection.assets("benchmark_release"),
+    partitions_def=release_partitions,
+    description="Cut a benchmark release (add its partition first), or verify that an existing one reproduces.",
+)
+
+JOBS = [ingest_job, curation_job, splits_job, labels_job, models_job, leaderboard_job, release_job]

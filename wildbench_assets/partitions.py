@@ -22,3 +22,6 @@ request_partitions = dg.DynamicPartitionsDefinition(name="requests")
 model_partitions = dg.StaticPartitionsDefinition(["yolov8", "megadetector", "fasterrcnn"])
 
 submission_partitions = dg.DynamicPartitionsDefinition(name="submissions")
+
+# One per benchmark release (e.g. `2026.11`), added when a release is cut; never removed.
+release_partitions = dg.DynamicPartitionsDefinition(name="releases")

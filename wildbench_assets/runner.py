@@ -33,6 +33,8 @@ from wildbench_assets.settings import PROJECT_ROOT, default_dagster_home
 
 # Partitioned by request or submission id: driven by their inboxes (sensors), not by the archive.
 INBOX_ASSETS = {dg.AssetKey("custom_export"), dg.AssetKey("submission_scores")}
+# Cut on demand (`wildbench release`, the launchpad, the monthly schedule), never re-run by `wildbench run`.
+ON_DEMAND_ASSETS = {dg.AssetKey("benchmark_release")}
 # Dependencies that are read but do not trigger a re-run (a newly promoted model does not re-predict
 # every old day); the same as the automation condition of new_image_predictions.
 NON_TRIGGERING = {dg.AssetKey("new_image_predictions"): {dg.AssetKey(k) for k in MODEL_INPUT_KEYS}}
@@ -122,7 +124,7 @@ def _plan(defs, instance, store, selection, force) -> Plan:
     ingest = plan_ingest(archive.fingerprints(), {} if force else stored)
     to_ingest = {(p, d) for p, d, _fp in ingest.to_run}
     known_pairs = sorted(to_ingest | set(archive.partitions) | set(stored))
-    order = [k for k in graph.toposorted_asset_keys if k not in INBOX_ASSETS]
+    order = [k for k in graph.toposorted_asset_keys if k not in INBOX_ASSETS | ON_DEMAND_ASSETS]
     plan = Plan(order, vanished=ingest.vanished, rejected_parks=archive.rejected_parks)
     planned: dict[dg.AssetKey, set] = defaultdict(set)
     latest: dict[dg.AssetKey, dict] = {}

@@ -25,6 +25,12 @@ class Species:
 class Park:
     code: str
     name: str
+    # Where the park is, for Camtrap DP deployments: its centre and a radius covering it (camera positions
+    # are not in the archive), and the UTC offset camera clocks keep (standard time: traps ignore DST).
+    latitude: float | None = None
+    longitude: float | None = None
+    uncertainty_m: int | None = None
+    utc_offset: str = "+00:00"
 
 
 # Table 3.1 of the thesis, in the order of its annotation list (the list index is the YOLO class id).
@@ -56,8 +62,8 @@ THESIS_SPECIES: tuple[Species, ...] = (
 )
 
 THESIS_PARKS: tuple[Park, ...] = (
-    Park("snieves", "Sierra de las Nieves"),
-    Park("donana", "Doñana"),
+    Park("snieves", "Sierra de las Nieves", 36.69, -5.02, 15000, "+01:00"),
+    Park("donana", "Doñana", 37.00, -6.44, 30000, "+01:00"),
 )
 
 
@@ -99,7 +105,8 @@ def load_taxonomy(extension_file: str | Path | None = None) -> Taxonomy:
     """The thesis taxonomy, extended by an optional YAML file.
 
     The file may hold `species: [{code, scientific_name, common_name}]` (appended after the thesis's
-    classes, so existing class ids never change) and `parks: [{code, name}]`.
+    classes, so existing class ids never change) and
+    `parks: [{code, name, latitude, longitude, uncertainty_m, utc_offset}]`.
     """
     if not extension_file:
         return Taxonomy()
@@ -111,7 +118,9 @@ def load_taxonomy(extension_file: str | Path | None = None) -> Taxonomy:
             Species(str(s["code"]), str(s.get("scientific_name", "")), str(s.get("common_name", "")))
             for s in raw.get("species") or []
         )
-        extra_parks = tuple(Park(str(p["code"]), str(p.get("name", p["code"]))) for p in raw.get("parks") or [])
+        extra_parks = tuple(Park(str(p["code"]), str(p.get("name", p["code"])), p.get("latitude"), p.get("longitude"),
+                                 p.get("uncertainty_m"), str(p.get("utc_offset", "+00:00")))
+                            for p in raw.get("parks") or [])
     except (KeyError, TypeError) as err:
         raise ValueError(f"{extension_file}: every species and park needs a 'code' ({err})") from err
     known_parks = {p.code for p in THESIS_PARKS}

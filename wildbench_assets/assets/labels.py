@@ -107,6 +107,7 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
             "cache_hits": len(animals) - model.inferences - statuses.get(lab.FAILED, 0),
             "statuses": counts_table(statuses, "status", "images"),
             "detector": model.identity,
+            "label_threshold": config.label_threshold,
             "megadetector_file": dg.MetadataValue.path(str(stored.path)),
             "megadetector_file_sha256": stored.sha256,
         },

@@ -148,6 +148,7 @@ def make_splits(frame: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     out["split"] = assign_splits(out["group"], plan)
     out["selected"] = False
     out["species_cap"] = 0
+    out["split_by"], out["split_seed"] = plan.by, plan.seed  # a release's datasheet says how it was split
     for split in SPLITS:
         rows = out.index[out["split"] == split]
         if len(rows):

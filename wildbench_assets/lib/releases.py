@@ -1,0 +1,192 @@
+"""Benchmark releases: the frozen membership of train / val / test (the manifest), its datasheet, the
+public ids test images go by, and the hidden truth submissions are scored against.
+
+A release is the manifest plus a few facts fixed at the cut (`ReleaseFacts`); every other file of it
+(datasheet, downloads, Camtrap DP, leak audit) is derived from those two by pure functions, so a
+re-materialization rebuilds them and compares bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from wildbench_assets.lib.datasets import coco_document, usable
+from wildbench_assets.lib.splits import leakage_groups
+from wildbench_assets.lib.zips import ZipMember
+
+RELEASE_SPLITS = ("train", "val", "test")
+PUBLIC_SPLITS = ("train", "val")       # shipped with labels; test images ship without
+HIDDEN_SPLITS = ("test",)
+MANIFEST_COLUMNS = ["public_id", "split", "path", "sha256", "park", "camera", "sequence", "captured_at", "species",
+                    "width", "height", "label_status", "boxes"]
+SEQUENCE_GAP_S = 120.0  # frames of one camera closer than this form one sequence (burst)
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What a release records at its cut besides its membership; frozen with it."""
+
+    release: str
+    cut_at: str                 # ISO time of the cut (Camtrap DP `created`)
+    code_version: str
+    detector: str               # identity of the detector that made the boxes
+    label_threshold: float | None
+    split_by: str
+    split_seed: int
+    burst_rules: dict           # park -> {"mode", "interval_s"}
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> ReleaseFacts:
+        return cls(**json.loads(text))
+
+
+def public_ids(sha256: pd.Series) -> pd.Series:
+    """`wb` + 16 hex digits of the image's content hash: says nothing about park, species or camera
+    (a hash of the archive path could be guessed species by species). Byte-identical images share a
+    digest; the second and later (in the given order) get `-2`, `-3`, ..."""
+    base = "wb" + sha256.astype(str).str[:16]
+    rank = base.groupby(base).cumcount()
+    return base.where(rank == 0, base + "-" + (rank + 1).astype(str))
+
+
+def build_manifest(labels: pd.DataFrame, splits: pd.DataFrame, read_digest) -> pd.DataFrame:
+    """The release's rows from the labelled splits (every usable image: labelled animals and empties),
+    with capture times and sequences from the splits table. Sorted by split, then path.
+    `read_digest(path)`: the sha256 of an image the labeller never read (empties are not inferred on)."""
+    rows = usable(labels)
+    rows = rows[rows.split.isin(RELEASE_SPLITS)].copy()
+    unread = rows.sha256.isna() | (rows.sha256.astype(str).str.len() != 64)
+    rows.loc[unread, "sha256"] = [read_digest(path) for path in rows.loc[unread, "path"]]
+    times = splits[["path", "captured_at"]].drop_duplicates("path")
+    rows = rows.drop(columns=["captured_at"], errors="ignore").merge(times, on="path", how="left")
+    rows["sequence"] = leakage_groups(rows, "sequence", SEQUENCE_GAP_S) if len(rows) else pd.Series(dtype=object)
+    rows["split"] = pd.Categorical(rows["split"], categories=list(RELEASE_SPLITS), ordered=True)
+    rows = rows.sort_values(["split", "path"], ignore_index=True)
+    rows["split"] = rows["split"].astype(str)
+    rows["public_id"] = public_ids(rows["sha256"]) if len(rows) else pd.Series(dtype=object)
+    captured = pd.to_datetime(rows["captured_at"])
+    rows["captured_at"] = captured.dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
+    rows["width"], rows["height"] = rows["width"].astype(int), rows["height"].astype(int)
+    return rows.reindex(columns=MANIFEST_COLUMNS).fillna({"boxes": "[]"})
+
+
+def manifest_bytes(manifest: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    manifest.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode()
+
+
+def read_manifest(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False).astype({"width": int, "height": int})
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _with_class_index(rows: pd.DataFrame, class_names: list[str]) -> list[dict]:
+    index = {code: i for i, code in enumerate(class_names)}
+    return [{**row, "class_index": index.get(row["species"], -1)} for row in rows.to_dict("records")]
+
+
+def hidden_truth(manifest: pd.DataFrame, split: str, class_names: list[str]) -> dict:
+    """The labelled test set as COCO, images named by public id: what submissions are scored against."""
+    rows = _with_class_index(manifest[manifest.split == split], class_names)
+    document = coco_document(rows, class_names, split)
+    for image, row in zip(document["images"], rows):
+        image.update({"file_name": f"{row['public_id']}.jpg", "public_id": row["public_id"]})
+        del image["source_path"], image["park"]  # the truth file stays inside, but holds only what scoring needs
+    return document
+
+
+def public_test_members(manifest: pd.DataFrame, split: str) -> list[ZipMember]:
+    """The public download of a test set: images named by public id and an image list; no label, no
+    park, species, camera or archive path."""
+    rows = manifest[manifest.split == split]
+    listing = "public_id,file,width,height\n" + "".join(
+        f"{r.public_id},images/{r.public_id}.jpg,{r.width},{r.height}\n" for r in rows.itertuples(index=False))
+    return [*(ZipMember(f"images/{r.public_id}.jpg", source=r.path) for r in rows.itertuples(index=False)),
+            ZipMember("images.csv", text=listing)]
+
+
+def training_rows(manifest: pd.DataFrame, split: str, class_names: list[str]) -> list[dict]:
+    """A public split's rows as the ZIP writers of `lib.datasets` take them."""
+    return _with_class_index(manifest[manifest.split == split], class_names)
+
+
+def counts(manifest: pd.DataFrame) -> dict[str, dict[str, dict[str, int]]]:
+    """split -> species -> park -> images."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for (split, species, park), n in manifest.groupby(["split", "species", "park"]).size().items():
+        out.setdefault(split, {}).setdefault(species, {})[park] = int(n)
+    return out
+
+
+def datasheet(manifest: pd.DataFrame, facts: ReleaseFacts, manifest_sha256: str, leak_summary: dict) -> dict:
+    """Everything a researcher needs to know about what the release holds and how it was made."""
+    return {
+        "release": facts.release,
+        "cut_at": facts.cut_at,
+        "code_version": facts.code_version,
+        "manifest_sha256": manifest_sha256,
+        "images": len(manifest),
+        "images_per_split": {s: int((manifest.split == s).sum()) for s in RELEASE_SPLITS},
+        "counts": counts(manifest),
+        "leakage_grouping": {"by": facts.split_by, "seed": facts.split_seed,
+                             "meaning": {"camera": "every image of a camera is in one split (test = unseen cameras)",
+                                         "sequence": "every sequence (burst) of a camera is in one split",
+                                         "image": "images split one by one (the thesis's random split: leaks bursts)"
+                                         }[facts.split_by]},
+        "burst_rule": facts.burst_rules,
+        "labels": {"detector": facts.detector, "label_threshold": facts.label_threshold,
+                   "test_labels": "hidden: the public test download holds images and an image list only"},
+        "leak_audit": leak_summary,
+    }
+
+
+def datasheet_markdown(sheet: dict) -> str:
+    splits = list(RELEASE_SPLITS)
+    species = sorted({s for per in sheet["counts"].values() for s in per})
+    parks = sorted({p for per in sheet["counts"].values() for by_park in per.values() for p in by_park})
+    header = "| species | " + " | ".join(f"{s} {p}" for s in splits for p in parks) + " |"
+    rule = "|---|" + "---|" * (len(splits) * len(parks))
+    body = [f"| {sp} | " + " | ".join(str(sheet["counts"].get(s, {}).get(sp, {}).get(p, 0)) for s in splits
+                                      for p in parks) + " |" for sp in species]
+    bursts = "\n".join(f"- {park}: {r['mode']} rule, frames closer than {r['interval_s']} s to the last kept one "
+                       "are dropped" for park, r in sorted(sheet["burst_rule"].items()))
+    audit = sheet["leak_audit"]
+    lines = [
+        f"# WildBench release {sheet['release']}",
+        "",
+        f"Cut {sheet['cut_at']} by code version `{sheet['code_version']}`. "
+        f"Manifest sha256 `{sheet['manifest_sha256']}`.",
+        "",
+        "| split | images |", "|---|---|",
+        *(f"| {s} | {n} |" for s, n in sheet["images_per_split"].items()),
+        "",
+        "## Images per species, park and split", "", header, rule, *body, "",
+        "## How it was made", "",
+        f"- Leakage grouping: `{sheet['leakage_grouping']['by']}` (seed {sheet['leakage_grouping']['seed']}): "
+        f"{sheet['leakage_grouping']['meaning']}.",
+        bursts or "- Burst rule: no park in this release",
+        f"- Boxes: detector `{sheet['labels']['detector']}`, kept at confidence >= "
+        f"{sheet['labels']['label_threshold']}.",
+        f"- Test labels: {sheet['labels']['test_labels']}.",
+        f"- Leak audit: {audit.get('pairs', 0)} near-duplicate pairs across splits (perceptual hash distance <= "
+        f"{audit.get('max_distance')}), {audit.get('straddling_train_and_test', 0)} of them between train/val "
+        "and test.",
+        "",
+        "## How to cite", "",
+        "WildBench camera-trap benchmark, release " + sheet["release"] + ", built from the archive and method of "
+        "the thesis it reproduces; cite the release id and the manifest sha256 above.",
+        "",
+    ]
+    return "\n".join(lines)
