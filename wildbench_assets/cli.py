@@ -46,6 +46,69 @@ def cmd_demo_archive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _defs_for_archive(uri: str | None, endpoint_url: str | None):
+    """The deployment's definitions with the archive of `--archive` (nothing global is changed)."""
+    from wildbench_assets.definitions import build_defs
+    from wildbench_assets.resources import build_resources
+    from wildbench_assets.settings import deployment
+
+    update = {k: v for k, v in {"uri": uri, "endpoint_url": endpoint_url}.items() if v}
+    base = build_resources(deployment())["archive"]
+    archive = type(base)(**{**{name: getattr(base, name) for name in type(base).model_fields}, **update})
+    return build_defs(resources={"archive": archive})
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Cut a benchmark release (inputs brought up to date first), or --verify that one still reproduces."""
+    from datetime import UTC, datetime
+
+    import dagster as dg
+
+    from wildbench_assets import runner
+    from wildbench_assets.schedules import next_release_name
+
+    runner.prepare_dagster_home()
+    defs = _defs_for_archive(args.archive, args.endpoint_url)
+    if args.name and not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}", args.name):
+        print(f"release name {args.name!r}: use letters, digits, '.', '_' and '-' (e.g. 2026.11)", file=sys.stderr)
+        return 2
+    artifacts = resource(defs, "artifacts")
+    graph = defs.resolve_asset_graph()
+    needed = {k.to_user_string() for k in runner.ancestors(graph, dg.AssetKey("benchmark_release"))}
+    with runner.open_instance() as instance:
+        runner.reap_orphaned_runs(instance)
+        existing = instance.get_dynamic_partitions("releases")
+        name = args.name or (existing[-1] if args.verify and existing else
+                             next_release_name(existing, datetime.now(UTC)))
+        frozen = (artifacts.path(f"releases/{name}") / "manifest.csv").exists()
+        if args.verify != frozen:
+            print(f"release {name} {'was never cut' if args.verify else 'exists: releases are immutable'}; "
+                  f"{'cut it without --verify' if args.verify else '--verify rebuilds it and compares every byte'}",
+                  file=sys.stderr)
+            return 2
+        if not args.verify:
+            plan, outcome = runner.run_pipeline(defs, instance, resource(defs, "archive").open(), sorted(needed))
+            if outcome.get("failure") or outcome.get("interrupted"):
+                print(f"the release's inputs could not be brought up to date: {outcome}", file=sys.stderr)
+                return 1
+        instance.add_dynamic_partitions("releases", [name])
+        result = defs.resolve_job_def("release_job").execute_in_process(
+            instance=instance, partition_key=name, raise_on_error=False, tags=runner.cli_run_tags(),
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    failed = [e.event_specific_data.check_name for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
+    folder = artifacts.path(f"releases/{name}")
+    if not result.success:
+        print(f"release {name}: FAILED ({', '.join(failed) or 'see the run log'}); nothing was published",
+              file=sys.stderr)
+        return 1
+    sheet = json.loads((folder / "datasheet.json").read_text())
+    print(f"release {name} {'reproduces byte for byte' if args.verify else 'cut'}: {sheet['images']} images "
+          f"{sheet['images_per_split']}, manifest sha256 {sheet['manifest_sha256']}")
+    print(f"  {folder}/datasheet.md; downloads in {folder}/downloads; warnings: {', '.join(failed) or 'none'}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Bring the instance up to date with the archive: only what is missing or stale runs."""
     from wildbench_assets import runner
@@ -53,14 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     runner.prepare_dagster_home()
 
-    from wildbench_assets.definitions import build_defs
-    from wildbench_assets.resources import build_resources
-    from wildbench_assets.settings import deployment
 
-    update = {k: v for k, v in {"uri": args.archive, "endpoint_url": args.endpoint_url}.items() if v}
-    base = build_resources(deployment())["archive"]  # --archive wins, and nothing global is changed
-    archive = type(base)(**{**{name: getattr(base, name) for name in type(base).model_fields}, **update})
-    defs = build_defs(resources={"archive": archive})
+    defs = _defs_for_archive(args.archive, args.endpoint_url)
     known = [k.to_user_string() for k in defs.resolve_asset_graph().toposorted_asset_keys]
     selection = [s.strip() for s in args.select.split(",")] if args.select else None
     try:
@@ -340,6 +397,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO), default $WILDBENCH_S3_ENDPOINT_URL")
     run.add_argument("--config", help='run config of assets as JSON, e.g. \'{"benchmark_splits": {"by": "sequence"}}\'')
     run.set_defaults(func=cmd_run)
+
+    release = sub.add_parser("release", help="cut a frozen benchmark release (default name YYYY.MM), or --verify one")
+    release.add_argument("--name", help="release id, e.g. 2026.11 (default: this month's, or the latest with --verify)")
+    release.add_argument("--verify", action="store_true", help="rebuild an existing release and compare every byte")
+    release.add_argument("--archive", help="local folder or s3://bucket/prefix (default: $WILDBENCH_ARCHIVE)")
+    release.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO), default $WILDBENCH_S3_ENDPOINT_URL")
+    release.set_defaults(func=cmd_release)
 
     request = sub.add_parser("request", help="custom dataset requests: submit, status, fetch")
     request.add_argument("action", choices=["submit", "status", "fetch"])

@@ -31,3 +31,12 @@ def latest_ingest_ids(instance: dg.DagsterInstance) -> dict[tuple[str, str], int
         dims = park_day_partitions.get_partition_key_from_str(key).keys_by_dimension
         found[(dims[PARK], dims[ARRIVAL_DAY])] = storage_id
     return found
+
+
+def labels_fingerprint(instance: dg.DagsterInstance) -> str:
+    """The data versions of every split's latest labels, as one string: what a release is cut from
+    (equal strings, equal release). Empty when nothing was labelled yet."""
+    tags = instance.event_log_storage.get_latest_tags_by_partition(
+        dg.AssetKey("detection_labels"), dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG])
+    return ",".join(f"{split}={values[DATA_VERSION_TAG]}" for split, values in sorted(tags.items())
+                    if DATA_VERSION_TAG in values)

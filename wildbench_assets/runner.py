@@ -217,7 +217,7 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
     with _stop_on_interrupt() as interrupted:
         try:
             for batch in batches:
-                blocked = [k for k in batch if _ancestors(graph, k) & failed]
+                blocked = [k for k in batch if ancestors(graph, k) & failed]
                 if blocked:
                     outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
                     batch = [k for k in batch if k not in blocked]
@@ -286,7 +286,7 @@ def _cancel_own_runs(instance: dg.DagsterInstance) -> None:
         instance.report_run_canceled(run, message="interrupted (Ctrl-C)")
 
 
-def _ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
+def ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
     """What `key` needs; optional inputs (NON_TRIGGERING: the promoted model of predictions) excluded."""
     seen: set[dg.AssetKey] = set()
     stack = list(graph.get(key).parent_keys - NON_TRIGGERING.get(key, set()))

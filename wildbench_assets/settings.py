@@ -41,6 +41,11 @@ def refresh_cron() -> str:
     return os.environ.get("WILDBENCH_REFRESH_CRON") or "0 2 * * *"
 
 
+def release_cron() -> str:
+    """When the release schedule looks for changes worth a new release: monthly by default."""
+    return os.environ.get("WILDBENCH_RELEASE_CRON") or "0 3 1 * *"
+
+
 def interval_s(name: str, default: int) -> int:
     """A sensor's minimum interval, overridable for tests and busy archives."""
     return int(os.environ.get(name) or default)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from wildbench_assets.assets.checks import publish
 from wildbench_assets.config import ReleaseConfig
+from wildbench_assets.ingest_state import labels_fingerprint
 from wildbench_assets.lib import camtrap_dp, leak_audit
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.datasets import archive_members, dumps
@@ -42,6 +43,7 @@ def _facts(context: dg.AssetExecutionContext, splits: pd.DataFrame) -> rel.Relea
              for park, rows in splits.groupby("park")} if len(splits) else {}
     return rel.ReleaseFacts(
         release=context.partition_key, cut_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        labels_fingerprint=labels_fingerprint(context.instance),
         code_version=CODE_VERSION, detector=" | ".join(detectors) or "none", label_threshold=(thresholds or [None])[-1],
         split_by=str(splits.split_by.iloc[0]) if len(splits) else "camera",
         split_seed=int(splits.split_seed.iloc[0]) if len(splits) else 0, burst_rules=rules)
@@ -182,6 +184,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
             metadata={"path": dg.MetadataValue.path(str(target)), "manifest_sha256": manifest_sha,
                       "images": len(manifest), **{f"{s}_images": per_split.get(s, 0) for s in rel.RELEASE_SPLITS},
                       "cut": cut, "near_duplicate_pairs": built["audit"]["pairs"],
+                      "labels_fingerprint": facts.labels_fingerprint,
                       "datasheet": dg.MetadataValue.md(rel.datasheet_markdown(built["sheet"]))},
             check_results=checks)
         for event in publish(context, result):

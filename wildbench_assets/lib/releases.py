@@ -33,6 +33,7 @@ class ReleaseFacts:
 
     release: str
     cut_at: str                 # ISO time of the cut (Camtrap DP `created`)
+    labels_fingerprint: str     # data versions of the labelled splits it was cut from
     code_version: str
     detector: str               # identity of the detector that made the boxes
     label_threshold: float | None

@@ -1,0 +1,48 @@
+"""Schedules: a new benchmark release each month (by default) when the labelled splits changed."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from wildbench_assets import settings
+from wildbench_assets.ingest_state import labels_fingerprint
+from wildbench_assets.jobs import release_job
+from wildbench_assets.partitions import release_partitions
+
+
+def release_name(when: datetime) -> str:
+    """`YYYY.MM`: one release a month; a second cut in the same month gets `YYYY.MM.2`, ..."""
+    return when.strftime("%Y.%m")
+
+
+def next_release_name(existing: list[str], when: datetime) -> str:
+    base = release_name(when)
+    taken = set(existing)
+    if base not in taken:
+        return base
+    return next(f"{base}.{n}" for n in range(2, 10_000) if f"{base}.{n}" not in taken)
+
+
+def last_release_fingerprint(instance: dg.DagsterInstance) -> str | None:
+    """The labels fingerprint the latest cut release was made from (None: no release yet)."""
+    records = instance.fetch_materializations(dg.AssetKey("benchmark_release"), limit=1).records
+    if not records:
+        return None
+    value = records[0].asset_materialization.metadata.get("labels_fingerprint")
+    return None if value is None else str(value.value)
+
+
+@dg.schedule(job=release_job, cron_schedule=settings.release_cron(), default_status=dg.DefaultScheduleStatus.RUNNING,
+             execution_timezone="UTC", description="Cut the month's benchmark release when the labelled splits "
+             "changed since the last one (WILDBENCH_RELEASE_CRON; default 03:00 UTC on the 1st).")
+def monthly_release(context: dg.ScheduleEvaluationContext):
+    current = labels_fingerprint(context.instance)
+    if not current:
+        return dg.SkipReason("nothing is labelled yet: no release to cut")
+    if current == last_release_fingerprint(context.instance):
+        return dg.SkipReason("the labelled splits are unchanged since the last release")
+    name = next_release_name(context.instance.get_dynamic_partitions(release_partitions.name),
+                             context.scheduled_execution_time or datetime.now(UTC))
+    # Schedules cannot return partition requests; the partition must exist before its run is resolved.
+    context.instance.add_dynamic_partitions(release_partitions.name, [name])
+    return dg.RunRequest(run_key=f"release-{name}", partition_key=name)
