@@ -49,35 +49,48 @@ def test_evaluation_and_leaderboard(trained):
         assert round(thesis.f1_weighted, 4) == 0.9073 and thesis.map_50_95 != thesis.map_50_95  # no boxes: no mAP
 
 
-def test_submissions_are_scored_like_our_models(trained, demo_archive):
+def test_submissions_are_scored_against_the_latest_release_by_public_id(trained, demo_archive):
     import dagster as dg
 
     from .helpers import pipeline_defs
 
     instance, data = trained
     defs = pipeline_defs(demo_archive, data, detector="manifest")
-    truth = json.loads((data / "artifacts" / "datasets" / "test" / "coco.json").read_text())
-    classes = {a["image_id"]: a["category_id"] - 1 for a in truth["annotations"]}
-    names = json.loads((data / "artifacts" / "models" / "yolov8" / "card.json").read_text())["classes"]
     inbox = data / "submissions"
     inbox.mkdir(exist_ok=True)
-    rows = [f"{i['source_path']},{names[classes[i['id']]] if i['id'] in classes else 'emp'}" for i in truth["images"]]
-    (inbox / "oracle.csv").write_text("image_id,label\n" + "\n".join(rows) + "\n")
-    (inbox / "partial.csv").write_text("image_id,label\n" + rows[0] + "\n")
-
+    (inbox / "early.csv").write_text("image_id,label\nwb0,emp\n")
     sensor = defs.resolve_sensor_def("submissions_sensor")
     result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
-    assert sorted(r.partition_key for r in result.run_requests) == ["oracle", "partial"]
     for request in result.dynamic_partitions_requests:  # what the daemon does with the sensor's result
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     job = defs.resolve_job_def("submission_job")
+    early = job.execute_in_process(instance=instance, partition_key="early", raise_on_error=False)
+    assert not early.success and "no benchmark release" in json.loads((inbox / "early.error.json").read_text())["error"]
+
+    instance.add_dynamic_partitions("releases", ["2026.11"])
+    assert defs.resolve_job_def("release_job").execute_in_process(instance=instance, partition_key="2026.11").success
+    truth = json.loads((data / "artifacts" / "releases" / "2026.11" / "hidden" / "test.coco.json").read_text())
+    classes = {a["image_id"]: a["category_id"] - 1 for a in truth["annotations"]}
+    names = json.loads((data / "artifacts" / "models" / "yolov8" / "card.json").read_text())["classes"]
+    rows = [f"{i['public_id']},{names[classes[i['id']]] if i['id'] in classes else 'emp'}" for i in truth["images"]]
+    assert all(row.startswith("wb") for row in rows)
+    (inbox / "oracle.csv").write_text("image_id,label\n" + "\n".join(rows) + "\n")
+    (inbox / "partial.csv").write_text("image_id,label\n" + rows[0] + "\n")
+
+    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources,
+                                            cursor=result.cursor))
+    assert sorted(r.partition_key for r in result.run_requests) == ["oracle", "partial"]
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     assert job.execute_in_process(instance=instance, partition_key="oracle").success
     bad = job.execute_in_process(instance=instance, partition_key="partial", raise_on_error=False)
     assert not bad.success and "disagree" in json.loads((inbox / "partial.error.json").read_text())["error"]
-    assert json.loads((inbox / "oracle.score.json").read_text())["image_level"]["accuracy"] == 1.0
+    scored = json.loads((inbox / "oracle.score.json").read_text())
+    assert scored["image_level"]["accuracy"] == 1.0 and scored["release"] == "2026.11"
     assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
     board = read_table(data, "leaderboard").set_index("model")
-    assert board.loc["submission:oracle", "accuracy"] == 1.0
+    assert board.loc["submission:oracle", "accuracy"] == 1.0 and board.loc["submission:oracle", "release"] == "2026.11"
+    assert board.loc["yolov8", "release"] == "working"
 
 
 def test_megadetector_fine_tunes_from_md_weights_with_frozen_layers(trained, tmp_path):

@@ -1,4 +1,4 @@
-"""What the instance knows about ingested partitions: the fingerprint each last ingest stored."""
+"""What the instance knows: the fingerprint each ingest stored, the labels' versions, the releases cut."""
 
 from __future__ import annotations
 
@@ -40,3 +40,10 @@ def labels_fingerprint(instance: dg.DagsterInstance) -> str:
         dg.AssetKey("detection_labels"), dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG])
     return ",".join(f"{split}={values[DATA_VERSION_TAG]}" for split, values in sorted(tags.items())
                     if DATA_VERSION_TAG in values)
+
+
+def latest_release(instance: dg.DagsterInstance, artifacts) -> str | None:
+    """The most recently added release partition that was cut (its manifest exists), or None."""
+    keys = instance.get_dynamic_partitions("releases")
+    cut = [k for k in keys if (artifacts.path(f"releases/{k}") / "manifest.csv").exists()]
+    return cut[-1] if cut else None

@@ -13,6 +13,7 @@ import pandas as pd
 from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
+from wildbench_assets.ingest_state import latest_release
 from wildbench_assets.lib.metrics import image_level
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
 from wildbench_assets.lib.scoring import ScoringError, score
@@ -207,7 +208,8 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     if not images or not trained:  # a small archive can leave a split empty: nothing to score, said so
         why = "the test split has no images" if not images else "no weights were trained (empty train split)"
         context.log.warning(f"{model}: {why}; no metric can be computed")
-        row = {"model": model, "source": "trained here", "images": len(images), "weights_sha256": card.get("sha256"),
+        row = {"model": model, "source": "trained here", "release": WORKING_SPLIT, "images": len(images),
+               "weights_sha256": card.get("sha256"),
                "note": why}
         return publish(context, dg.MaterializeResult(
             value=pd.DataFrame([row]), data_version=dg.DataVersion(table_version(pd.DataFrame([row]))),
@@ -232,7 +234,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     with artifacts.writing(f"models/{model}/test_predictions.coco.json") as tmp:
         tmp.write_text(json.dumps(results))
     level = scored["image_level"]
-    row = {"model": model, "source": "trained here", "images": scored["images"],
+    row = {"model": model, "source": "trained here", "release": WORKING_SPLIT, "images": scored["images"],
            "map_50_95": scored.get("detection", {}).get("map_50_95"),
            "map_50": scored.get("detection", {}).get("map_50"),
            "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
@@ -265,8 +267,9 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     ))
 
 
-LEADERBOARD_COLUMNS = ["model", "source", "images", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
-                       "f1_weighted", "accuracy", "f1_macro"]
+WORKING_SPLIT = "working"  # models trained and scored on the current splits, not on a frozen release
+LEADERBOARD_COLUMNS = ["model", "source", "release", "images", "map_50_95", "map_50", "precision_weighted",
+                       "recall_weighted", "f1_weighted", "accuracy", "f1_macro"]
 THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tuned (thesis)",
                "fasterrcnn": "Faster R-CNN (thesis)"}
 
@@ -286,7 +289,7 @@ def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     for stem, name in THESIS_ROWS.items():
         values = shipped[stem]
         metrics = image_level(values["true"], values["pred"])
-        rows.append({"model": name, "source": "thesis per-image results (its random split)",
+        rows.append({"model": name, "source": "thesis per-image results (its random split)", "release": "thesis",
                      "images": len(values["true"]), "map_50_95": None, "map_50": None,
                      "precision_weighted": metrics.precision_weighted, "recall_weighted": metrics.recall_weighted,
                      "f1_weighted": metrics.f1_weighted, "accuracy": metrics.accuracy, "f1_macro": metrics.f1_macro})
@@ -309,7 +312,7 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
     parts = [f for f in (model_evaluation, submission_scores, pd.DataFrame(thesis_rows())) if not f.empty]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     table = table.sort_values(["map_50_95", "f1_weighted"], ascending=False, na_position="last", ignore_index=True)
-    shown = table[["model", "source", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
+    shown = table[["model", "source", "release", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
                    "f1_weighted", "accuracy"]].round(4)
     plot = bar_chart_png(shown.set_index("model")[["map_50", "map_50_95", "f1_weighted"]].fillna(0),
                          "leaderboard: mAP (real) and image-level F1", "score")
@@ -324,17 +327,9 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
     ))
 
 
-def test_truth_document(artifacts: ArtifactStore) -> dict:
-    """The test split's ground truth with images named by their archive path, as researchers see them."""
-    doc = json.loads(artifacts.path("datasets/test/coco.json").read_text())
-    for image in doc["images"]:
-        image["file_name"] = image["source_path"]
-    return doc
-
-
 @dg.asset(
     partitions_def=submission_partitions,
-    deps=[dg.AssetDep("training_datasets", partition_mapping=TEST_ONLY)],
+    deps=[dg.AssetDep("benchmark_release", partition_mapping=dg.LastPartitionMapping())],
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
@@ -342,9 +337,10 @@ def test_truth_document(artifacts: ArtifactStore) -> dict:
 )
 def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                       taxonomy: TaxonomyResource, submissions: RequestInbox):
-    """A researcher's predictions for the test split — MegaDetector batch output 1.6, COCO results json
-    or an image-level CSV (`image_id,label`, ids = archive paths) — scored by exactly the code that
-    scores our models. A file that cannot be scored is rejected with its reason (`<id>.error.json`)."""
+    """A researcher's predictions for the latest release's test set — MegaDetector batch output 1.6, COCO
+    results json or an image-level CSV (`image_id,label`), images named by their public id (`wb...`, as
+    in the public test ZIP) — scored against the release's hidden labels by exactly the code that scores
+    our models. A file that cannot be scored is rejected with its reason (`<id>.error.json`)."""
     submission = context.partition_key
     tax = taxonomy.load()
     species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
@@ -359,13 +355,18 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise ScoringError("the file is not UTF-8 text (binary data?)") from err
-            scored = score(json.dumps(test_truth_document(artifacts)), text, tax.class_names, species,
-                           config.image_threshold)
+            release = latest_release(context.instance, artifacts)
+            if release is None:
+                raise ScoringError("no benchmark release has been cut yet (`wildbench release`): submissions are "
+                                   "scored against a release's hidden test labels")
+            truth = artifacts.path(f"releases/{release}/hidden/test.coco.json").read_text()
+            scored = score(truth, text, tax.class_names, species, config.image_threshold)
         except ScoringError as err:
             submissions.answer_error(submission, str(err), submission=submission)
             raise dg.Failure(f"submission {submission} rejected: {err}") from err
         level, detection = scored["image_level"], scored.get("detection", {})
-        row = {"model": f"submission:{submission}", "source": "submission", "images": scored["images"],
+        row = {"model": f"submission:{submission}", "source": "submission", "release": release,
+               "images": scored["images"],
                "map_50_95": detection.get("map_50_95"), "map_50": detection.get("map_50"),
                "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
                "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"]}
@@ -375,7 +376,7 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
             error = f"metrics out of range: { {k: row[k] for k in ('map_50_95', 'map_50', 'accuracy')} }"
             submissions.answer_error(submission, error, submission=submission)
             raise dg.Failure(f"submission {submission}: {error}")
-        submissions.write_json(f"{submission}.score.json", {"submission": submission, **scored})
+        submissions.write_json(f"{submission}.score.json", {"submission": submission, "release": release, **scored})
     return publish(context, dg.MaterializeResult(
         value=pd.DataFrame([row]),
         metadata={k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},

@@ -195,10 +195,3 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
-
-def latest_release(artifacts: ArtifactStore, instance: dg.DagsterInstance) -> str | None:
-    """The most recently added release partition that has been cut (its manifest exists)."""
-    keys = instance.get_dynamic_partitions(release_partitions.name)
-    cut = [k for k in keys if (artifacts.path(f"releases/{k}") / "manifest.csv").exists()]
-    return cut[-1] if cut else None
-

@@ -52,7 +52,7 @@ def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, crea
     dated = manifest[manifest.captured_at != ""].copy()
     offsets = dated.park.map(lambda code: parks[code].utc_offset)
     dated["timestamp"] = _stamp(dated.captured_at, offsets)
-    dated["deploymentID"] = dated.park + "/" + dated.camera
+    dated["deploymentID"] = dated.camera  # already park-qualified (`donana/D03`)
 
     spans = dated.groupby("deploymentID").agg(park=("park", "first"), camera=("camera", "first"),
                                               start=("timestamp", "min"), end=("timestamp", "max"))

@@ -1,0 +1,217 @@
+"""Benchmark releases: frozen byte for byte, hidden test labels, a leak audit that catches a planted
+near-duplicate, and a Camtrap DP package that validates."""
+
+import io
+import json
+import shutil
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from wildbench_assets.lib import leak_audit
+from wildbench_assets.lib.camtrap_dp import build_package, validate_package
+from wildbench_assets.lib.releases import read_manifest
+from wildbench_assets.lib.splits import SplitPlan, assign_splits
+from wildbench_assets.taxonomy import Taxonomy
+
+from .helpers import latest_checks, pipeline_defs, run_all
+
+UP_TO_LABELS = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"]
+
+
+def _cut(archive: Path, data: Path, instance, name: str):
+    """Bring the labels up to date with the archive, then materialize release `name`."""
+    _, outcome = run_all(archive, data, instance=instance, selection=UP_TO_LABELS, detector="manifest")
+    assert not outcome.get("failure"), outcome
+    instance.add_dynamic_partitions("releases", [name])
+    defs = pipeline_defs(archive, data, detector="manifest")
+    return defs.resolve_job_def("release_job").execute_in_process(instance=instance, partition_key=name,
+                                                                  raise_on_error=False)
+
+
+def _release(data: Path, name: str) -> Path:
+    return data / "artifacts" / "releases" / name
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _add_with_boxes(archive: Path, park: str, images: list[tuple[str, bytes, list[tuple[str, list[float]]]]],
+                    day: datetime):
+    """Write images (key, bytes, [(species, COCO bbox)]) as arrivals of `day`, with their boxes in the
+    park's own COCO Camera Traps manifest (`<park>/manifest.json`, merged with what is there)."""
+    import os
+
+    manifest_path = archive / park / "manifest.json"
+    manifest = (json.loads(manifest_path.read_text()) if manifest_path.exists()
+                else {"images": [], "annotations": [], "categories": []})
+    categories = {c["name"]: c["id"] for c in manifest["categories"]}
+    for key, data, boxes in images:
+        path = archive / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (day.timestamp(), day.timestamp()))
+        width, height = Image.open(io.BytesIO(data)).size
+        relative = key.split("/", 1)[1]
+        manifest["images"].append({"id": relative, "file_name": relative, "width": width, "height": height})
+        for species, bbox in boxes:
+            category = categories.setdefault(species, len(categories) + 1)
+            manifest["annotations"].append({"id": f"{relative}-{len(manifest['annotations'])}", "image_id": relative,
+                                            "category_id": category, "bbox": bbox})
+    manifest["categories"] = [{"id": i, "name": n} for n, i in categories.items()]
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def _camera_in(split: str, park: str) -> str:
+    """A new camera folder name whose leakage group the default plan assigns to `split`."""
+    return next(f"X{n:02d}" for n in range(100)
+                if assign_splits(pd.Series([f"{park}/X{n:02d}"]), SplitPlan()).iloc[0] == split)
+
+
+@pytest.fixture(scope="module")
+def released(demo_archive, tmp_path_factory):
+    """A copy of the demo archive (tests add images to it), labelled, and release 2026.11 cut from it."""
+    root = tmp_path_factory.mktemp("releases")
+    archive = root / "archive"
+    shutil.copytree(demo_archive, archive, symlinks=True)
+    instance = dg.DagsterInstance.ephemeral()
+    result = _cut(archive, root / "data", instance, "2026.11")
+    assert result.success
+    return archive, root / "data", instance
+
+
+def test_a_release_rebuilds_byte_for_byte_and_a_changed_file_fails_loudly(released):
+    archive, data, instance = released
+    folder = _release(data, "2026.11")
+    before = _files(folder)
+    defs = pipeline_defs(archive, data, detector="manifest")
+    job = defs.resolve_job_def("release_job")
+    assert job.execute_in_process(instance=instance, partition_key="2026.11").success
+    assert _files(folder) == before
+    assert latest_checks(instance, "benchmark_release")["reproducible"][-1].metadata["rebuilt"].value is True
+
+    datasheet = folder / "datasheet.md"
+    datasheet.write_text(datasheet.read_text() + "edited by hand\n")
+    try:
+        failed = job.execute_in_process(instance=instance, partition_key="2026.11", raise_on_error=False)
+        assert not failed.success
+        differs = latest_checks(instance, "benchmark_release")["reproducible"][-1]
+        assert not differs.passed and differs.metadata["files_that_differ"].value == ["datasheet.md"]
+    finally:
+        datasheet.write_bytes(before["datasheet.md"])
+
+
+def test_the_public_test_download_holds_no_label(released):
+    _archive, data, _instance = released
+    folder = _release(data, "2026.11")
+    manifest = read_manifest((folder / "manifest.csv").read_bytes())
+    test_rows = manifest[manifest.split == "test"]
+    with zipfile.ZipFile(folder / "downloads" / "test.zip") as archive:
+        names = archive.namelist()
+        listing = pd.read_csv(io.BytesIO(archive.read("images.csv")))
+        first = test_rows.iloc[0]
+        import hashlib
+        assert hashlib.sha256(archive.read(f"images/{first.public_id}.jpg")).hexdigest() == first.sha256
+    assert sorted(names) == sorted(["images.csv", *(f"images/{p}.jpg" for p in test_rows.public_id)])
+    assert list(listing.columns) == ["public_id", "file", "width", "height"]  # no park, species, camera, path
+    species = set(Taxonomy().species_codes)
+    assert not [n for n in names if set(n.replace(".", "/").split("/")) & species]
+    truth = json.loads((folder / "hidden" / "test.coco.json").read_text())
+    assert sorted(i["public_id"] for i in truth["images"]) == sorted(listing.public_id)
+    with zipfile.ZipFile(folder / "downloads" / "train.zip") as archive:  # train keeps its labels
+        assert any(n.endswith(".txt") for n in archive.namelist())
+
+
+def test_the_release_validates_as_camtrap_dp_and_a_broken_one_does_not(released, tmp_path):
+    _archive, data, _instance = released
+    package = _release(data, "2026.11") / "camtrap-dp"
+    assert validate_package(package) == []
+    media = pd.read_csv(package / "media.csv")
+    manifest = read_manifest((_release(data, "2026.11") / "manifest.csv").read_bytes())
+    assert set(media.mediaID) <= set(manifest[manifest.split != "test"].public_id)  # test labels stay hidden
+    broken = tmp_path / "broken"
+    shutil.copytree(package, broken)
+    observations = pd.read_csv(broken / "observations.csv")
+    observations.loc[observations.observationType == "animal", "bboxX"] = 1.5
+    observations.to_csv(broken / "observations.csv", index=False)
+    problems = validate_package(broken)
+    assert problems and all("bboxX" in p or "observations" in p for p in problems)
+
+
+def test_images_arriving_later_change_only_the_next_release(released):
+    archive, data, instance = released
+    old = read_manifest((_release(data, "2026.11") / "manifest.csv").read_bytes())
+    before = _files(_release(data, "2026.11"))
+    sample = old[(old.split == "train") & (old.label_status == "labelled")].iloc[0]
+    camera = _camera_in("train", sample.park)
+    photo = Image.open(archive / sample.path)
+    added = []
+    for frame in range(3):  # a new camera's three frames an hour apart (three sequences, no burst)
+        shifted = np.roll(np.asarray(photo), 40 * (frame + 1), axis=1)
+        buffer = io.BytesIO()
+        Image.fromarray(shifted).save(buffer, "JPEG", quality=85)
+        key = f"{sample.park}/{sample.species}/{camera}/new_{frame}.jpg"
+        added.append((key, buffer.getvalue(), [(sample.species, [10.0, 10.0, 80.0, 60.0])]))
+    _add_with_boxes(archive, sample.park, added, datetime.now(UTC) - timedelta(hours=2))
+
+    assert _cut(archive, data, instance, "2026.12").success
+    new = read_manifest((_release(data, "2026.12") / "manifest.csv").read_bytes())
+    assert _files(_release(data, "2026.11")) == before  # the published release did not move
+    kept = new[new.path.isin(old.path)].reset_index(drop=True)
+    assert set(new.path) - set(old.path) == {key for key, _d, _b in added}
+    assert set(old.path) - set(new.path) == set()
+    pd.testing.assert_frame_equal(kept.drop(columns="sequence"), old.drop(columns="sequence"))
+
+
+def test_the_leak_audit_fails_a_release_with_a_planted_near_duplicate(released):
+    """The same photo re-encoded at 80 % size, filed under a camera that lands in test: a cross-split
+    near-duplicate the camera grouping cannot see. The cut fails and publishes nothing."""
+    archive, data, instance = released
+    old = read_manifest((_release(data, "2026.11") / "manifest.csv").read_bytes())
+    sample = old[(old.split == "train") & (old.label_status == "labelled")].iloc[1]
+    photo = Image.open(archive / sample.path)
+    smaller = photo.resize((int(photo.width * 0.8), int(photo.height * 0.8)), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    smaller.save(buffer, "JPEG", quality=70)
+    x, y, w, h = json.loads(sample.boxes)[0][:4]
+    box = [x * smaller.width, y * smaller.height, w * smaller.width, h * smaller.height]
+    camera = _camera_in("test", sample.park)
+    key = f"{sample.park}/{sample.species}/{camera}/planted.jpg"
+    _add_with_boxes(archive, sample.park, [(key, buffer.getvalue(), [(sample.species, box)])],
+                    datetime.now(UTC) - timedelta(hours=1))
+    try:
+        result = _cut(archive, data, instance, "2026.13")
+        assert not result.success
+        audit = latest_checks(instance, "benchmark_release")["no_near_duplicates_across_splits"][-1]
+        assert not audit.passed and audit.metadata["straddling_train_and_test"].value >= 1
+        assert not _release(data, "2026.13").exists()
+    finally:
+        (archive / key).unlink()
+
+
+def test_near_pairs_finds_every_pair_within_the_distance():
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**63, size=400, dtype=np.uint64)
+    hashes[10] = hashes[3] ^ np.uint64(0b1011)       # 3 bits apart
+    hashes[200] = hashes[100] ^ np.uint64(1 << 40)   # 1 bit apart
+    found = leak_audit.near_pairs(hashes, 4)
+    brute = [(i, j, int(bin(int(hashes[i]) ^ int(hashes[j])).count("1"))) for i in range(400) for j in range(i + 1, 400)
+             if bin(int(hashes[i]) ^ int(hashes[j])).count("1") <= 4]
+    assert found == brute and (3, 10, 3) in found and (100, 200, 1) in found
+
+
+def test_camtrap_dp_is_refused_for_a_park_without_coordinates():
+    from wildbench_assets.lib.camtrap_dp import CamtrapDPUnavailable
+
+    manifest = pd.DataFrame([{"public_id": "wb1", "split": "train", "path": "x/emp/C1/a.jpg", "park": "x",
+                              "camera": "x/C1", "captured_at": "2024-01-01T00:00:00", "species": "emp",
+                              "boxes": "[]"}])
+    with pytest.raises(CamtrapDPUnavailable, match="'x'"):
+        build_package(manifest, Taxonomy(), "r", "2026-01-01T00:00:00Z")
