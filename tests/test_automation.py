@@ -68,8 +68,8 @@ def test_splits_refresh_at_night_only_when_curated_content_changed(instance):
     materialize(instance, "curated_images", "snieves", "c1")
     assert ("benchmark_splits", "train") not in tick(evening + timedelta(minutes=1))
     night = tick(NIGHT + timedelta(minutes=1))
-    assert {p for a, p in night if a == "benchmark_splits"} == {"train", "val", "test"}
-    for split in ("train", "val", "test"):
+    assert {p for a, p in night if a == "benchmark_splits"} == {"train", "val", "test", "test_seen"}
+    for split in ("train", "val", "test", "test_seen"):
         materialize(instance, "benchmark_splits", split, f"s-{split}")
     tick(NIGHT + timedelta(minutes=2))
 
@@ -81,7 +81,7 @@ def test_splits_refresh_at_night_only_when_curated_content_changed(instance):
     tick(NIGHT + timedelta(days=1, hours=1))
     assert not {a for a, _ in tick(NIGHT + timedelta(days=1, hours=2))} & {"benchmark_splits"}  # not before night
     assert {p for a, p in tick(NIGHT + timedelta(days=2, minutes=1)) if a == "benchmark_splits"} == {
-        "train", "val", "test"}
+        "train", "val", "test", "test_seen"}
 
 
 def test_a_model_is_not_retrained_on_unchanged_training_data(instance):
@@ -101,3 +101,43 @@ def test_a_model_is_not_retrained_on_unchanged_training_data(instance):
     materialize(instance, "training_datasets", "test", "d-test-2")  # the test set feeds evaluation only
     changed = tick(start + timedelta(minutes=4))
     assert not any(a == "model_weights" for a, _ in changed)
+
+
+def test_a_scored_submission_refreshes_the_leaderboard_by_itself(instance):
+    tick = Ticks(instance)
+    start = NIGHT + timedelta(hours=6)
+    instance.add_dynamic_partitions("submissions", ["oracle"])
+    materialize(instance, "leaderboard", None, "board-0")
+    tick(start)
+    assert ("leaderboard", None) not in tick(start + timedelta(minutes=1))
+    materialize(instance, "submission_scores", "oracle", "score-1")
+    assert ("leaderboard", None) in tick(start + timedelta(minutes=2))
+
+
+def test_the_monthly_release_is_cut_only_when_the_labels_changed(tmp_path):
+    from wildbench_assets.schedules import monthly_release
+
+    from .helpers import instance_at
+
+    instance = instance_at(tmp_path)  # a schedule's context needs an instance it can reference
+    defs = build_defs("local")
+    first = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+
+    def evaluate(when):
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs
+                                            .get_repository_def())
+        return monthly_release.evaluate_tick(context)
+
+    assert evaluate(first).skip_message == "nothing is labelled yet: no release to cut"
+    for split in ("train", "val", "test", "test_seen"):
+        materialize(instance, "detection_labels", split, f"l-{split}")
+    [request] = evaluate(first).run_requests
+    assert request.partition_key == "2026.12" and instance.get_dynamic_partitions("releases") == ["2026.12"]
+    from wildbench_assets.ingest_state import labels_fingerprint
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key="benchmark_release", partition="2026.12", metadata={"labels_fingerprint": labels_fingerprint(
+            instance)}))
+    assert "unchanged" in evaluate(first + timedelta(days=31)).skip_message
+    materialize(instance, "detection_labels", "test", "l-test-2")
+    [request] = evaluate(first + timedelta(days=31)).run_requests
+    assert request.partition_key == "2027.01"

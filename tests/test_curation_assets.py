@@ -19,8 +19,12 @@ def test_pipeline_curates_and_splits_the_demo_archive(demo_archive, tmp_path):
                                                                "not an image"])]).any()
     assert len(curated) < (meta.status == "ok").sum()  # bursts removed
     assert burst_violations(curated, 1.0) == 0
-    assert set(splits.split) == {"train", "val", "test"} and splits.path.is_unique
-    assert (splits.groupby("camera").split.nunique() == 1).all()  # leak-free by camera
+    assert set(splits.split) == {"train", "val", "test", "test_seen"} and splits.path.is_unique
+    unseen = splits[splits.split != "test_seen"]
+    assert (unseen.groupby("camera").split.nunique() == 1).all()  # leak-free by camera
+    seen = splits[splits.split == "test_seen"]
+    assert seen.camera.isin(splits[splits.split == "train"].camera).any()  # test_seen: training cameras...
+    assert not seen.sequence.isin(unseen.sequence).any()  # ...never in a burst with a train/val frame
     assert splits.path.isin(curated.path).all()
     checks = latest_checks(instance, "curated_images")
     for name in ("known_species_only", "readable_only", "counts_add_up", "burst_rule_holds"):
@@ -46,7 +50,7 @@ def test_a_split_made_with_another_seed_is_caught_as_a_leak(demo_archive, tmp_pa
     instance, _ = run_all(demo_archive, tmp_path, config_by_asset={"benchmark_splits": {"by": "image", "seed": 1}})
     run_all(demo_archive, tmp_path, instance=instance, selection=["benchmark_splits"], force=True,
             config_by_asset={"benchmark_splits": {"by": "image", "seed": 2}})
-    disjoint = latest_checks(instance, "benchmark_splits")["splits_disjoint"][3:]  # the seed-2 runs
+    disjoint = latest_checks(instance, "benchmark_splits")["splits_disjoint"][4:]  # the seed-2 runs
     assert not disjoint[0].passed and disjoint[0].metadata["paths_in_other_splits"].value > 0
 
 

@@ -44,23 +44,39 @@ def test_yolo_voc_coco_datasets(exported):
         assert all(e.passed for e in latest_checks(instance, "training_datasets")[name]), name
 
 
-def test_split_zip_has_the_thesis_layout(exported):
+@pytest.mark.parametrize("split, zip_path", [("train", "archives/train.zip"),
+                                             ("test", "hidden/test_labelled.zip")])
+def test_split_zip_has_the_thesis_layout(exported, split, zip_path):
     instance, data = exported
     labels = read_table(data, "detection_labels")
-    with zipfile.ZipFile(data / "artifacts" / "archives" / "test.zip") as zf:
+    with zipfile.ZipFile(data / "artifacts" / zip_path) as zf:
         names = zf.namelist()
         manifest = json.loads(zf.read("manifest.json"))
         infos = {i.filename: i for i in zf.infolist()}
-    rows = labels[(labels.split == "test") & labels.label_status.isin(["labelled", "empty"])]
+    rows = labels[(labels.split == split) & labels.label_status.isin(["labelled", "empty"])]
     expected = {f"{r.park}/{r.species}/{image_id(r.path)}" for r in rows.itertuples()}
     assert {n for n in names if n.endswith(".jpg")} == expected
     empties = rows[rows.species == "emp"]
     for r in empties.itertuples():  # no label file for empties
         assert f"{r.park}/emp/{image_id(r.path).rsplit('.', 1)[0]}.txt" not in names
     assert all(infos[n].compress_type == zipfile.ZIP_STORED for n in expected)
-    assert manifest["split"] == "test" and len(manifest["images"]) == len(rows)
-    for name in ("zip_verified", "counts_add_up", "images_stored"):
+    assert manifest["split"] == split and len(manifest["images"]) == len(rows)
+    for name in ("zip_verified", "counts_add_up", "public_test_has_no_labels", "images_stored"):
         assert all(e.passed for e in latest_checks(instance, "split_archives")[name]), name
+
+
+@pytest.mark.parametrize("split", ["test", "test_seen"])
+def test_the_public_test_zips_hold_images_and_a_list_but_no_label(exported, split):
+    _instance, data = exported
+    labels = read_table(data, "detection_labels")
+    rows = labels[(labels.split == split) & labels.label_status.isin(["labelled", "empty"])]
+    with zipfile.ZipFile(data / "artifacts" / "archives" / f"{split}.zip") as zf:
+        names = zf.namelist()
+        listing = zf.read("images.csv").decode().splitlines()
+    assert listing[0] == "public_id,file,width,height" and len(listing) == len(rows) + 1
+    assert sorted(n for n in names if n != "images.csv") == sorted(f"images/{line.split(',')[0]}.jpg"
+                                                                   for line in listing[1:])
+    assert not [n for n in names if n.endswith((".txt", ".xml", ".json"))]
 
 
 def test_zip_verification_catches_damage(tmp_path):

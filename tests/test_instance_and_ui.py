@@ -45,7 +45,8 @@ def test_cli_run_on_postgres_instance(demo_archive, tmp_path, postgres, monkeypa
         assert all(r.status == dg.DagsterRunStatus.SUCCESS and r.tags["wildbench/trigger"] == "cli" for r in runs)
         assert set(instance.get_dynamic_partitions("parks")) == {"snieves", "donana"}
         assert len(instance.get_materialized_partitions(dg.AssetKey("image_metadata"))) == len(pairs)
-        assert instance.get_materialized_partitions(dg.AssetKey("benchmark_splits")) == {"train", "val", "test"}
+        assert instance.get_materialized_partitions(dg.AssetKey("benchmark_splits")) == {"train", "val", "test",
+                                                                                         "test_seen"}
 
 
 def test_webserver_and_daemon_run_a_partitioned_materialization(demo_archive, tmp_path, monkeypatch):

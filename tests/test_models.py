@@ -40,6 +40,10 @@ def test_evaluation_and_leaderboard(trained):
     assert (evaluation.images_per_s > 0).all()
     test_images = len(json.loads((data / "artifacts" / "datasets" / "test" / "coco.json").read_text())["images"])
     assert (evaluation.images == test_images).all()
+    for column in ("seen_map_50", "seen_accuracy"):  # seen cameras (test_seen) beside unseen ones (test)
+        assert evaluation[column].between(0, 1).all(), column
+    assert ((evaluation.seen_map_50 - evaluation.map_50) == evaluation.gap_map_50).all()
+    assert all(set(json.loads(p)) == {"snieves", "donana"} for p in evaluation.per_park)
     for name in ("predictions_match_test_split", "metrics_in_range"):
         assert all(e.passed for e in latest_checks(instance, "model_evaluation")[name]), name
     board = read_table(data, "leaderboard")
@@ -69,7 +73,7 @@ def test_submissions_are_scored_against_the_latest_release_by_public_id(trained,
 
     instance.add_dynamic_partitions("releases", ["2026.11"])
     assert defs.resolve_job_def("release_job").execute_in_process(instance=instance, partition_key="2026.11").success
-    truth = json.loads((data / "artifacts" / "releases" / "2026.11" / "hidden" / "test.coco.json").read_text())
+    truth = json.loads((data / "artifacts" / "releases" / "2026.11" / "hidden" / "truth.coco.json").read_text())
     classes = {a["image_id"]: a["category_id"] - 1 for a in truth["annotations"]}
     names = json.loads((data / "artifacts" / "models" / "yolov8" / "card.json").read_text())["classes"]
     rows = [f"{i['public_id']},{names[classes[i['id']]] if i['id'] in classes else 'emp'}" for i in truth["images"]]
@@ -89,7 +93,9 @@ def test_submissions_are_scored_against_the_latest_release_by_public_id(trained,
     assert scored["image_level"]["accuracy"] == 1.0 and scored["release"] == "2026.11"
     assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
     board = read_table(data, "leaderboard").set_index("model")
-    assert board.loc["submission:oracle", "accuracy"] == 1.0 and board.loc["submission:oracle", "release"] == "2026.11"
+    oracle = board.loc["submission:oracle"]
+    assert oracle.accuracy == 1.0 and oracle.seen_accuracy == 1.0 and oracle.gap_accuracy == 0.0
+    assert oracle.release == "2026.11" and oracle.images + oracle.seen_images == len(truth["images"])
     assert board.loc["yolov8", "release"] == "working"
 
 

@@ -123,10 +123,21 @@ def test_the_public_test_download_holds_no_label(released):
     assert list(listing.columns) == ["public_id", "file", "width", "height"]  # no park, species, camera, path
     species = set(Taxonomy().species_codes)
     assert not [n for n in names if set(n.replace(".", "/").split("/")) & species]
-    truth = json.loads((folder / "hidden" / "test.coco.json").read_text())
-    assert sorted(i["public_id"] for i in truth["images"]) == sorted(listing.public_id)
+    truth = json.loads((folder / "hidden" / "truth.coco.json").read_text())
+    assert sorted(i["public_id"] for i in truth["images"] if i["test_set"] == "test") == sorted(listing.public_id)
     with zipfile.ZipFile(folder / "downloads" / "train.zip") as archive:  # train keeps its labels
         assert any(n.endswith(".txt") for n in archive.namelist())
+
+
+def test_test_seen_shares_cameras_with_train_but_no_sequence(released):
+    _archive, data, _instance = released
+    manifest = read_manifest((_release(data, "2026.11") / "manifest.csv").read_bytes())
+    seen, trained = manifest[manifest.split == "test_seen"], manifest[manifest.split.isin(["train", "val"])]
+    assert len(seen) and seen.camera.isin(trained.camera).all()
+    assert not seen.sequence.isin(trained.sequence).any()
+    assert not manifest[manifest.split == "test"].camera.isin(trained.camera).any()  # unseen cameras
+    with zipfile.ZipFile(_release(data, "2026.11") / "downloads" / "test_seen.zip") as archive:
+        assert len([n for n in archive.namelist() if n.endswith(".jpg")]) == len(seen)
 
 
 def test_the_release_validates_as_camtrap_dp_and_a_broken_one_does_not(released, tmp_path):
@@ -135,7 +146,7 @@ def test_the_release_validates_as_camtrap_dp_and_a_broken_one_does_not(released,
     assert validate_package(package) == []
     media = pd.read_csv(package / "media.csv")
     manifest = read_manifest((_release(data, "2026.11") / "manifest.csv").read_bytes())
-    assert set(media.mediaID) <= set(manifest[manifest.split != "test"].public_id)  # test labels stay hidden
+    assert set(media.mediaID) <= set(manifest[manifest.split.isin(["train", "val"])].public_id)  # tests stay hidden
     broken = tmp_path / "broken"
     shutil.copytree(package, broken)
     observations = pd.read_csv(broken / "observations.csv")

@@ -127,7 +127,7 @@ def test_split_findings_see_leaks_against_stored_splits_and_missing_species():
     assigned = make_splits(frame, plan)
     clean = split_findings(assigned, "test", [], plan, share_tolerance=0.2)
     assert clean.paths_in_other_splits == 0 and clean.groups_across_splits == 0 and clean.burst_violations == 0
-    assert clean.cap > 0 and not clean.over_cap and set(clean.shares) == {"train", "val", "test"}
+    assert clean.cap > 0 and not clean.over_cap and set(clean.shares) == {"train", "val", "test", "test_seen"}
 
     reseeded = make_splits(frame, SplitPlan(seed=9))  # the train split as stored came from another seed
     stored_train = reseeded[(reseeded.split == "train") & reseeded.selected]

@@ -34,6 +34,9 @@ class SplitConfig(dg.Config):
     cap: int | None = Field(default=None, ge=0, description="Images per species per split; default: thesis rule")
     cap_round_to: int = Field(default=1000, ge=1, description="Default cap: mean per species rounded up to this")
     empty_share: float = Field(default=0.1, ge=0, lt=1, description="Share of each split that is empty images")
+    seen_share: float = Field(default=0.1, ge=0, lt=1,
+                              description="Share of train/val sequences held out as test_seen (training cameras, "
+                                          "no shared burst)")
     share_tolerance: float = Field(default=0.05, ge=0, le=1, description="Warn when a split's share is further off")
 
 

@@ -15,7 +15,7 @@ park_day_partitions = dg.MultiPartitionsDefinition({PARK: park_partitions, ARRIV
 def park_day_key(park: str, day: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({PARK: park, ARRIVAL_DAY: day})
 
-split_partitions = dg.StaticPartitionsDefinition(["train", "val", "test"])
+split_partitions = dg.StaticPartitionsDefinition(["train", "val", "test", "test_seen"])
 
 request_partitions = dg.DynamicPartitionsDefinition(name="requests")
 

@@ -10,8 +10,10 @@ import pandas as pd
 from wildbench_assets.assets.checks import publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.lib import datasets as ds
+from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.annotations import parse_voc_xml
 from wildbench_assets.lib.labels import EMPTY, LABELLED, image_id
+from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.zips import verify_zip, write_zip
 from wildbench_assets.partitions import split_partitions
@@ -105,28 +107,40 @@ def publish_zip(artifacts: ArtifactStore, relative: str, members, open_source):
     code_version="1",
     automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec(n, asset="split_archives", blocking=True)
-                 for n in ("zip_verified", "counts_add_up", "images_stored")],
+                 for n in ("zip_verified", "counts_add_up", "public_test_has_no_labels", "images_stored")],
 )
 def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore,
                    taxonomy: TaxonomyResource, detection_labels: pd.DataFrame):
     """`<split>.zip` in the thesis's layout: `<park>/<species>/<id>.jpg` + `<id>.txt` (no label file for
     empties) and a manifest.json; images streamed from the archive into the ZIP, stored not
-    re-deflated, written to a temp name, verified (every CRC) and then renamed."""
-    store = archive.open()
+    re-deflated, written to a temp name, verified (every CRC) and then renamed. The test sets' public
+    ZIPs hold images named by public id and an image list, no label (`hidden/<split>_labelled.zip`
+    keeps the labelled copy for maintainers)."""
+    store, tax = archive.open(), taxonomy.load()
     split = context.partition_key
     rows = ds.usable(detection_labels).to_dict("records")
-    members = ds.archive_members(rows, taxonomy.load().class_names, ("yolo",), {"split": split})
-    stored, names = publish_zip(artifacts, f"archives/{split}.zip", members, store.open_stream)
+    labelled_members = ds.archive_members(rows, tax.class_names, ("yolo",), {"split": split})
+    hidden = split in TEST_SETS
+    if hidden:
+        frame = rel.with_digests(ds.usable(detection_labels), lambda path: rel.sha256_hex(store.read(path)))
+        public = rel.public_test_members(frame.assign(public_id=rel.public_ids(frame.sha256), split=split), split)
+        publish_zip(artifacts, f"hidden/{split}_labelled.zip", labelled_members, store.open_stream)
+        stored, names = publish_zip(artifacts, f"archives/{split}.zip", public, store.open_stream)
+    else:
+        stored, names = publish_zip(artifacts, f"archives/{split}.zip", labelled_members, store.open_stream)
     with zipfile.ZipFile(stored.path) as zf:
         infos = zf.infolist()
     images = [i for i in infos if i.filename.lower().endswith((".jpg", ".jpeg", ".png"))]
     labels = [i for i in infos if i.filename.endswith(".txt")]
-    n_labelled = sum(r["label_status"] == LABELLED for r in rows)
+    n_labelled = 0 if hidden else sum(r["label_status"] == LABELLED for r in rows)
+    leaks = rel.label_leaks(names, tax.species_codes) if hidden else []
     checks = [
         dg.AssetCheckResult(check_name="zip_verified", passed=verify_zip(str(stored.path), names) is None,
                             metadata={"entries": len(infos)}),
         dg.AssetCheckResult(check_name="counts_add_up", passed=len(images) == len(rows) and len(labels) == n_labelled,
                             metadata={"images": len(images), "label_files": len(labels), "labelled": n_labelled}),
+        dg.AssetCheckResult(check_name="public_test_has_no_labels", passed=not leaks,
+                            metadata={"test_set": hidden, "suspect_entries": dg.MetadataValue.json(leaks[:20])}),
         dg.AssetCheckResult(check_name="images_stored",
                             passed=all(i.compress_type == zipfile.ZIP_STORED for i in images),
                             metadata={"deflated_images": sum(i.compress_type != zipfile.ZIP_STORED for i in images)}),

@@ -16,7 +16,9 @@ from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.ingest_state import latest_release
 from wildbench_assets.lib.metrics import image_level
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
+from wildbench_assets.lib.releases import truth_groups
 from wildbench_assets.lib.scoring import ScoringError, score
+from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import combined_version, table_version
 from wildbench_assets.partitions import model_partitions, submission_partitions
 from wildbench_assets.resources.artifacts import ArtifactStore
@@ -30,7 +32,7 @@ from wildbench_assets.training.predict import predict_with_model
 TRAINING_CODE_VERSION = "1"
 # Training reads train + val; evaluation and submissions read test. Each declares exactly that.
 TRAIN_AND_VAL = dg.SpecificPartitionsPartitionMapping(["train", "val"])
-TEST_ONLY = dg.SpecificPartitionsPartitionMapping(["test"])
+TEST_SETS_ONLY = dg.SpecificPartitionsPartitionMapping(list(TEST_SETS))
 
 
 def _image_count(split_dir: Path) -> int:
@@ -181,95 +183,141 @@ def _weights_result(context, artifacts: ArtifactStore, model: str, card: dict, s
     ))
 
 
+HEADLINE = ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy", "f1_macro",
+            "precision_macro", "recall_macro", "mean_iou_matched")
+
+
+def metric_columns(scored: dict | None, prefix: str = "") -> dict:
+    """The leaderboard's metric columns of one score (None where nothing was scored)."""
+    if not scored or not scored.get("image_level"):
+        return {f"{prefix}{k}": None for k in HEADLINE}
+    level, detection = scored["image_level"], scored.get("detection", {})
+    return {f"{prefix}{k}": detection.get(k, level.get(k)) for k in HEADLINE}
+
+
+def seen_unseen_columns(unseen: dict | None, seen: dict | None) -> dict:
+    """Unseen-camera metrics (the headline), seen-camera ones (`seen_`), and the gap (seen - unseen)."""
+    row = {**metric_columns(unseen), **metric_columns(seen, "seen_")}
+    for k in ("map_50", "map_50_95", "accuracy", "f1_weighted"):
+        a, b = row[k], row[f"seen_{k}"]
+        row[f"gap_{k}"] = None if a is None or b is None else b - a
+    return row
+
+
+def breakdowns(scored: dict | None, class_names: list[str]) -> dict:
+    """Per-class AP and per-park metrics as JSON columns (the leaderboard's drill-down)."""
+    if not scored:
+        return {"per_class_ap": "{}", "per_park": "{}"}
+    per_park = {park: {k: v for k, v in metric_columns(part).items() if k in ("map_50", "map_50_95", "accuracy",
+                                                                                "f1_weighted")}
+                | {"images": part.get("images", 0)} for park, part in scored.get("groups", {}).items()}
+    return {"per_class_ap": json.dumps(scored.get("detection", {}).get("per_class_ap", {}), sort_keys=True),
+            "per_park": json.dumps(per_park, sort_keys=True)}
+
+
+def _score_test_set(model: str, weights: Path, settings: TrainSettings, folder: Path, tax, threshold: float):
+    """(score with per-park groups or None, COCO results, images/s, images predicted) of one model on one
+    test set."""
+    truth_doc = json.loads((folder / "coco.json").read_text()) if (folder / "coco.json").exists() else {"images": []}
+    images = [folder / i["file_name"] for i in truth_doc["images"]]
+    if not images:
+        return None, [], None, 0
+    started = time.perf_counter()
+    predicted = predict_with_model(model, weights, images, settings, len(tax.class_names))
+    images_per_s = len(images) / max(1e-9, time.perf_counter() - started)
+    results = [{"image_id": image["id"], "category_id": p.class_index + 1, "score": p.confidence,
+                "bbox": [p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]]}
+               for image, found in zip(truth_doc["images"], predicted) for p in found]
+    parks: dict[str, set[str]] = {}
+    for image in truth_doc["images"]:
+        parks.setdefault(image.get("park", "?"), set()).add(image["file_name"])
+    species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
+    try:
+        scored = score(json.dumps(truth_doc), json.dumps(results), tax.class_names, species, threshold, parks)
+    except ScoringError as err:
+        raise dg.Failure(f"{model}: predictions and the {folder.name} split disagree: {err}") from err
+    return scored, results, images_per_s, len(predicted)
+
+
 @dg.asset(
     partitions_def=model_partitions,
-    deps=["model_weights", dg.AssetDep("training_datasets", partition_mapping=TEST_ONLY)],
+    deps=["model_weights", dg.AssetDep("training_datasets", partition_mapping=TEST_SETS_ONLY)],
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="1",
+    code_version="2",
     automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec("predictions_match_test_split", asset="model_evaluation", blocking=True),
                  dg.AssetCheckSpec("metrics_in_range", asset="model_evaluation", blocking=True)],
 )
 def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                      taxonomy: TaxonomyResource):
-    """One model on the test split: COCO mAP@.5 and mAP@[.5:.95] with per-class AP (every prediction kept
-    and ranked), the thesis's image-level metrics, and inference images/s on this machine — scored by
-    exactly the code of `wildbench score`."""
+    """One model on both test sets: unseen cameras (`test`, the headline) and seen cameras (`test_seen`:
+    training cameras, no shared burst), with the gap between them — COCO mAP@.5 and mAP@[.5:.95] with
+    per-class AP (every prediction kept and ranked), the thesis's image-level metrics, a per-park
+    breakdown, and inference images/s on this machine — scored by exactly the code of `wildbench score`."""
     model = context.partition_key
     tax = taxonomy.load()
     card_path = artifacts.path(f"models/{model}/card.json")
     trained = artifacts.path(f"models/{model}/weights.pt").exists() and card_path.exists()
     card = json.loads(card_path.read_text()) if trained else {}
-    test_dir = artifacts.path("datasets/test")
-    truth_doc = json.loads((test_dir / "coco.json").read_text())
-    images = [test_dir / i["file_name"] for i in truth_doc["images"]]
-    if not images or not trained:  # a small archive can leave a split empty: nothing to score, said so
-        why = "the test split has no images" if not images else "no weights were trained (empty train split)"
-        context.log.warning(f"{model}: {why}; no metric can be computed")
-        row = {"model": model, "source": "trained here", "release": WORKING_SPLIT, "images": len(images),
-               "weights_sha256": card.get("sha256"),
-               "note": why}
-        return publish(context, dg.MaterializeResult(
-            value=pd.DataFrame([row]), data_version=dg.DataVersion(table_version(pd.DataFrame([row]))),
-            metadata={"images": len(images), "note": why},
-            check_results=[dg.AssetCheckResult(check_name="predictions_match_test_split", passed=True,
-                                               metadata={"note": why}),
-                           dg.AssetCheckResult(check_name="metrics_in_range", passed=True, metadata={"note": why})]))
-    settings = TrainSettings(**card["settings"])
-    started = time.perf_counter()
-    predicted = predict_with_model(model, artifacts.path(f"models/{model}/weights.pt"), images, settings,
-                                  len(tax.class_names))
-    images_per_s = len(images) / max(1e-9, time.perf_counter() - started)
-    results = [{"image_id": image["id"], "category_id": p.class_index + 1, "score": p.confidence,
-                "bbox": [p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]]}
-               for image, found in zip(truth_doc["images"], predicted) for p in found]
-    species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
-    try:
-        scored = score(json.dumps(truth_doc), json.dumps(results), tax.class_names, species, config.image_threshold)
-        matches = True
-    except ScoringError as err:
-        raise dg.Failure(f"{model}: predictions and the test split disagree: {err}") from err
-    with artifacts.writing(f"models/{model}/test_predictions.coco.json") as tmp:
-        tmp.write_text(json.dumps(results))
-    level = scored["image_level"]
-    row = {"model": model, "source": "trained here", "release": WORKING_SPLIT, "images": scored["images"],
-           "map_50_95": scored.get("detection", {}).get("map_50_95"),
-           "map_50": scored.get("detection", {}).get("map_50"),
-           "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
-           "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"],
-           "precision_macro": level["precision_macro"], "recall_macro": level["recall_macro"],
-           "mean_iou_matched": scored.get("detection", {}).get("mean_iou_matched"),
-           "images_per_s": images_per_s, "imgsz": settings.imgsz, "epochs": settings.epochs,
-           "weights_sha256": card["sha256"]}
-    in_range = all(0 <= v <= 1 for k, v in row.items() if k in ("map_50_95", "map_50", "precision_weighted",
-                                                                  "recall_weighted", "f1_weighted", "accuracy",
-                                                                  "mean_iou_matched") and v is not None)
-    per_class = pd.DataFrame({"ap": scored.get("detection", {}).get("per_class_ap", {}),
-                              "f1": {k: v for k, v in level["per_class_f1"].items() if k != EMPTY_SPECIES}}).fillna(0)
+    scored, speeds, images, predicted = {}, [], {}, {}
+    if trained:
+        settings = TrainSettings(**card["settings"])
+        for test_set in TEST_SETS:
+            scored[test_set], results, speed, predicted[test_set] = _score_test_set(
+                model, artifacts.path(f"models/{model}/weights.pt"), settings, artifacts.path(f"datasets/{test_set}"),
+                tax, config.image_threshold)
+            images[test_set] = scored[test_set]["images"] if scored[test_set] else 0
+            speeds += [speed] if speed else []
+            with artifacts.writing(f"models/{model}/{test_set}_predictions.coco.json") as tmp:
+                tmp.write_text(json.dumps(results))
+    unseen, seen = scored.get("test"), scored.get("test_seen")
+    if unseen is None:  # a small archive can leave the test set empty, or nothing trained: said so
+        why = "no weights were trained (empty train split)" if not trained else "the test split has no images"
+        context.log.warning(f"{model}: {why}; no unseen-camera metric can be computed")
+    row = {"model": model, "source": "trained here", "release": WORKING_SPLIT, "images": images.get("test", 0),
+           "seen_images": images.get("test_seen", 0), **seen_unseen_columns(unseen, seen),
+           **breakdowns(unseen, tax.class_names),
+           "images_per_s": sum(speeds) / len(speeds) if speeds else None,
+           "imgsz": card.get("settings", {}).get("imgsz"), "epochs": card.get("settings", {}).get("epochs"),
+           "weights_sha256": card.get("sha256"), "note": None if unseen else why}
+    metrics = [v for k, v in row.items() if k.removeprefix("seen_") in HEADLINE and v is not None]
+    in_range = all(math.isfinite(v) and 0 <= v <= 1 for v in metrics)
+    metadata = {k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None}
+    if unseen:
+        level = unseen["image_level"]
+        per_class = pd.DataFrame({"ap": unseen.get("detection", {}).get("per_class_ap", {}),
+                                  "f1": {k: v for k, v in level["per_class_f1"].items() if k != EMPTY_SPECIES}}
+                                 ).fillna(0)
+        metadata |= {
+            "per_class": frame_markdown(per_class),
+            "per_park": dg.MetadataValue.json(json.loads(row["per_park"])),
+            "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
+                                           "per-species AP and F1"),
+            "confusion_matrix": png_markdown(confusion_png(
+                level["confusion"], [EMPTY_SPECIES if c == -1 else tax.class_names[c] for c in level["labels"]],
+                f"{model}: image-level confusion (row share)"), "confusion matrix")}
+    table = pd.DataFrame([row])
     return publish(context, dg.MaterializeResult(
-        value=pd.DataFrame([row]),
-        data_version=dg.DataVersion(table_version(pd.DataFrame([row]).drop(columns=["images_per_s"]))),
-        metadata={**{k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},
-                  "per_class": frame_markdown(per_class),
-                  "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
-                                                 "per-species AP and F1"),
-                  "confusion_matrix": png_markdown(confusion_png(
-                      level["confusion"], [EMPTY_SPECIES if c == -1 else tax.class_names[c] for c in level["labels"]],
-                      f"{model}: image-level confusion (row share)"), "confusion matrix")},
+        value=table,
+        data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"]))),
+        metadata=metadata,
         check_results=[
-            dg.AssetCheckResult(check_name="predictions_match_test_split",
-                                passed=matches and len(predicted) == len(images),
-                                metadata={"test_images": len(images), "predicted_images": len(predicted)}),
-            dg.AssetCheckResult(check_name="metrics_in_range", passed=in_range),
+            dg.AssetCheckResult(check_name="predictions_match_test_split", passed=predicted == images,
+                                metadata={"images": dg.MetadataValue.json(images),
+                                          "predicted": dg.MetadataValue.json(predicted)}),
+            dg.AssetCheckResult(check_name="metrics_in_range", passed=in_range,
+                                metadata={"metrics_checked": len(metrics)}),
         ],
     ))
 
 
 WORKING_SPLIT = "working"  # models trained and scored on the current splits, not on a frozen release
 LEADERBOARD_COLUMNS = ["model", "source", "release", "images", "map_50_95", "map_50", "precision_weighted",
-                       "recall_weighted", "f1_weighted", "accuracy", "f1_macro"]
+                       "recall_weighted", "f1_weighted", "accuracy", "f1_macro", "seen_images", "seen_map_50_95",
+                       "seen_map_50", "seen_accuracy", "seen_f1_weighted", "gap_map_50_95", "gap_map_50",
+                       "gap_accuracy", "gap_f1_weighted", "per_class_ap", "per_park"]
 THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tuned (thesis)",
                "fasterrcnn": "Faster R-CNN (thesis)"}
 
@@ -307,23 +355,30 @@ def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     check_specs=[dg.AssetCheckSpec("one_row_per_model", asset="leaderboard", blocking=True)],
 )
 def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFrame, submission_scores: pd.DataFrame):
-    """Every model evaluated here and every scored submission, next to the thesis's published rows
-    recomputed from its per-image results. Sorted by mAP@[.5:.95], then weighted F1."""
+    """Every model evaluated here and every scored submission, per release, next to the thesis's published
+    rows recomputed from its per-image results: unseen-camera metrics (the headline), seen-camera ones and
+    the gap, per-class AP and a per-park breakdown. Sorted by release, then mAP@[.5:.95], then weighted F1.
+    Refreshed by automation whenever an evaluation or a submission score lands."""
     parts = [f for f in (model_evaluation, submission_scores, pd.DataFrame(thesis_rows())) if not f.empty]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
-    table = table.sort_values(["map_50_95", "f1_weighted"], ascending=False, na_position="last", ignore_index=True)
-    shown = table[["model", "source", "release", "map_50_95", "map_50", "precision_weighted", "recall_weighted",
-                   "f1_weighted", "accuracy"]].round(4)
-    plot = bar_chart_png(shown.set_index("model")[["map_50", "map_50_95", "f1_weighted"]].fillna(0),
-                         "leaderboard: mAP (real) and image-level F1", "score")
+    table = table.reindex(columns=list(dict.fromkeys([*LEADERBOARD_COLUMNS, *table.columns])))
+    table = table.sort_values(["release", "map_50_95", "f1_weighted"], ascending=[True, False, False],
+                              na_position="last", ignore_index=True)
+    shown = table[["model", "release", "map_50_95", "map_50", "seen_map_50", "gap_map_50", "accuracy",
+                   "seen_accuracy", "gap_accuracy", "f1_weighted"]]
+    views = {f"leaderboard {release}": dg.MetadataValue.md(rows.drop(columns="release").astype(object).round(4)
+                                                           .to_markdown(index=False))
+             for release, rows in shown.groupby("release", sort=True)}
+    plot = bar_chart_png(shown.set_index("model")[["map_50", "seen_map_50", "f1_weighted"]].astype(float).fillna(0),
+                         "leaderboard: mAP@.5 unseen vs seen cameras, image-level F1", "score")
     return publish(context, dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"], errors="ignore"))),
-        metadata={"rows": len(table),
-                  "leaderboard": dg.MetadataValue.md(shown.to_markdown(index=False)),
-                  "plot": png_markdown(plot, "leaderboard")},
-        check_results=[dg.AssetCheckResult(check_name="one_row_per_model", passed=table.model.is_unique,
-                                           metadata={"models": len(table)})],
+        metadata={"rows": len(table), "releases": dg.MetadataValue.json(sorted(table.release.dropna().unique())),
+                  **views, "plot": png_markdown(plot, "leaderboard")},
+        check_results=[dg.AssetCheckResult(check_name="one_row_per_model",
+                                           passed=not table.duplicated(["model", "release"]).any(),
+                                           metadata={"rows": len(table)})],
     ))
 
 
@@ -359,19 +414,20 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
             if release is None:
                 raise ScoringError("no benchmark release has been cut yet (`wildbench release`): submissions are "
                                    "scored against a release's hidden test labels")
-            truth = artifacts.path(f"releases/{release}/hidden/test.coco.json").read_text()
-            scored = score(truth, text, tax.class_names, species, config.image_threshold)
+            truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text()
+            groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
+            scored = score(truth, text, tax.class_names, species, config.image_threshold, groups)
         except ScoringError as err:
             submissions.answer_error(submission, str(err), submission=submission)
             raise dg.Failure(f"submission {submission} rejected: {err}") from err
-        level, detection = scored["image_level"], scored.get("detection", {})
+        by_group = scored.get("groups", {})
+        unseen, seen = by_group.get("test"), by_group.get("test_seen")
+        parks = {name.removeprefix("park:"): part for name, part in by_group.items() if name.startswith("park:")}
         row = {"model": f"submission:{submission}", "source": "submission", "release": release,
-               "images": scored["images"],
-               "map_50_95": detection.get("map_50_95"), "map_50": detection.get("map_50"),
-               "precision_weighted": level["precision_weighted"], "recall_weighted": level["recall_weighted"],
-               "f1_weighted": level["f1_weighted"], "accuracy": level["accuracy"], "f1_macro": level["f1_macro"]}
-        headline = ("map_50_95", "map_50", "accuracy", "f1_weighted")
-        values = [v for k, v in row.items() if k in headline and v is not None]
+               "images": unseen["images"] if unseen else 0, "seen_images": seen["images"] if seen else 0,
+               **seen_unseen_columns(unseen, seen),
+               **breakdowns({**(unseen or {}), "groups": parks} if unseen else None, tax.class_names)}
+        values = [v for k, v in row.items() if k.removeprefix("seen_") in HEADLINE and v is not None]
         if not all(math.isfinite(v) and 0 <= v <= 1 for v in values):  # never a NaN on the leaderboard
             error = f"metrics out of range: { {k: row[k] for k in ('map_50_95', 'map_50', 'accuracy')} }"
             submissions.answer_error(submission, error, submission=submission)

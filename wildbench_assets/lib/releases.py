@@ -16,15 +16,13 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from wildbench_assets.lib.datasets import coco_document, usable
-from wildbench_assets.lib.splits import leakage_groups
 from wildbench_assets.lib.zips import ZipMember
 
-RELEASE_SPLITS = ("train", "val", "test")
+RELEASE_SPLITS = ("train", "val", "test", "test_seen")
 PUBLIC_SPLITS = ("train", "val")       # shipped with labels; test images ship without
-HIDDEN_SPLITS = ("test",)
+HIDDEN_SPLITS = ("test", "test_seen")  # unseen cameras; training cameras, no shared sequence
 MANIFEST_COLUMNS = ["public_id", "split", "path", "sha256", "park", "camera", "sequence", "captured_at", "species",
                     "width", "height", "label_status", "boxes"]
-SEQUENCE_GAP_S = 120.0  # frames of one camera closer than this form one sequence (burst)
 
 
 @dataclass(frozen=True)
@@ -58,17 +56,31 @@ def public_ids(sha256: pd.Series) -> pd.Series:
     return base.where(rank == 0, base + "-" + (rank + 1).astype(str))
 
 
+def with_digests(rows: pd.DataFrame, read_digest) -> pd.DataFrame:
+    """`rows` with every `sha256` present: `read_digest(path)` for images the labeller never read
+    (empties are not inferred on)."""
+    rows = rows.copy()
+    unread = rows.sha256.isna() | (rows.sha256.astype(str).str.len() != 64)
+    rows.loc[unread, "sha256"] = [read_digest(path) for path in rows.loc[unread, "path"]]
+    return rows
+
+
+def label_leaks(names: list[str], species_codes) -> list[str]:
+    """Entries of a public test ZIP that could give a label away: anything but `images/wb<id>.jpg` and
+    the image list, or a folder named like a species."""
+    species = set(species_codes)
+    return [n for n in names if n != "images.csv" and not (
+        n.startswith("images/wb") and n.endswith(".jpg") and n.count("/") == 1)
+        or any(part in species for part in n.split("/")[:-1])]
+
+
 def build_manifest(labels: pd.DataFrame, splits: pd.DataFrame, read_digest) -> pd.DataFrame:
     """The release's rows from the labelled splits (every usable image: labelled animals and empties),
     with capture times and sequences from the splits table. Sorted by split, then path.
     `read_digest(path)`: the sha256 of an image the labeller never read (empties are not inferred on)."""
-    rows = usable(labels)
-    rows = rows[rows.split.isin(RELEASE_SPLITS)].copy()
-    unread = rows.sha256.isna() | (rows.sha256.astype(str).str.len() != 64)
-    rows.loc[unread, "sha256"] = [read_digest(path) for path in rows.loc[unread, "path"]]
-    times = splits[["path", "captured_at"]].drop_duplicates("path")
-    rows = rows.drop(columns=["captured_at"], errors="ignore").merge(times, on="path", how="left")
-    rows["sequence"] = leakage_groups(rows, "sequence", SEQUENCE_GAP_S) if len(rows) else pd.Series(dtype=object)
+    rows = with_digests(usable(labels)[lambda f: f.split.isin(RELEASE_SPLITS)], read_digest)
+    times = splits[["path", "captured_at", "sequence"]].drop_duplicates("path")
+    rows = rows.drop(columns=["captured_at", "sequence"], errors="ignore").merge(times, on="path", how="left")
     rows["split"] = pd.Categorical(rows["split"], categories=list(RELEASE_SPLITS), ordered=True)
     rows = rows.sort_values(["split", "path"], ignore_index=True)
     rows["split"] = rows["split"].astype(str)
@@ -98,14 +110,25 @@ def _with_class_index(rows: pd.DataFrame, class_names: list[str]) -> list[dict]:
     return [{**row, "class_index": index.get(row["species"], -1)} for row in rows.to_dict("records")]
 
 
-def hidden_truth(manifest: pd.DataFrame, split: str, class_names: list[str]) -> dict:
-    """The labelled test set as COCO, images named by public id: what submissions are scored against."""
-    rows = _with_class_index(manifest[manifest.split == split], class_names)
-    document = coco_document(rows, class_names, split)
+def hidden_truth(manifest: pd.DataFrame, class_names: list[str]) -> dict:
+    """The labelled test sets as one COCO file, images named by public id and marked with their
+    `test_set` (and park, for the breakdown): what submissions are scored against. Never published."""
+    rows = _with_class_index(manifest[manifest.split.isin(HIDDEN_SPLITS)], class_names)
+    document = coco_document(rows, class_names, "+".join(HIDDEN_SPLITS))
     for image, row in zip(document["images"], rows):
-        image.update({"file_name": f"{row['public_id']}.jpg", "public_id": row["public_id"]})
-        del image["source_path"], image["park"]  # the truth file stays inside, but holds only what scoring needs
+        image.update({"file_name": f"{row['public_id']}.jpg", "public_id": row["public_id"], "test_set": row["split"]})
+        del image["source_path"]
     return document
+
+
+def truth_groups(document: dict) -> dict[str, set[str]]:
+    """Scoring groups of a hidden truth: each test set, and each park within the unseen-camera one."""
+    groups: dict[str, set[str]] = {name: set() for name in HIDDEN_SPLITS}
+    for image in document["images"]:
+        groups[image["test_set"]].add(image["file_name"])
+        if image["test_set"] == HIDDEN_SPLITS[0]:
+            groups.setdefault(f"park:{image['park']}", set()).add(image["file_name"])
+    return groups
 
 
 def public_test_members(manifest: pd.DataFrame, split: str) -> list[ZipMember]:

@@ -169,11 +169,13 @@ def load_predictions(text: str, truth_doc_categories: dict[int, int] | None, cla
 
 
 def score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
-          threshold: float = 0.2) -> dict:
-    """Every metric the leaderboard shows, as a JSON-able dict. A file of the wrong shape (missing keys,
-    wrong types, binary data) is a ScoringError naming what is wrong, never a traceback."""
+          threshold: float = 0.2, groups: dict[str, set[str]] | None = None) -> dict:
+    """Every metric the leaderboard shows, as a JSON-able dict; with `groups` (name -> image keys, e.g.
+    the unseen- and seen-camera test sets, or parks), the same metrics for each group under "groups".
+    A file of the wrong shape (missing keys, wrong types, binary data) is a ScoringError naming what is
+    wrong, never a traceback."""
     try:
-        return _score(truth_text, predictions_text, class_names, species, threshold)
+        return _score(truth_text, predictions_text, class_names, species, threshold, groups or {})
     except ScoringError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
@@ -182,7 +184,7 @@ def score(truth_text: str, predictions_text: str, class_names: list[str], specie
 
 
 def _score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
-           threshold: float) -> dict:
+           threshold: float, groups: dict[str, set[str]]) -> dict:
     truth = load_truth(truth_text, class_names, species)
     coco_categories = None
     if truth_text.lstrip().startswith("{"):
@@ -202,6 +204,25 @@ def _score(truth_text: str, predictions_text: str, class_names: list[str], speci
         raise ScoringError(f"predictions and truth disagree: {len(missing)} truth images without a prediction "
                            f"(e.g. {missing[:3]}), {len(unknown)} predicted images not in the truth "
                            f"(e.g. {unknown[:3]})")
+    result = _metrics(truth, predictions, class_names, threshold)
+    if groups:
+        result["groups"] = {name: _metrics(*_restricted(truth, predictions, keys), class_names, threshold)
+                            for name, keys in groups.items()}
+    return result
+
+
+def _restricted(truth: Truth, predictions: Predictions, keys: set[str]) -> tuple[Truth, Predictions]:
+    keys = {_key(k) for k in keys}
+    return (Truth({k: v for k, v in truth.labels.items() if k in keys},
+                  [b for b in truth.boxes if b["image_id"] in keys], truth.sizes,
+                  [k for k in truth.order if k in keys]),
+            Predictions({k: v for k, v in predictions.detections.items() if k in keys},
+                        None if predictions.image_labels is None
+                        else {k: v for k, v in predictions.image_labels.items() if k in keys},
+                        predictions.lists_every_image))
+
+
+def _metrics(truth: Truth, predictions: Predictions, class_names: list[str], threshold: float) -> dict:
     keys = sorted(truth.labels)
     if predictions.image_labels is not None:
         predicted = [predictions.image_labels[k] for k in keys]

@@ -3,6 +3,8 @@
 1. Leakage groups: every image of a camera (`by="camera"`), of a sequence (`by="sequence"`: consecutive
    images of one camera less than `sequence_gap_s` apart), or each image alone (`by="image"`, the
    thesis's random split). Near-duplicates share a group, so they never straddle train and test.
+   `test_seen` then takes whole sequences (`seen_share` of them) out of train/val: images from cameras
+   the models trained on, never in a burst with a training frame — the seen-camera test set.
 2. Assignment: a keyed hash of the group key maps it to [0, 1): below `test_share` → test, below
    `test_share + (1 - test_share) * val_share` → val, else train (80/20 then 80/20: 64/16/20). The hash
    depends only on the key and the seed, so appending images never moves an image already assigned.
@@ -24,7 +26,8 @@ import pandas as pd
 
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "test_seen")
+TEST_SETS = ("test", "test_seen")
 GROUPINGS = ("camera", "sequence", "image")
 EMPTY = EMPTY_SPECIES
 
@@ -39,17 +42,21 @@ class SplitPlan:
     cap: int | None = None
     cap_round_to: int = 1000
     empty_share: float = 0.1
+    seen_share: float = 0.1  # of train+val sequences, held out as test_seen
 
     def __post_init__(self) -> None:
         if self.by not in GROUPINGS:
             raise ValueError(f"unknown grouping {self.by!r}; expected one of {GROUPINGS}")
-        if not (0 < self.test_share < 1 and 0 <= self.val_share < 1 and 0 <= self.empty_share < 1):
+        if not (0 < self.test_share < 1 and 0 <= self.val_share < 1 and 0 <= self.empty_share < 1
+                and 0 <= self.seen_share < 1):
             raise ValueError("shares must lie in [0, 1) (test_share in (0, 1))")
 
     @property
     def targets(self) -> dict[str, float]:
         val = (1 - self.test_share) * self.val_share
-        return {"train": 1 - self.test_share - val, "val": val, "test": self.test_share}
+        train = 1 - self.test_share - val
+        return {"train": train * (1 - self.seen_share), "val": val * (1 - self.seen_share), "test": self.test_share,
+                "test_seen": (train + val) * self.seen_share}
 
 
 def stable_unit(keys: pd.Series, seed: int, salt: str = "split") -> np.ndarray:
@@ -79,10 +86,10 @@ def leakage_groups(frame: pd.DataFrame, by: str, sequence_gap_s: float = 120.0) 
 
 
 def assign_splits(groups: pd.Series, plan: SplitPlan) -> pd.Series:
-    """train/val/test for every row, from its group key alone."""
+    """train/val/test for every row, from its group key alone (test_seen is carved out afterwards)."""
     unit = stable_unit(groups, plan.seed)
-    targets = plan.targets
-    split = np.where(unit < targets["test"], "test", np.where(unit < targets["test"] + targets["val"], "val", "train"))
+    test, val = plan.test_share, (1 - plan.test_share) * plan.val_share
+    split = np.where(unit < test, "test", np.where(unit < test + val, "val", "train"))
     return pd.Series(split, index=groups.index)
 
 
@@ -145,7 +152,12 @@ def make_splits(frame: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     """Every curated image with its `group`, assigned `split` and whether balancing `selected` it."""
     out = frame.copy()
     out["group"] = leakage_groups(out, plan.by, plan.sequence_gap_s)
+    out["sequence"] = leakage_groups(out, "sequence", plan.sequence_gap_s)
     out["split"] = assign_splits(out["group"], plan)
+    # test_seen: whole sequences of training cameras held out, so it shares cameras with train but no burst.
+    held_out = stable_unit(out["sequence"], plan.seed, salt="seen") < plan.seen_share
+    seen = out["split"].isin(["train", "val"]) & held_out
+    out.loc[seen, "split"] = "test_seen"
     out["selected"] = False
     out["species_cap"] = 0
     out["split_by"], out["split_seed"] = plan.by, plan.seed  # a release's datasheet says how it was split
@@ -159,8 +171,19 @@ def make_splits(frame: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
 
 
 def groups_across_splits(assigned: pd.DataFrame, key: str = "group") -> int:
-    """How many groups (or cameras, with key="camera") have images in more than one split."""
-    return int((assigned.groupby(key)["split"].nunique() > 1).sum())
+    """How many groups (or cameras, with key="camera") have images in more than one split. test_seen
+    shares cameras with train by design: its leakage unit is the sequence, counted by `shared_units`."""
+    mine = assigned[assigned.split != "test_seen"]
+    return int((mine.groupby(key)["split"].nunique() > 1).sum())
+
+
+def shared_units(rows: pd.DataFrame, split: str, others: pd.DataFrame, other_split: str) -> int:
+    """Rows of `split` whose leakage unit also appears in `other_split`'s rows: the sequence when either
+    is test_seen, else the group."""
+    key = "sequence" if "test_seen" in (split, other_split) else "group"
+    if key not in rows or key not in others:
+        return 0
+    return int(rows[key].isin(others[key]).sum())
 
 
 @dataclass(frozen=True)
@@ -193,8 +216,10 @@ def split_findings(assigned: pd.DataFrame, split: str, stored_others: list[pd.Da
     counts = table[table.species != EMPTY_SPECIES].species.value_counts()
     return SplitFindings(
         paths_in_other_splits=sum(int(s.path.isin(table.path).sum()) for s in stored_others),
-        groups_across_splits=groups_across_splits(assigned) + sum(int(s.group.isin(table.group).sum())
-                                                                  for s in stored_others),
+        groups_across_splits=groups_across_splits(assigned)
+        + sum(shared_units(assigned[assigned.split == "test_seen"], "test_seen", assigned[assigned.split == o], o)
+              for o in SPLITS if o != "test_seen")
+        + sum(shared_units(table, split, s, str(s.split.iloc[0])) for s in stored_others if len(s)),
         cameras_across_splits=groups_across_splits(assigned, "camera"),
         shares={s: round(float(shares[s]), 3) for s in SPLITS},
         off_target={s: round(float(shares[s]), 3) for s in SPLITS
