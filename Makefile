@@ -1,5 +1,5 @@
 # WildBench: every target sets itself up from a fresh clone.
-#   make demo   venv + install + demo archive + the main pipeline on the embedded default (README's first command)
+#   make demo   venv + install + demo archive + the main pipeline + a release, on the embedded default (README's first command)
 #   make test   venv + install + services + lint (ruff) + the whole test suite (README's second command; .ci/run calls it)
 #   make dev    the Dagster UI (webserver + daemon) on the same instance
 
@@ -32,6 +32,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	test -f $(DEMO_ARCHIVE)/manifest.json || $(BIN)/wildbench demo-archive $(DEMO_ARCHIVE)
 	$(BIN)/wildbench run --archive $(DEMO_ARCHIVE)
+	$(BIN)/wildbench release --archive $(DEMO_ARCHIVE) --if-changed
 
 services:
 	bash scripts/install-services.sh

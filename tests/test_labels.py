@@ -39,7 +39,7 @@ def test_labels_are_cached_second_run_does_no_inference(demo_archive, split_data
     inferences = [e.metadata["inferences"].value for e in _materializations(instance)]
     assert sum(inferences) == len(animals)
     instance, _ = run_all(demo_archive, data, instance=instance, selection=LABELS, force=True)
-    assert [e.metadata["inferences"].value for e in _materializations(instance)] == [0, 0, 0]
+    assert [e.metadata["inferences"].value for e in _materializations(instance)] == [0, 0, 0, 0]
     second = read_table(data, "detection_labels")
     pd.testing.assert_frame_equal(first.drop(columns="sha256"), second.drop(columns="sha256"))
     for check in ("one_row_per_image", "boxes_inside_image", "confidences_in_range"):
@@ -104,7 +104,9 @@ def _materializations(instance):
 
     records = instance.get_event_records(EventRecordsFilter(event_type=DagsterEventType.ASSET_MATERIALIZATION,
                                                             asset_key=AssetKey("detection_labels")))
-    latest = sorted(records, key=lambda r: r.storage_id)[-3:]
+    from wildbench_assets.lib.splits import SPLITS
+
+    latest = sorted(records, key=lambda r: r.storage_id)[-len(SPLITS):]
     return [r.event_log_entry.dagster_event.event_specific_data.materialization for r in latest]
 
 

@@ -65,7 +65,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from wildbench_assets import runner
-    from wildbench_assets.schedules import next_release_name
+    from wildbench_assets.ingest_state import labels_fingerprint
+    from wildbench_assets.schedules import last_release_fingerprint, next_release_name
 
     runner.prepare_dagster_home()
     defs = _defs_for_archive(args.archive, args.endpoint_url)
@@ -91,6 +92,9 @@ def cmd_release(args: argparse.Namespace) -> int:
             if outcome.get("failure") or outcome.get("interrupted"):
                 print(f"the release's inputs could not be brought up to date: {outcome}", file=sys.stderr)
                 return 1
+            if args.if_changed and existing and labels_fingerprint(instance) == last_release_fingerprint(instance):
+                print(f"no release cut: the labelled splits are unchanged since release {existing[-1]}")
+                return 0
         instance.add_dynamic_partitions("releases", [name])
         result = defs.resolve_job_def("release_job").execute_in_process(
             instance=instance, partition_key=name, raise_on_error=False, tags=runner.cli_run_tags(),
@@ -401,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     release = sub.add_parser("release", help="cut a frozen benchmark release (default name YYYY.MM), or --verify one")
     release.add_argument("--name", help="release id, e.g. 2026.11 (default: this month's, or the latest with --verify)")
     release.add_argument("--verify", action="store_true", help="rebuild an existing release and compare every byte")
+    release.add_argument("--if-changed", action="store_true",
+                         help="cut only if the labelled splits changed since the last release (as the schedule)")
     release.add_argument("--archive", help="local folder or s3://bucket/prefix (default: $WILDBENCH_ARCHIVE)")
     release.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO), default $WILDBENCH_S3_ENDPOINT_URL")
     release.set_defaults(func=cmd_release)
