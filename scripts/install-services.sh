@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the test suite starts for real: PostgreSQL (Dagster production storage).
+# Debian packages the test suite starts for real: PostgreSQL (Dagster production storage), Chromium and
+# its driver (the portal's browser tests; nothing is downloaded by the tests themselves).
 # Idempotent; needs root (CI and these machines run as root) or passwordless sudo.
 set -euo pipefail
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

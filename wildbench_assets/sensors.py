@@ -9,7 +9,7 @@ import dagster as dg
 from wildbench_assets.ingest_state import latest_ingest_ids, stored_fingerprints
 from wildbench_assets.jobs import ingest_job
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
-from wildbench_assets.lib.dataset_requests import REQUEST_ID
+from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID
 from wildbench_assets.partitions import (
     arrival_day_partitions,
     park_day_key,
@@ -129,6 +129,8 @@ def new_inbox_files(store, cursor: str | None, suffixes: tuple[str, ...], limit:
     found = []
     for o in store.list():
         name = o.key.rsplit("/", 1)[-1]
+        if name.endswith(PROGRESS_SUFFIX):  # a run's progress report, neither a request nor an answer
+            continue
         if name.endswith(OUTCOME_SUFFIXES):
             item = name[: -len(next(x for x in OUTCOME_SUFFIXES if name.endswith(x)))]
             outcomes[item] = max(outcomes.get(item, o.last_modified), o.last_modified)

@@ -46,6 +46,11 @@ def release_cron() -> str:
     return os.environ.get("WILDBENCH_RELEASE_CRON") or "0 3 1 * *"
 
 
+def portal_token() -> str | None:
+    """The API token the portal's operator configured; without one, nothing that starts work is accepted."""
+    return os.environ.get("WILDBENCH_PORTAL_TOKEN") or None
+
+
 def interval_s(name: str, default: int) -> int:
     """A sensor's minimum interval, overridable for tests and busy archives."""
     return int(os.environ.get(name) or default)

@@ -116,10 +116,11 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
 
 
 def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_cache: LabelCache, tax,
-                 threshold: float, log, name: str):
+                 threshold: float, log, name: str, progress=None):
     """(one label row per image, the detector used). Boxes come from the label cache when this detector
     has seen the object (same etag) or its content (same sha256); only new images are inferred on.
-    `images` needs path, etag, park, species, camera, split, width, height."""
+    `images` needs path, etag, park, species, camera, split, width, height. `progress(done, total)` is
+    told how many of the images to read are done, now and then."""
     animals = images[images.species != EMPTY_SPECIES]
     manifest = (_manifest_detections(store, sorted(images.park.unique()), tax)
                 if detector.backend == "manifest" else None)
@@ -152,6 +153,8 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
             new_rows = []
         if done % 100 == 0:
             log.info(f"{name}: {done}/{len(to_run)} images read, {model.inferences} inferences")
+        if progress is not None and (done % 16 == 0 or done == len(to_run)):
+            progress(done, len(to_run))
     label_cache.append(model.identity, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
     rows = []
     for image in images.itertuples(index=False):

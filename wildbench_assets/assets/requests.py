@@ -71,8 +71,12 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
 
     with inbox.answering(request_id):
         store = archive.open()
+        inbox.report_progress(request_id, "labelling", 0, len(images))
         labels, model = label_images(images.assign(split="export"), store, detector, label_cache, tax,
-                                     config.label_threshold, context.log, name=request_id)
+                                     config.label_threshold, context.log, name=request_id,
+                                     progress=lambda done, total: inbox.report_progress(
+                                         request_id, "labelling", done, total))
+        inbox.report_progress(request_id, "packing", len(images), len(images))
         rows = ds.usable(labels).to_dict("records")
         left_out = int(len(labels) - len(rows))
         context.log.info(f"request {request_id}: {len(rows)} images to pack ({left_out} left out: no box or "

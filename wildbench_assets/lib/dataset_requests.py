@@ -16,7 +16,8 @@ from wildbench_assets.lib.datasets import FORMATS
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SUFFIXES = (".error.json", ".result.json")
+PROGRESS_SUFFIX = ".progress.json"  # how far a request's run is (written by the run, read by the portal)
+SUFFIXES = (".error.json", ".result.json", PROGRESS_SUFFIX)
 FIELDS = {"parks", "species", "start_date", "end_date", "offset", "limit", "include_empties", "formats"}
 
 

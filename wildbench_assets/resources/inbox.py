@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from pydantic import Field
 
+from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX
 from wildbench_assets.resources.archive import Archive, open_archive
 
 
@@ -24,6 +25,11 @@ class RequestInbox(dg.ConfigurableResource):
 
     def write_json(self, name: str, document: dict) -> None:
         self.open().write(name, json.dumps(document, indent=1, default=str).encode())
+
+    def report_progress(self, item_id: str, stage: str, done: int = 0, total: int = 0) -> None:
+        """`<id>.progress.json`: how far the run handling the item is (read by the portal's progress bar)."""
+        self.write_json(f"{item_id}{PROGRESS_SUFFIX}", {"id": item_id, "stage": stage, "done": done, "total": total,
+                                                        "at": datetime.now(UTC).isoformat()})
 
     def answer_error(self, item_id: str, error: str, **extra) -> None:
         self.write_json(f"{item_id}.error.json", {"id": item_id, "error": error, **extra,

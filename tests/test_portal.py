@@ -1,0 +1,172 @@
+"""The researcher portal over HTTP: every page and endpoint on a real published release, every rejection,
+and a request followed from the form to its ZIP (the daemon's part played in-process)."""
+
+import io
+import json
+import shutil
+import zipfile
+
+import dagster as dg
+import pytest
+from fastapi.testclient import TestClient
+
+from wildbench_assets.portal import app as portal_app
+from wildbench_assets.portal.app import create_app
+
+from .conftest import SAMPLES
+from .helpers import pipeline_defs, run_all
+
+TOKEN = "portal-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def published(demo_archive, tmp_path_factory):
+    """A demo archive labelled, release 2026.11 cut and a leaderboard written; the portal over it."""
+    root = tmp_path_factory.mktemp("portal")
+    archive, data = root / "archive", root / "data"
+    shutil.copytree(demo_archive, archive, symlinks=True)
+    instance = dg.DagsterInstance.ephemeral()
+    _, outcome = run_all(archive, data, instance=instance, detector="manifest",
+                         selection=["raw_images", "image_metadata", "curated_images", "benchmark_splits",
+                                    "detection_labels"])
+    assert not outcome.get("failure"), outcome
+    instance.add_dynamic_partitions("releases", ["2026.11"])
+    defs = pipeline_defs(archive, data, detector="manifest")
+    assert defs.resolve_job_def("release_job").execute_in_process(instance=instance, partition_key="2026.11").success
+    assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success  # thesis rows
+    return defs, instance, data
+
+
+@pytest.fixture(scope="module")
+def client(published):
+    defs, instance, _data = published
+    return TestClient(create_app(defs, token=TOKEN, instance=instance))
+
+
+@pytest.mark.parametrize("path, text", [("/", "Current release: 2026.11"), ("/datasets", "Release 2026.11"),
+                                        ("/leaderboard", "thesis"), ("/requests/new", "Custom dataset request"),
+                                        ("/inference", "Which species"), ("/api", "/api/queries")])
+def test_every_page_renders(client, path, text):
+    response = client.get(path)
+    assert response.status_code == 200 and text in response.text
+
+
+def test_release_endpoints_and_streamed_downloads(client, published):
+    _defs, _instance, data = published
+    [sheet] = client.get("/api/datasets").json()
+    assert sheet["release"] == "2026.11" and client.get("/api/datasets/2026.11").json() == sheet
+    response = client.get("/api/datasets/2026.11/test.zip")
+    assert response.status_code == 200
+    assert response.content == (data / "artifacts" / "releases" / "2026.11" / "downloads" / "test.zip").read_bytes()
+    assert {s["code"] for s in client.get("/api/species").json()} >= {"lyn", "sus"}
+    assert {p["code"] for p in client.get("/api/parks").json()} == {"snieves", "donana"}
+    assert client.get("/api/leaderboard").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/datasets/2099.01", "/api/datasets/2026.11/manifest.csv",
+                                  "/api/datasets/2026.11/..%2F..%2Fhidden%2Ftruth.coco.json",
+                                  "/api/datasets/..%2F..%2F..%2Fetc/passwd", "/api/queries/..%2Fsecret",
+                                  "/api/submissions/x%2F..%2F..%2Fy"])
+def test_nothing_outside_what_was_published_is_served(client, path):
+    response = client.get(path)
+    assert response.status_code == 404 and "error" in response.json()
+
+
+def test_the_live_count_uses_the_pipelines_selection(client, published):
+    from wildbench_assets.lib.dataset_requests import parse_spec, select_images
+    from wildbench_assets.summary import read_table
+
+    _defs, _instance, data = published
+    spec = parse_spec({"parks": ["donana"], "species": ["sus"]}, frozenset({"sus", "emp"}), frozenset({"donana"}))
+    expected = len(select_images(read_table(data, "curated_images"), spec))
+    assert client.get("/api/images", params={"parks": "donana", "species": "sus"}).json()["images"] == expected
+    assert client.get("/api/images", params={"species": "unicorn"}).status_code == 422
+    bad = client.get("/api/images", params={"start_date": "2024-13-40"})
+    assert bad.status_code == 422 and "date" in bad.json()["error"]
+
+
+def test_work_needs_the_operators_token(client, published):
+    defs, instance, _data = published
+    spec = {"species": ["sus"], "limit": 3}
+    assert client.post("/api/queries", json=spec).status_code == 401
+    assert client.post("/api/queries", json=spec, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    closed = TestClient(create_app(defs, token=None, instance=instance))
+    refused = closed.post("/api/queries", json=spec, headers=AUTH)
+    assert refused.status_code == 503 and "no API token" in refused.json()["error"]
+    photo = {"files": ("a.jpg", b"\xff\xd8 not a photo", "image/jpeg")}
+    assert client.post("/api/inference", files=photo).status_code == 401
+    page = client.post("/requests", data={"species": "sus"})  # a browser form without the token
+    assert page.status_code == 401 and "token" in page.text and "<html" in page.text
+
+
+def test_malformed_requests_and_uploads_are_refused_with_the_reason(client, monkeypatch):
+    unknown = client.post("/api/queries", json={"species": ["unicorn"]}, headers=AUTH)
+    assert unknown.status_code == 422 and "unicorn" in unknown.json()["error"]
+    reversed_dates = client.post("/api/queries", json={"start_date": "2024-05-01", "end_date": "2024-01-01"},
+                                 headers=AUTH)
+    assert reversed_dates.status_code == 422
+    not_image = client.post("/api/inference", files={"files": ("x.jpg", b"GIF89a nothing", "image/jpeg")},
+                            headers=AUTH)
+    assert not_image.status_code == 415 and "not a readable image" in not_image.json()["error"]
+    many = [("files", (f"{i}.jpg", b"x", "image/jpeg")) for i in range(6)]
+    assert client.post("/api/inference", files=many, headers=AUTH).status_code == 422
+    assert client.post("/api/submissions", files={"file": ("p.txt", b"a,b", "text/plain")},
+                       headers=AUTH).status_code == 415
+    binary = client.post("/api/submissions", files={"file": ("p.csv", bytes(range(256)), "text/csv")}, headers=AUTH)
+    assert binary.status_code == 415
+    monkeypatch.setattr(portal_app, "MAX_UPLOAD_BYTES", 1000)
+    big = client.post("/api/submissions", files={"file": ("p.csv", b"image_id,label\n" * 200, "text/csv")},
+                      headers=AUTH)
+    assert big.status_code == 413
+
+
+def test_a_request_goes_from_queued_to_a_download(client, published, tmp_path):
+    defs, instance, data = published
+    submitted = client.post("/api/queries", json={"parks": ["donana"], "species": ["sus"], "limit": 5}, headers=AUTH)
+    assert submitted.status_code == 202
+    request_id = submitted.json()["id"]
+    assert client.get(f"/api/queries/{request_id}").json()["state"] == "queued"
+    assert client.get(f"/api/queries/{request_id}/download").status_code == 409
+
+    sensor = defs.resolve_sensor_def("custom_export_requests")  # what the daemon does
+    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    assert [r.partition_key for r in result.run_requests] == [request_id]
+    assert defs.resolve_job_def("custom_export_job").execute_in_process(
+        instance=instance, partition_key=request_id, tags={"wildbench/request": request_id}).success
+
+    status = client.get(f"/api/queries/{request_id}").json()
+    assert status["state"] == "done" and status["images"] == 5 and "zip" not in status
+    assert status["run"] == "SUCCESS"
+    download = client.get(status["download_url"])
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        assert len([n for n in archive.namelist() if n.endswith(".jpg")]) == 5
+    assert "Download the ZIP" in client.get(f"/requests/{request_id}").text
+
+
+def test_a_submission_is_dropped_into_the_inbox(client, published):
+    _defs, _instance, data = published
+    truth = json.loads((data / "artifacts" / "releases" / "2026.11" / "hidden" / "truth.coco.json").read_text())
+    rows = "image_id,label\n" + "".join(f"{i['public_id']},emp\n" for i in truth["images"])
+    response = client.post("/api/submissions", files={"file": ("mine.csv", rows.encode(), "text/csv")}, headers=AUTH)
+    assert response.status_code == 202
+    submission_id = response.json()["id"]
+    assert (data / "submissions" / f"{submission_id}.csv").read_text() == rows
+    assert client.get(f"/api/submissions/{submission_id}").json()["state"] == "queued"
+
+
+@pytest.mark.skipif(not (SAMPLES / "idaho-cougar.jpg").exists(), reason="the shared sample photos are absent")
+def test_inference_on_a_real_photo_returns_boxes_and_an_annotated_image(published):
+    defs, instance, data = published
+    real = pipeline_defs(defs.resources["archive"].uri, data, detector="mdlite")  # a real detector
+    client = TestClient(create_app(real, token=TOKEN, instance=instance))
+    photo = (SAMPLES / "idaho-cougar.jpg").read_bytes()
+    response = client.post("/api/inference", files={"files": ("idaho-cougar.jpg", photo, "image/jpeg")},
+                           headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    boxes = [p for p in body["predictions"] if p["status"] == "predicted"]
+    assert boxes and body["annotated"][0]["jpeg_base64"]
+    assert body["megadetector_1_6"]["images"][0]["detections"]
