@@ -1,7 +1,8 @@
 # WildBench: every target sets itself up from a fresh clone.
 #   make demo   venv + install + demo archive + the main pipeline + a release, on the embedded default (README's first command)
 #   make test   venv + install + services + lint (ruff) + the whole test suite (README's second command; .ci/run calls it)
-#   make dev    the Dagster UI (webserver + daemon) on the same instance
+#   make dev    the Dagster UI (webserver + daemon) on the same instance, and the portal beside it
+#   make portal the researcher portal alone (http://127.0.0.1:8080; WILDBENCH_PORTAL_TOKEN enables work)
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export WILDBENCH_DATA ?= $(CURDIR)/data
 DEMO_ARCHIVE ?= $(WILDBENCH_DATA)/demo-archive
 
-.PHONY: install demo test dev services bench clean
+.PHONY: install demo test dev portal services bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +43,10 @@ test: install services
 	$(BIN)/pytest
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/wildbench portal & trap 'kill $$!' EXIT; $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+portal: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/wildbench portal --host 127.0.0.1 --port 8080
 
 bench: install
 	$(BIN)/python bench/bench_exif.py

@@ -170,3 +170,131 @@ def test_inference_on_a_real_photo_returns_boxes_and_an_annotated_image(publishe
     boxes = [p for p in body["predictions"] if p["status"] == "predicted"]
     assert boxes and body["annotated"][0]["jpeg_base64"]
     assert body["megadetector_1_6"]["images"][0]["detections"]
+
+
+# --- in a real browser: Debian's Chromium driven by Selenium (nothing downloaded) ---------------------------
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def served(published):
+    """The portal on a loopback port (a real uvicorn server), with a real detector for inference."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    defs, instance, data = published
+    real = pipeline_defs(defs.resources["archive"].uri, data, detector="mdlite")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(real, token=TOKEN, instance=instance), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make test installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    downloads = tmp_path_factory.mktemp("downloads")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+def _screenshot(driver, name: str, tmp_path):
+    """Every page is captured; WILDBENCH_SCREENSHOTS=docs/screenshots refreshes the README's pictures."""
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("WILDBENCH_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(folder / f"{name}.png"))
+
+
+def _wait(driver, condition, timeout=60):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+
+
+def test_browser_request_form_to_progress_bar_to_zip(browser, served, published, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    defs, instance, _data = published
+    browser.get(f"{served}/")
+    _screenshot(browser, "home", tmp_path)
+    browser.get(f"{served}/datasets")
+    _screenshot(browser, "datasets", tmp_path)
+    browser.get(f"{served}/requests/new")
+    browser.find_element(By.CSS_SELECTOR, "input[name=species][value=sus]").click()
+    _wait(browser, lambda d: "Matching images: " in d.find_element(By.ID, "count").text
+          and d.find_element(By.ID, "count").text.split(": ")[1].isdigit())
+    browser.find_element(By.CSS_SELECTOR, "input[name=limit]").send_keys("4")
+    browser.find_element(By.CSS_SELECTOR, "input[name=token]").send_keys(TOKEN)
+    _screenshot(browser, "request-form", tmp_path)
+    browser.find_element(By.CSS_SELECTOR, "#request-form button").click()
+    _wait(browser, lambda d: "/requests/web-" in d.current_url)
+    request_id = browser.current_url.rsplit("/", 1)[1]
+    _wait(browser, lambda d: d.find_element(By.ID, "state").text.startswith("queued"))
+
+    sensor = defs.resolve_sensor_def("custom_export_requests")  # the daemon's part, while the page polls
+    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    assert request_id in [r.partition_key for r in result.run_requests]
+    assert defs.resolve_job_def("custom_export_job").execute_in_process(
+        instance=instance, partition_key=request_id, tags={"wildbench/request": request_id}).success
+
+    _wait(browser, lambda d: d.find_element(By.ID, "download").is_displayed())
+    assert browser.find_element(By.ID, "progress").get_attribute("value") == "100"
+    _screenshot(browser, "request-done", tmp_path)
+    browser.find_element(By.ID, "download-link").click()
+    target = browser.downloads / f"wildbench-{request_id}.zip"
+    _wait(browser, lambda d: target.exists() and target.stat().st_size > 0)
+    with zipfile.ZipFile(target) as archive:
+        assert len([n for n in archive.namelist() if n.endswith(".jpg")]) == 4
+
+
+@pytest.mark.skipif(not (SAMPLES / "idaho-cougar.jpg").exists(), reason="the shared sample photos are absent")
+def test_browser_uploads_the_cougar_and_sees_its_box(browser, served, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{served}/inference")
+    browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(SAMPLES / "idaho-cougar.jpg"))
+    browser.find_element(By.CSS_SELECTOR, "input[name=token]").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "#inference-form button").click()
+    image = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "img.annotated"), timeout=120)[0]
+    assert browser.execute_script("return arguments[0].naturalWidth", image) > 0
+    assert "predicted" in browser.find_element(By.TAG_NAME, "table").text
+    _screenshot(browser, "inference", tmp_path)
+
+
+def test_browser_opens_the_leaderboard(browser, served, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{served}/leaderboard")
+    assert "YOLOv8s (thesis)" in browser.find_element(By.CSS_SELECTOR, "table.board").text
+    assert browser.find_element(By.ID, "submission-form")
+    _screenshot(browser, "leaderboard", tmp_path)

@@ -113,6 +113,23 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_portal(args: argparse.Namespace) -> int:
+    """Serve the researcher portal over the deployment's published outputs and Dagster instance."""
+    import uvicorn
+
+    from wildbench_assets import runner
+    from wildbench_assets.portal.app import create_app
+    from wildbench_assets.settings import portal_token
+
+    runner.prepare_dagster_home()
+    if portal_token() is None:
+        print("warning: WILDBENCH_PORTAL_TOKEN is not set: the portal shows everything but accepts no work "
+              "(requests, submissions, inference)", file=sys.stderr)
+    with runner.open_instance() as instance:
+        uvicorn.run(create_app(instance=instance), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Bring the instance up to date with the archive: only what is missing or stale runs."""
     from wildbench_assets import runner
@@ -410,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("--archive", help="local folder or s3://bucket/prefix (default: $WILDBENCH_ARCHIVE)")
     release.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO), default $WILDBENCH_S3_ENDPOINT_URL")
     release.set_defaults(func=cmd_release)
+
+    portal = sub.add_parser("portal", help="serve the researcher portal (pages + JSON API)")
+    portal.add_argument("--host", default="127.0.0.1")
+    portal.add_argument("--port", type=int, default=8080)
+    portal.set_defaults(func=cmd_portal)
 
     request = sub.add_parser("request", help="custom dataset requests: submit, status, fetch")
     request.add_argument("action", choices=["submit", "status", "fetch"])

@@ -155,6 +155,25 @@ def _counts_svg(counts: dict[str, dict[str, dict[str, int]]]) -> str:
             f'{"".join(rows)}<text x="70" y="{y + 14}" font-size="12">{legend}</text></svg>')
 
 
+def _scores_svg(rows: list[dict]) -> str:
+    """mAP@.5 on unseen (dark) and seen (light) cameras per model, as inline SVG; image-level accuracy
+    where a row has no boxes (the thesis's rows)."""
+    bars, y = [], 0
+    for row in rows:
+        unseen = row.get("map_50") if row.get("map_50") is not None else row.get("accuracy")
+        seen = row.get("seen_map_50") if row.get("map_50") is not None else row.get("seen_accuracy")
+        label = html.escape(str(row["model"]))
+        bars.append(f'<text x="0" y="{y + 11}" font-size="11">{label}</text>')
+        for offset, value, colour in ((0, unseen, "#2f6f4e"), (7, seen, "#9cc5a1")):
+            if value is not None:
+                bars.append(f'<rect x="220" y="{y + offset}" width="{300 * float(value):.1f}" height="7" '
+                            f'fill="{colour}"><title>{label}: {float(value):.4f}</title></rect>')
+        y += 20
+    return (f'<svg role="img" aria-label="scores on unseen and seen cameras" width="540" height="{y + 16}">'
+            f'{"".join(bars)}<text x="220" y="{y + 12}" font-size="11">■ unseen cameras ■ seen cameras '
+            f'(mAP@.5, or accuracy without boxes)</text></svg>')
+
+
 def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
     """The portal over `defs`' resources (default: the deployment's), `token` (default from the
     environment) and the Dagster instance for run status (default: none)."""
@@ -206,10 +225,13 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
         board = portal.leaderboard()
         columns = ["model", "map_50", "map_50_95", "seen_map_50", "gap_map_50", "accuracy", "seen_accuracy",
                    "gap_accuracy", "f1_weighted"]
-        by_release = {release: rows.reindex(columns=columns).astype(object).where(rows.reindex(columns=columns)
-                                                                                  .notna(), None)
-                      .to_dict("records")
-                      for release, rows in board.groupby("release", sort=True)} if len(board) else {}
+        shown = [*columns, "per_class_ap", "per_park"]
+        by_release = {}
+        for release, rows in (board.groupby("release", sort=True) if len(board) else []):
+            records = rows.reindex(columns=shown).astype(object).where(rows.reindex(columns=shown).notna(), None)
+            entries = [{**r, "per_class_ap": json.loads(r["per_class_ap"] or "{}"),
+                        "per_park": json.loads(r["per_park"] or "{}")} for r in records.to_dict("records")]
+            by_release[release] = {"rows": entries, "chart": _scores_svg(entries)}
         return page(request, "leaderboard.html", by_release=by_release, columns=columns)
 
     @app.get("/requests/new", response_class=HTMLResponse, include_in_schema=False)
