@@ -65,7 +65,7 @@ class ExportRequest(dg.Config):
 
 
 class ReleaseConfig(dg.Config):
-    max_distance: int = Field(default=4, ge=0, le=16,
+    max_distance: int = Field(default=2, ge=0, le=16,
                               description="Leak audit: images whose 64-bit perceptual hashes differ in at most this "
                                           "many bits are near-duplicates")
 
