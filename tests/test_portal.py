@@ -59,6 +59,9 @@ def test_release_endpoints_and_streamed_downloads(client, published):
     response = client.get("/api/datasets/2026.11/test.zip")
     assert response.status_code == 200
     assert response.content == (data / "artifacts" / "releases" / "2026.11" / "downloads" / "test.zip").read_bytes()
+    package = client.get("/api/datasets/2026.11/camtrap-dp/datapackage.json")
+    assert package.status_code == 200 and package.json()["profile"].endswith("camtrap-dp-profile.json")
+    assert client.get("/api/datasets/2026.11/camtrap-dp/..%2Fmanifest.csv").status_code == 404
     assert {s["code"] for s in client.get("/api/species").json()} >= {"lyn", "sus"}
     assert {p["code"] for p in client.get("/api/parks").json()} == {"snieves", "donana"}
     assert client.get("/api/leaderboard").status_code == 200

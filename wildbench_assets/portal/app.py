@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024   # per photo or submission file
 MAX_PHOTOS = 5
 RELEASE_FILES = {"train.zip", "val.zip", "test.zip", "test_seen.zip"}
+CAMTRAP_DP_FILES = {"datapackage.json", "deployments.csv", "media.csv", "observations.csv"}
 
 
 class Portal:
@@ -68,6 +69,13 @@ class Portal:
         path = self.artifacts.path(f"releases/{release_id}/downloads/{name}")
         if not path.is_file():
             raise HTTPException(404, f"{name} is not in release {release_id}")
+        return path
+
+    def camtrap_file(self, release_id: str, name: str) -> Path:
+        self.release(release_id)
+        path = self.artifacts.path(f"releases/{release_id}/camtrap-dp/{name}")
+        if name not in CAMTRAP_DP_FILES or not path.is_file():
+            raise HTTPException(404, f"release {release_id} has no Camtrap DP file {name!r}")
         return path
 
     def leaderboard(self) -> pd.DataFrame:
@@ -270,6 +278,12 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
     def api_download(release_id: str, name: str):
         return FileResponse(portal.release_file(release_id, name), filename=f"wildbench-{release_id}-{name}",
                             media_type="application/zip")
+
+    @app.get("/api/datasets/{release_id}/camtrap-dp/{name}", summary="A file of the release's Camtrap DP package")
+    def api_camtrap(release_id: str, name: str):
+        path = portal.camtrap_file(release_id, name)
+        return FileResponse(path, filename=name, media_type="application/json" if name.endswith(".json")
+                            else "text/csv")
 
     @app.get("/api/species", summary="The taxonomy's species (thesis Table 3.1)")
     def api_species():
