@@ -226,3 +226,30 @@ def test_camtrap_dp_is_refused_for_a_park_without_coordinates():
                               "boxes": "[]"}])
     with pytest.raises(CamtrapDPUnavailable, match="'x'"):
         build_package(manifest, Taxonomy(), "r", "2026-01-01T00:00:00Z")
+
+
+def test_the_release_command_cuts_verifies_and_cuts_only_on_change(demo_archive, tmp_path):
+    """`wildbench release` as an operator runs it: labels brought up to date, the month's release cut;
+    a second cut of the same name refused; --verify rebuilds it; --if-changed does nothing when nothing
+    changed."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data"),
+           "WILDBENCH_DETECTOR": "manifest"}
+    wildbench = [str(Path(sys.executable).parent / "wildbench"), "release", "--archive", str(demo_archive)]
+
+    def run(*extra):
+        return subprocess.run([*wildbench, *extra], env=env, capture_output=True, text=True, timeout=600)
+
+    cut = run("--name", "2026.11")
+    assert cut.returncode == 0, cut.stderr[-2000:]
+    assert "release 2026.11 cut" in cut.stdout and (_release(tmp_path / "data", "2026.11") / "datasheet.md").exists()
+    again = run("--name", "2026.11")
+    assert again.returncode == 2 and "immutable" in again.stderr
+    verified = run("--verify")
+    assert verified.returncode == 0 and "reproduces byte for byte" in verified.stdout
+    unchanged = run("--if-changed")
+    assert unchanged.returncode == 0 and "unchanged since release 2026.11" in unchanged.stdout
+    assert sorted(p.name for p in (tmp_path / "data" / "artifacts" / "releases").iterdir()) == ["2026.11"]
