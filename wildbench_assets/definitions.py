@@ -9,14 +9,7 @@ from wildbench_assets.assets import curation, exports, inference, ingest, labels
 from wildbench_assets.jobs import JOBS
 from wildbench_assets.resources import build_resources
 from wildbench_assets.schedules import monthly_release
-from wildbench_assets.sensors import (
-    archive_arrivals,
-    automation,
-    custom_export_job,
-    custom_export_requests,
-    submission_job,
-    submissions_sensor,
-)
+from wildbench_assets.sensors import archive_arrivals, automation, custom_export_requests, submissions_sensor
 
 
 def build_defs(deployment: str | None = None, resources: dict | None = None) -> dg.Definitions:
@@ -26,7 +19,7 @@ def build_defs(deployment: str | None = None, resources: dict | None = None) -> 
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingest, curation, labels, exports, releases, requests, models, inference]),
         asset_checks=[],
-        jobs=[*JOBS, custom_export_job, submission_job],
+        jobs=JOBS,
         sensors=[archive_arrivals, automation, custom_export_requests, submissions_sensor],
         schedules=[monthly_release],
         resources={**build_resources(deployment), **(resources or {})},

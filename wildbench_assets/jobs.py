@@ -7,7 +7,9 @@ from wildbench_assets.partitions import (
     park_day_partitions,
     park_partitions,
     release_partitions,
+    request_partitions,
     split_partitions,
+    submission_partitions,
 )
 
 ingest_job = dg.define_asset_job(
@@ -54,4 +56,19 @@ release_job = dg.define_asset_job(
     description="Cut a benchmark release (add its partition first), or verify that an existing one reproduces.",
 )
 
-JOBS = [ingest_job, curation_job, splits_job, labels_job, models_job, leaderboard_job, release_job]
+custom_export_job = dg.define_asset_job(
+    "custom_export_job",
+    selection=dg.AssetSelection.assets("custom_export"),
+    partitions_def=request_partitions,
+    description="One custom dataset request (started by the custom_export_requests sensor).",
+)
+
+submission_job = dg.define_asset_job(
+    "submission_job",
+    selection=dg.AssetSelection.assets("submission_scores"),
+    partitions_def=submission_partitions,
+    description="Score one researcher's submission against the latest release (started by submissions_sensor).",
+)
+
+JOBS = [ingest_job, curation_job, splits_job, labels_job, models_job, leaderboard_job, release_job,
+        custom_export_job, submission_job]

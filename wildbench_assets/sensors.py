@@ -7,7 +7,7 @@ import time
 import dagster as dg
 
 from wildbench_assets.ingest_state import latest_ingest_ids, stored_fingerprints
-from wildbench_assets.jobs import ingest_job
+from wildbench_assets.jobs import custom_export_job, ingest_job, submission_job
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID
 from wildbench_assets.partitions import (
@@ -107,14 +107,6 @@ automation = dg.AutomationConditionSensorDefinition(
     description="Evaluates the assets' automation conditions (see wildbench_assets/automation.py).",
 )
 
-custom_export_job = dg.define_asset_job(
-    "custom_export_job",
-    selection=dg.AssetSelection.assets("custom_export"),
-    partitions_def=request_partitions,
-    description="One custom dataset request.",
-)
-
-
 OUTCOME_SUFFIXES = (".error.json", ".result.json", ".score.json")
 
 
@@ -169,14 +161,6 @@ def custom_export_requests(context: dg.SensorEvaluationContext, inbox: RequestIn
     """Watches the requests inbox for `<id>.json`; starts one `custom_export` run per request that has
     no outcome yet. Deterministic run keys (id + etag), a cursor of started requests, 5 runs a tick."""
     return _runs_for(context, inbox, request_partitions, "wildbench/request", (".json",))
-
-
-submission_job = dg.define_asset_job(
-    "submission_job",
-    selection=dg.AssetSelection.assets("submission_scores"),
-    partitions_def=submission_partitions,
-    description="Score one researcher's submission on the test split.",
-)
 
 
 @dg.sensor(job=submission_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)

@@ -6,13 +6,13 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish, rules_check
-from wildbench_assets.assets.ingest import METADATA_COLUMNS
 from wildbench_assets.automation import nightly_when_inputs_changed, on_new_data
 from wildbench_assets.config import CurationConfig, SplitConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.bursts import burst_violations
 from wildbench_assets.lib.curation import CURATED_COLUMNS, curate
 from wildbench_assets.lib.expectations import Rule, validate_checks
+from wildbench_assets.lib.headers import METADATA_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png
 from wildbench_assets.lib.splits import SPLITS, SplitPlan, make_splits, split_findings
 from wildbench_assets.lib.versions import table_version

@@ -15,7 +15,7 @@ from wildbench_assets.lib.annotations import parse_voc_xml
 from wildbench_assets.lib.labels import EMPTY, LABELLED, image_id
 from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import table_version
-from wildbench_assets.lib.zips import verify_zip, write_zip
+from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
@@ -90,16 +90,6 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
     ))
 
 
-def publish_zip(artifacts: ArtifactStore, relative: str, members, open_source):
-    """(stored ZIP, entry names): streamed to a temp name, every CRC verified, then renamed."""
-    with artifacts.writing(relative) as tmp:
-        names = write_zip(str(tmp), members, open_source)
-        problem = verify_zip(str(tmp), names)
-        if problem:
-            raise dg.Failure(f"{relative} failed verification before publishing: {problem}")
-    return artifacts.describe(relative), names
-
-
 @dg.asset(
     partitions_def=split_partitions,
     group_name="labels",
@@ -124,10 +114,10 @@ def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, 
     if hidden:
         frame = rel.with_digests(ds.usable(detection_labels), lambda path: rel.sha256_hex(store.read(path)))
         public = rel.public_test_members(frame.assign(public_id=rel.public_ids(frame.sha256), split=split), split)
-        publish_zip(artifacts, f"hidden/{split}_labelled.zip", labelled_members, store.open_stream)
-        stored, names = publish_zip(artifacts, f"archives/{split}.zip", public, store.open_stream)
+        artifacts.publish_zip(f"hidden/{split}_labelled.zip", labelled_members, store.open_stream)
+        stored, names = artifacts.publish_zip(f"archives/{split}.zip", public, store.open_stream)
     else:
-        stored, names = publish_zip(artifacts, f"archives/{split}.zip", labelled_members, store.open_stream)
+        stored, names = artifacts.publish_zip(f"archives/{split}.zip", labelled_members, store.open_stream)
     with zipfile.ZipFile(stored.path) as zf:
         infos = zf.infolist()
     images = [i for i in infos if i.filename.lower().endswith((".jpg", ".jpeg", ".png"))]

@@ -22,6 +22,7 @@ from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.label_cache import LabelCache
+from wildbench_assets.resources.labelling import CHECKPOINT_EVERY
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
@@ -31,7 +32,6 @@ PREDICTION_CHECKS = ["one_row_per_image", "boxes_in_unit_square", "scores_in_ran
 # old day. `runner.NON_TRIGGERING` takes the same keys, so the CLI and the daemon agree.
 MODEL_INPUT_KEYS = ("leaderboard", "model_weights")
 MODEL_INPUTS = dg.AssetSelection.assets(*MODEL_INPUT_KEYS)
-CHECKPOINT_EVERY = 64  # images between label-cache appends: a killed run keeps what it computed
 
 
 def validate_md_document(document: dict) -> list[str]:

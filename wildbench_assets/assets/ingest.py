@@ -1,8 +1,6 @@
 """Ingest: the raw listing of the archive and each image's EXIF/header metadata."""
 
 
-import json
-from dataclasses import fields
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -13,20 +11,17 @@ from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.arrivals import fingerprint_of
 from wildbench_assets.lib.expectations import Rule, validate_checks
-from wildbench_assets.lib.headers import inspect_objects, not_a_file_row
+from wildbench_assets.lib.headers import inspect_objects, metadata_table, not_a_file_row
 from wildbench_assets.lib.inventory import (
-    MANIFEST_NAME,
     arrival_day,
     is_manifest,
     listing_table,
-    parse_coco_camera_traps,
-    species_aliases,
 )
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
-from wildbench_assets.resources.archive import Archive, ArchiveResource
+from wildbench_assets.resources.archive import ArchiveResource
+from wildbench_assets.resources.manifests import load_manifests
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.taxonomy import Taxonomy
 
 INGEST_CODE_VERSION = "3"
 
@@ -35,18 +30,6 @@ METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture
                    "failed_share"]
 
 
-def load_manifests(store: Archive, park: str, taxonomy: Taxonomy) -> dict:
-    aliases = species_aliases([(s.code, s.scientific_name, s.common_name) for s in taxonomy.species])
-    entries: dict = {}
-    for key in (MANIFEST_NAME, f"{park}/{MANIFEST_NAME}"):
-        raw = store.read_optional(key)
-        if raw is None:
-            continue
-        try:
-            entries.update(parse_coco_camera_traps(json.loads(raw), key, aliases))
-        except (ValueError, KeyError, TypeError) as err:  # a wrong manifest would mislabel everything: stop
-            raise dg.Failure(f"manifest {store.uri}/{key} is malformed: {err}") from err
-    return entries
 
 
 @dg.asset(
@@ -113,20 +96,6 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
     ))
 
 
-HEADER_COLUMNS = ["path", *(f.name for f in fields(hdr.ImageHeader)), "bytes_read"]  # of an empty partition
-
-
-RAW_COLUMNS_KEPT = ["path", "park", "species", "camera", "seq_id", "bytes", "etag"]
-METADATA_COLUMNS = [*RAW_COLUMNS_KEPT, *HEADER_COLUMNS[1:]]
-
-
-def metadata_table(raw: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
-    headers = pd.DataFrame(rows) if rows else pd.DataFrame(columns=HEADER_COLUMNS)
-    frame = raw[RAW_COLUMNS_KEPT].merge(headers, on="path", how="left")
-    frame["captured_at"] = pd.to_datetime(frame["captured_at"])
-    for column in ("width", "height"):
-        frame[column] = frame[column].astype("Int64")
-    return frame
 
 
 @dg.asset(

@@ -6,35 +6,22 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets.assets.checks import counts_table, publish, rules_check
-from wildbench_assets.assets.ingest import load_manifests
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import LabelConfig
 from wildbench_assets.lib import labels as lab
-from wildbench_assets.lib.annotations import Box
 from wildbench_assets.lib.expectations import Rule, validate
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
-from wildbench_assets.resources.detector import ANIMAL, Detection, DetectorResource
-from wildbench_assets.resources.label_cache import COLUMNS as CACHE_COLUMNS
-from wildbench_assets.resources.label_cache import LabelCache, detections_from_json, detections_to_json
+from wildbench_assets.resources.detector import DetectorResource
+from wildbench_assets.resources.label_cache import LabelCache
+from wildbench_assets.resources.labelling import label_images
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
-CHECKPOINT_EVERY = 64  # new boxes appended to the label cache this often
 LABEL_CHECKS = ["one_row_per_image", "boxes_inside_image", "confidences_in_range", "unlabelled_share",
                 "failed_share"]
-
-
-def _manifest_detections(store, parks, taxonomy) -> dict[str, tuple]:
-    boxes = {}
-    for park in parks:
-        for key, entry in load_manifests(store, park, taxonomy).items():
-            if entry.width and entry.height:
-                boxes[key] = tuple(Detection(ANIMAL, 1.0, Box.from_coco([x, y, w, h], entry.width, entry.height))
-                                   for _species, x, y, w, h in entry.boxes)
-    return boxes
 
 
 @dg.asset(
@@ -113,61 +100,3 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
         },
         check_results=checks,
     ))
-
-
-def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_cache: LabelCache, tax,
-                 threshold: float, log, name: str, progress=None):
-    """(one label row per image, the detector used). Boxes come from the label cache when this detector
-    has seen the object (same etag) or its content (same sha256); only new images are inferred on.
-    `images` needs path, etag, park, species, camera, split, width, height. `progress(done, total)` is
-    told how many of the images to read are done, now and then."""
-    animals = images[images.species != EMPTY_SPECIES]
-    manifest = (_manifest_detections(store, sorted(images.park.unique()), tax)
-                if detector.backend == "manifest" else None)
-    model = detector.load(manifest)
-    cached = label_cache.load(model.identity)
-    by_etag = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
-    known_sha = {row.sha256: detections_from_json(row.detections) for row in cached.itertuples(index=False)}
-    results: dict[str, dict] = {}
-    to_run = []
-    for path, etag in zip(animals.path, animals.etag):
-        hit = by_etag.get((path, etag))
-        if hit is not None:  # unchanged object: not even read
-            results[path] = {"sha256": hit.sha256, "width": hit.width, "height": hit.height,
-                             "detections": json.loads(hit.detections), "failure": None}
-        else:
-            to_run.append(path)
-    log.info(f"{name}: {len(animals)} animal images, {len(animals) - len(to_run)} from the label cache, "
-             f"{len(to_run)} to read")
-    new_rows = []
-    etags = dict(zip(animals.path, animals.etag))
-    for done, found in enumerate(model.run(to_run, store.read, known=known_sha), start=1):
-        results[found.key] = {"sha256": found.sha256, "width": found.width, "height": found.height,
-                              "detections": [d.to_md() for d in found.detections], "failure": found.failure}
-        if found.failure is None:
-            new_rows.append({"path": found.key, "etag": etags[found.key], "sha256": found.sha256,
-                             "width": found.width, "height": found.height,
-                             "detections": detections_to_json(found.detections)})
-        if len(new_rows) >= CHECKPOINT_EVERY:  # a killed run keeps what it computed: the next one resumes
-            label_cache.append(model.identity, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
-            new_rows = []
-        if done % 100 == 0:
-            log.info(f"{name}: {done}/{len(to_run)} images read, {model.inferences} inferences")
-        if progress is not None and (done % 16 == 0 or done == len(to_run)):
-            progress(done, len(to_run))
-    label_cache.append(model.identity, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
-    rows = []
-    for image in images.itertuples(index=False):
-        found = results.get(image.path, {})
-        base = {"path": image.path, "park": image.park, "species": image.species, "camera": image.camera,
-                "split": image.split,
-                "class_index": tax.class_index(image.species) if image.species != EMPTY_SPECIES else -1,
-                "sha256": found.get("sha256"), "width": found.get("width") or image.width,
-                "height": found.get("height") or image.height}
-        rows.append(lab.label_row(base, found.get("detections"), found.get("failure"), threshold))
-    labels = pd.DataFrame(rows, columns=lab.LABEL_COLUMNS)  # columns even for an empty split
-    labels["width"] = labels["width"].astype("Int64")
-    labels["height"] = labels["height"].astype("Int64")
-    for path in labels.path[labels.label_status == lab.NO_DETECTION].head(20):
-        log.warning(f"{path}: no animal detection >= {threshold}")
-    return labels, model

@@ -7,8 +7,6 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets.assets.checks import publish
-from wildbench_assets.assets.exports import publish_zip
-from wildbench_assets.assets.labels import label_images
 from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib.dataset_requests import RequestError, check_request_id, parse_spec, select_images
@@ -20,6 +18,7 @@ from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
+from wildbench_assets.resources.labelling import label_images
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
@@ -82,7 +81,7 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         context.log.info(f"request {request_id}: {len(rows)} images to pack ({left_out} left out: no box or "
                          f"unreadable), {model.inferences} inferences")
         members = ds.archive_members(rows, tax.class_names, spec.formats, {"request": request_id, **spec.to_dict()})
-        stored, names = publish_zip(artifacts, f"requests/{request_id}.zip", members, store.open_stream)
+        stored, names = artifacts.publish_zip(f"requests/{request_id}.zip", members, store.open_stream)
         chosen = pd.DataFrame(rows, columns=["park", "species", "label_status"])
         in_request = (
             (not spec.parks or chosen.park.isin(spec.parks).all())

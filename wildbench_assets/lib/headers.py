@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
+
+import pandas as pd
 
 from wildbench_assets.lib.image_header import NOT_A_FILE, TAIL_BYTES, ImageHeader, read_image_header
 from wildbench_assets.lib.ranged import RangedFile
@@ -44,3 +46,19 @@ def inspect_objects(objects: Iterable[tuple[str, int]], fetch_range: FetchRange,
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         return list(pool.map(lambda item: inspect_object(item[0], item[1], fetch_range, fetch_tail, now, block_size),
                              objects))
+
+
+HEADER_COLUMNS = ["path", *(f.name for f in fields(ImageHeader)), "bytes_read"]  # of an empty partition
+
+
+RAW_COLUMNS_KEPT = ["path", "park", "species", "camera", "seq_id", "bytes", "etag"]
+METADATA_COLUMNS = [*RAW_COLUMNS_KEPT, *HEADER_COLUMNS[1:]]
+
+
+def metadata_table(raw: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
+    headers = pd.DataFrame(rows) if rows else pd.DataFrame(columns=HEADER_COLUMNS)
+    frame = raw[RAW_COLUMNS_KEPT].merge(headers, on="path", how="left")
+    frame["captured_at"] = pd.to_datetime(frame["captured_at"])
+    for column in ("width", "height"):
+        frame[column] = frame[column].astype("Int64")
+    return frame

@@ -52,6 +52,17 @@ class ArtifactStore(dg.ConfigurableResource):
         with atomic_dir(self.path(relative)) as tmp:
             yield tmp
 
+    def publish_zip(self, relative: str, members, open_source) -> tuple[StoredArtifact, list[str]]:
+        """(stored ZIP, entry names): streamed to a temp name, every CRC verified, then renamed."""
+        from wildbench_assets.lib.zips import verify_zip, write_zip
+
+        with self.writing(relative) as tmp:
+            names = write_zip(str(tmp), members, open_source)
+            problem = verify_zip(str(tmp), names)
+            if problem:
+                raise dg.Failure(f"{relative} failed verification before publishing: {problem}")
+        return self.describe(relative), names
+
     def describe(self, relative: str) -> StoredArtifact:
         path = self.path(relative)
         return StoredArtifact(path, sha256_file(path), path.stat().st_size)
