@@ -3,7 +3,7 @@
 An archive of N unique JPEGs (default 100,000; 160x120, smooth random scenes so perceptual hashes
 differ) with a synthetic release manifest (64/16/20 by camera, 10 % of train/val sequences as
 test_seen, 2 parks x 12 cameras, one box per animal image) is cut with the release asset's own builder
-(`assets/releases._build`: manifest + sha256, train/val ZIPs with labels, label-free test ZIPs, hidden
+(`resources/release_writer.write_release`: manifest + sha256, train/val ZIPs with labels, label-free test ZIPs, hidden
 truth, leak audit, Camtrap DP written and validated by frictionless, datasheet). Its stages are then
 timed one by one. Side by side, in the same run:
   (a) pHash of a draft decode (what the audit does) vs of a full decode, on the real camera-trap photos
@@ -33,10 +33,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wildbench_assets.assets.releases import _build  # noqa: E402
 from wildbench_assets.lib import camtrap_dp, leak_audit  # noqa: E402
 from wildbench_assets.lib import releases as rel  # noqa: E402
 from wildbench_assets.resources.archive import LocalArchive  # noqa: E402
+from wildbench_assets.resources.release_writer import write_release  # noqa: E402
 from wildbench_assets.taxonomy import Taxonomy  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "camera-traps"
@@ -176,10 +176,10 @@ def main() -> None:
                                  split_seed=0, burst_rules={})
         out = Path(tmp) / "release"
         out.mkdir()
-        built, total = timed("whole cut (_build: every file of the release)", _build, out, manifest, facts, store,
+        built, total = timed("whole cut (write_release: every file of it)", write_release, out, manifest, facts, store,
                              taxonomy, 2)
-        print(f"  -> {built['audit']['images_hashed']:,} images hashed, {built['audit']['pairs']} cross-split pairs, "
-              f"Camtrap DP problems: {len(built['camtrap']['problems'])}")
+        print(f"  -> {built.audit['images_hashed']:,} images hashed, {built.audit['pairs']} cross-split pairs, "
+              f"Camtrap DP problems: {len(built.camtrap['problems'])}")
         hashes, audit_s = timed("of which: leak audit hashing (read + draft pHash)",
                                 lambda: [leak_audit.perceptual_hash(store.read(p)) for p in manifest.path])
         print(f"  leak audit throughput: {len(hashes) / audit_s:.0f} images/s")

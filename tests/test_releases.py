@@ -253,3 +253,22 @@ def test_the_release_command_cuts_verifies_and_cuts_only_on_change(demo_archive,
     unchanged = run("--if-changed")
     assert unchanged.returncode == 0 and "unchanged since release 2026.11" in unchanged.stdout
     assert sorted(p.name for p in (tmp_path / "data" / "artifacts" / "releases").iterdir()) == ["2026.11"]
+
+
+def test_release_findings_name_what_is_wrong():
+    """The checks' logic at its own seam: a tampered file, a broken seal, counts that disagree, a leaking
+    test download."""
+    from wildbench_assets.lib.releases import release_findings
+
+    manifest = pd.DataFrame({"split": ["train", "train", "test"]})
+    good = release_findings(manifest, "abc", None, {"a": "1"}, None, None,
+                            {"train": ["x/y/1.jpg", "x/y/2.jpg", "x/y/1.txt"], "test": ["images/wb1.jpg"]},
+                            {"test": ["images/wb1.jpg", "images.csv"]}, {"lyn", "emp"}, 0, "camera",
+                            {"written": True, "problems": []})
+    assert good.sealed and good.counts_add_up and not good.files_that_differ and not good.label_leaks
+    bad = release_findings(manifest, "abc", "def", {"a": "1", "b": "2"}, {"a": "9"}, {"train": 2, "test": 2},
+                           {"train": ["1.jpg"], "test": ["images/wb1.jpg"]},
+                           {"test": ["images/wb1.jpg", "lyn/wb2.jpg", "labels/wb1.txt"]}, {"lyn", "emp"}, 1, "image",
+                           {"written": False, "problems": ["no coordinates"]})
+    assert not bad.sealed and bad.files_that_differ == ["a", "b"] and not bad.counts_add_up
+    assert bad.label_leaks == ["test.zip: lyn/wb2.jpg", "test.zip: labels/wb1.txt"] and not bad.leaks_block

@@ -8,13 +8,12 @@ import pandas as pd
 from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish, rules_check
 from wildbench_assets.automation import nightly_when_inputs_changed, on_new_data
 from wildbench_assets.config import CurationConfig, SplitConfig
-from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.bursts import burst_violations
-from wildbench_assets.lib.curation import CURATED_COLUMNS, curate
-from wildbench_assets.lib.expectations import Rule, validate_checks
+from wildbench_assets.lib.curation import CURATED_COLUMNS, curate, curation_rules
+from wildbench_assets.lib.expectations import validate_checks
 from wildbench_assets.lib.headers import METADATA_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png
-from wildbench_assets.lib.splits import SPLITS, SplitPlan, make_splits, split_findings
+from wildbench_assets.lib.splits import SPLITS, SplitPlan, make_splits, split_findings, split_rules
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.parquet_io import ParquetIOManager
@@ -52,13 +51,7 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     context.log.info(f"{report.images_in} images -> {len(curated)} kept; bursts dropped {burst_dropped}, "
                      f"unreadable {report.unreadable_dropped}, other species {report.other_species_dropped}")
 
-    found = validate_checks(curated, {
-        "known_species_only": [
-            Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(tax.species_codes)}),
-            Rule("expect_column_values_to_be_unique", {"column": "path"})],
-        "readable_only": [
-            Rule("expect_column_values_to_not_be_in_set", {"column": "status", "value_set": sorted(hdr.UNREADABLE)})],
-    }, name="curated_images")
+    found = validate_checks(curated, curation_rules(tax.species_codes), name="curated_images")
     violations = burst_violations(curated, config.burst_interval_s, config.mode)
     checks = [
         rules_check("known_species_only", found["known_species_only"]),
@@ -124,12 +117,7 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     stored = [parquet_io_manager.load_partition("benchmark_splits", other) for other in SPLITS if other != split]
     findings = split_findings(assigned, split, [s for s in stored if s is not None], plan, config.share_tolerance)
 
-    found = validate_checks(table, {
-        "splits_disjoint": [Rule("expect_column_values_to_be_unique", {"column": "path"}),
-                            Rule("expect_column_values_to_be_in_set", {"column": "split", "value_set": [split]})],
-        "cap_respected": [Rule("expect_column_values_to_be_in_set",
-                               {"column": "species", "value_set": sorted(tax.species_codes)})],
-    }, name="benchmark_splits")
+    found = validate_checks(table, split_rules(split, tax.species_codes), name="benchmark_splits")
     rules_hold = {check: all(r.success for r in results) for check, results in found.items()}
     leak_free = findings.paths_in_other_splits == 0 and (findings.groups_across_splits == 0 or plan.by == "image")
     checks = [

@@ -1,7 +1,7 @@
 """Ingest: the raw listing of the archive and each image's EXIF/header metadata."""
 
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import dagster as dg
 import pandas as pd
@@ -11,7 +11,7 @@ from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.arrivals import fingerprint_of
 from wildbench_assets.lib.expectations import Rule, validate_checks
-from wildbench_assets.lib.headers import inspect_objects, metadata_table, not_a_file_row
+from wildbench_assets.lib.headers import inspect_objects, metadata_rules, metadata_table, not_a_file_row
 from wildbench_assets.lib.inventory import (
     arrival_day,
     is_manifest,
@@ -125,27 +125,7 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
     for status, reason, path in frame.loc[frame.status != hdr.OK, ["status", "reason", "path"]].itertuples(index=False):
         context.log.warning(f"{path}: {status} ({reason})")
 
-    readable = sorted(set(hdr.STATUSES) - hdr.UNREADABLE)
-    on_readable = {"row_condition": f"status.isin({readable})", "condition_parser": "pandas"}
-    found = validate_checks(frame, {
-        "one_row_per_raw_image": [Rule("expect_table_row_count_to_equal", {"value": len(raw_images)}),
-                                  Rule("expect_column_values_to_be_unique", {"column": "path"})],
-        "valid_statuses": [
-            Rule("expect_column_values_to_be_in_set", {"column": "status", "value_set": list(hdr.STATUSES)}),
-            Rule("expect_column_values_to_not_be_null",
-                 {"column": "reason", "row_condition": 'status!="ok"', "condition_parser": "pandas"}),
-        ],
-        "plausible_capture_dates": [
-            Rule("expect_column_values_to_not_be_null",
-                 {"column": "captured_at", "row_condition": 'status=="ok"', "condition_parser": "pandas"}),
-            Rule("expect_column_values_to_be_between", {"column": "captured_at", "min_value": hdr.EARLIEST_PLAUSIBLE,
-                                                        "max_value": now + timedelta(days=1)}),
-        ],
-        "readable_dimensions": [
-            Rule("expect_column_values_to_be_between", {"column": "width", "min_value": 1, **on_readable}),
-            Rule("expect_column_values_to_be_between", {"column": "height", "min_value": 1, **on_readable}),
-        ],
-    }, name="image_metadata")
+    found = validate_checks(frame, metadata_rules(len(raw_images), now), name="image_metadata")
     same_paths = set(frame.path) == set(raw_images.path)
     checks = [
         rules_check("one_row_per_raw_image", found["one_row_per_raw_image"],

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from wildbench_assets.lib.bursts import clean_bursts, thesis_exempt_species
+from wildbench_assets.lib.expectations import Rule
 from wildbench_assets.lib.image_header import UNREADABLE
 
 CURATED_COLUMNS = ["path", "park", "species", "camera", "seq_id", "captured_at", "status", "width", "height",
@@ -53,3 +54,15 @@ def curate(metadata: pd.DataFrame, species_codes: frozenset[str] | set[str], int
         other_species_dropped=frame.loc[readable & ~known, "species"].value_counts().to_dict(),
     )
     return curated, report
+
+
+def curation_rules(species_codes) -> dict[str, list[Rule]]:
+    """The Great Expectations rules of a curated table, by check: known species, one row per image,
+    no unreadable image."""
+    return {
+        "known_species_only": [
+            Rule("expect_column_values_to_be_in_set", {"column": "species", "value_set": sorted(species_codes)}),
+            Rule("expect_column_values_to_be_unique", {"column": "path"})],
+        "readable_only": [
+            Rule("expect_column_values_to_not_be_in_set", {"column": "status", "value_set": sorted(UNREADABLE)})],
+    }

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
+from wildbench_assets.lib import image_header as hdr
+from wildbench_assets.lib.expectations import Rule
 from wildbench_assets.lib.image_header import NOT_A_FILE, TAIL_BYTES, ImageHeader, read_image_header
 from wildbench_assets.lib.ranged import RangedFile
 
@@ -62,3 +64,29 @@ def metadata_table(raw: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     for column in ("width", "height"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def metadata_rules(raw_rows: int, now: datetime) -> dict[str, list]:
+    """The Great Expectations rules of the metadata table, by the check they make up: one row per
+    listed object, statuses with reasons, plausible capture dates, readable sizes."""
+    readable = sorted(set(hdr.STATUSES) - hdr.UNREADABLE)
+    on_readable = {"row_condition": f"status.isin({readable})", "condition_parser": "pandas"}
+    return {
+        "one_row_per_raw_image": [Rule("expect_table_row_count_to_equal", {"value": raw_rows}),
+                                  Rule("expect_column_values_to_be_unique", {"column": "path"})],
+        "valid_statuses": [
+            Rule("expect_column_values_to_be_in_set", {"column": "status", "value_set": list(hdr.STATUSES)}),
+            Rule("expect_column_values_to_not_be_null",
+                 {"column": "reason", "row_condition": 'status!="ok"', "condition_parser": "pandas"}),
+        ],
+        "plausible_capture_dates": [
+            Rule("expect_column_values_to_not_be_null",
+                 {"column": "captured_at", "row_condition": 'status=="ok"', "condition_parser": "pandas"}),
+            Rule("expect_column_values_to_be_between", {"column": "captured_at", "min_value": hdr.EARLIEST_PLAUSIBLE,
+                                                        "max_value": now + timedelta(days=1)}),
+        ],
+        "readable_dimensions": [
+            Rule("expect_column_values_to_be_between", {"column": "width", "min_value": 1, **on_readable}),
+            Rule("expect_column_values_to_be_between", {"column": "height", "min_value": 1, **on_readable}),
+        ],
+    }

@@ -214,3 +214,45 @@ def datasheet_markdown(sheet: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ReleaseFindings:
+    """What a release's checks are made of, from its files as written."""
+
+    manifest_sha256: str
+    sealed_as: str | None                 # the sha256 sealed at the cut (None: this is the cut)
+    files_that_differ: list[str]          # rebuilt vs stored, by content digest
+    per_split: dict[str, int]             # manifest rows
+    labelled_inputs: dict[str, int]       # usable labelled images the cut was made from
+    zipped_images: dict[str, int]         # images in each download
+    label_leaks: list[str]                # test download entries that could give a label away
+    straddling_train_and_test: int        # near-duplicate pairs between train/val and test
+    leaks_block: bool                     # False for the thesis's by-image split (it leaks by design)
+    camtrap_written: bool
+    camtrap_problems: list[str]
+
+    @property
+    def sealed(self) -> bool:
+        return self.sealed_as in (None, self.manifest_sha256)
+
+    @property
+    def counts_add_up(self) -> bool:
+        return all(self.per_split.get(s, 0) == self.labelled_inputs.get(s, 0) == self.zipped_images.get(s, 0)
+                   for s in RELEASE_SPLITS)
+
+
+def release_findings(manifest: pd.DataFrame, manifest_sha256: str, sealed_as: str | None,
+                     rebuilt: dict[str, str], stored: dict[str, str] | None, labelled_inputs: dict[str, int] | None,
+                     download_entries: dict[str, list[str]], test_entries: dict[str, list[str]],
+                     species_codes, straddling: int, split_by: str, camtrap: dict) -> ReleaseFindings:
+    """`stored`/`labelled_inputs` None: this is the cut (nothing to compare with; inputs = the manifest's)."""
+    per_split = {s: int(n) for s, n in manifest.split.value_counts().items()}
+    differs = [] if stored is None else sorted(n for n in set(rebuilt) | set(stored) if rebuilt.get(n) != stored.get(n))
+    return ReleaseFindings(
+        manifest_sha256=manifest_sha256, sealed_as=sealed_as, files_that_differ=differs, per_split=per_split,
+        labelled_inputs=per_split if labelled_inputs is None else labelled_inputs,
+        zipped_images={s: sum(n.lower().endswith(".jpg") for n in names) for s, names in download_entries.items()},
+        label_leaks=[f"{s}.zip: {n}" for s, names in test_entries.items() for n in label_leaks(names, species_codes)],
+        straddling_train_and_test=straddling, leaks_block=split_by != "image",
+        camtrap_written=bool(camtrap["written"]), camtrap_problems=list(camtrap["problems"]))

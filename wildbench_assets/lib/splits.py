@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from wildbench_assets.lib.expectations import Rule
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 SPLITS = ("train", "val", "test", "test_seen")
@@ -230,3 +231,13 @@ def split_findings(assigned: pd.DataFrame, split: str, stored_others: list[pd.Da
         burst_violations=sum(burst_violations(rows, interval, mode)  # each park keeps the rule it was cleaned by
                              for (mode, interval), rows in table.groupby(["burst_mode", "burst_interval_s"])),
     )
+
+
+def split_rules(split: str, species_codes) -> dict[str, list[Rule]]:
+    """The Great Expectations rules of one split's table, by check."""
+    return {
+        "splits_disjoint": [Rule("expect_column_values_to_be_unique", {"column": "path"}),
+                            Rule("expect_column_values_to_be_in_set", {"column": "split", "value_set": [split]})],
+        "cap_respected": [Rule("expect_column_values_to_be_in_set",
+                               {"column": "species", "value_set": sorted(species_codes)})],
+    }

@@ -1,0 +1,113 @@
+"""Writing a release's files (archive images into ZIPs, perceptual hashes, Camtrap DP) into a staging
+folder that becomes the release only when its checks pass."""
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from wildbench_assets.lib import camtrap_dp, leak_audit
+from wildbench_assets.lib import releases as rel
+from wildbench_assets.lib.datasets import archive_members, dumps
+from wildbench_assets.lib.zips import write_zip
+from wildbench_assets.resources.artifacts import sha256_file
+from wildbench_assets.resources.atomic import TEMP_PREFIX, sweep_stale_temps
+
+
+@dataclass(frozen=True)
+class BuiltRelease:
+    """What writing a release produced, for its checks."""
+
+    names: dict[str, list[str]]   # split -> entries of its download ZIP
+    audit: dict                   # leak audit summary
+    pairs: pd.DataFrame           # near-duplicate pairs across splits
+    camtrap: dict                 # written, problems
+    sheet: dict                   # the datasheet
+
+
+def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts, store, taxonomy,
+                  max_distance: int) -> BuiltRelease:
+    """Write every derived file of the release into `folder`; return what the checks need."""
+    class_names = taxonomy.class_names
+    manifest_data = rel.manifest_bytes(manifest)
+    (folder / "manifest.csv").write_bytes(manifest_data)
+    (folder / "manifest.sha256").write_text(f"{rel.sha256_hex(manifest_data)}  manifest.csv\n")
+    (folder / "release.json").write_text(facts.to_json())
+    downloads, hidden = folder / "downloads", folder / "hidden"
+    downloads.mkdir()
+    hidden.mkdir()
+    names = {}
+    for split in rel.PUBLIC_SPLITS:
+        members = archive_members(rel.training_rows(manifest, split, class_names), class_names, ("yolo", "voc"),
+                                  {"release": facts.release, "split": split})
+        names[split] = write_zip(str(downloads / f"{split}.zip"), members, store.open_stream)
+    for split in rel.HIDDEN_SPLITS:
+        names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split),
+                                 store.open_stream)
+
+    (hidden / "truth.coco.json").write_text(dumps(rel.hidden_truth(manifest, class_names)))
+
+    hashes = [leak_audit.perceptual_hash(store.read(path)) for path in manifest.path]
+    pairs = leak_audit.cross_split_pairs(manifest[["path", "split", "camera"]], hashes, max_distance)
+    pairs.to_csv(folder / "leak_audit.csv", index=False, lineterminator="\n")
+    audit = {"images_hashed": sum(h is not None for h in hashes), "max_distance": max_distance, "pairs": len(pairs),
+             "straddling_train_and_test": leak_audit.straddling(pairs),
+             "straddling_train_and_test_seen": leak_audit.straddling(pairs, ("test_seen",)),  # expected: same cameras
+             "hash": "pHash (imagehash) of a Pillow draft decode (JPEG DCT at 1/8 scale or less)"}
+
+    public = manifest[manifest.split.isin(rel.PUBLIC_SPLITS)]
+    try:
+        package = camtrap_dp.build_package(public, taxonomy, facts.release, facts.cut_at)
+    except camtrap_dp.CamtrapDPUnavailable as err:
+        camtrap = {"written": False, "problems": [str(err)]}
+    else:
+        (folder / "camtrap-dp").mkdir()
+        for name, data in package.items():
+            (folder / "camtrap-dp" / name).write_bytes(data)
+        camtrap = {"written": True, "problems": camtrap_dp.validate_package(folder / "camtrap-dp"),
+                   "undated_left_out": int((public.captured_at == "").sum())}
+
+    sheet = rel.datasheet(manifest, facts, rel.sha256_hex(manifest_data), audit)
+    (folder / "datasheet.json").write_text(json.dumps(sheet, indent=1, sort_keys=True) + "\n")
+    (folder / "datasheet.md").write_text(rel.datasheet_markdown(sheet))
+    return BuiltRelease(names, audit, pairs, camtrap, sheet)
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_zip_entries(folder: Path) -> dict[str, list[str]]:
+    """split -> entry names of its public test download."""
+    entries = {}
+    for split in rel.HIDDEN_SPLITS:
+        with zipfile.ZipFile(folder / "downloads" / f"{split}.zip") as archive:
+            entries[split] = archive.namelist()
+    return entries
+
+
+
+
+@contextmanager
+def staging_folder(target: Path) -> Iterator[Path]:
+    """A temp folder beside `target` (swept if its writer dies), removed on exit unless `publish` moved it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(target.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=target.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish_folder(staging: Path, target: Path) -> None:
+    """The cut becomes visible whole, under its final name, in one rename."""
+    os.chmod(staging, 0o755)
+    staging.rename(target)
