@@ -105,3 +105,12 @@ def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path):
     (inbox / "boar-2024.result.json").unlink()
     rerun = job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False)
     assert rerun.success and json.loads((inbox / "boar-2024.result.json").read_text())["images"] == answer["images"]
+
+
+def test_the_launchpad_config_and_the_request_schema_are_one():
+    """`ExportRequest` (the launchpad's form) offers exactly the fields a request file may hold, plus the
+    label threshold: a field added to one and not the other fails here, not in a user's hands."""
+    from wildbench_assets.config import ExportRequest
+    from wildbench_assets.lib.dataset_requests import FIELDS
+
+    assert set(ExportRequest.model_fields) - {"label_threshold"} == FIELDS

@@ -7,7 +7,7 @@ the label formats. Anything wrong is a `RequestError` with a message a person ca
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 
 import pandas as pd
@@ -18,7 +18,6 @@ from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PROGRESS_SUFFIX = ".progress.json"  # how far a request's run is (written by the run, read by the portal)
 SUFFIXES = (".error.json", ".result.json", PROGRESS_SUFFIX)
-FIELDS = {"parks", "species", "start_date", "end_date", "offset", "limit", "include_empties", "formats"}
 
 
 class RequestError(ValueError):
@@ -38,6 +37,11 @@ class ExportSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# The request schema's one home: the inbox file, the launchpad config (`config.ExportRequest`, checked
+# against this by a test), the CLI and the portal all go through `parse_spec`.
+FIELDS = frozenset(f.name for f in fields(ExportSpec))
 
 
 def request_id_of(key: str) -> str | None:
