@@ -173,11 +173,11 @@ def main() -> None:
         manifest = manifest.assign(public_id=rel.public_ids(manifest.sha256)).reindex(columns=rel.MANIFEST_COLUMNS)
         facts = rel.ReleaseFacts(release="bench", cut_at="2026-11-28T00:00:00Z", labels_fingerprint="",
                                  code_version="1", detector="manifest", label_threshold=0.2, split_by="camera",
-                                 split_seed=0, burst_rules={})
+                                 split_seed=0, burst_rules={}, class_names=taxonomy.class_names, max_distance=2)
         out = Path(tmp) / "release"
         out.mkdir()
         built, total = timed("whole cut (write_release: every file of it)", write_release, out, manifest, facts, store,
-                             taxonomy, 2)
+                             taxonomy)
         print(f"  -> {built.audit['images_hashed']:,} images hashed, {built.audit['pairs']} cross-split pairs, "
               f"Camtrap DP problems: {len(built.camtrap['problems'])}")
         hashes, audit_s = timed("of which: leak audit hashing (read + draft pHash)",

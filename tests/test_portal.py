@@ -82,11 +82,15 @@ def test_the_live_count_uses_the_pipelines_selection(client, published):
 
     _defs, _instance, data = published
     spec = parse_spec({"parks": ["donana"], "species": ["sus"]}, frozenset({"sus", "emp"}), frozenset({"donana"}))
-    expected = len(select_images(read_table(data, "curated_images"), spec))
+    splits = read_table(data, "benchmark_splits")
+    hidden = set(splits.path[splits.split.isin(["test", "test_seen"])])
+    expected = len(select_images(read_table(data, "curated_images"), spec, hidden))
     assert client.get("/api/images", params={"parks": "donana", "species": "sus"}).json()["images"] == expected
     assert client.get("/api/images", params={"species": "unicorn"}).status_code == 422
     bad = client.get("/api/images", params={"start_date": "2024-13-40"})
     assert bad.status_code == 422 and "date" in bad.json()["error"]
+    not_a_number = client.get("/api/images", params={"offset": "x"})
+    assert not_a_number.status_code == 422 and "offset" in not_a_number.json()["error"]
 
 
 def test_work_needs_the_operators_token(client, published):
@@ -101,6 +105,8 @@ def test_work_needs_the_operators_token(client, published):
     assert client.post("/api/inference", files=photo).status_code == 401
     page = client.post("/requests", data={"species": "sus"})  # a browser form without the token
     assert page.status_code == 401 and "token" in page.text and "<html" in page.text
+    bad_number = client.post("/requests", data={"species": "sus", "limit": "many", "token": TOKEN})
+    assert bad_number.status_code == 422 and "whole numbers" in bad_number.text
 
 
 def test_malformed_requests_and_uploads_are_refused_with_the_reason(client, monkeypatch):
@@ -146,6 +152,11 @@ def test_a_request_goes_from_queued_to_a_download(client, published, tmp_path):
     download = client.get(status["download_url"])
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
         assert len([n for n in archive.namelist() if n.endswith(".jpg")]) == 5
+        sources = {image["source"] for image in json.loads(archive.read("manifest.json"))["images"]}
+    from wildbench_assets.summary import read_table
+
+    splits = read_table(data, "benchmark_splits")
+    assert not sources & set(splits.path[splits.split.isin(["test", "test_seen"])])  # hidden labels stay hidden
     assert "Download the ZIP" in client.get(f"/requests/{request_id}").text
 
 

@@ -47,6 +47,7 @@ def test_selection_filters_orders_and_pages():
     assert list(select_images(curated, spec(species=["sus"], offset=1, limit=1)).path) == ["p4"]
     assert list(select_images(curated, spec(parks=["donana"], include_empties=True)).path) == ["p5", "p1", "p3"]
     assert list(select_images(curated, spec(start_date="2024-03-03", end_date="2024-03-05")).path) == ["p2", "p4"]
+    assert list(select_images(curated, spec(species=["sus"]), withheld={"p4"}).path) == ["p1", "p0"]
     with pytest.raises(RequestError, match="no image matches"):
         select_images(curated, spec(species=["lyn"]))
     assert request_id_of("req-1.json") == "req-1" and request_id_of("req-1.result.json") is None

@@ -137,3 +137,13 @@ def test_split_findings_see_leaks_against_stored_splits_and_missing_species():
     no_lynx = assigned[~((assigned.species == "lyn") & (assigned.split == "val"))]
     assert split_findings(no_lynx, "val", [], plan, 0.2).missing_species == {"val": ["lyn"]}
     assert split_findings(assigned, "test", [], plan, share_tolerance=0.0).off_target  # never exactly 64/16/20
+
+
+def test_empty_and_undated_inputs_split_without_error():
+    from wildbench_assets.lib.curation import CURATED_COLUMNS
+
+    empty = make_splits(pd.DataFrame(columns=CURATED_COLUMNS), SplitPlan())
+    assert empty.empty and {"group", "sequence", "split"} <= set(empty.columns)
+    undated = archive(40, cameras=4).assign(captured_at=None)
+    assigned = make_splits(undated, SplitPlan())
+    assert (assigned.sequence == assigned.camera.astype(str) + "@undated").all()

@@ -405,7 +405,7 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
                     if raw is not None), None)
         try:
             if raw is None:
-                raise ScoringError(f"no {submission}.json or {submission}.csv in {store.uri}")
+                raise ScoringError(f"no {submission}.json or {submission}.csv in the submissions inbox")
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:

@@ -29,7 +29,8 @@ RELEASE_CHECKS = {  # name -> blocking
 }
 
 
-def _facts(context: dg.AssetExecutionContext, splits: pd.DataFrame) -> rel.ReleaseFacts:
+def _facts(context: dg.AssetExecutionContext, splits: pd.DataFrame, class_names: list[str],
+           max_distance: int) -> rel.ReleaseFacts:
     """What the release records about how its inputs were made, read from the instance and the tables."""
     records = context.instance.fetch_materializations(dg.AssetKey("detection_labels"), limit=3).records
     metadata = [r.asset_materialization.metadata for r in records if r.asset_materialization]
@@ -42,7 +43,8 @@ def _facts(context: dg.AssetExecutionContext, splits: pd.DataFrame) -> rel.Relea
         labels_fingerprint=labels_fingerprint(context.instance),
         code_version=CODE_VERSION, detector=" | ".join(detectors) or "none", label_threshold=(thresholds or [None])[-1],
         split_by=str(splits.split_by.iloc[0]) if len(splits) else "camera",
-        split_seed=int(splits.split_seed.iloc[0]) if len(splits) else 0, burst_rules=rules)
+        split_seed=int(splits.split_seed.iloc[0]) if len(splits) else 0, burst_rules=rules,
+        class_names=list(class_names), max_distance=max_distance)
 
 
 def _labelled_inputs(labels: pd.DataFrame) -> dict[str, int]:
@@ -99,13 +101,13 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     cut = not (target / "manifest.csv").exists()
     if cut:
         manifest = rel.build_manifest(detection_labels, benchmark_splits, lambda p: rel.sha256_hex(store.read(p)))
-        facts, sealed_as = _facts(context, benchmark_splits), None
+        facts, sealed_as = _facts(context, benchmark_splits, tax.class_names, config.max_distance), None
     else:  # frozen: rebuilt from its own manifest and facts, never from today's splits
         manifest = rel.read_manifest((target / "manifest.csv").read_bytes())
         facts = rel.ReleaseFacts.from_json((target / "release.json").read_text())
         sealed_as = (target / "manifest.sha256").read_text().split()[0]
     with staging_folder(target) as staging:
-        built = write_release(staging, manifest, facts, store, tax, config.max_distance)
+        built = write_release(staging, manifest, facts, store, tax)
         found = rel.release_findings(
             manifest, built.sheet["manifest_sha256"], sealed_as, file_digests(staging),
             None if cut else file_digests(target), _labelled_inputs(detection_labels) if cut else None,

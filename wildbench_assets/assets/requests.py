@@ -11,6 +11,7 @@ from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib.dataset_requests import RequestError, check_request_id, parse_spec, select_images
 from wildbench_assets.lib.labels import LABELLED
+from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import request_partitions
 from wildbench_assets.resources.archive import ArchiveResource
@@ -19,6 +20,7 @@ from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
+from wildbench_assets.resources.release_writer import hidden_paths
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
@@ -42,7 +44,8 @@ def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, a
 
 @dg.asset(
     partitions_def=request_partitions,
-    ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+    ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+         "benchmark_splits": dg.AssetIn(partition_mapping=dg.SpecificPartitionsPartitionMapping(list(TEST_SETS)))},
     group_name="exports",
     kinds={"zip"},
     check_specs=[dg.AssetCheckSpec(n, asset="custom_export", blocking=True)
@@ -50,17 +53,21 @@ def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, a
 )
 def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbox: RequestInbox,
                   archive: ArchiveResource, detector: DetectorResource, label_cache: LabelCache,
-                  artifacts: ArtifactStore, taxonomy: TaxonomyResource, curated_images: pd.DataFrame):
+                  artifacts: ArtifactStore, taxonomy: TaxonomyResource, curated_images: pd.DataFrame,
+                  benchmark_splits: pd.DataFrame):
     """A ZIP of the requested images (parks, species, capture dates, offset/limit, empties) in the
     thesis's layout with the requested label formats. Boxes come from the same cached labels as the
-    benchmark; missing ones are computed. The spec is stored, so a re-execution needs no config."""
+    benchmark; missing ones are computed. The benchmark's test images (the current test sets and every
+    release's) are never included: their labels are hidden. The spec is stored, so a re-execution needs
+    no config."""
     request_id = context.partition_key
     tax = taxonomy.load()
     try:
         check_request_id(request_id)
         raw, source = _request_spec(request_id, config, inbox, artifacts)
         spec = parse_spec(raw, tax.species_codes, tax.park_codes)
-        images = select_images(curated_images, spec)
+        withheld = hidden_paths(artifacts.path("releases")) | set(benchmark_splits.get("path", []))
+        images = select_images(curated_images, spec, withheld)
     except RequestError as err:
         inbox.answer_error(request_id, str(err), request=request_id)
         raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err

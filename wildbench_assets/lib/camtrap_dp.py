@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from wildbench_assets.lib.labels import image_id
+from wildbench_assets.lib.zips import member_name
 from wildbench_assets.taxonomy import EMPTY, Taxonomy
 
 VERSION = "1.0"
@@ -66,8 +68,12 @@ def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, crea
     })
     media = pd.DataFrame({
         "mediaID": dated.public_id, "deploymentID": dated.deploymentID, "captureMethod": "activityDetection",
-        "timestamp": dated.timestamp, "filePath": dated.split + "/" + dated.public_id + ".jpg", "filePublic": True,
-        "fileName": dated.public_id + ".jpg", "fileMediatype": "image/jpeg",
+        "timestamp": dated.timestamp, "filePublic": True,
+        # where the image is once `<split>.zip` of the release is unpacked into a folder named after the split
+        "filePath": [f"{s}/{member_name(p, sp, image_id(path))}" for s, p, sp, path
+                     in zip(dated.split, dated.park, dated.species, dated.path)],
+        "fileName": [image_id(path) for path in dated.path],
+        "fileMediatype": ["image/png" if path.lower().endswith(".png") else "image/jpeg" for path in dated.path],
         "mediaComments": "split:" + dated.split,
     })
     scientific = {s.code: s.scientific_name for s in taxonomy.species}

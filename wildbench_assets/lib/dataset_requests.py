@@ -105,9 +105,11 @@ def parse_spec(raw: object, species_codes: frozenset[str], park_codes: frozenset
     return ExportSpec(parks, species, start, end, offset, limit, include_empties, formats)
 
 
-def select_images(curated: pd.DataFrame, spec: ExportSpec) -> pd.DataFrame:
-    """The requested images in a stable order (capture time, then path), after offset and limit."""
-    rows = curated
+def select_images(curated: pd.DataFrame, spec: ExportSpec, withheld=frozenset()) -> pd.DataFrame:
+    """The requested images in a stable order (capture time, then path), after offset and limit. Paths
+    in `withheld` (the benchmark's hidden test images) are never handed out: with their labels in a
+    request ZIP, anyone could score perfectly."""
+    rows = curated[~curated.path.isin(withheld)] if len(withheld) else curated
     if spec.parks:
         rows = rows[rows.park.isin(spec.parks)]
     if spec.species:

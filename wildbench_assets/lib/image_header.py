@@ -153,3 +153,32 @@ def read_image_header(fileobj: BinaryIO, size: int, tail: bytes, now: datetime) 
     except (OSError, SyntaxError, ValueError, TypeError, KeyError) as err:  # malformed EXIF IFDs
         status, reason, captured_at, source, raw = NO_EXIF_DATE, f"EXIF unreadable: {err}", None, None, None
     return ImageHeader(status, reason, captured_at, source, raw, width, height, image_format, **camera)
+
+
+# Segments that carry metadata, not pixels: EXIF/XMP (APP1), maker and vendor blocks (APP3-APP13, APP15),
+# comments. Kept: APP0 (JFIF), APP2 (ICC colour profile), APP14 (Adobe colour transform).
+_METADATA_MARKERS = {0xE1, *range(0xE3, 0xEE), 0xEF, 0xFE}
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes:
+    """The JPEG without its metadata segments (camera make and model, serial numbers, GPS, dates, maker
+    notes), pixels untouched: the entropy-coded data is copied byte for byte. Anything that is not a
+    well-formed JPEG header is returned as it is."""
+    if data[:2] != b"\xff\xd8":
+        return data
+    out, position = [data[:2]], 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xDA:  # start of scan: the rest is image data
+            break
+        length = int.from_bytes(data[position + 2:position + 4], "big")
+        end = position + 2 + length
+        if length < 2 or end > len(data):
+            return data
+        if marker not in _METADATA_MARKERS:
+            out.append(data[position:end])
+        position = end
+    else:
+        return data
+    out.append(data[position:])
+    return b"".join(out)

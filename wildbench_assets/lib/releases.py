@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import posixpath
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -19,6 +20,7 @@ from wildbench_assets.lib.datasets import coco_document, usable
 from wildbench_assets.lib.zips import ZipMember
 
 RELEASE_SPLITS = ("train", "val", "test", "test_seen")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 PUBLIC_SPLITS = ("train", "val")       # shipped with labels; test images ship without
 HIDDEN_SPLITS = ("test", "test_seen")  # unseen cameras; training cameras, no shared sequence
 MANIFEST_COLUMNS = ["public_id", "split", "path", "sha256", "park", "camera", "sequence", "captured_at", "species",
@@ -38,7 +40,8 @@ class ReleaseFacts:
     split_by: str
     split_seed: int
     burst_rules: dict           # park -> {"mode", "interval_s"}
-
+    class_names: list[str]      # the class-index order of its labels
+    max_distance: int           # the leak audit's threshold
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
 
@@ -69,9 +72,17 @@ def label_leaks(names: list[str], species_codes) -> list[str]:
     """Entries of a public test ZIP that could give a label away: anything but `images/wb<id>.jpg` and
     the image list, or a folder named like a species."""
     species = set(species_codes)
-    return [n for n in names if n != "images.csv" and not (
-        n.startswith("images/wb") and n.endswith(".jpg") and n.count("/") == 1)
+    leaks = [n for n in names if n != "images.csv" and not (
+        n.startswith("images/wb") and is_image_name(n) and n.count("/") == 1)
         or any(part in species for part in n.split("/")[:-1])]
+    images = [n for n in names if n != "images.csv"]
+    if images != sorted(images):  # any other order can group images by what they show
+        leaks.append("entries are not in public-id order")
+    return leaks
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
 
 
 def build_manifest(labels: pd.DataFrame, splits: pd.DataFrame, read_digest) -> pd.DataFrame:
@@ -131,13 +142,21 @@ def truth_groups(document: dict) -> dict[str, set[str]]:
     return groups
 
 
+def public_file_name(public_id: str, path: str) -> str:
+    """`images/<public id><the source's extension>` (.jpg, .png, ...)."""
+    return f"images/{public_id}{posixpath.splitext(path)[1].lower() or '.jpg'}"
+
+
 def public_test_members(manifest: pd.DataFrame, split: str) -> list[ZipMember]:
     """The public download of a test set: images named by public id and an image list; no label, no
-    park, species, camera or archive path."""
-    rows = manifest[manifest.split == split]
+    park, species, camera or archive path (the writer strips the images' EXIF) — and in public-id order
+    (a content hash: random), since the manifest's path order would group the images by park and
+    species and, with the datasheet's counts, give every label away."""
+    rows = manifest[manifest.split == split].sort_values("public_id")
+    names = [public_file_name(r.public_id, r.path) for r in rows.itertuples(index=False)]
     listing = "public_id,file,width,height\n" + "".join(
-        f"{r.public_id},images/{r.public_id}.jpg,{r.width},{r.height}\n" for r in rows.itertuples(index=False))
-    return [*(ZipMember(f"images/{r.public_id}.jpg", source=r.path) for r in rows.itertuples(index=False)),
+        f"{r.public_id},{name},{r.width},{r.height}\n" for r, name in zip(rows.itertuples(index=False), names))
+    return [*(ZipMember(name, source=r.path) for r, name in zip(rows.itertuples(index=False), names)),
             ZipMember("images.csv", text=listing)]
 
 
@@ -252,7 +271,7 @@ def release_findings(manifest: pd.DataFrame, manifest_sha256: str, sealed_as: st
     return ReleaseFindings(
         manifest_sha256=manifest_sha256, sealed_as=sealed_as, files_that_differ=differs, per_split=per_split,
         labelled_inputs=per_split if labelled_inputs is None else labelled_inputs,
-        zipped_images={s: sum(n.lower().endswith(".jpg") for n in names) for s, names in download_entries.items()},
+        zipped_images={s: sum(is_image_name(n) for n in names) for s, names in download_entries.items()},
         label_leaks=[f"{s}.zip: {n}" for s, names in test_entries.items() for n in label_leaks(names, species_codes)],
         straddling_train_and_test=straddling, leaks_block=split_by != "image",
         camtrap_written=bool(camtrap["written"]), camtrap_problems=list(camtrap["problems"]))

@@ -75,8 +75,10 @@ def leakage_groups(frame: pd.DataFrame, by: str, sequence_gap_s: float = 120.0) 
         return frame["path"].astype(str)
     if by != "sequence":
         raise ValueError(f"unknown grouping {by!r}; expected one of {GROUPINGS}")
-    dated = frame["captured_at"].notna()
-    ordered = frame.loc[dated, ["camera", "captured_at"]].sort_values(["camera", "captured_at"], kind="stable")
+    captured = pd.to_datetime(frame["captured_at"], errors="coerce")  # an empty or all-undated column is object
+    dated = captured.notna()
+    ordered = frame.loc[dated, ["camera"]].assign(captured_at=captured[dated]).sort_values(
+        ["camera", "captured_at"], kind="stable")
     gap = ordered.groupby("camera")["captured_at"].diff().dt.total_seconds()
     starts = gap.isna() | (gap >= sequence_gap_s)
     first_time = ordered["captured_at"].where(starts).ffill()  # a sequence is named by its first frame

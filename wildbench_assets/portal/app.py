@@ -21,6 +21,7 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -29,11 +30,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID, RequestError, parse_spec, select_images
 from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
+from wildbench_assets.lib.splits import TEST_SETS
+from wildbench_assets.resources.release_writer import hidden_paths
 
 HERE = Path(__file__).resolve().parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024   # per photo or submission file
 MAX_PHOTOS = 5
 RELEASE_FILES = {"train.zip", "val.zip", "test.zip", "test_seen.zip"}
+PUBLIC_OUTCOME_KEYS = {"error", "images", "left_out", "spec", "sha256", "at", "release", "groups", "image_level",
+                       "detection", "threshold", "stage", "done", "total"}
 CAMTRAP_DP_FILES = {"datapackage.json", "deployments.csv", "media.csv", "observations.csv"}
 
 
@@ -89,6 +94,12 @@ class Portal:
             table = pd.read_parquet(folder) if folder.is_dir() and any(folder.glob("*.parquet")) else None
         return table if table is not None else pd.DataFrame(columns=["path", "park", "species", "captured_at"])
 
+    def withheld(self) -> frozenset[str]:
+        """The hidden test images, which requests never include (the same rule as `custom_export`)."""
+        current = [self.tables.load_partition("benchmark_splits", s) for s in TEST_SETS]
+        return hidden_paths(self.artifacts.path("releases")) | {
+            p for table in current if table is not None for p in table.path}
+
     def run_status(self, tag: str, item_id: str) -> str | None:
         """The latest Dagster run's status for a request or submission, if the instance has one."""
         if self._instance is None:
@@ -105,13 +116,15 @@ class Portal:
         store = inbox.open()
         for suffix, state in ((".result.json", "done"), (".score.json", "done"), (".error.json", "failed")):
             raw = store.read_optional(f"{item_id}{suffix}")
-            if raw is not None:
-                return {"id": item_id, "state": state, **json.loads(raw)}
+            if raw is not None:  # only what a researcher needs: never the server paths a result names
+                shown = {k: v for k, v in json.loads(raw).items() if k in PUBLIC_OUTCOME_KEYS}
+                return {"id": item_id, "state": state, **shown}
         if store.read_optional(f"{item_id}.json") is None and store.read_optional(f"{item_id}.csv") is None:
             raise HTTPException(404, f"no request or submission {item_id!r}")
         progress = store.read_optional(f"{item_id}{PROGRESS_SUFFIX}")
         if progress is not None:
-            return {"id": item_id, "state": "running", **json.loads(progress)}
+            shown = {k: v for k, v in json.loads(progress).items() if k in PUBLIC_OUTCOME_KEYS}
+            return {"id": item_id, "state": "running", **shown}
         return {"id": item_id, "state": "queued", "stage": "waiting for the pipeline", "done": 0, "total": 0}
 
     # --- what starts work -------------------------------------------------------------------------
@@ -182,6 +195,38 @@ def _scores_svg(rows: list[dict]) -> str:
             f'(mAP@.5, or accuracy without boxes)</text></svg>')
 
 
+class BodyGuard:
+    """Runs before any request body is read: a POST without a length or longer than the largest accepted
+    upload is refused (411/413), and an API POST without a valid token is refused (401/503), so nobody
+    without a token can make the server spool large bodies to memory or disk."""
+
+    def __init__(self, app, portal: Portal):
+        self.app, self.portal = app, portal
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length", b"").decode()
+            refusal = None
+            if not length.isdigit():
+                refusal = (411, "an upload must say its length (Content-Length)")
+            elif int(length) > MAX_PHOTOS * MAX_UPLOAD_BYTES + (1 << 20):
+                refusal = (413, f"larger than {MAX_PHOTOS} x {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
+            elif scope["path"].startswith("/api/"):
+                try:
+                    self.portal.check_token(_bearer(headers.get(b"authorization", b"").decode() or None))
+                except HTTPException as exc:
+                    refusal = (exc.status_code, exc.detail)
+            if refusal is not None:
+                status, message = refusal
+                response = (JSONResponse({"error": message}, status_code=status) if scope["path"].startswith("/api/")
+                            else HTMLResponse(f"<!doctype html><title>Error {status}</title><h1>Error {status}</h1>"
+                                              f"<p>{html.escape(message)}</p>", status_code=status))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
     """The portal over `defs`' resources (default: the deployment's), `token` (default from the
     environment) and the Dagster instance for run status (default: none)."""
@@ -201,6 +246,13 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
 
     def page(request: Request, name: str, **context) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"token_needed": portal.token is not None, **context})
+
+    app.add_middleware(BodyGuard, portal=portal)
+
+    @app.exception_handler(RequestValidationError)  # a missing or malformed field, as a readable answer
+    async def _invalid(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in exc.errors())
+        return await _errors(request, StarletteHTTPException(422, problems))
 
     @app.exception_handler(StarletteHTTPException)  # ours and the router's own (unknown paths)
     async def _errors(request: Request, exc: StarletteHTTPException):
@@ -307,7 +359,7 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
         except RequestError as err:
             raise HTTPException(422, str(err)) from err
         try:
-            count = len(select_images(portal.curated(), spec))
+            count = len(select_images(portal.curated(), spec, portal.withheld()))
         except RequestError:
             count = 0
         return {"images": count, "spec": spec.to_dict()}
@@ -333,7 +385,6 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
         status["run"] = portal.run_status("wildbench/request", request_id)
         if status["state"] == "done":
             status["download_url"] = f"/api/queries/{request_id}/download"
-            status.pop("zip", None)  # a server path: not for the outside
         return status
 
     @app.get("/api/queries/{request_id}/download", summary="A finished request's ZIP (streamed)")
@@ -349,12 +400,15 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
     @app.post("/requests", include_in_schema=False, dependencies=[Depends(token_from)])
     async def request_submit(request: Request):
         form = await request.form()
-        raw = {"parks": form.getlist("parks"), "species": form.getlist("species"),
-               "start_date": form.get("start_date") or None, "end_date": form.get("end_date") or None,
-               "offset": int(form.get("offset") or 0), "include_empties": form.get("include_empties") == "on",
-               "formats": form.getlist("formats") or ["yolo"]}
-        if form.get("limit"):
-            raw["limit"] = int(form.get("limit"))
+        try:
+            raw = {"parks": form.getlist("parks"), "species": form.getlist("species"),
+                   "start_date": form.get("start_date") or None, "end_date": form.get("end_date") or None,
+                   "offset": int(form.get("offset") or 0), "include_empties": form.get("include_empties") == "on",
+                   "formats": form.getlist("formats") or ["yolo"]}
+            if form.get("limit"):
+                raw["limit"] = int(form.get("limit"))
+        except ValueError as err:
+            raise HTTPException(422, "offset and limit are whole numbers") from err
         submitted = _submit_request({k: v for k, v in raw.items() if v not in (None, [])})
         return RedirectResponse(f"/requests/{submitted['id']}", status_code=303)
 

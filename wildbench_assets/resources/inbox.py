@@ -44,5 +44,8 @@ class RequestInbox(dg.ConfigurableResource):
         except dg.Failure:
             raise  # already answered with its own, specific reason
         except Exception as err:
-            self.answer_error(item_id, f"the pipeline failed while handling it: {type(err).__name__}: {err}")
+            # the answer goes to whoever sent the item: the kind of failure, not server paths or internals
+            # (the run's log in the Dagster UI has the whole error)
+            self.answer_error(item_id, f"the pipeline failed while handling it ({type(err).__name__}); "
+                                       "the operator's run log has the details")
             raise

@@ -1,6 +1,7 @@
 """Writing a release's files (archive images into ZIPs, perceptual hashes, Camtrap DP) into a staging
 folder that becomes the release only when its checks pass."""
 
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import pandas as pd
 from wildbench_assets.lib import camtrap_dp, leak_audit
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.datasets import archive_members, dumps
+from wildbench_assets.lib.image_header import strip_jpeg_metadata
 from wildbench_assets.lib.zips import write_zip
 from wildbench_assets.resources.artifacts import sha256_file
 from wildbench_assets.resources.atomic import TEMP_PREFIX, sweep_stale_temps
@@ -32,10 +34,9 @@ class BuiltRelease:
     sheet: dict                   # the datasheet
 
 
-def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts, store, taxonomy,
-                  max_distance: int) -> BuiltRelease:
+def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts, store, taxonomy) -> BuiltRelease:
     """Write every derived file of the release into `folder`; return what the checks need."""
-    class_names = taxonomy.class_names
+    class_names, max_distance = facts.class_names, facts.max_distance  # as frozen at the cut
     manifest_data = rel.manifest_bytes(manifest)
     (folder / "manifest.csv").write_bytes(manifest_data)
     (folder / "manifest.sha256").write_text(f"{rel.sha256_hex(manifest_data)}  manifest.csv\n")
@@ -48,9 +49,9 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
         members = archive_members(rel.training_rows(manifest, split, class_names), class_names, ("yolo", "voc"),
                                   {"release": facts.release, "split": split})
         names[split] = write_zip(str(downloads / f"{split}.zip"), members, store.open_stream)
-    for split in rel.HIDDEN_SPLITS:
+    for split in rel.HIDDEN_SPLITS:  # without EXIF: a camera's make or serial would tell its park
         names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split),
-                                 store.open_stream)
+                                 lambda key: io.BytesIO(strip_jpeg_metadata(store.read(key))))
 
     (hidden / "truth.coco.json").write_text(dumps(rel.hidden_truth(manifest, class_names)))
 
@@ -111,3 +112,12 @@ def publish_folder(staging: Path, target: Path) -> None:
     """The cut becomes visible whole, under its final name, in one rename."""
     os.chmod(staging, 0o755)
     staging.rename(target)
+
+
+def hidden_paths(releases_root: Path) -> frozenset[str]:
+    """Archive paths of every cut release's hidden test images (read from their manifests)."""
+    found: set[str] = set()
+    for manifest in sorted(releases_root.glob("*/manifest.csv")) if releases_root.is_dir() else []:
+        frame = rel.read_manifest(manifest.read_bytes())
+        found |= set(frame.path[frame.split.isin(rel.HIDDEN_SPLITS)])
+    return frozenset(found)
