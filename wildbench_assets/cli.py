@@ -240,12 +240,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
-
-
 def _image_files(paths: list[Path]) -> list[Path]:
     """Files given directly (whatever their suffix: a bad one becomes a failure row) and image files
     found recursively in given folders, sorted."""
+    from wildbench_assets.lib.image_header import IMAGE_SUFFIXES
+
     found = []
     for path in paths:
         if path.is_dir():

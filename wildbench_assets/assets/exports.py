@@ -1,6 +1,5 @@
 """Training datasets (YOLO, VOC, COCO) and the split ZIPs of the thesis's layout."""
 
-import io
 import json
 import shutil
 import zipfile
@@ -13,7 +12,6 @@ from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.annotations import parse_voc_xml
-from wildbench_assets.lib.image_header import strip_jpeg_metadata
 from wildbench_assets.lib.labels import EMPTY, LABELLED, image_id
 from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import table_version
@@ -21,6 +19,7 @@ from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.release_writer import open_stripped
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 
@@ -117,8 +116,7 @@ def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, 
         frame = rel.with_digests(ds.usable(detection_labels), lambda path: rel.sha256_hex(store.read(path)))
         public = rel.public_test_members(frame.assign(public_id=rel.public_ids(frame.sha256), split=split), split)
         artifacts.publish_zip(f"hidden/{split}_labelled.zip", labelled_members, store.open_stream)
-        stored, names = artifacts.publish_zip(f"archives/{split}.zip", public,  # EXIF stripped, as in releases
-                                              lambda key: io.BytesIO(strip_jpeg_metadata(store.read(key))))
+        stored, names = artifacts.publish_zip(f"archives/{split}.zip", public, open_stripped(store))  # no EXIF
     else:
         stored, names = artifacts.publish_zip(f"archives/{split}.zip", labelled_members, store.open_stream)
     with zipfile.ZipFile(stored.path) as zf:

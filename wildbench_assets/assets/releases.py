@@ -10,16 +10,12 @@ from wildbench_assets.assets.checks import publish
 from wildbench_assets.config import ReleaseConfig
 from wildbench_assets.ingest_state import labels_fingerprint
 from wildbench_assets.lib import releases as rel
+from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.partitions import release_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
-from wildbench_assets.resources.release_writer import (
-    file_digests,
-    publish_folder,
-    staging_folder,
-    test_zip_entries,
-    write_release,
-)
+from wildbench_assets.resources.atomic import staged_dir
+from wildbench_assets.resources.release_writer import file_digests, test_zip_entries, write_release
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 CODE_VERSION = "1"
@@ -32,7 +28,7 @@ RELEASE_CHECKS = {  # name -> blocking
 def _facts(context: dg.AssetExecutionContext, splits: pd.DataFrame, class_names: list[str],
            max_distance: int) -> rel.ReleaseFacts:
     """What the release records about how its inputs were made, read from the instance and the tables."""
-    records = context.instance.fetch_materializations(dg.AssetKey("detection_labels"), limit=3).records
+    records = context.instance.fetch_materializations(dg.AssetKey("detection_labels"), limit=len(SPLITS)).records
     metadata = [r.asset_materialization.metadata for r in records if r.asset_materialization]
     detectors = sorted({str(m["detector"].value) for m in metadata if "detector" in m})
     thresholds = sorted({float(m["label_threshold"].value) for m in metadata if "label_threshold" in m})
@@ -106,7 +102,8 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
         manifest = rel.read_manifest((target / "manifest.csv").read_bytes())
         facts = rel.ReleaseFacts.from_json((target / "release.json").read_text())
         sealed_as = (target / "manifest.sha256").read_text().split()[0]
-    with staging_folder(target) as staging:
+    with staged_dir(target) as staged:
+        staging = staged.path
         built = write_release(staging, manifest, facts, store, tax)
         found = rel.release_findings(
             manifest, built.sheet["manifest_sha256"], sealed_as, file_digests(staging),
@@ -123,5 +120,5 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
             check_results=_check_results(found, built, cut))
         for event in publish(context, result):
             if isinstance(event, dg.MaterializeResult) and cut:  # checks passed: the cut becomes visible whole
-                publish_folder(staging, target)
+                staged.publish()
             yield event

@@ -20,7 +20,7 @@ from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
-from wildbench_assets.resources.release_writer import hidden_paths
+from wildbench_assets.resources.release_writer import withheld_paths
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
@@ -66,7 +66,7 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         check_request_id(request_id)
         raw, source = _request_spec(request_id, config, inbox, artifacts)
         spec = parse_spec(raw, tax.species_codes, tax.park_codes)
-        withheld = hidden_paths(artifacts.path("releases")) | set(benchmark_splits.get("path", []))
+        withheld = withheld_paths(artifacts.path("releases"), [benchmark_splits])
         images = select_images(curated_images, spec, withheld)
     except RequestError as err:
         inbox.answer_error(request_id, str(err), request=request_id)

@@ -29,6 +29,7 @@ UNREADABLE = frozenset({CORRUPT, TRUNCATED, EMPTY_FILE, NOT_AN_IMAGE, NOT_A_FILE
 
 EARLIEST_PLAUSIBLE = datetime(2001, 1, 1)  # camera clocks reset to 1970/2000; digital traps post-date this
 TAIL_BYTES = 64
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")  # what counts as a photo file
 
 TAG_DATETIME = 306  # IFD0 DateTime
 TAG_MAKE = 271

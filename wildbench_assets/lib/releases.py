@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from wildbench_assets.lib.datasets import coco_document, usable
+from wildbench_assets.lib.image_header import IMAGE_SUFFIXES
 from wildbench_assets.lib.zips import ZipMember
 
 RELEASE_SPLITS = ("train", "val", "test", "test_seen")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 PUBLIC_SPLITS = ("train", "val")       # shipped with labels; test images ship without
 HIDDEN_SPLITS = ("test", "test_seen")  # unseen cameras; training cameras, no shared sequence
 MANIFEST_COLUMNS = ["public_id", "split", "path", "sha256", "park", "camera", "sequence", "captured_at", "species",

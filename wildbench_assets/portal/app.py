@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID, RequestError, parse_spec, select_images
 from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
 from wildbench_assets.lib.splits import TEST_SETS
-from wildbench_assets.resources.release_writer import hidden_paths
+from wildbench_assets.resources.release_writer import withheld_paths
 
 HERE = Path(__file__).resolve().parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024   # per photo or submission file
@@ -96,9 +96,8 @@ class Portal:
 
     def withheld(self) -> frozenset[str]:
         """The hidden test images, which requests never include (the same rule as `custom_export`)."""
-        current = [self.tables.load_partition("benchmark_splits", s) for s in TEST_SETS]
-        return hidden_paths(self.artifacts.path("releases")) | {
-            p for table in current if table is not None for p in table.path}
+        return withheld_paths(self.artifacts.path("releases"),
+                              [self.tables.load_partition("benchmark_splits", s) for s in TEST_SETS])
 
     def run_status(self, tag: str, item_id: str) -> str | None:
         """The latest Dagster run's status for a request or submission, if the instance has one."""

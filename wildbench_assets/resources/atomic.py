@@ -65,22 +65,40 @@ def atomic_file(target: Path) -> Iterator[Path]:
         raise
 
 
+class StagedDir:
+    """A temp folder beside `target`; `publish()` makes it `target`, whole, in one rename."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temps(target.parent)
+        self.path = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=target.parent))
+
+    def publish(self) -> None:
+        os.chmod(self.path, 0o755)  # mkdtemp creates 0700
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f"{TEMP_PREFIX}{os.getpid()}-old-{self.target.name}")
+            os.replace(self.target, old)
+        os.replace(self.path, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def staged_dir(target: Path) -> Iterator[StagedDir]:
+    """A folder to fill that becomes `target` only if `publish()` is called; removed otherwise (a checked
+    artefact is published only after its checks passed)."""
+    staged = StagedDir(target)
+    try:
+        yield staged
+    finally:
+        shutil.rmtree(staged.path, ignore_errors=True)  # nothing left once published
+
+
 @contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a temp folder to fill; on success it replaces `target` whole (the old one moved aside first)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(target.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=target.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        old = None
-        if target.exists():
-            old = target.with_name(f"{TEMP_PREFIX}{os.getpid()}-old-{target.name}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with staged_dir(target) as staged:
+        yield staged.path
+        staged.publish()

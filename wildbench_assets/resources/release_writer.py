@@ -1,15 +1,11 @@
 """Writing a release's files (archive images into ZIPs, perceptual hashes, Camtrap DP) into a staging
-folder that becomes the release only when its checks pass."""
+folder (`atomic.staged_dir`) that becomes the release only when its checks pass."""
 
 import io
 import json
-import os
-import shutil
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +16,6 @@ from wildbench_assets.lib.datasets import archive_members, dumps
 from wildbench_assets.lib.image_header import strip_jpeg_metadata
 from wildbench_assets.lib.zips import write_zip
 from wildbench_assets.resources.artifacts import sha256_file
-from wildbench_assets.resources.atomic import TEMP_PREFIX, sweep_stale_temps
 
 
 @dataclass(frozen=True)
@@ -51,7 +46,7 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
         names[split] = write_zip(str(downloads / f"{split}.zip"), members, store.open_stream)
     for split in rel.HIDDEN_SPLITS:  # without EXIF: a camera's make or serial would tell its park
         names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split),
-                                 lambda key: io.BytesIO(strip_jpeg_metadata(store.read(key))))
+                                 open_stripped(store))
 
     (hidden / "truth.coco.json").write_text(dumps(rel.hidden_truth(manifest, class_names)))
 
@@ -96,28 +91,26 @@ def test_zip_entries(folder: Path) -> dict[str, list[str]]:
 
 
 
-@contextmanager
-def staging_folder(target: Path) -> Iterator[Path]:
-    """A temp folder beside `target` (swept if its writer dies), removed on exit unless `publish` moved it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=target.parent))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def open_stripped(store):
+    """An `open_source` for ZIP writers that hands out images without their EXIF (public test sets)."""
+    return lambda key: io.BytesIO(strip_jpeg_metadata(store.read(key)))
 
 
-def publish_folder(staging: Path, target: Path) -> None:
-    """The cut becomes visible whole, under its final name, in one rename."""
-    os.chmod(staging, 0o755)
-    staging.rename(target)
+@lru_cache(maxsize=256)
+def _hidden_of(manifest: Path, _stamp: tuple[int, int]) -> frozenset[str]:
+    frame = rel.read_manifest(manifest.read_bytes())
+    return frozenset(frame.path[frame.split.isin(rel.HIDDEN_SPLITS)])
 
 
-def hidden_paths(releases_root: Path) -> frozenset[str]:
-    """Archive paths of every cut release's hidden test images (read from their manifests)."""
+def withheld_paths(releases_root: Path, current_splits) -> frozenset[str]:
+    """The images no request may hand out: every cut release's hidden test images (manifests read once
+    each and cached by mtime and size: the portal asks on every change of its form) and those of the
+    current test sets (`current_splits`: benchmark_splits tables)."""
     found: set[str] = set()
     for manifest in sorted(releases_root.glob("*/manifest.csv")) if releases_root.is_dir() else []:
-        frame = rel.read_manifest(manifest.read_bytes())
-        found |= set(frame.path[frame.split.isin(rel.HIDDEN_SPLITS)])
+        stat = manifest.stat()
+        found |= _hidden_of(manifest, (stat.st_mtime_ns, stat.st_size))
+    for table in current_splits:
+        if table is not None and "path" in table:
+            found |= set(table.path[table.split.isin(rel.HIDDEN_SPLITS)] if "split" in table else table.path)
     return frozenset(found)
