@@ -15,6 +15,16 @@ def default_data_dir() -> str:
     return os.environ.get("WILDBENCH_DATA") or str(PROJECT_ROOT / "data")
 
 
+def cache_dir(data_dir: str) -> str:
+    """Where steps keep local copies of artefacts stored in S3 (trainers and ZIP writers need files): never
+    the data directory itself, which in production is a bucket."""
+    import hashlib
+    import tempfile
+
+    root = os.environ.get("WILDBENCH_CACHE") or str(Path(tempfile.gettempdir(), "wildbench-cache"))
+    return str(Path(root, hashlib.sha256(data_dir.encode()).hexdigest()[:12]))
+
+
 def default_archive_uri() -> str:
     return os.environ.get("WILDBENCH_ARCHIVE") or str(Path(default_data_dir()) / "demo-archive")
 

@@ -14,7 +14,6 @@ from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.partitions import release_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
-from wildbench_assets.resources.atomic import staged_dir
 from wildbench_assets.resources.release_writer import file_digests, test_zip_entries, write_release
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
@@ -102,7 +101,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
         manifest = rel.read_manifest((target / "manifest.csv").read_bytes())
         facts = rel.ReleaseFacts.from_json((target / "release.json").read_text())
         sealed_as = (target / "manifest.sha256").read_text().split()[0]
-    with staged_dir(target) as staged:
+    with artifacts.staged_dir(f"releases/{context.partition_key}") as staged:
         staging = staged.path
         built = write_release(staging, manifest, facts, store, tax)
         found = rel.release_findings(

@@ -22,31 +22,30 @@ def build_resources(deployment: str = "local") -> dict:
     if deployment not in DEPLOYMENTS:
         raise ValueError(f"unknown deployment {deployment!r}; expected one of {DEPLOYMENTS}")
     if deployment == "prod":
-        archive = ArchiveResource(
-            uri=dg.EnvVar("WILDBENCH_ARCHIVE"),
-            endpoint_url=dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"),
-            aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-        )
+        # Every location from the environment; the S3 keys stay EnvVars, so their values never reach run
+        # config or event records (boto3 would also find them in the environment by itself).
+        s3 = {"endpoint_url": dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"),
+              "aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"),
+              "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY")}
+        archive_uri: str | dg.EnvVar = dg.EnvVar("WILDBENCH_ARCHIVE")
         data_dir: str | dg.EnvVar = dg.EnvVar("WILDBENCH_DATA")
-        inbox = RequestInbox(uri=dg.EnvVar("WILDBENCH_REQUESTS"), endpoint_url=dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"))
-        submissions = RequestInbox(uri=dg.EnvVar("WILDBENCH_SUBMISSIONS"),
-                                   endpoint_url=dg.EnvVar("WILDBENCH_S3_ENDPOINT_URL"))
+        requests_uri: str | dg.EnvVar = dg.EnvVar("WILDBENCH_REQUESTS")
+        submissions_uri: str | dg.EnvVar = dg.EnvVar("WILDBENCH_SUBMISSIONS")
+        cache = optional("WILDBENCH_CACHE")
     else:
-        archive = ArchiveResource(uri=default_archive_uri(), endpoint_url=optional("WILDBENCH_S3_ENDPOINT_URL"))
-        data_dir = default_data_dir()
-        inbox = RequestInbox(uri=optional("WILDBENCH_REQUESTS") or f"{data_dir}/requests",
-                             endpoint_url=optional("WILDBENCH_S3_ENDPOINT_URL"))
-        submissions = RequestInbox(uri=optional("WILDBENCH_SUBMISSIONS") or f"{data_dir}/submissions",
-                                   endpoint_url=optional("WILDBENCH_S3_ENDPOINT_URL"))
+        s3 = {"endpoint_url": optional("WILDBENCH_S3_ENDPOINT_URL")}
+        archive_uri, data_dir = default_archive_uri(), default_data_dir()
+        requests_uri = optional("WILDBENCH_REQUESTS") or f"{data_dir}/requests"
+        submissions_uri = optional("WILDBENCH_SUBMISSIONS") or f"{data_dir}/submissions"
+        cache = optional("WILDBENCH_CACHE")
     return {
-        "archive": archive,
+        "archive": ArchiveResource(uri=archive_uri, **s3),
         "taxonomy": TaxonomyResource(extension_file=taxonomy_file()),
-        "parquet_io_manager": ParquetIOManager(base_dir=data_dir),
-        "artifacts": ArtifactStore(base_dir=data_dir),
-        "inbox": inbox,
-        "submissions": submissions,
-        "label_cache": LabelCache(base_dir=data_dir),
+        "parquet_io_manager": ParquetIOManager(base_dir=data_dir, **s3),
+        "artifacts": ArtifactStore(base_dir=data_dir, cache_dir=cache, **s3),
+        "inbox": RequestInbox(uri=requests_uri, **s3),
+        "submissions": RequestInbox(uri=submissions_uri, **s3),
+        "label_cache": LabelCache(base_dir=data_dir, **s3),
         "detector": DetectorResource(backend=optional("WILDBENCH_DETECTOR") or "mdlite",
                                      weights_path=optional("WILDBENCH_DETECTOR_WEIGHTS")),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat as stat_module
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-import dagster as dg
+from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field
 
 from wildbench_assets.resources.atomic import atomic_file, is_temp
@@ -64,6 +65,22 @@ class Archive(ABC):
     @abstractmethod
     def read_optional(self, key: str) -> bytes | None:
         """The object's bytes, or None when there is no such object."""
+
+    @abstractmethod
+    def upload_file(self, path: Path, key: str) -> None:
+        """Store a local file as `key`, never visible half-written (S3: one PUT or a completed multipart)."""
+
+    @abstractmethod
+    def download_file(self, key: str, path: Path) -> None:
+        """Copy `key` to a local file, written atomically."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove `key` (no error when it is already gone)."""
+
+    def presign(self, key: str, expires_s: int) -> str | None:
+        """A URL anyone can GET `key` from until it expires; None where the store has no such thing."""
+        return None
 
 
 class LocalArchive(Archive):
@@ -148,6 +165,17 @@ class LocalArchive(Archive):
         with atomic_file(self.root / key) as tmp:
             tmp.write_bytes(data)
 
+    def upload_file(self, path: Path, key: str) -> None:
+        with atomic_file(self.root / key) as tmp:
+            shutil.copyfile(path, tmp)
+
+    def download_file(self, key: str, path: Path) -> None:
+        with self._open(key) as source, atomic_file(path) as tmp, open(tmp, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
 
 class S3Archive(Archive):
     """S3 or any S3-compatible server (MinIO, SeaweedFS) through boto3 with `endpoint_url`."""
@@ -200,47 +228,59 @@ class S3Archive(Archive):
     def write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)  # S3 PUTs are atomic
 
+    def upload_file(self, path: Path, key: str) -> None:
+        # multipart above 8 MiB: the object appears only when the upload completes; a killed upload
+        # leaves parts (not an object) that the bucket's lifecycle rule or the next writer aborts
+        self.client.upload_file(str(path), self.bucket, self._key(key))
+
+    def download_file(self, key: str, path: Path) -> None:
+        with atomic_file(path) as tmp:
+            self.client.download_file(self.bucket, self._key(key), str(tmp))
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def presign(self, key: str, expires_s: int) -> str | None:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires_s)
+
 
 def s3_client(endpoint_url: str | None = None, access_key: str | None = None, secret_key: str | None = None,
-              region: str | None = None, max_pool_connections: int = 32):
-    """A boto3 S3 client; a wide connection pool because header reads run in parallel threads."""
-    import boto3
-    from botocore.config import Config
+              region: str | None = None, session_token: str | None = None):
+    """The boto3 client of dagster-aws's `S3Resource`: standard-mode retries with backoff (5 attempts), then
+    an error naming the endpoint. Keys left unset come from boto3's chain (environment, profile, role),
+    which refreshes temporary credentials by itself."""
+    from dagster_aws.s3 import S3Resource
 
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint_url or None,
-        aws_access_key_id=access_key or None,
-        aws_secret_access_key=secret_key or None,
-        region_name=region or "us-east-1",
-        config=Config(max_pool_connections=max_pool_connections, retries={"max_attempts": 3, "mode": "standard"},
-                      s3={"addressing_style": "path"}),
-    )
+    return S3Resource(endpoint_url=endpoint_url or None, aws_access_key_id=access_key or None,
+                      aws_secret_access_key=secret_key or None, aws_session_token=session_token or None,
+                      region_name=region or "us-east-1").get_client()
 
 
 def open_archive(uri: str, endpoint_url: str | None = None, access_key: str | None = None,
-                 secret_key: str | None = None, region: str | None = None) -> Archive:
+                 secret_key: str | None = None, region: str | None = None, session_token: str | None = None) -> Archive:
     """An archive from its URI: `s3://bucket[/prefix]` or a local folder path (`file://` allowed)."""
     if uri.startswith("s3://"):
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:
             raise ValueError(f"archive URI {uri!r} names no bucket")
-        return S3Archive(bucket, prefix, s3_client(endpoint_url, access_key, secret_key, region))
+        return S3Archive(bucket, prefix, s3_client(endpoint_url, access_key, secret_key, region, session_token))
     if "://" in uri and not uri.startswith("file://"):
         raise ValueError(f"archive URI {uri!r}: use a local path or s3://bucket/prefix")
     return LocalArchive(uri.removeprefix("file://"))
 
 
-class ArchiveResource(dg.ConfigurableResource):
-    """The camera-trap archive named by one URI. S3 settings apply to `s3://` URIs (MinIO: endpoint_url)."""
+def open_store(uri: str, s3: ResourceWithS3Configuration) -> Archive:
+    """The store at `uri`, its S3 client built from a resource's S3 settings (dagster-aws's fields)."""
+    return open_archive(uri, s3.endpoint_url, s3.aws_access_key_id, s3.aws_secret_access_key, s3.region_name,
+                        s3.aws_session_token)
+
+
+class ArchiveResource(ResourceWithS3Configuration):
+    """The camera-trap archive named by one URI. The S3 settings (dagster-aws's: endpoint_url for MinIO or
+    SeaweedFS, keys, region) apply to `s3://` URIs."""
 
     uri: str = Field(description="Local folder or s3://bucket/prefix")
-    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint, e.g. http://127.0.0.1:9000")
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
-    region_name: str | None = None
 
     def open(self) -> Archive:
-        return open_archive(
-            self.uri, self.endpoint_url, self.aws_access_key_id, self.aws_secret_access_key, self.region_name
-        )
+        return open_store(self.uri, self)

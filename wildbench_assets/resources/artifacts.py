@@ -1,27 +1,39 @@
-"""Binary artefacts (ZIPs, weights, label files): written to a temp name, then renamed, with sha256."""
+"""Binary artefacts (ZIPs, weights, label files, releases) under `<base_dir>/artifacts/`: a local folder, or
+an S3 prefix in production. Nothing is visible under its final name until complete.
+
+With S3 the bucket is the truth. Steps still need files (trainers read dataset folders, ZIP writers seek),
+so `path()` hands out a local copy kept in a cache folder, refreshed from the bucket when an object's etag
+changed, and every write is uploaded before it is published locally. Any worker on any machine sees the
+same artefacts; a local copy is never the only one.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field
 
-from wildbench_assets.resources.atomic import atomic_dir, atomic_file
+from wildbench_assets.resources.archive import Archive, ArchiveObject, open_store
+from wildbench_assets.resources.atomic import StagedDir, atomic_dir, atomic_file, is_temp, staged_dir
 
 
 @dataclass(frozen=True)
 class StoredArtifact:
-    path: Path
+    path: Path  # the local file (with S3: the cached copy)
     sha256: str
     bytes: int
+    uri: str = ""  # where it is stored: the path, or s3://bucket/key
 
     def metadata(self) -> dict:
-        return {"path": dg.MetadataValue.path(str(self.path)), "sha256": self.sha256, "bytes": self.bytes}
+        return {"path": dg.MetadataValue.path(self.uri or str(self.path)), "sha256": self.sha256,
+                "bytes": self.bytes}
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -32,28 +44,113 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-class ArtifactStore(dg.ConfigurableResource):
-    """Files under `<base_dir>/artifacts/`; nothing is visible under its final name until complete."""
+class ArtifactStore(ResourceWithS3Configuration):
+    """Files under `<base_dir>/artifacts/`; `base_dir` is a folder or `s3://bucket/prefix` (dagster-aws's S3
+    settings; the local copies then live under `cache_dir`)."""
 
-    base_dir: str = Field(description="The data directory (WILDBENCH_DATA)")
+    base_dir: str = Field(description="The data directory (WILDBENCH_DATA): a folder or s3://bucket/prefix")
+    cache_dir: str | None = Field(default=None, description="Local copies of S3 artefacts (WILDBENCH_CACHE)")
+
+    @property
+    def remote(self) -> bool:
+        return self.base_dir.startswith("s3://")
+
+    def uri(self, relative: str) -> str:
+        return f"{self.base_dir.rstrip('/')}/artifacts/{relative}"
+
+    def _store(self) -> Archive:
+        return open_store(f"{self.base_dir.rstrip('/')}/artifacts", self)
+
+    def _root(self) -> Path:
+        if not self.remote:
+            return Path(self.base_dir, "artifacts")
+        from wildbench_assets.settings import cache_dir
+
+        return Path(self.cache_dir or cache_dir(self.base_dir), "artifacts")
+
+    def _etag_file(self, relative: str) -> Path:
+        return self._root().parent / "etags" / relative
 
     def path(self, relative: str) -> Path:
-        return Path(self.base_dir, "artifacts", relative)
+        """The local file or folder `relative` (with S3: a copy synced from the bucket first; what the bucket
+        does not hold is absent here too)."""
+        local = self._root() / relative
+        if self.remote:
+            self._sync(relative.strip("/"), local)
+        return local
+
+    def _sync(self, relative: str, local: Path) -> None:
+        store = self._store()
+        remote = {o.key: o for o in store.list(relative) if o.key == relative or o.key.startswith(relative + "/")}
+        for key, obj in remote.items():
+            self._fetch(store, key, obj)
+        if local.is_file() and relative not in remote:
+            local.unlink()
+        elif local.is_dir():  # drop copies of objects deleted from the bucket; keep scratch (hidden) folders
+            for path in sorted(local.rglob("*"), reverse=True):
+                rel = path.relative_to(self._root()).as_posix()
+                if any(part.startswith(".") for part in path.relative_to(local).parts):
+                    continue
+                if path.is_file() and rel not in remote:
+                    path.unlink()
+                elif path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+
+    def _fetch(self, store: Archive, key: str, obj: ArchiveObject) -> None:
+        local, etag_file = self._root() / key, self._etag_file(key)
+        if local.is_file() and etag_file.is_file() and etag_file.read_text() == obj.etag:
+            return
+        store.download_file(key, local)
+        self._remember(key, obj.etag)
+
+    def _remember(self, key: str, etag: str) -> None:
+        with atomic_file(self._etag_file(key)) as tmp:
+            tmp.write_text(etag)
+
+    def _upload(self, folder_or_file: Path, relative: str) -> None:
+        """Upload a file, or every file of a folder (replacing what the bucket held under that folder)."""
+        store = self._store()
+        if folder_or_file.is_file():
+            store.upload_file(folder_or_file, relative)
+            uploaded = {relative}
+        else:
+            uploaded = set()
+            for path in sorted(p for p in folder_or_file.rglob("*") if p.is_file() and not is_temp(p.name)):
+                key = f"{relative}/{path.relative_to(folder_or_file).as_posix()}"
+                store.upload_file(path, key)
+                uploaded.add(key)
+            for obj in store.list(relative + "/"):
+                if obj.key not in uploaded:
+                    store.delete(obj.key)
+        for obj in store.list(relative):
+            if obj.key in uploaded:
+                self._remember(obj.key, obj.etag)
 
     @contextmanager
     def writing(self, relative: str) -> Iterator[Path]:
-        """Yield a temp path to write; on success it is fsynced and renamed to `relative`."""
-        with atomic_file(self.path(relative)) as tmp:
+        """Yield a temp path to write; on success it is uploaded (S3), fsynced and renamed to `relative`."""
+        with atomic_file(self._root() / relative) as tmp:
             yield tmp
+            if self.remote:
+                self._upload(tmp, relative)
 
     @contextmanager
     def writing_dir(self, relative: str) -> Iterator[Path]:
         """Yield a temp folder to fill; on success it replaces `relative` whole."""
-        with atomic_dir(self.path(relative)) as tmp:
+        with atomic_dir(self._root() / relative, self._uploader(relative)) as tmp:
             yield tmp
 
+    @contextmanager
+    def staged_dir(self, relative: str) -> Iterator[StagedDir]:
+        """A folder to fill that becomes `relative` only when `publish()` is called (after its checks)."""
+        with staged_dir(self._root() / relative, self._uploader(relative)) as staged:
+            yield staged
+
+    def _uploader(self, relative: str):
+        return (lambda folder: self._upload(folder, relative)) if self.remote else None
+
     def publish_zip(self, relative: str, members, open_source) -> tuple[StoredArtifact, list[str]]:
-        """(stored ZIP, entry names): streamed to a temp name, every CRC verified, then renamed."""
+        """(stored ZIP, entry names): streamed to a temp name, every CRC verified, then published."""
         from wildbench_assets.lib.zips import verify_zip, write_zip
 
         with self.writing(relative) as tmp:
@@ -64,5 +161,22 @@ class ArtifactStore(dg.ConfigurableResource):
         return self.describe(relative), names
 
     def describe(self, relative: str) -> StoredArtifact:
-        path = self.path(relative)
-        return StoredArtifact(path, sha256_file(path), path.stat().st_size)
+        path = self._root() / relative  # just written or synced: the local copy is current
+        return StoredArtifact(path, sha256_file(path), path.stat().st_size, self.uri(relative))
+
+    def list(self, prefix: str) -> Iterator[ArchiveObject]:
+        """What the store holds under `prefix` (keys relative to `artifacts/`)."""
+        return self._store().list(prefix)
+
+    def delete(self, relative: str) -> None:
+        """Remove a file or a whole folder, from the store and from the local copy."""
+        store = self._store()
+        for obj in list(store.list(relative)):
+            if obj.key == relative or obj.key.startswith(relative.rstrip("/") + "/"):
+                store.delete(obj.key)
+        local = self._root() / relative
+        shutil.rmtree(local, ignore_errors=True) if local.is_dir() else local.unlink(missing_ok=True)
+
+    def download_url(self, relative: str, expires_s: int) -> str | None:
+        """A presigned URL anyone can download `relative` from until it expires (S3); None for a folder store."""
+        return self._store().presign(relative, expires_s) if self.remote else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,15 +66,19 @@ def atomic_file(target: Path) -> Iterator[Path]:
 
 
 class StagedDir:
-    """A temp folder beside `target`; `publish()` makes it `target`, whole, in one rename."""
+    """A temp folder beside `target`; `publish()` makes it `target`, whole, in one rename (after
+    `before_publish`, e.g. the upload that makes it visible in object storage, has succeeded)."""
 
-    def __init__(self, target: Path):
+    def __init__(self, target: Path, before_publish: Callable[[Path], None] | None = None):
         self.target = target
+        self.before_publish = before_publish
         target.parent.mkdir(parents=True, exist_ok=True)
         sweep_stale_temps(target.parent)
         self.path = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=target.parent))
 
     def publish(self) -> None:
+        if self.before_publish is not None:
+            self.before_publish(self.path)
         os.chmod(self.path, 0o755)  # mkdtemp creates 0700
         old = None
         if self.target.exists():
@@ -86,10 +90,10 @@ class StagedDir:
 
 
 @contextmanager
-def staged_dir(target: Path) -> Iterator[StagedDir]:
+def staged_dir(target: Path, before_publish: Callable[[Path], None] | None = None) -> Iterator[StagedDir]:
     """A folder to fill that becomes `target` only if `publish()` is called; removed otherwise (a checked
     artefact is published only after its checks passed)."""
-    staged = StagedDir(target)
+    staged = StagedDir(target, before_publish)
     try:
         yield staged
     finally:
@@ -97,8 +101,8 @@ def staged_dir(target: Path) -> Iterator[StagedDir]:
 
 
 @contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
+def atomic_dir(target: Path, before_publish: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield a temp folder to fill; on success it replaces `target` whole (the old one moved aside first)."""
-    with staged_dir(target) as staged:
+    with staged_dir(target, before_publish) as staged:
         yield staged.path
         staged.publish()

@@ -8,20 +8,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import dagster as dg
+from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field
 
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX
-from wildbench_assets.resources.archive import Archive, open_archive
+from wildbench_assets.resources.archive import Archive, open_store
 
 
-class RequestInbox(dg.ConfigurableResource):
+class RequestInbox(ResourceWithS3Configuration):
     """`<id>.json` files are requests; the pipeline answers with `<id>.result.json` or `<id>.error.json`."""
 
     uri: str = Field(description="Folder or s3://bucket/prefix watched for request files")
-    endpoint_url: str | None = None
 
     def open(self) -> Archive:
-        return open_archive(self.uri, self.endpoint_url)
+        return open_store(self.uri, self)
 
     def write_json(self, name: str, document: dict) -> None:
         self.open().write(name, json.dumps(document, indent=1, default=str).encode())

@@ -12,16 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from pathlib import Path
 
-import dagster as dg
 import pandas as pd
+from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field
 
 from wildbench_assets.lib.annotations import Box
-from wildbench_assets.resources.atomic import is_temp
+from wildbench_assets.resources.archive import Archive, open_store
 from wildbench_assets.resources.detector import Detection
-from wildbench_assets.resources.parquet_io import write_parquet_atomic
+from wildbench_assets.resources.parquet_io import parquet_bytes, read_parquet_bytes
 
 COLUMNS = ["path", "etag", "sha256", "width", "height", "detections"]
 COMPACT_AFTER = 16
@@ -35,29 +34,32 @@ def detections_from_json(text: str) -> tuple[Detection, ...]:
     return tuple(Detection(d["category"], float(d["conf"]), Box.from_md(d["bbox"])) for d in json.loads(text))
 
 
-class LabelCache(dg.ConfigurableResource):
-    base_dir: str = Field(description="The data directory (WILDBENCH_DATA)")
+class LabelCache(ResourceWithS3Configuration):
+    """Under `<base_dir>/label_cache/<identity hash>/`: a folder or an S3 prefix (dagster-aws's S3 settings)."""
 
-    def _folder(self, identity: str) -> Path:
-        return Path(self.base_dir, "label_cache", hashlib.sha256(identity.encode()).hexdigest()[:16])
+    base_dir: str = Field(description="The data directory (WILDBENCH_DATA): a folder or s3://bucket/prefix")
+
+    def _folder(self, identity: str) -> Archive:
+        return open_store(f"{self.base_dir.rstrip('/')}/label_cache/"
+                          f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}", self)
 
     def load(self, identity: str) -> pd.DataFrame:
         folder = self._folder(identity)
-        files = sorted(p for p in folder.glob("*.parquet") if not is_temp(p.name))
-        if not files:
+        segments = [o.key for o in folder.list() if o.key.endswith(".parquet") and "/" not in o.key]
+        frames = [frame for key in segments if (frame := read_parquet_bytes(folder.read_optional(key))) is not None]
+        if not frames:
             return pd.DataFrame(columns=COLUMNS)
-        table = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).drop_duplicates(
+        table = pd.concat(frames, ignore_index=True).drop_duplicates(
             ["path", "etag", "sha256"], keep="last", ignore_index=True)
-        if len(files) > COMPACT_AFTER:
-            write_parquet_atomic(table[COLUMNS], folder / f"{uuid.uuid4().hex}.parquet")
-            for f in files:
-                f.unlink(missing_ok=True)
+        if len(segments) > COMPACT_AFTER:
+            folder.write(f"{uuid.uuid4().hex}.parquet", parquet_bytes(table[COLUMNS]))
+            for key in segments:
+                folder.delete(key)
         return table
 
     def append(self, identity: str, rows: pd.DataFrame) -> None:
         if rows.empty:
             return
         folder = self._folder(identity)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "identity.json").write_text(identity)
-        write_parquet_atomic(rows[COLUMNS].reset_index(drop=True), folder / f"{uuid.uuid4().hex}.parquet")
+        folder.write("identity.json", identity.encode())
+        folder.write(f"{uuid.uuid4().hex}.parquet", parquet_bytes(rows[COLUMNS].reset_index(drop=True)))

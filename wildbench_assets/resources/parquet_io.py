@@ -1,14 +1,17 @@
-"""Tables between assets as Parquet, one folder per asset, one file per partition, written atomically."""
+"""Tables between assets as Parquet, one folder per asset, one file per partition, written atomically,
+under a local folder or an `s3://bucket/prefix` (production), so `pd.read_parquet("<data>/<asset>")` opens a
+stage either way."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 
 import dagster as dg
 import pandas as pd
+from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field
 
-from wildbench_assets.resources.atomic import atomic_file
+from wildbench_assets.resources.archive import Archive, open_store
 
 
 def partition_file_name(partition_key: str | dg.MultiPartitionKey | None) -> str:
@@ -32,19 +35,31 @@ def _stable_schema(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "string" for c in text}) if text else frame
 
 
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    frame = _stable_schema(frame)
-    with atomic_file(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    _stable_schema(frame).to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
-class ParquetIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrames under `<base_dir>/<asset>/<partition>.parquet` so anyone can open a stage with pandas."""
+def read_parquet_bytes(data: bytes | None) -> pd.DataFrame | None:
+    return None if data is None else pd.read_parquet(io.BytesIO(data))
 
-    base_dir: str = Field(description="The data directory (WILDBENCH_DATA)")
 
-    def _path(self, asset_key: dg.AssetKey, partition_key) -> Path:
-        return Path(self.base_dir, *asset_key.path, partition_file_name(partition_key))
+class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
+    """Stores DataFrames under `<base_dir>/<asset>/<partition>.parquet` so anyone can open a stage with pandas.
+    `base_dir` is a folder or `s3://bucket/prefix`; the S3 settings are dagster-aws's."""
+
+    base_dir: str = Field(description="The data directory (WILDBENCH_DATA): a folder or s3://bucket/prefix")
+
+    def _store(self) -> Archive:
+        return open_store(self.base_dir, self)
+
+    @staticmethod
+    def _key(asset_key: dg.AssetKey, partition_key) -> str:
+        return "/".join([*asset_key.path, partition_file_name(partition_key)])
+
+    def uri(self, asset_key: dg.AssetKey, partition_key=None) -> str:
+        return f"{self.base_dir.rstrip('/')}/{self._key(asset_key, partition_key)}"
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if obj is None:
@@ -53,33 +68,32 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if len(keys) != 1:
             raise ValueError(f"{context.asset_key.to_user_string()}: one partition per output, got {len(keys)}")
         key = context.asset_partition_key if context.has_asset_partitions else None
-        path = self._path(context.asset_key, key)
-        write_parquet_atomic(obj, path)
+        self._store().write(self._key(context.asset_key, key), parquet_bytes(obj))  # atomic on both backends
         schema = dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in obj.dtypes.items()])
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "dagster/row_count": len(obj),
-                                     "dagster/column_schema": schema})
+        context.add_output_metadata({"path": dg.MetadataValue.path(self.uri(context.asset_key, key)),
+                                     "dagster/row_count": len(obj), "dagster/column_schema": schema})
 
     def load_partition(self, asset: str, partition_key: str | None = None) -> pd.DataFrame | None:
         """One stored partition of an asset (single-dimension key), or None if not materialized."""
-        path = self._path(dg.AssetKey(asset), partition_key)
-        return pd.read_parquet(path) if path.exists() else None
+        return read_parquet_bytes(self._store().read_optional(self._key(dg.AssetKey(asset), partition_key)))
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """One partition, or every mapped partition concatenated. Partitions that were never
         materialized are normal (a park x day cross product is mostly gaps, a rejected submission has
         no row) and are skipped; none at all gives an empty frame. A partition the instance recorded
         as materialized whose file is gone is an error: the table would silently shrink."""
-        asset_key = context.asset_key
+        asset_key, store = context.asset_key, self._store()
         if not context.has_asset_partitions:
-            return pd.read_parquet(self._path(asset_key, None))
+            return pd.read_parquet(io.BytesIO(store.read(self._key(asset_key, None))))
         partitions_def = context.asset_partitions_def
         materialized = context.instance.get_materialized_partitions(asset_key)
         frames, lost = [], []
         for key in context.asset_partition_keys:
-            path = self._path(asset_key, partitions_def.get_partition_key_from_str(key)
-                              if isinstance(partitions_def, dg.MultiPartitionsDefinition) else key)
-            if path.exists():
-                frames.append(pd.read_parquet(path))
+            frame = read_parquet_bytes(store.read_optional(self._key(
+                asset_key, partitions_def.get_partition_key_from_str(key)
+                if isinstance(partitions_def, dg.MultiPartitionsDefinition) else key)))
+            if frame is not None:
+                frames.append(frame)
             elif str(key) in materialized:
                 lost.append(str(key))
         if lost:

@@ -19,8 +19,9 @@ class RangedGetter:
         self._endpoint = client.meta.endpoint_url.rstrip("/")
         self._bucket = bucket
         self._region = client.meta.region_name or "us-east-1"
-        credentials = client._request_signer._credentials  # the same credentials boto3 resolved
-        self._credentials = credentials.get_frozen_credentials() if credentials is not None else None
+        # the same credentials object boto3 resolved; frozen per request, so temporary credentials
+        # (RefreshableCredentials) are renewed as boto3's own requests would renew them
+        self._credentials = client._request_signer._credentials
         self._pool = urllib3.PoolManager(maxsize=max_connections, retries=urllib3.Retry(3, backoff_factor=0.1))
 
     def get(self, key: str, byte_range: str) -> bytes:
@@ -28,7 +29,7 @@ class RangedGetter:
         headers = {"Range": byte_range}
         if self._credentials is not None:
             request = AWSRequest(method="GET", url=url, headers=headers)
-            SigV4Auth(self._credentials, "s3", self._region).add_auth(request)
+            SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self._region).add_auth(request)
             headers = dict(request.headers.items())
         response = self._pool.request("GET", url, headers=headers)
         if response.status == 416:  # range beyond an empty object
