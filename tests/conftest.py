@@ -76,3 +76,12 @@ def postgres(tmp_path_factory):
         subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
                        capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    """A real Redis on loopback (Debian's redis-server); yields its URL."""
+    from .services import redis_server
+
+    with redis_server(tmp_path) as url:
+        yield url

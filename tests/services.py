@@ -101,3 +101,57 @@ def dagster_dev(env: dict, log_path: Path) -> Iterator[int]:
                 server.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
+
+
+@contextmanager
+def redis_server(workdir: str | Path, port: int | None = None) -> Iterator[str]:
+    """Debian's `redis-server` on loopback, persisting to an append-only file (a restart keeps queued
+    steps); yields its URL. `port` lets a test restart it where clients expect it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server is not installed: run `make test` (it installs Debian's redis-server)")
+    port = port or free_port()
+    with open(Path(workdir, "redis.log"), "ab") as log:
+        process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+                                    "--appendonly", "yes", "--save", "", "--protected-mode", "yes"],
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_port(port, 30)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def celery_worker_command(queue: str, name: str) -> list[str]:
+    """The one command a WildBench worker runs (`make worker`, the compose file's worker services)."""
+    return ["celery", "-A", "wildbench_assets.celery_app", "worker", "-Q", queue, "--concurrency", "1",
+            "-n", f"{name}@%h", "--loglevel", "INFO"]
+
+
+@contextmanager
+def celery_worker(env: dict, queue: str, name: str, log_path: Path) -> Iterator[subprocess.Popen]:
+    """A Celery worker of this repository on `queue`, in its own process group (stopped with it)."""
+    root = Path(__file__).resolve().parents[1]
+    command = celery_worker_command(queue, name)
+    command[0] = str(Path(sys.executable).parent / "celery")
+    with open(log_path, "ab") as log:
+        worker = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=_own_process_group)
+        try:
+            deadline = time.monotonic() + 120
+            while b" ready." not in Path(log_path).read_bytes():
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker {name} did not start:\n{Path(log_path).read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield worker
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                try:
+                    worker.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(worker.pid, signal.SIGKILL)

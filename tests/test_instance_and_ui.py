@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from wildbench_assets.partitions import park_day_key
-from wildbench_assets.resources.archive import LocalArchive
+from wildbench_assets.resources.archive import LocalArchive, open_archive
 from wildbench_assets.runner import archive_partitions
 
 from .services import dagster_dev
@@ -22,11 +22,13 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.services
 
 
-def test_cli_run_on_postgres_instance(demo_archive, tmp_path, postgres, monkeypatch):
+def test_cli_run_on_postgres_instance(demo_archive, tmp_path, postgres, s3_env, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    open_archive("s3://wildbench-logs", endpoint_url=s3_env).client.create_bucket(Bucket="wildbench-logs")
     env = {**os.environ, "DAGSTER_HOME": str(home), "WILDBENCH_DATA": str(tmp_path / "data"),
+           "WILDBENCH_LOG_BUCKET": "wildbench-logs",
            "DAGSTER_PG_HOST": postgres["host"], "DAGSTER_PG_PORT": str(postgres["port"]),
            "DAGSTER_PG_USERNAME": postgres["user"], "DAGSTER_PG_PASSWORD": "unused-trust-auth",
            "DAGSTER_PG_DB": postgres["db"], "WILDBENCH_DETECTOR": "manifest"}
@@ -34,7 +36,8 @@ def test_cli_run_on_postgres_instance(demo_archive, tmp_path, postgres, monkeypa
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "image_metadata:" in done.stdout and "truncated" in done.stdout
-    for key in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+    for key in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB",
+                "WILDBENCH_LOG_BUCKET"):
         monkeypatch.setenv(key, env[key])
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from wildbench_assets import settings
+from wildbench_assets import execution, settings
 from wildbench_assets.assets import curation, exports, inference, ingest, labels, models, releases, requests
 from wildbench_assets.jobs import JOBS
 from wildbench_assets.resources import build_resources
@@ -23,7 +23,7 @@ def build_defs(deployment: str | None = None, resources: dict | None = None) -> 
         sensors=[archive_arrivals, automation, custom_export_requests, submissions_sensor],
         schedules=[monthly_release],
         resources={**build_resources(deployment), **(resources or {})},
-        executor=dg.in_process_executor,
+        executor=execution.executor(),
     )
 
 

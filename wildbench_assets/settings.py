@@ -25,6 +25,12 @@ def cache_dir(data_dir: str) -> str:
     return str(Path(root, hashlib.sha256(data_dir.encode()).hexdigest()[:12]))
 
 
+def local_work_dir() -> Path:
+    """A local folder for tool settings and scratch: the data directory, or its cache when that is a bucket."""
+    data = default_data_dir()
+    return Path(cache_dir(data)) if "://" in data else Path(data)
+
+
 def default_archive_uri() -> str:
     return os.environ.get("WILDBENCH_ARCHIVE") or str(Path(default_data_dir()) / "demo-archive")
 

@@ -11,6 +11,7 @@ import pandas as pd
 from wildbench_assets.assets.checks import counts_table, png_markdown, publish, rules_check
 from wildbench_assets.automation import on_new_data
 from wildbench_assets.config import PredictionConfig
+from wildbench_assets.execution import GPU_STEP, gpu_pool
 from wildbench_assets.lib import predictions as pred
 from wildbench_assets.lib.expectations import Rule, validate_checks
 from wildbench_assets.lib.image_header import UNREADABLE
@@ -96,6 +97,8 @@ def predict_images(images: pd.DataFrame, read, predictor, label_cache: LabelCach
     partitions_def=park_day_partitions,
     deps=[dg.AssetDep("leaderboard"), dg.AssetDep("model_weights", partition_mapping=dg.AllPartitionMapping())],
     group_name="inference",
+    op_tags=GPU_STEP,
+    pool=gpu_pool(),
     kinds={"pytorch", "parquet"},
     io_manager_key="parquet_io_manager",
     code_version="1",

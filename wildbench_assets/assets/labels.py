@@ -8,6 +8,7 @@ import pandas as pd
 from wildbench_assets.assets.checks import counts_table, publish, rules_check
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import LabelConfig
+from wildbench_assets.execution import GPU_STEP, gpu_pool
 from wildbench_assets.lib import labels as lab
 from wildbench_assets.lib.expectations import Rule, validate
 from wildbench_assets.lib.versions import table_version
@@ -28,6 +29,8 @@ LABEL_CHECKS = ["one_row_per_image", "boxes_inside_image", "confidences_in_range
     partitions_def=split_partitions,
     group_name="labels",
     kinds={"pytorch", "parquet"},
+    op_tags=GPU_STEP,
+    pool=gpu_pool(),
     io_manager_key="parquet_io_manager",
     code_version="1",
     automation_condition=when_inputs_changed(),

@@ -13,6 +13,7 @@ import pandas as pd
 from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
+from wildbench_assets.execution import GPU_STEP, gpu_pool
 from wildbench_assets.ingest_state import latest_release
 from wildbench_assets.lib.metrics import image_level
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
@@ -84,6 +85,8 @@ def _code_version() -> str:
     deps=[dg.AssetDep("training_datasets", partition_mapping=TRAIN_AND_VAL)],
     group_name="models",
     kinds={"pytorch"},
+    op_tags=GPU_STEP,
+    pool=gpu_pool(),
     code_version=TRAINING_CODE_VERSION,
     automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec("weights_loadable", asset="model_weights", blocking=True),
@@ -246,6 +249,8 @@ def _score_test_set(model: str, weights: Path, settings: TrainSettings, folder: 
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
     code_version="2",
+    op_tags=GPU_STEP,
+    pool=gpu_pool(),
     automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec("predictions_match_test_split", asset="model_evaluation", blocking=True),
                  dg.AssetCheckSpec("metrics_in_range", asset="model_evaluation", blocking=True)],
