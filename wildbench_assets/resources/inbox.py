@@ -23,6 +23,12 @@ class RequestInbox(dg.ConfigurableResource):
     def open(self) -> Archive:
         return open_archive(self.uri, self.endpoint_url)
 
+    def read_item(self, item_id: str, suffixes: tuple[str, ...] = (".json",)) -> bytes | None:
+        """The first of `<id><suffix>` present, in the order given; None if none is."""
+        store = self.open()
+        return next((raw for raw in (store.read_optional(f"{item_id}{s}") for s in suffixes) if raw is not None),
+                    None)
+
     def write_json(self, name: str, document: dict) -> None:
         self.open().write(name, json.dumps(document, indent=1, default=str).encode())
 
