@@ -37,6 +37,10 @@ class RequestInbox(dg.ConfigurableResource):
         self.write_json(f"{item_id}{PROGRESS_SUFFIX}", {"id": item_id, "stage": stage, "done": done, "total": total,
                                                         "at": datetime.now(UTC).isoformat()})
 
+    def progress(self, item_id: str, stage: str):
+        """`progress(done, total)` for a long step: reports it as the item's progress in `stage`."""
+        return lambda done, total: self.report_progress(item_id, stage, done, total)
+
     def answer_error(self, item_id: str, error: str, **extra) -> None:
         self.write_json(f"{item_id}.error.json", {"id": item_id, "error": error, **extra,
                                                  "at": datetime.now(UTC).isoformat()})
