@@ -11,6 +11,7 @@ from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib.dataset_requests import (
     ExportFindings,
+    ExportSpec,
     RequestError,
     check_request_id,
     export_findings,
@@ -47,6 +48,23 @@ def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, a
     raise RequestError(f"request {request_id!r} has no spec: give one in the run config or as {request_id}.json")
 
 
+def _accept(request_id: str, config: ExportRequest, inbox: RequestInbox, artifacts: ArtifactStore, tax,
+            curated: pd.DataFrame, test_splits: pd.DataFrame) -> tuple[ExportSpec, str, pd.DataFrame]:
+    """(spec, where it came from, the requested images), the spec stored so a re-execution needs no
+    config. A request that is malformed or matches nothing is answered with its reason, and fails."""
+    try:
+        check_request_id(request_id)
+        raw, source = _request_spec(request_id, config, inbox, artifacts)
+        spec = parse_spec(raw, tax.species_codes, tax.park_codes)
+        images = select_images(curated, spec, withheld_paths(artifacts.path("releases"), [test_splits]))
+    except RequestError as err:
+        inbox.answer_error(request_id, str(err), request=request_id)
+        raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
+    with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
+        tmp.write_text(json.dumps(spec.to_dict(), indent=1))
+    return spec, source, images
+
+
 EXPORT_CHECKS = {"zip_verified": True, "matches_request": True, "counts_add_up": True}  # name -> blocking
 
 
@@ -78,18 +96,8 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
     release's) are never included: their labels are hidden. The spec is stored, so a re-execution needs
     no config."""
     request_id, tax = context.partition_key, taxonomy.load()
-    try:
-        check_request_id(request_id)
-        raw, source = _request_spec(request_id, config, inbox, artifacts)
-        spec = parse_spec(raw, tax.species_codes, tax.park_codes)
-        images = select_images(curated_images, spec, withheld_paths(artifacts.path("releases"), [benchmark_splits]))
-    except RequestError as err:
-        inbox.answer_error(request_id, str(err), request=request_id)
-        raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
-    with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
-        tmp.write_text(json.dumps(spec.to_dict(), indent=1))
+    spec, source, images = _accept(request_id, config, inbox, artifacts, tax, curated_images, benchmark_splits)
     context.log.info(f"request {request_id} ({source}): {len(images)} images match {spec.to_dict()}")
-
     with inbox.answering(request_id):
         store = archive.open()
         inbox.report_progress(request_id, "labelling", 0, len(images))
