@@ -92,3 +92,58 @@ def test_zip_verification_catches_damage(tmp_path):
     data[200] ^= 0xFF  # flip a byte inside the stored image
     target.write_bytes(bytes(data))
     assert "CRC" in verify_zip(str(target), names)
+
+
+def _split_labels():
+    """Label rows of a split: a labelled image with two boxes, an empty, one without a box, a failed one."""
+    import pandas as pd
+
+    from wildbench_assets.lib.labels import label_row
+
+    def image(path, species):
+        return {"path": path, "park": "p1", "species": species, "class_index": 0 if species == "bos" else -1,
+                "width": 200, "height": 100, "sha256": "0" * 64}
+
+    boxes = [{"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.3]},
+             {"category": "1", "conf": 0.8, "bbox": [0.5, 0.4, 0.3, 0.3]}]
+    return pd.DataFrame([label_row(image("c/a.jpg", "bos"), boxes, None, 0.5),
+                         label_row(image("c/b.jpg", "emp"), [], None, 0.5),
+                         label_row(image("c/c.jpg", "bos"), [], None, 0.5),
+                         label_row(image("c/d.jpg", "bos"), None, "corrupt", 0.5)])
+
+
+def _written(labels, names=("bos",)):
+    """The files `write_training_split` writes for `labels`, as `read_training_split` returns them."""
+    from wildbench_assets.lib import datasets as ds
+
+    rows = ds.usable(labels).to_dict("records")
+    labelled = [r for r in rows if r["label_status"] == "labelled"]
+    return ds.WrittenSplit(
+        image_bytes={f"images/{image_id(r['path'])}": 10 for r in rows},
+        yolo_texts={f"labels/{ds.stem_of(r['path'])}.txt": ds.yolo_text(r) for r in labelled},
+        voc_texts={f"voc/{ds.stem_of(r['path'])}.xml": ds.voc_text(r, list(names)) for r in labelled},
+        coco=ds.coco_document(rows, list(names), "train"))
+
+
+def test_dataset_findings_agree_on_faithful_files_and_catch_each_fault():
+    from dataclasses import replace
+
+    from wildbench_assets.lib.datasets import dataset_findings, stem_of
+
+    labels = _split_labels()
+    written = _written(labels)
+    found = dataset_findings(labels, written)
+    assert (found.images, found.labelled, found.empties, found.boxes) == (2, 1, 1, 2)
+    assert found.left_out == {"no detection": 1, "failed": 1}
+    assert found.missing == 0 and found.counts_add_up and found.disagreements == 0
+
+    stem = stem_of("c/a.jpg")
+    shifted = written.yolo_texts[f"labels/{stem}.txt"].replace("0 0.200000", "0 0.300000", 1)
+    assert shifted != written.yolo_texts[f"labels/{stem}.txt"]
+    assert dataset_findings(labels, replace(written, yolo_texts={f"labels/{stem}.txt": shifted})).disagreements == 1
+    one_box_voc = replace(written, voc_texts={})  # VOC file lost: both boxes are missing from one format
+    assert dataset_findings(labels, one_box_voc).disagreements == 2
+    empty_image = replace(written, image_bytes={**written.image_bytes, f"images/{image_id('c/b.jpg')}": 0})
+    assert dataset_findings(labels, empty_image).missing == 1
+    extra_label = replace(written, yolo_texts={**written.yolo_texts, "labels/x.txt": "0 0.5 0.5 0.1 0.1\n"})
+    assert not dataset_findings(labels, extra_label).counts_add_up

@@ -163,3 +163,37 @@ def test_label_cache_compacts_segments_without_losing_entries(tmp_path):
     assert len(list(folder.glob("*.parquet"))) == 1
     cache.append("detector-x", pd.DataFrame([{**rows[0], "path": "new.jpg", "sha256": "s-new"}]))
     assert len(cache.load("detector-x")) == len(rows) + 1
+
+
+def _label_rows(threshold=0.5):
+    """Four images as `label_row` makes them: two boxes (one past the right edge), no box, empty, failed."""
+    from wildbench_assets.lib.labels import label_row
+
+    def det(conf, bbox):
+        return {"category": "1", "conf": conf, "bbox": bbox}
+
+    images = pd.DataFrame({"path": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"], "species": ["bos", "bos", "emp", "caca"]})
+    rows = [label_row({"path": "a.jpg", "species": "bos"}, [det(0.9, [0.1, 0.1, 0.2, 0.2]),
+                                                           det(0.6, [0.9, 0.1, 0.3, 0.2]),
+                                                           det(0.3, [0.1, 0.5, 0.2, 0.2])], None, threshold),
+            label_row({"path": "b.jpg", "species": "bos"}, [det(0.2, [0.1, 0.1, 0.2, 0.2])], None, threshold),
+            label_row({"path": "c.jpg", "species": "emp"}, [], None, threshold),
+            label_row({"path": "d.jpg", "species": "caca"}, None, "image decode failure", threshold)]
+    return images, pd.DataFrame(rows)
+
+
+def test_label_findings_count_boxes_shares_and_rule_breaks():
+    from wildbench_assets.lib.labels import NO_DETECTION, label_findings
+
+    images, labels = _label_rows()
+    found = label_findings(images, labels, 0.5)
+    assert found.statuses == {LABELLED: 1, NO_DETECTION: 1, "empty": 1, FAILED: 1}
+    assert (found.animals, found.boxes, found.outside_or_degenerate) == (3, 2, 1)  # below-threshold box not a label
+    assert found.unlabelled_share == pytest.approx(1 / 3)  # of the animal images, not of all
+    assert found.failed_share == pytest.approx(1 / 4)
+    assert all(r.success for r in found.row_rules) and all(r.success for r in found.confidence_rules)
+
+    stricter = label_findings(images, labels, 0.7)  # a box kept under another threshold is out of range
+    assert not stricter.confidence_rules[0].success and stricter.confidence_rules[0].unexpected_count == 1
+    doubled = label_findings(images.iloc[:3], pd.concat([labels, labels.iloc[:1]]), 0.5)
+    assert [r.success for r in doubled.row_rules] == [False, False, True]  # row count, unique paths

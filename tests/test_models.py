@@ -132,3 +132,85 @@ def test_thesis_preset_builds_the_mdv5a_architecture():
     model = Model(str(architecture_yaml("yolov5x6")), nc=24)
     assert model.model[-1].nl == 4 and model.model[-1].nc == 24
     assert sum(p.numel() for p in model.parameters()) > 80e6
+
+
+def test_run_config_becomes_settings_through_one_function():
+    """`TrainConfig` names only settings (one home: `TrainSettings`); unset fields keep the preset's."""
+    import typing
+    from dataclasses import fields
+
+    from wildbench_assets.config import TrainConfig
+    from wildbench_assets.training.common import PRESETS, TrainSettings
+
+    assert set(TrainConfig.model_fields) - {"preset"} <= {f.name for f in fields(TrainSettings)}
+    assert set(typing.get_args(TrainConfig.model_fields["preset"].annotation)) == set(PRESETS)
+    assert TrainConfig().settings() == PRESETS["tiny"]
+    custom = TrainConfig(preset="thesis", epochs=3, device="cpu").settings()
+    assert (custom.epochs, custom.device, custom.imgsz, custom.architecture) == (3, "cpu", 640, "full")
+    with pytest.raises(ValueError, match="not training settings"):
+        TrainSettings.from_preset("tiny", learning_rate=0.1)
+
+
+def test_weights_findings_need_finite_losses():
+    from wildbench_assets.lib.weights import WeightsFindings
+
+    ok = WeightsFindings(None, [{"epoch": 1, "box": 0.5, "cls": None}, {"epoch": 2, "box": 0.4, "cls": 0.3}])
+    assert ok.loadable and ok.loss_finite and list(ok.curve.index) == [1, 2]
+    assert not WeightsFindings(None, [{"epoch": 1, "box": float("nan")}]).loss_finite
+    assert not WeightsFindings(None, [{"epoch": 1, "box": None}]).loss_finite  # nothing recorded
+    assert not WeightsFindings("truncated file", []).loadable
+
+
+NAMES = ["sus", "vul"]
+SPECIES = [("sus", "Sus scrofa", "Wild boar"), ("vul", "Vulpes vulpes", "Red fox")]
+
+
+def _truth(parks):
+    """A test set as `training_datasets` writes its coco.json: one 200x100 image per park, one box each."""
+    return {"images": [{"id": i, "file_name": f"images/{i}.jpg", "width": 200, "height": 100, "park": park}
+                       for i, park in enumerate(parks, 1)],
+            "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [20, 10, 40, 30]}
+                            for i in range(1, len(parks) + 1)],
+            "categories": [{"id": 1, "name": "sus"}, {"id": 2, "name": "vul"}]}
+
+
+def test_evaluation_findings_from_scored_test_sets():
+    from wildbench_assets.lib import leaderboard as lb
+    from wildbench_assets.training.common import Prediction
+
+    right, wrong = Prediction(0, 0.9, (20, 10, 60, 40)), Prediction(1, 0.9, (20, 10, 60, 40))
+    unseen = lb.score_test_set(_truth(["p1", "p2"]), [[right], [right]], 0.5, NAMES, SPECIES, 0.2)
+    seen = lb.score_test_set(_truth(["p1", "p2"]), [[right], [wrong]], 0.5, NAMES, SPECIES, 0.2)
+    assert unseen.results[0] == {"image_id": 1, "category_id": 1, "score": 0.9, "bbox": [20, 10, 40, 30]}
+    assert unseen.images_per_s == 4 and unseen.predicted == 2
+    found = lb.evaluation_findings("yolov8", {"sha256": "ab", "settings": {"imgsz": 128, "epochs": 1}},
+                                   {"test": unseen, "test_seen": seen})
+    row = found.row
+    assert (row["images"], row["seen_images"], row["release"], row["note"]) == (2, 2, lb.WORKING_SPLIT, None)
+    assert row["accuracy"] == 1.0 and row["seen_accuracy"] == 0.5 and row["gap_accuracy"] == -0.5
+    assert row["map_50"] == pytest.approx(1.0) and row["gap_map_50"] < 0
+    assert set(json.loads(row["per_park"])) == {"p1", "p2"} and found.unseen is unseen.scored
+    assert found.predictions_match and found.in_range and found.metrics_checked == 2 * len(lb.HEADLINE)
+
+    short = lb.score_test_set(_truth(["p1", "p2"]), [[right]], 1.0, NAMES, SPECIES, 0.2)  # one image unpredicted
+    assert not lb.evaluation_findings("yolov8", {"settings": {}}, {"test": short}).predictions_match
+    empty = lb.score_test_set({"images": []}, [], 0.0, NAMES, SPECIES, 0.2)
+    nothing = lb.evaluation_findings("yolov8", {"settings": {}}, {"test": empty, "test_seen": empty})
+    assert nothing.note == "the test split has no images" and nothing.row["images_per_s"] is None
+    untrained = lb.evaluation_findings("fasterrcnn", {}, {})
+    assert untrained.note.startswith("no weights were trained") and untrained.predictions_match
+    assert untrained.metrics_checked == 0 and untrained.row["map_50"] is None
+
+
+def test_seen_unseen_gap_and_range():
+    from wildbench_assets.lib import leaderboard as lb
+
+    def scored(accuracy, map_50):
+        return {"image_level": {"accuracy": accuracy}, "detection": {"map_50": map_50}}
+
+    row = lb.seen_unseen_columns(scored(0.6, 0.5), scored(0.9, 0.8))
+    assert row["gap_accuracy"] == pytest.approx(0.3) and row["gap_map_50"] == pytest.approx(0.3)
+    assert row["gap_f1_weighted"] is None  # not scored on either side
+    assert lb.seen_unseen_columns(scored(0.6, 0.5), None)["gap_accuracy"] is None
+    assert not lb.all_in_range(lb.headline_values({**row, "seen_map_50": float("nan")}))
+    assert not lb.all_in_range([1.2]) and lb.all_in_range(lb.headline_values(row))

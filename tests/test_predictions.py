@@ -55,3 +55,23 @@ def test_only_a_model_that_earned_it_is_promoted():
     barely = board.assign(map_50=0.001, map_50_95=0.0001)
     assert promoted_model(barely, lambda m: True) is None  # a tiny model that finds nothing: the detector
     assert promoted_model(None, lambda m: True) is None
+
+
+def test_prediction_findings_hold_for_a_good_day_and_name_each_fault():
+    images = pd.DataFrame({"path": ["a.jpg", "b.jpg", "c.jpg"]})
+    table = pred.predictions_table(ITEMS, NAMES, "yolov8")
+    document = pred.md_batch_document(ITEMS, NAMES, "yolov8 abc")
+    found = pred.prediction_findings(images, table, document, 0.1)
+    assert found.one_row_per_image and found.boxes_in_unit_square and found.md_errors == []
+    assert all(r.success for r in found.score_rules) and found.detections == 2
+    assert found.statuses == {"predicted": 1, "no detection": 1, "failed": 1}  # per image, not per row
+    assert found.per_species == {"caca": 1, "bos": 1} and found.images_in_table == 3
+
+    assert not pred.prediction_findings(images.iloc[:2], table, document, 0.1).one_row_per_image  # c.jpg extra
+    doubled = pd.concat([table, table[table.path == "b.jpg"]])  # two `no detection` rows for one image
+    assert not pred.prediction_findings(images, doubled, document, 0.1).one_row_per_image
+    past_edge = table.assign(x=table.x.where(table.index != 0, 0.9))  # a.jpg's first box, 0.3 wide: past the edge
+    edge = pred.prediction_findings(images, past_edge, document, 0.1)
+    assert edge.boxes_past_the_edge == 1 and not edge.boxes_in_unit_square
+    assert not pred.prediction_findings(images, table, document, 0.5).score_rules[0].success  # 0.4 below 0.5
+    assert pred.prediction_findings(images, table, {"images": []}, 0.1).md_errors  # not a batch file

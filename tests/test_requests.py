@@ -115,3 +115,32 @@ def test_the_launchpad_config_and_the_request_schema_are_one():
     from wildbench_assets.lib.dataset_requests import FIELDS
 
     assert set(ExportRequest.model_fields) - {"label_threshold"} == FIELDS
+
+
+def _request_labels(rows):
+    """Label rows of (path, park, species, boxes or None for a failed image)."""
+    from wildbench_assets.lib.labels import label_row
+
+    box = {"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}
+    return pd.DataFrame([label_row({"path": path, "park": park, "species": species}, [box] * (boxes or 0),
+                                   None if boxes is not None else "corrupt", 0.5)
+                         for path, park, species, boxes in rows])
+
+
+def test_export_findings_compare_the_pack_with_the_request():
+    from wildbench_assets.lib.dataset_requests import export_findings
+
+    labels = _request_labels([("a", "donana", "sus", 2), ("b", "donana", "sus", 0), ("c", "donana", "emp", 0),
+                              ("d", "donana", "sus", None)])
+    request = spec(parks=["donana"], species=["sus"], include_empties=True, limit=4)
+    names = ["donana/sus/a.jpg", "donana/sus/a.txt", "donana/emp/c.jpg", "manifest.json"]
+    found = export_findings(labels, 4, request, names, None)
+    assert (found.images, found.left_out) == (2, 2)  # no box, failed
+    assert found.matches_request and found.counts_add_up and found.expected_label_files == 1
+
+    assert not export_findings(labels, 4, spec(parks=["donana"], species=["sus"]), names, None).matches_request
+    assert not export_findings(labels, 4, spec(parks=["snieves"], include_empties=True), names, None).matches_request
+    assert not export_findings(labels, 5, request, names, None).matches_request  # more than the limit
+    assert not export_findings(labels, 4, request, names[:1], None).counts_add_up  # a label file missing
+    voc_only = export_findings(labels, 4, spec(include_empties=True, formats=["voc"]), names[:1], "bad CRC")
+    assert voc_only.counts_add_up and voc_only.expected_label_files == 0 and voc_only.zip_problem == "bad CRC"

@@ -76,3 +76,43 @@ def test_bad_files_are_rejected_with_a_reason(tmp_path, capsys, predictions, mes
     name = "pred.csv" if isinstance(predictions, str) and not predictions.startswith("{") else "pred.json"
     code, err = run_score(tmp_path, capsys, TRUTH, predictions, name=name)
     assert code == 2 and message in err
+
+
+HIDDEN = {  # a release's hidden truth: images by public id, with their test set and park
+    "images": [{"id": i, "file_name": f"wb{i}.jpg", "width": 200, "height": 100, "test_set": test_set, "park": park}
+               for i, (test_set, park) in enumerate([("test", "p1"), ("test", "p2"), ("test_seen", "p1")], 1)],
+    "annotations": [{"id": i, "image_id": i, "category_id": c, "bbox": [20, 10, 40, 30]}
+                    for i, c in [(1, 1), (2, 2), (3, 1)]],
+    "categories": [{"id": 1, "name": "sus"}, {"id": 2, "name": "vul"}],
+}
+SPECIES = [("sus", "Sus scrofa", "Wild boar"), ("vul", "Vulpes vulpes", "Red fox")]
+
+
+def _submission(raw, release="r1"):
+    from wildbench_assets.lib.leaderboard import submission_findings
+
+    truth = json.dumps(HIDDEN) if release else None
+    return submission_findings("s1", raw, release, truth, ["sus", "vul"], SPECIES, 0.2)
+
+
+def test_a_submission_row_splits_unseen_seen_and_parks():
+    found = _submission(b"image_id,label\nwb1,sus\nwb2,vul\nwb3,vul\n")  # the seen-camera image is wrong
+    row = found.row
+    assert (row["model"], row["release"], row["images"], row["seen_images"]) == ("submission:s1", "r1", 2, 1)
+    assert row["accuracy"] == 1.0 and row["seen_accuracy"] == 0.0 and row["gap_accuracy"] == -1.0
+    assert row["map_50"] is None  # image-level labels: no detection metric
+    assert {park: v["images"] for park, v in json.loads(row["per_park"]).items()} == {"p1": 1, "p2": 1}
+    assert found.in_range and found.scored["images"] == 3
+
+
+@pytest.mark.parametrize("raw, release, message", [
+    (None, "r1", "no s1.json or s1.csv"),
+    (b"\xff\xfe\x00binary", "r1", "not UTF-8"),
+    (b"image_id,label\nwb1,sus\n", None, "no benchmark release"),
+    (b"image_id,label\nwb1,sus\n", "r1", "disagree"),
+])
+def test_a_submission_that_cannot_be_scored_says_why(raw, release, message):
+    from wildbench_assets.lib.scoring import ScoringError
+
+    with pytest.raises(ScoringError, match=message):
+        _submission(raw, release)

@@ -5,6 +5,8 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from wildbench_assets.training.common import TrainSettings
+
 
 class ImageMetadataConfig(dg.Config):
     max_failed_share: float = Field(
@@ -80,6 +82,11 @@ class TrainConfig(dg.Config):
     device: str = Field(default="auto", description="auto (GPU when present) | cpu | cuda:N")
     max_train_images: int | None = Field(default=None, ge=1)
     pretrained: str | None = Field(default=None, description="Local weights file to start from (yolov8s.pt ...)")
+
+    def settings(self) -> TrainSettings:
+        """The trainers' settings: the preset with the fields given here (each named like the setting it
+        overrides, in `training.common.TrainSettings`, the settings' one home)."""
+        return TrainSettings.from_preset(self.preset, **self.model_dump(exclude={"preset"}))
 
 
 class EvaluationConfig(dg.Config):

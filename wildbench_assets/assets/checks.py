@@ -8,9 +8,10 @@ from wildbench_assets.lib.expectations import RuleResult
 
 
 def rules_check(name: str, results: list[RuleResult], severity=dg.AssetCheckSeverity.ERROR,
-                metadata: dict | None = None, asset_key: str | None = None) -> dg.AssetCheckResult:
-    """One check result from Great Expectations rule results: passes only if every rule passed."""
-    passed = all(r.success for r in results)
+                metadata: dict | None = None, asset_key: str | None = None, holds: bool = True) -> dg.AssetCheckResult:
+    """One check result from Great Expectations rule results: passes only if every rule passed (and
+    `holds`, a finding the rules cannot express)."""
+    passed = holds and all(r.success for r in results)
     return dg.AssetCheckResult(
         check_name=name,
         asset_key=asset_key,

@@ -1,7 +1,5 @@
 """Training datasets (YOLO, VOC, COCO) and the split ZIPs of the thesis's layout."""
 
-import json
-import shutil
 import zipfile
 
 import dagster as dg
@@ -11,16 +9,29 @@ from wildbench_assets.assets.checks import publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib import releases as rel
-from wildbench_assets.lib.annotations import parse_voc_xml
-from wildbench_assets.lib.labels import EMPTY, LABELLED, image_id
+from wildbench_assets.lib.labels import LABELLED
 from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.dataset_writer import read_training_split, write_training_split
 from wildbench_assets.resources.release_writer import open_stripped
 from wildbench_assets.resources.taxonomy import TaxonomyResource
+
+DATASET_CHECKS = {"files_present": True, "counts_add_up": True, "formats_agree": True}  # name -> blocking
+
+
+def _dataset_checks(found: ds.DatasetFindings) -> list[dg.AssetCheckResult]:
+    return [
+        dg.AssetCheckResult(check_name="files_present", passed=found.missing == 0, metadata={"missing": found.missing}),
+        dg.AssetCheckResult(check_name="counts_add_up", passed=found.counts_add_up,
+                            metadata={"images": found.images, "label_files": found.label_files,
+                                      "labelled": found.labelled, "left_out": dg.MetadataValue.json(found.left_out)}),
+        dg.AssetCheckResult(check_name="formats_agree", passed=found.disagreements == 0,
+                            metadata={"images_checked": found.labelled, "disagreements": found.disagreements}),
+    ]
 
 
 @dg.asset(
@@ -29,65 +40,24 @@ from wildbench_assets.resources.taxonomy import TaxonomyResource
     kinds={"yolo", "coco"},
     code_version="1",
     automation_condition=when_inputs_changed(),
-    check_specs=[dg.AssetCheckSpec(n, asset="training_datasets", blocking=True)
-                 for n in ("files_present", "counts_add_up", "formats_agree")],
+    check_specs=[dg.AssetCheckSpec(name, asset="training_datasets", blocking=blocking)
+                 for name, blocking in DATASET_CHECKS.items()],
 )
 def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore,
                       taxonomy: TaxonomyResource, detection_labels: pd.DataFrame):
     """The split as training data: YOLO images + txt labels + dataset.yaml (classes in the thesis's
-    order), Pascal VOC xml (absolute pixel corners) and COCO json, under `artifacts/datasets/`."""
-    store, names = archive.open(), taxonomy.load().class_names
-    split = context.partition_key
+    order), Pascal VOC xml (absolute pixel corners) and COCO json, under `artifacts/datasets/`. Every
+    file is read back: present and non-empty, and the three formats agree on every box."""
     rows = ds.usable(detection_labels).to_dict("records")
-    left_out = detection_labels.label_status.value_counts().drop([LABELLED, EMPTY], errors="ignore").to_dict()
-    with artifacts.writing_dir(f"datasets/{split}") as folder:
-        for sub in ("images", "labels", "voc"):
-            (folder / sub).mkdir()
-        for row in rows:
-            name = image_id(row["path"])
-            with store.open_stream(row["path"]) as src, open(folder / "images" / name, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            stem = name.rsplit(".", 1)[0]
-            if row["label_status"] == LABELLED:
-                (folder / "labels" / f"{stem}.txt").write_text(ds.yolo_text(row))
-                (folder / "voc" / f"{stem}.xml").write_text(ds.voc_text(row, names))
-        coco = ds.coco_document(rows, names, split)
-        (folder / "coco.json").write_text(ds.dumps(coco))
-    root = artifacts.path("datasets")
-    with artifacts.writing("datasets/dataset.yaml") as tmp:
-        tmp.write_text(ds.dataset_yaml(str(root), names))
-
-    # Read everything back: files present and non-empty, and the three formats agree on every box.
-    folder = root / split
-    missing = [r["path"] for r in rows if not (folder / "images" / image_id(r["path"])).stat().st_size]
-    labelled = [r for r in rows if r["label_status"] == LABELLED]
-    label_files = sorted(p.name for p in (folder / "labels").iterdir())
-    coco_boxes = ds.coco_boxes_by_file(json.loads((folder / "coco.json").read_text()))
-    disagree = 0
-    for row in labelled:
-        stem = image_id(row["path"]).rsplit(".", 1)[0]
-        yolo = [box for _cls, box in ds.read_back_yolo((folder / "labels" / f"{stem}.txt").read_text())]
-        coco = coco_boxes[f"images/{image_id(row['path'])}"]
-        _w, _h, voc = parse_voc_xml((folder / "voc" / f"{stem}.xml").read_text())
-        disagree += ds.formats_disagreement(yolo, coco, [box for _name, box in voc], int(row["n_boxes"]),
-                                            int(row["width"]), int(row["height"]))
-    checks = [
-        dg.AssetCheckResult(check_name="files_present", passed=not missing, metadata={"missing": len(missing)}),
-        dg.AssetCheckResult(check_name="counts_add_up",
-                            passed=len(label_files) == len(labelled)
-                            and sum(1 for _ in (folder / "images").iterdir()) == len(rows),
-                            metadata={"images": len(rows), "label_files": len(label_files),
-                                      "labelled": len(labelled), "left_out": dg.MetadataValue.json(left_out)}),
-        dg.AssetCheckResult(check_name="formats_agree", passed=disagree == 0,
-                            metadata={"images_checked": len(labelled), "disagreements": disagree}),
-    ]
+    folder, dataset_yaml = write_training_split(artifacts, archive.open(), context.partition_key, rows,
+                                                taxonomy.load().class_names)
+    found = ds.dataset_findings(detection_labels, read_training_split(folder))
     return publish(context, dg.MaterializeResult(
         data_version=dg.DataVersion(table_version(detection_labels.drop(columns=["detections"]))),
-        metadata={"path": dg.MetadataValue.path(str(folder)), "images": len(rows), "labelled": len(labelled),
-                  "empties": len(rows) - len(labelled), "boxes": int(sum(r["n_boxes"] for r in labelled)),
-                  "left_out": dg.MetadataValue.json(left_out),
-                  "dataset_yaml": dg.MetadataValue.path(str(root / "dataset.yaml"))},
-        check_results=checks,
+        metadata={"path": dg.MetadataValue.path(str(folder)), "images": found.images, "labelled": found.labelled,
+                  "empties": found.empties, "boxes": found.boxes, "left_out": dg.MetadataValue.json(found.left_out),
+                  "dataset_yaml": dg.MetadataValue.path(str(dataset_yaml))},
+        check_results=_dataset_checks(found),
     ))
 
 

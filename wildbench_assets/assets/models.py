@@ -1,10 +1,7 @@
 """Models: trained weights per model, their evaluation on the test split, and the leaderboard."""
 
+import gzip
 import json
-import math
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -15,69 +12,36 @@ from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
 from wildbench_assets.ingest_state import latest_release
-from wildbench_assets.lib.metrics import image_level
+from wildbench_assets.lib import leaderboard as lb
+from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
-from wildbench_assets.lib.releases import truth_groups
-from wildbench_assets.lib.scoring import ScoringError, score
+from wildbench_assets.lib.scoring import ScoringError
 from wildbench_assets.lib.splits import TEST_SETS
-from wildbench_assets.lib.versions import combined_version, table_version
+from wildbench_assets.lib.versions import table_version
+from wildbench_assets.lib.weights import WeightsFindings
 from wildbench_assets.partitions import model_partitions, submission_partitions
+from wildbench_assets.resources import model_store
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.settings import PROJECT_ROOT
-from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
-from wildbench_assets.training.common import PRESETS, TrainSettings
-from wildbench_assets.training.predict import predict_with_model
 
 TRAINING_CODE_VERSION = "1"
 # Training reads train + val; evaluation and submissions read test. Each declares exactly that.
 TRAIN_AND_VAL = dg.SpecificPartitionsPartitionMapping(["train", "val"])
 TEST_SETS_ONLY = dg.SpecificPartitionsPartitionMapping(list(TEST_SETS))
+WEIGHTS_CHECKS = {"weights_loadable": True, "loss_finite": True}  # name -> blocking
+EVALUATION_CHECKS = {"predictions_match_test_split": True, "metrics_in_range": True}
+SUBMISSION_CHECKS = {"metrics_in_range": True}
+THESIS_RESULTS = Path(__file__).resolve().parents[1] / "data" / "thesis_results.json.gz"
 
 
-def _image_count(split_dir: Path) -> int:
-    images = split_dir / "images"
-    return sum(1 for _ in images.iterdir()) if images.is_dir() else 0
-
-
-def _training_yaml(datasets: Path, workdir: Path) -> Path:
-    """dataset.yaml for the trainers; with an empty val split they validate on train (their own val
-    numbers are only logged: the benchmark's evaluation is on the test split)."""
-    import yaml
-
-    spec = yaml.safe_load((datasets / "dataset.yaml").read_text())
-    if not _image_count(datasets / "val"):
-        spec["val"] = spec["train"]
-    target = workdir / "dataset.yaml"
-    target.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return target
-
-
-def _training_input(artifacts: ArtifactStore, settings: TrainSettings) -> str:
-    """What a training run depends on: the train/val datasets' content (COCO files name every image by
-    a hash of its path, with its boxes), the settings and the trainer's code version."""
-    from wildbench_assets.resources.artifacts import sha256_file
-
-    files = [artifacts.path(f"datasets/{split}/coco.json") for split in ("train", "val")]
-    return combined_version(*(sha256_file(f) if f.exists() else "missing" for f in files),
-                            json.dumps(settings.to_dict(), sort_keys=True), TRAINING_CODE_VERSION)
-
-
-def _settings(config: TrainConfig) -> TrainSettings:
-    base = PRESETS[config.preset].to_dict()
-    overrides = {k: v for k, v in config.model_dump().items() if k in base and v is not None}
-    return TrainSettings(**{**base, **overrides, "device": config.device})
-
-
-def _code_version() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        from importlib.metadata import version
-
-        return f"wildbench-assets {version('wildbench-assets')}"
+def _weights_checks(found: WeightsFindings | None) -> list[dg.AssetCheckResult]:
+    if found is None:  # nothing trained: nothing to fail
+        return [dg.AssetCheckResult(check_name=name, passed=True, metadata={"note": "nothing trained"})
+                for name in WEIGHTS_CHECKS]
+    return [dg.AssetCheckResult(check_name="weights_loadable", passed=found.loadable),
+            dg.AssetCheckResult(check_name="loss_finite", passed=found.loss_finite,
+                                metadata={"losses": dg.MetadataValue.json(found.losses)})]
 
 
 @dg.asset(
@@ -89,8 +53,8 @@ def _code_version() -> str:
     pool=gpu_pool(),
     code_version=TRAINING_CODE_VERSION,
     automation_condition=when_inputs_changed(),
-    check_specs=[dg.AssetCheckSpec("weights_loadable", asset="model_weights", blocking=True),
-                 dg.AssetCheckSpec("loss_finite", asset="model_weights", blocking=True)],
+    check_specs=[dg.AssetCheckSpec(name, asset="model_weights", blocking=blocking)
+                 for name, blocking in WEIGHTS_CHECKS.items()],
 )
 def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifacts: ArtifactStore,
                   taxonomy: TaxonomyResource):
@@ -100,146 +64,52 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     its yaml) or `fasterrcnn` (torchvision resnet50_fpn_v2; the tiny preset uses the 320-px MobileNetV3
     FPN). Stored atomically with sha256, code version and config. Not retrained when the training
     data, settings and trainer are unchanged: the stored weights are re-published as they are."""
-    model = context.partition_key
-    settings = _settings(config)
-    names = taxonomy.load().class_names
-    datasets = artifacts.path("datasets")
-    if not (datasets / "dataset.yaml").exists():
+    model, settings = context.partition_key, config.settings()
+    if not artifacts.path("datasets/dataset.yaml").exists():
         raise dg.Failure("no training datasets: materialize training_datasets first")
-    training_input = _training_input(artifacts, settings)
-    card_path = artifacts.path(f"models/{model}/card.json")
-    previous = json.loads(card_path.read_text()) if card_path.exists() else {}
-    if previous.get("training_input") == training_input and artifacts.path(f"models/{model}/weights.pt").exists():
+    training_input = model_store.training_input(artifacts, settings, TRAINING_CODE_VERSION)
+    card = model_store.stored_card(artifacts, model)
+    retrained = card.get("training_input") != training_input
+    if not retrained:
         context.log.info(f"{model}: training data, settings and trainer unchanged: not retrained")
-        return _weights_result(context, artifacts, model, previous, settings, retrained=False)
-    if not _image_count(datasets / "train"):  # a small archive can leave train empty: nothing to learn from
+    elif not model_store.image_count(artifacts.path("datasets/train")):  # nothing to learn from
         context.log.warning(f"{model}: the train split has no images; no weights are trained")
         return publish(context, dg.MaterializeResult(
             data_version=dg.DataVersion("untrained"), metadata={"trained": False, "reason": "empty train split"},
-            check_results=[dg.AssetCheckResult(check_name=n, passed=True, metadata={"note": "nothing trained"})
-                           for n in ("weights_loadable", "loss_finite")]))
-    workdir = artifacts.path(f"models/.work-{model}-{context.run_id[:8]}")  # concurrent runs never share one
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        started = time.perf_counter()
-        trained, losses = _train(model, datasets, _training_yaml(datasets, workdir), workdir, settings, len(names))
-        seconds = time.perf_counter() - started
-        relative = f"models/{model}/weights.pt"
-        with artifacts.writing(relative) as tmp:
-            shutil.copyfile(trained, tmp)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    stored = artifacts.describe(relative)
-    card = {"model": model, "sha256": stored.sha256, "code_version": _code_version(), "settings": settings.to_dict(),
-            "classes": names, "train_seconds": seconds, "losses": losses, "training_input": training_input}
-    with artifacts.writing(f"models/{model}/card.json") as tmp:
-        tmp.write_text(json.dumps(card, indent=1))
-    return _weights_result(context, artifacts, model, card, settings, retrained=True)
-
-
-def _train(model: str, datasets: Path, dataset_yaml: Path, workdir: Path, settings: TrainSettings,
-           n_classes: int) -> tuple[Path, list[dict]]:
-    """(weights file in workdir, per-epoch losses) from the model's own trainer."""
-    if model == "yolov8":
-        from wildbench_assets.training.yolo import train_yolov8
-
-        return train_yolov8(dataset_yaml, workdir, settings, scale="n" if settings.architecture == "tiny" else "s")
-    if model == "megadetector":
-        from wildbench_assets.training.megadetector import train_megadetector
-
-        return train_megadetector(dataset_yaml, workdir, settings,
-                                  arch="yolov5n" if settings.architecture == "tiny" else "yolov5x6")
-    from wildbench_assets.training.frcnn import train_fasterrcnn
-
-    return train_fasterrcnn(datasets, workdir, settings, n_classes)
-
-
-def _weights_result(context, artifacts: ArtifactStore, model: str, card: dict, settings: TrainSettings,
-                    retrained: bool) -> dg.MaterializeResult:
-    import math
-
-    import torch
-
+            check_results=_weights_checks(None)))
+    else:
+        card = model_store.train_and_store(artifacts, model, settings, taxonomy.load().class_names, context.run_id,
+                                           training_input)
     stored = artifacts.describe(f"models/{model}/weights.pt")
-    losses, seconds = card["losses"], card["train_seconds"]
-
-    try:
-        torch.load(stored.path, map_location="cpu", weights_only=False)  # our own checkpoint
-        loadable = True
-    except Exception as err:  # noqa: BLE001 - reported by the check
-        context.log.error(f"weights do not load: {err}")
-        loadable = False
-    values = [v for row in losses for k, v in row.items() if k != "epoch" and v is not None]
-    curve = pd.DataFrame(losses).set_index("epoch") if losses else pd.DataFrame()
+    found = WeightsFindings(load_error=model_store.weights_load_error(stored.path), losses=card["losses"])
+    if not found.loadable:
+        context.log.error(f"weights do not load: {found.load_error}")
     return publish(context, dg.MaterializeResult(
         data_version=dg.DataVersion(stored.sha256[:16]),
-        metadata={**stored.metadata(), "retrained": retrained, "train_seconds": seconds, "epochs": settings.epochs,
-                  "imgsz": settings.imgsz, "device": settings.device, "code_version": card["code_version"],
-                  "settings": dg.MetadataValue.json(settings.to_dict()),
-                  "loss_curve": png_markdown(bar_chart_png(curve, f"{model}: training loss per epoch", "loss"),
+        metadata={**stored.metadata(), "retrained": retrained, "train_seconds": card["train_seconds"],
+                  "epochs": settings.epochs, "imgsz": settings.imgsz, "device": settings.device,
+                  "code_version": card["code_version"], "settings": dg.MetadataValue.json(settings.to_dict()),
+                  "loss_curve": png_markdown(bar_chart_png(found.curve, f"{model}: training loss per epoch", "loss"),
                                              "loss")},
-        check_results=[
-            dg.AssetCheckResult(check_name="weights_loadable", passed=loadable),
-            dg.AssetCheckResult(check_name="loss_finite", passed=bool(values) and all(math.isfinite(v) for v in values),
-                                metadata={"losses": dg.MetadataValue.json(losses)}),
-        ],
+        check_results=_weights_checks(found),
     ))
 
 
-HEADLINE = ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy", "f1_macro",
-            "precision_macro", "recall_macro", "mean_iou_matched")
-
-
-def metric_columns(scored: dict | None, prefix: str = "") -> dict:
-    """The leaderboard's metric columns of one score (None where nothing was scored)."""
-    if not scored or not scored.get("image_level"):
-        return {f"{prefix}{k}": None for k in HEADLINE}
-    level, detection = scored["image_level"], scored.get("detection", {})
-    return {f"{prefix}{k}": detection.get(k, level.get(k)) for k in HEADLINE}
-
-
-def seen_unseen_columns(unseen: dict | None, seen: dict | None) -> dict:
-    """Unseen-camera metrics (the headline), seen-camera ones (`seen_`), and the gap (seen - unseen)."""
-    row = {**metric_columns(unseen), **metric_columns(seen, "seen_")}
-    for k in ("map_50", "map_50_95", "accuracy", "f1_weighted"):
-        a, b = row[k], row[f"seen_{k}"]
-        row[f"gap_{k}"] = None if a is None or b is None else b - a
-    return row
-
-
-def breakdowns(scored: dict | None, class_names: list[str]) -> dict:
-    """Per-class AP and per-park metrics as JSON columns (the leaderboard's drill-down)."""
-    if not scored:
-        return {"per_class_ap": "{}", "per_park": "{}"}
-    per_park = {park: {k: v for k, v in metric_columns(part).items() if k in ("map_50", "map_50_95", "accuracy",
-                                                                                "f1_weighted")}
-                | {"images": part.get("images", 0)} for park, part in scored.get("groups", {}).items()}
-    return {"per_class_ap": json.dumps(scored.get("detection", {}).get("per_class_ap", {}), sort_keys=True),
-            "per_park": json.dumps(per_park, sort_keys=True)}
-
-
-def _score_test_set(model: str, weights: Path, settings: TrainSettings, folder: Path, tax, threshold: float):
-    """(score with per-park groups or None, COCO results, images/s, images predicted) of one model on one
-    test set."""
-    truth_doc = json.loads((folder / "coco.json").read_text()) if (folder / "coco.json").exists() else {"images": []}
-    images = [folder / i["file_name"] for i in truth_doc["images"]]
-    if not images:
-        return None, [], None, 0
-    started = time.perf_counter()
-    predicted = predict_with_model(model, weights, images, settings, len(tax.class_names))
-    images_per_s = len(images) / max(1e-9, time.perf_counter() - started)
-    results = [{"image_id": image["id"], "category_id": p.class_index + 1, "score": p.confidence,
-                "bbox": [p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]]}
-               for image, found in zip(truth_doc["images"], predicted) for p in found]
-    parks: dict[str, set[str]] = {}
-    for image in truth_doc["images"]:
-        parks.setdefault(image.get("park", "?"), set()).add(image["file_name"])
-    species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
-    try:
-        scored = score(json.dumps(truth_doc), json.dumps(results), tax.class_names, species, threshold, parks)
-    except ScoringError as err:
-        raise dg.Failure(f"{model}: predictions and the {folder.name} split disagree: {err}") from err
-    return scored, results, images_per_s, len(predicted)
+def _evaluation_metadata(model: str, found: lb.EvaluationFindings, class_names: list[str]) -> dict:
+    """The row's numbers; with an unseen-camera score, per-species AP and F1, per park, and the confusion."""
+    metadata = lb.numeric_metadata(found.row)
+    unseen = found.unseen
+    if unseen:
+        per_class = lb.per_class_frame(unseen)
+        metadata |= {
+            "per_class": frame_markdown(per_class),
+            "per_park": dg.MetadataValue.json(json.loads(found.row["per_park"])),
+            "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
+                                           "per-species AP and F1"),
+            "confusion_matrix": png_markdown(confusion_png(
+                unseen["image_level"]["confusion"], lb.confusion_labels(unseen, class_names),
+                f"{model}: image-level confusion (row share)"), "confusion matrix")}
+    return metadata
 
 
 @dg.asset(
@@ -252,8 +122,8 @@ def _score_test_set(model: str, weights: Path, settings: TrainSettings, folder: 
     op_tags=GPU_STEP,
     pool=gpu_pool(),
     automation_condition=when_inputs_changed(),
-    check_specs=[dg.AssetCheckSpec("predictions_match_test_split", asset="model_evaluation", blocking=True),
-                 dg.AssetCheckSpec("metrics_in_range", asset="model_evaluation", blocking=True)],
+    check_specs=[dg.AssetCheckSpec(name, asset="model_evaluation", blocking=blocking)
+                 for name, blocking in EVALUATION_CHECKS.items()],
 )
 def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                      taxonomy: TaxonomyResource):
@@ -261,92 +131,41 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     training cameras, no shared burst), with the gap between them — COCO mAP@.5 and mAP@[.5:.95] with
     per-class AP (every prediction kept and ranked), the thesis's image-level metrics, a per-park
     breakdown, and inference images/s on this machine — scored by exactly the code of `wildbench score`."""
-    model = context.partition_key
-    tax = taxonomy.load()
-    card_path = artifacts.path(f"models/{model}/card.json")
-    trained = artifacts.path(f"models/{model}/weights.pt").exists() and card_path.exists()
-    card = json.loads(card_path.read_text()) if trained else {}
-    scored, speeds, images, predicted = {}, [], {}, {}
-    if trained:
-        settings = TrainSettings(**card["settings"])
-        for test_set in TEST_SETS:
-            scored[test_set], results, speed, predicted[test_set] = _score_test_set(
-                model, artifacts.path(f"models/{model}/weights.pt"), settings, artifacts.path(f"datasets/{test_set}"),
-                tax, config.image_threshold)
-            images[test_set] = scored[test_set]["images"] if scored[test_set] else 0
-            speeds += [speed] if speed else []
-            with artifacts.writing(f"models/{model}/{test_set}_predictions.coco.json") as tmp:
-                tmp.write_text(json.dumps(results))
-    unseen, seen = scored.get("test"), scored.get("test_seen")
-    if unseen is None:  # a small archive can leave the test set empty, or nothing trained: said so
-        why = "no weights were trained (empty train split)" if not trained else "the test split has no images"
-        context.log.warning(f"{model}: {why}; no unseen-camera metric can be computed")
-    row = {"model": model, "source": "trained here", "release": WORKING_SPLIT, "images": images.get("test", 0),
-           "seen_images": images.get("test_seen", 0), **seen_unseen_columns(unseen, seen),
-           **breakdowns(unseen, tax.class_names),
-           "images_per_s": sum(speeds) / len(speeds) if speeds else None,
-           "imgsz": card.get("settings", {}).get("imgsz"), "epochs": card.get("settings", {}).get("epochs"),
-           "weights_sha256": card.get("sha256"), "note": None if unseen else why}
-    metrics = [v for k, v in row.items() if k.removeprefix("seen_") in HEADLINE and v is not None]
-    in_range = all(math.isfinite(v) and 0 <= v <= 1 for v in metrics)
-    metadata = {k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None}
-    if unseen:
-        level = unseen["image_level"]
-        per_class = pd.DataFrame({"ap": unseen.get("detection", {}).get("per_class_ap", {}),
-                                  "f1": {k: v for k, v in level["per_class_f1"].items() if k != EMPTY_SPECIES}}
-                                 ).fillna(0)
-        metadata |= {
-            "per_class": frame_markdown(per_class),
-            "per_park": dg.MetadataValue.json(json.loads(row["per_park"])),
-            "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
-                                           "per-species AP and F1"),
-            "confusion_matrix": png_markdown(confusion_png(
-                level["confusion"], [EMPTY_SPECIES if c == -1 else tax.class_names[c] for c in level["labels"]],
-                f"{model}: image-level confusion (row share)"), "confusion matrix")}
-    table = pd.DataFrame([row])
+    model, tax = context.partition_key, taxonomy.load()
+    card = model_store.stored_card(artifacts, model)
+    species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
+    scores = {}
+    for test_set in TEST_SETS if card else ():
+        truth, predicted, seconds = model_store.predict_test_set(artifacts, model, card, test_set,
+                                                                 len(tax.class_names))
+        try:
+            scores[test_set] = lb.score_test_set(truth, predicted, seconds, tax.class_names, species,
+                                                 config.image_threshold)
+        except ScoringError as err:
+            raise dg.Failure(f"{model}: predictions and the {test_set} split disagree: {err}") from err
+        model_store.write_predictions(artifacts, model, test_set, scores[test_set].results)
+    found = lb.evaluation_findings(model, card, scores)
+    if found.note:  # a small archive can leave the test set empty, or nothing trained: said so
+        context.log.warning(f"{model}: {found.note}; no unseen-camera metric can be computed")
+    table = pd.DataFrame([found.row])
     return publish(context, dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"]))),
-        metadata=metadata,
+        metadata=_evaluation_metadata(model, found, tax.class_names),
         check_results=[
-            dg.AssetCheckResult(check_name="predictions_match_test_split", passed=predicted == images,
-                                metadata={"images": dg.MetadataValue.json(images),
-                                          "predicted": dg.MetadataValue.json(predicted)}),
-            dg.AssetCheckResult(check_name="metrics_in_range", passed=in_range,
-                                metadata={"metrics_checked": len(metrics)}),
+            dg.AssetCheckResult(check_name="predictions_match_test_split", passed=found.predictions_match,
+                                metadata={"images": dg.MetadataValue.json(found.images),
+                                          "predicted": dg.MetadataValue.json(found.predicted)}),
+            dg.AssetCheckResult(check_name="metrics_in_range", passed=found.in_range,
+                                metadata={"metrics_checked": found.metrics_checked}),
         ],
     ))
 
 
-WORKING_SPLIT = "working"  # models trained and scored on the current splits, not on a frozen release
-LEADERBOARD_COLUMNS = ["model", "source", "release", "images", "map_50_95", "map_50", "precision_weighted",
-                       "recall_weighted", "f1_weighted", "accuracy", "f1_macro", "seen_images", "seen_map_50_95",
-                       "seen_map_50", "seen_accuracy", "seen_f1_weighted", "gap_map_50_95", "gap_map_50",
-                       "gap_accuracy", "gap_f1_weighted", "per_class_ap", "per_park"]
-THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tuned (thesis)",
-               "fasterrcnn": "Faster R-CNN (thesis)"}
-
-
-THESIS_RESULTS = Path(__file__).resolve().parents[1] / "data" / "thesis_results.json.gz"
-
-
 def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     """The thesis's three published rows, recomputed from its per-image results, which ship inside the
-    package (`data/thesis_results.json.gz`, with the sha256 of each original file): always present.
-    Image level only: those results hold no boxes to compute a real mAP from; they were scored on the
-    thesis's own random split, which leaks bursts between train and test."""
-    import gzip
-
-    shipped = json.loads(gzip.decompress(results_file.read_bytes()))["models"]
-    rows = []
-    for stem, name in THESIS_ROWS.items():
-        values = shipped[stem]
-        metrics = image_level(values["true"], values["pred"])
-        rows.append({"model": name, "source": "thesis per-image results (its random split)", "release": "thesis",
-                     "images": len(values["true"]), "map_50_95": None, "map_50": None,
-                     "precision_weighted": metrics.precision_weighted, "recall_weighted": metrics.recall_weighted,
-                     "f1_weighted": metrics.f1_weighted, "accuracy": metrics.accuracy, "f1_macro": metrics.f1_macro})
-    return rows
+    package (`data/thesis_results.json.gz`, with the sha256 of each original file): always present."""
+    return lb.thesis_rows(json.loads(gzip.decompress(results_file.read_bytes()))["models"])
 
 
 @dg.asset(
@@ -393,7 +212,8 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    check_specs=[dg.AssetCheckSpec("metrics_in_range", asset="submission_scores", blocking=True)],
+    check_specs=[dg.AssetCheckSpec(name, asset="submission_scores", blocking=blocking)
+                 for name, blocking in SUBMISSION_CHECKS.items()],
 )
 def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                       taxonomy: TaxonomyResource, submissions: RequestInbox):
@@ -401,46 +221,25 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
     results json or an image-level CSV (`image_id,label`), images named by their public id (`wb...`, as
     in the public test ZIP) — scored against the release's hidden labels by exactly the code that scores
     our models. A file that cannot be scored is rejected with its reason (`<id>.error.json`)."""
-    submission = context.partition_key
-    tax = taxonomy.load()
+    submission, tax = context.partition_key, taxonomy.load()
     species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
     with submissions.answering(submission):  # any failure is answered with <id>.error.json
-        store = submissions.open()
-        raw = next((raw for raw in (store.read_optional(f"{submission}{s}") for s in (".json", ".csv"))
-                    if raw is not None), None)
         try:
-            if raw is None:
-                raise ScoringError(f"no {submission}.json or {submission}.csv in the submissions inbox")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ScoringError("the file is not UTF-8 text (binary data?)") from err
+            raw = submissions.read_item(submission, (".json", ".csv"))
             release = latest_release(context.instance, artifacts)
-            if release is None:
-                raise ScoringError("no benchmark release has been cut yet (`wildbench release`): submissions are "
-                                   "scored against a release's hidden test labels")
-            truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text()
-            groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
-            scored = score(truth, text, tax.class_names, species, config.image_threshold, groups)
+            truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text() if release else None
+            found = lb.submission_findings(submission, raw, release, truth, tax.class_names, species,
+                                           config.image_threshold)
         except ScoringError as err:
             submissions.answer_error(submission, str(err), submission=submission)
             raise dg.Failure(f"submission {submission} rejected: {err}") from err
-        by_group = scored.get("groups", {})
-        unseen, seen = by_group.get("test"), by_group.get("test_seen")
-        parks = {name.removeprefix("park:"): part for name, part in by_group.items() if name.startswith("park:")}
-        row = {"model": f"submission:{submission}", "source": "submission", "release": release,
-               "images": unseen["images"] if unseen else 0, "seen_images": seen["images"] if seen else 0,
-               **seen_unseen_columns(unseen, seen),
-               **breakdowns({**(unseen or {}), "groups": parks} if unseen else None, tax.class_names)}
-        values = [v for k, v in row.items() if k.removeprefix("seen_") in HEADLINE and v is not None]
-        if not all(math.isfinite(v) and 0 <= v <= 1 for v in values):  # never a NaN on the leaderboard
-            error = f"metrics out of range: { {k: row[k] for k in ('map_50_95', 'map_50', 'accuracy')} }"
-            submissions.answer_error(submission, error, submission=submission)
-            raise dg.Failure(f"submission {submission}: {error}")
-        submissions.write_json(f"{submission}.score.json", {"submission": submission, "release": release, **scored})
+        if not found.in_range:  # never a NaN on the leaderboard
+            submissions.answer_error(submission, found.range_error, submission=submission)
+            raise dg.Failure(f"submission {submission}: {found.range_error}")
+        submissions.write_json(f"{submission}.score.json",
+                               {"submission": submission, "release": release, **found.scored})
     return publish(context, dg.MaterializeResult(
-        value=pd.DataFrame([row]),
-        metadata={k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None},
-        check_results=[dg.AssetCheckResult(check_name="metrics_in_range",
-                                           passed=all(math.isfinite(v) and 0 <= v <= 1 for v in values))],
+        value=pd.DataFrame([found.row]),
+        metadata=lb.numeric_metadata(found.row),
+        check_results=[dg.AssetCheckResult(check_name="metrics_in_range", passed=found.in_range)],
     ))

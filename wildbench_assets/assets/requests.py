@@ -9,8 +9,15 @@ import pandas as pd
 from wildbench_assets.assets.checks import publish
 from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
-from wildbench_assets.lib.dataset_requests import RequestError, check_request_id, parse_spec, select_images
-from wildbench_assets.lib.labels import LABELLED
+from wildbench_assets.lib.dataset_requests import (
+    ExportFindings,
+    ExportSpec,
+    RequestError,
+    check_request_id,
+    export_findings,
+    parse_spec,
+    select_images,
+)
 from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import request_partitions
@@ -22,7 +29,6 @@ from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
 from wildbench_assets.resources.release_writer import withheld_paths
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 
 def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, artifacts: ArtifactStore):
@@ -42,14 +48,43 @@ def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, a
     raise RequestError(f"request {request_id!r} has no spec: give one in the run config or as {request_id}.json")
 
 
+def _accept(request_id: str, config: ExportRequest, inbox: RequestInbox, artifacts: ArtifactStore, tax,
+            curated: pd.DataFrame, test_splits: pd.DataFrame) -> tuple[ExportSpec, str, pd.DataFrame]:
+    """(spec, where it came from, the requested images), the spec stored so a re-execution needs no
+    config. A request that is malformed or matches nothing is answered with its reason, and fails."""
+    try:
+        check_request_id(request_id)
+        raw, source = _request_spec(request_id, config, inbox, artifacts)
+        spec = parse_spec(raw, tax.species_codes, tax.park_codes)
+        images = select_images(curated, spec, withheld_paths(artifacts.path("releases"), [test_splits]))
+    except RequestError as err:
+        inbox.answer_error(request_id, str(err), request=request_id)
+        raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
+    with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
+        tmp.write_text(json.dumps(spec.to_dict(), indent=1))
+    return spec, source, images
+
+
+EXPORT_CHECKS = {"zip_verified": True, "matches_request": True, "counts_add_up": True}  # name -> blocking
+
+
+def _check_results(found: ExportFindings) -> list[dg.AssetCheckResult]:
+    return [
+        dg.AssetCheckResult(check_name="zip_verified", passed=found.zip_problem is None),
+        dg.AssetCheckResult(check_name="matches_request", passed=found.matches_request),
+        dg.AssetCheckResult(check_name="counts_add_up", passed=found.counts_add_up,
+                            metadata={"images": found.images, "left_out": found.left_out}),
+    ]
+
+
 @dg.asset(
     partitions_def=request_partitions,
     ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
          "benchmark_splits": dg.AssetIn(partition_mapping=dg.SpecificPartitionsPartitionMapping(list(TEST_SETS)))},
     group_name="exports",
     kinds={"zip"},
-    check_specs=[dg.AssetCheckSpec(n, asset="custom_export", blocking=True)
-                 for n in ("zip_verified", "matches_request", "counts_add_up")],
+    check_specs=[dg.AssetCheckSpec(name, asset="custom_export", blocking=blocking)
+                 for name, blocking in EXPORT_CHECKS.items()],
 )
 def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbox: RequestInbox,
                   archive: ArchiveResource, detector: DetectorResource, label_cache: LabelCache,
@@ -60,50 +95,23 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
     benchmark; missing ones are computed. The benchmark's test images (the current test sets and every
     release's) are never included: their labels are hidden. The spec is stored, so a re-execution needs
     no config."""
-    request_id = context.partition_key
-    tax = taxonomy.load()
-    try:
-        check_request_id(request_id)
-        raw, source = _request_spec(request_id, config, inbox, artifacts)
-        spec = parse_spec(raw, tax.species_codes, tax.park_codes)
-        withheld = withheld_paths(artifacts.path("releases"), [benchmark_splits])
-        images = select_images(curated_images, spec, withheld)
-    except RequestError as err:
-        inbox.answer_error(request_id, str(err), request=request_id)
-        raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
-    with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
-        tmp.write_text(json.dumps(spec.to_dict(), indent=1))
+    request_id, tax = context.partition_key, taxonomy.load()
+    spec, source, images = _accept(request_id, config, inbox, artifacts, tax, curated_images, benchmark_splits)
     context.log.info(f"request {request_id} ({source}): {len(images)} images match {spec.to_dict()}")
-
     with inbox.answering(request_id):
         store = archive.open()
         inbox.report_progress(request_id, "labelling", 0, len(images))
         labels, model = label_images(images.assign(split="export"), store, detector, label_cache, tax,
                                      config.label_threshold, context.log, name=request_id,
-                                     progress=lambda done, total: inbox.report_progress(
-                                         request_id, "labelling", done, total))
+                                     progress=inbox.progress(request_id, "labelling"))
         inbox.report_progress(request_id, "packing", len(images), len(images))
-        rows = ds.usable(labels).to_dict("records")
-        left_out = int(len(labels) - len(rows))
-        context.log.info(f"request {request_id}: {len(rows)} images to pack ({left_out} left out: no box or "
-                         f"unreadable), {model.inferences} inferences")
-        members = ds.archive_members(rows, tax.class_names, spec.formats, {"request": request_id, **spec.to_dict()})
+        members = ds.archive_members(ds.usable(labels).to_dict("records"), tax.class_names, spec.formats,
+                                     {"request": request_id, **spec.to_dict()})
         stored, names = artifacts.publish_zip(f"requests/{request_id}.zip", members, store.open_stream)
-        chosen = pd.DataFrame(rows, columns=["park", "species", "label_status"])
-        in_request = (
-            (not spec.parks or chosen.park.isin(spec.parks).all())
-            and (not spec.species or chosen.species.isin([*spec.species, EMPTY_SPECIES]).all())
-            and (spec.include_empties or (chosen.species != EMPTY_SPECIES).all())
-            and (spec.limit is None or len(images) <= spec.limit)
-        )
-        checks = [
-            dg.AssetCheckResult(check_name="zip_verified", passed=verify_zip(str(stored.path), names) is None),
-            dg.AssetCheckResult(check_name="matches_request", passed=bool(in_request)),
-            dg.AssetCheckResult(check_name="counts_add_up",
-                                passed=bool(sum(n.endswith(".txt") for n in names)
-                                            == (chosen.label_status == LABELLED).sum() * ("yolo" in spec.formats)),
-                                metadata={"images": len(rows), "left_out": left_out}),
-        ]
+        found = export_findings(labels, len(images), spec, names, verify_zip(str(stored.path), names))
+        context.log.info(f"request {request_id}: {found.images} images packed ({found.left_out} left out: no box or "
+                         f"unreadable), {model.inferences} inferences")
+    checks = _check_results(found)
     failed = [c.check_name for c in checks if not c.passed]
     if failed:  # the ZIP is withdrawn: nothing that failed its checks is handed out as done
         stored.path.unlink(missing_ok=True)
@@ -111,10 +119,10 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         raise dg.Failure(f"request {request_id}: the export failed its checks {failed}")
     inbox.write_json(f"{request_id}.result.json", {
         "request": request_id, "status": "done", "zip": str(stored.path), "sha256": stored.sha256,
-        "images": len(rows), "left_out": left_out, "spec": spec.to_dict(),
+        "images": found.images, "left_out": found.left_out, "spec": spec.to_dict(),
         "at": datetime.now(UTC).isoformat()})
     return publish(context, dg.MaterializeResult(
-        metadata={**stored.metadata(), "images": len(rows), "left_out": left_out, "source": source,
+        metadata={**stored.metadata(), "images": found.images, "left_out": found.left_out, "source": source,
                   "spec": dg.MetadataValue.json(spec.to_dict()), "inferences": model.inferences},
         check_results=checks,
     ))

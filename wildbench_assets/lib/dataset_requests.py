@@ -12,7 +12,8 @@ from datetime import date
 
 import pandas as pd
 
-from wildbench_assets.lib.datasets import FORMATS
+from wildbench_assets.lib.datasets import FORMATS, usable
+from wildbench_assets.lib.labels import LABELLED
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -126,3 +127,36 @@ def select_images(curated: pd.DataFrame, spec: ExportSpec, withheld=frozenset())
     if rows.empty:
         raise RequestError("no image matches the request (check parks, species, dates and offset)")
     return rows
+
+
+@dataclass(frozen=True)
+class ExportFindings:
+    """What a request's checks are made of: the images packed against the spec, the ZIP's entries."""
+
+    images: int                 # images packed: labelled animals and empties
+    left_out: int               # selected but not packed: no box, or unreadable
+    matches_request: bool       # every packed image of a requested park and species, empties only if asked
+    label_files: int            # YOLO files in the ZIP
+    expected_label_files: int   # one per labelled image, when YOLO was asked for
+    zip_problem: str | None     # what verifying the ZIP found (None: every entry and CRC good)
+
+    @property
+    def counts_add_up(self) -> bool:
+        return self.label_files == self.expected_label_files
+
+
+def export_findings(labels: pd.DataFrame, selected: int, spec: ExportSpec, names: list[str],
+                    zip_problem: str | None) -> ExportFindings:
+    """Findings of a request's ZIP (entry `names`) packed from `labels` of the `selected` images."""
+    chosen = usable(labels)
+    in_request = (
+        (not spec.parks or chosen.park.isin(spec.parks).all())
+        and (not spec.species or chosen.species.isin([*spec.species, EMPTY_SPECIES]).all())
+        and (spec.include_empties or (chosen.species != EMPTY_SPECIES).all())
+        and (spec.limit is None or selected <= spec.limit)
+    )
+    return ExportFindings(
+        images=len(chosen), left_out=len(labels) - len(chosen), matches_request=bool(in_request),
+        label_files=sum(n.endswith(".txt") for n in names),
+        expected_label_files=int((chosen.label_status == LABELLED).sum()) * ("yolo" in spec.formats),
+        zip_problem=zip_problem)

@@ -9,11 +9,12 @@ background images); animal images without a box, and failed images, are left out
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 import yaml
 
-from wildbench_assets.lib.annotations import Box, voc_xml, yolo_line
+from wildbench_assets.lib.annotations import Box, parse_voc_xml, voc_xml, yolo_line
 from wildbench_assets.lib.labels import EMPTY, LABELLED, boxes_of, image_id
 
 
@@ -116,3 +117,62 @@ def formats_disagreement(yolo: list, coco: list, voc: list, expected: int, width
         if all(max(v) - min(v) <= tolerance for v in corners):
             agree += 1
     return count - agree
+
+
+@dataclass(frozen=True)
+class WrittenSplit:
+    """A training split as read back from its files (names relative to the split's folder)."""
+
+    image_bytes: dict[str, int]     # images/<id> -> size
+    yolo_texts: dict[str, str]      # labels/<stem>.txt -> text
+    voc_texts: dict[str, str]       # voc/<stem>.xml -> text
+    coco: dict                      # coco.json
+
+
+@dataclass(frozen=True)
+class DatasetFindings:
+    """What a training split's checks are made of: its labels against the files written for them."""
+
+    images: int                     # usable rows: labelled animals and empties
+    labelled: int
+    boxes: int                      # boxes of the labelled rows
+    left_out: dict[str, int]        # label_status -> rows not written (no detection, failed)
+    missing: int                    # usable images with no or an empty image file
+    image_files: int
+    label_files: int
+    disagreements: int              # boxes the YOLO, VOC and COCO files disagree on
+
+    @property
+    def empties(self) -> int:
+        return self.images - self.labelled
+
+    @property
+    def counts_add_up(self) -> bool:
+        return self.label_files == self.labelled and self.image_files == self.images
+
+
+def stem_of(path: str) -> str:
+    """The file stem an image's label files go by."""
+    return image_id(path).rsplit(".", 1)[0]
+
+
+def dataset_findings(labels: pd.DataFrame, written: WrittenSplit) -> DatasetFindings:
+    """Read-back findings: every usable image present and non-empty, one YOLO file per labelled image,
+    and the three formats agreeing on every box (`formats_disagreement`)."""
+    rows = usable(labels).to_dict("records")
+    labelled = [r for r in rows if r["label_status"] == LABELLED]
+    coco = coco_boxes_by_file(written.coco)
+    disagree = 0
+    for row in labelled:
+        stem = stem_of(row["path"])
+        yolo = [box for _cls, box in read_back_yolo(written.yolo_texts.get(f"labels/{stem}.txt", ""))]
+        voc_text = written.voc_texts.get(f"voc/{stem}.xml")
+        voc = [box for _name, box in parse_voc_xml(voc_text)[2]] if voc_text else []
+        disagree += formats_disagreement(yolo, coco.get(f"images/{image_id(row['path'])}", []), voc,
+                                         int(row["n_boxes"]), int(row["width"]), int(row["height"]))
+    statuses = labels.label_status.value_counts()
+    return DatasetFindings(
+        images=len(rows), labelled=len(labelled), boxes=int(sum(r["n_boxes"] for r in labelled)),
+        left_out={str(k): int(v) for k, v in statuses.items() if k not in (LABELLED, EMPTY)},
+        missing=sum(not written.image_bytes.get(f"images/{image_id(r['path'])}") for r in rows),
+        image_files=len(written.image_bytes), label_files=len(written.yolo_texts), disagreements=disagree)

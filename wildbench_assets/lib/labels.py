@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from wildbench_assets.lib.annotations import Box
+from wildbench_assets.lib.expectations import Rule, RuleResult, validate
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 LABELLED, NO_DETECTION, EMPTY, FAILED = "labelled", "no detection", "empty", "failed"
@@ -62,3 +64,53 @@ def md_batch_output(labels: pd.DataFrame, detector: str) -> dict:
         "info": {"format_version": "1.6", "detector": detector,
                  "detection_completion_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")},
     }
+
+
+@dataclass(frozen=True)
+class LabelFindings:
+    """What a split's label checks are made of, from its images and their label rows."""
+
+    images: int                           # images of the split (one label row each is expected)
+    animals: int                          # of them, not empty
+    statuses: dict[str, int]              # label_status -> rows
+    boxes: int                            # label boxes, all rows
+    outside_or_degenerate: int            # boxes outside the unit square, or of no area
+    row_rules: list[RuleResult]           # one row per image, unique paths, known statuses
+    confidence_rules: list[RuleResult]    # every box's confidence in [threshold, 1]
+
+    @property
+    def no_detection(self) -> int:
+        return self.statuses.get(NO_DETECTION, 0)
+
+    @property
+    def failed(self) -> int:
+        return self.statuses.get(FAILED, 0)
+
+    @property
+    def unlabelled_share(self) -> float:
+        """Animal images the detector found nothing in, of all animal images."""
+        return self.no_detection / max(1, self.animals)
+
+    @property
+    def failed_share(self) -> float:
+        return self.failed / max(1, sum(self.statuses.values()))
+
+
+def label_findings(images: pd.DataFrame, labels: pd.DataFrame, threshold: float) -> LabelFindings:
+    """Findings of `labels` (the rows `label_row` made) for the split's `images`."""
+    boxes = [(box, conf) for row in labels.to_dict("records") for box, conf in boxes_of(row)]
+    confidences = pd.DataFrame({"conf": pd.Series([conf for _box, conf in boxes], dtype="float64")})
+    row_rules = validate(labels, [
+        Rule("expect_table_row_count_to_equal", {"value": len(images)}),
+        Rule("expect_column_values_to_be_unique", {"column": "path"}),
+        Rule("expect_column_values_to_be_in_set", {"column": "label_status",
+                                                    "value_set": [LABELLED, NO_DETECTION, EMPTY, FAILED]}),
+    ], name="detection_labels")
+    confidence_rules = validate(confidences, [Rule("expect_column_values_to_be_between",
+                                                   {"column": "conf", "min_value": threshold, "max_value": 1.0})],
+                                name="detection_confidences")
+    return LabelFindings(
+        images=len(images), animals=int((images.species != EMPTY_SPECIES).sum()),
+        statuses={str(k): int(v) for k, v in labels.label_status.value_counts().items()},
+        boxes=len(boxes), outside_or_degenerate=sum(not box.is_valid() for box, _conf in boxes),
+        row_rules=row_rules, confidence_rules=confidence_rules)

@@ -9,11 +9,13 @@ A prediction of one image is a dict: `width`, `height`, `detections` (MegaDetect
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from wildbench_assets.lib.expectations import Rule, RuleResult, validate_checks
 from wildbench_assets.lib.labels import MD_CATEGORIES
 
 DETECTOR_ONLY = "animal"  # the species of a detection when no species model is promoted yet
@@ -74,6 +76,55 @@ def md_batch_document(items: list[tuple[str, dict]], class_names: list[str], mod
     if used_classes:
         document["classification_categories"] = {str(i): name for i, name in enumerate(class_names)}
     return document
+
+
+def md_document_errors(document: dict) -> list[str]:
+    """The errors the `megadetector` package's own validator finds (empty: valid)."""
+    from megadetector.postprocessing.validate_batch_results import validate_batch_results
+
+    return validate_batch_results(document)["validation_results"]["errors"]
+
+
+@dataclass(frozen=True)
+class PredictionFindings:
+    """What a day's prediction checks are made of: the table against the images, the MegaDetector file."""
+
+    images: int
+    images_in_table: int
+    one_row_per_image: bool         # every image in the table; one row each unless it has detections
+    detections: int
+    boxes_past_the_edge: int        # x + w or y + h beyond 1
+    box_rules: list[RuleResult]     # x, y, w, h in [0, 1]
+    score_rules: list[RuleResult]   # scores in [min_confidence, 1]
+    md_errors: list[str]            # the MegaDetector validator's, of the file as written
+    statuses: dict[str, int]        # status -> images
+    per_species: dict[str, int]     # species -> detections
+
+    @property
+    def boxes_in_unit_square(self) -> bool:
+        return self.boxes_past_the_edge == 0 and all(r.success for r in self.box_rules)
+
+
+def prediction_findings(images: pd.DataFrame, table: pd.DataFrame, md_document: dict,
+                        min_confidence: float) -> PredictionFindings:
+    """Findings of `table` (from `predictions_table`) for `images`, and of the MegaDetector document."""
+    detected = table[table.status == PREDICTED]
+    found = validate_checks(detected, {
+        "boxes": [Rule("expect_column_values_to_be_between", {"column": c, "min_value": 0.0, "max_value": 1.0})
+                  for c in "xywh"],
+        "scores": [Rule("expect_column_values_to_be_between",
+                        {"column": "score", "min_value": min_confidence, "max_value": 1.0})],
+    }, name="new_image_predictions")
+    single = table[table.status != PREDICTED].path
+    return PredictionFindings(
+        images=len(images), images_in_table=int(table.path.nunique()),
+        one_row_per_image=set(table.path) == set(images.path) and single.is_unique
+        and not set(single) & set(detected.path),
+        detections=len(detected),
+        boxes_past_the_edge=int(((detected.x + detected.w > 1 + 1e-6) | (detected.y + detected.h > 1 + 1e-6)).sum()),
+        box_rules=found["boxes"], score_rules=found["scores"], md_errors=md_document_errors(md_document),
+        statuses={str(k): int(v) for k, v in table.drop_duplicates("path").status.value_counts().items()},
+        per_species={str(k): int(v) for k, v in detected.species.value_counts().items()})
 
 
 def annotate(image: Image.Image, prediction: dict, class_names: list[str]) -> Image.Image:

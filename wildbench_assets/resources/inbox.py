@@ -23,6 +23,12 @@ class RequestInbox(ResourceWithS3Configuration):
     def open(self) -> Archive:
         return open_store(self.uri, self)
 
+    def read_item(self, item_id: str, suffixes: tuple[str, ...] = (".json",)) -> bytes | None:
+        """The first of `<id><suffix>` present, in the order given; None if none is."""
+        store = self.open()
+        return next((raw for raw in (store.read_optional(f"{item_id}{s}") for s in suffixes) if raw is not None),
+                    None)
+
     def write_json(self, name: str, document: dict) -> None:
         self.open().write(name, json.dumps(document, indent=1, default=str).encode())
 
@@ -30,6 +36,10 @@ class RequestInbox(ResourceWithS3Configuration):
         """`<id>.progress.json`: how far the run handling the item is (read by the portal's progress bar)."""
         self.write_json(f"{item_id}{PROGRESS_SUFFIX}", {"id": item_id, "stage": stage, "done": done, "total": total,
                                                         "at": datetime.now(UTC).isoformat()})
+
+    def progress(self, item_id: str, stage: str):
+        """`progress(done, total)` for a long step: reports it as the item's progress in `stage`."""
+        return lambda done, total: self.report_progress(item_id, stage, done, total)
 
     def answer_error(self, item_id: str, error: str, **extra) -> None:
         self.write_json(f"{item_id}.error.json", {"id": item_id, "error": error, **extra,

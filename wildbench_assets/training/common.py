@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,15 @@ class TrainSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides) -> TrainSettings:
+        """The one way run config (`config.TrainConfig`) becomes settings: the preset, with every override
+        that is given (not None). An override that is not a setting is an error, never silently dropped."""
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"not training settings: {sorted(unknown)}")
+        return replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
 
 
 PRESETS = {

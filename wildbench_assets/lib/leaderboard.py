@@ -1,0 +1,217 @@
+"""The leaderboard's rows: a model trained here scored on both test sets, a researcher's submission
+scored against a release's hidden truth, and the thesis's published rows; and the findings their
+checks are made of. Pure: the predictions, truth documents and files' contents are handed in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from wildbench_assets.lib.metrics import image_level
+from wildbench_assets.lib.releases import truth_groups
+from wildbench_assets.lib.scoring import ScoringError, score
+from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
+
+HEADLINE = ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy", "f1_macro",
+            "precision_macro", "recall_macro", "mean_iou_matched")
+WORKING_SPLIT = "working"  # models trained and scored on the current splits, not on a frozen release
+LEADERBOARD_COLUMNS = ["model", "source", "release", "images", "map_50_95", "map_50", "precision_weighted",
+                       "recall_weighted", "f1_weighted", "accuracy", "f1_macro", "seen_images", "seen_map_50_95",
+                       "seen_map_50", "seen_accuracy", "seen_f1_weighted", "gap_map_50_95", "gap_map_50",
+                       "gap_accuracy", "gap_f1_weighted", "per_class_ap", "per_park"]
+THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tuned (thesis)",
+               "fasterrcnn": "Faster R-CNN (thesis)"}
+UNSEEN, SEEN = "test", "test_seen"  # the two test sets: unseen cameras (the headline), training cameras
+
+
+def metric_columns(scored: dict | None, prefix: str = "") -> dict:
+    """The leaderboard's metric columns of one score (None where nothing was scored)."""
+    if not scored or not scored.get("image_level"):
+        return {f"{prefix}{k}": None for k in HEADLINE}
+    level, detection = scored["image_level"], scored.get("detection", {})
+    return {f"{prefix}{k}": detection.get(k, level.get(k)) for k in HEADLINE}
+
+
+def seen_unseen_columns(unseen: dict | None, seen: dict | None) -> dict:
+    """Unseen-camera metrics (the headline), seen-camera ones (`seen_`), and the gap (seen - unseen)."""
+    row = {**metric_columns(unseen), **metric_columns(seen, "seen_")}
+    for k in ("map_50", "map_50_95", "accuracy", "f1_weighted"):
+        a, b = row[k], row[f"seen_{k}"]
+        row[f"gap_{k}"] = None if a is None or b is None else b - a
+    return row
+
+
+def breakdowns(scored: dict | None) -> dict:
+    """Per-class AP and per-park metrics as JSON columns (the leaderboard's drill-down)."""
+    if not scored:
+        return {"per_class_ap": "{}", "per_park": "{}"}
+    per_park = {park: {k: v for k, v in metric_columns(part).items() if k in ("map_50", "map_50_95", "accuracy",
+                                                                                "f1_weighted")}
+                | {"images": part.get("images", 0)} for park, part in scored.get("groups", {}).items()}
+    return {"per_class_ap": json.dumps(scored.get("detection", {}).get("per_class_ap", {}), sort_keys=True),
+            "per_park": json.dumps(per_park, sort_keys=True)}
+
+
+def headline_values(row: dict) -> list[float]:
+    """The row's headline metrics, unseen and seen, that were computed."""
+    return [v for k, v in row.items() if k.removeprefix("seen_") in HEADLINE and v is not None]
+
+
+def all_in_range(values: list[float]) -> bool:
+    """Every metric a finite number in [0, 1] (never a NaN on the leaderboard)."""
+    return all(math.isfinite(v) and 0 <= v <= 1 for v in values)
+
+
+def numeric_metadata(row: dict) -> dict:
+    """The row's numbers (the values the UI charts across runs)."""
+    return {k: v for k, v in row.items() if isinstance(v, (int, float)) and v is not None}
+
+
+def thesis_rows(shipped: dict) -> list[dict]:
+    """The thesis's three published rows, recomputed from its per-image results (`shipped`: stem ->
+    {"true", "pred"}). Image level only: those results hold no boxes to compute a real mAP from; they
+    were scored on the thesis's own random split, which leaks bursts between train and test."""
+    rows = []
+    for stem, name in THESIS_ROWS.items():
+        values = shipped[stem]
+        metrics = image_level(values["true"], values["pred"])
+        rows.append({"model": name, "source": "thesis per-image results (its random split)", "release": "thesis",
+                     "images": len(values["true"]), "map_50_95": None, "map_50": None,
+                     "precision_weighted": metrics.precision_weighted, "recall_weighted": metrics.recall_weighted,
+                     "f1_weighted": metrics.f1_weighted, "accuracy": metrics.accuracy, "f1_macro": metrics.f1_macro})
+    return rows
+
+
+@dataclass(frozen=True)
+class ScoredTestSet:
+    """One model on one test set."""
+
+    scored: dict | None         # `lib.scoring.score` with per-park groups; None: the test set has no image
+    results: list[dict]         # the predictions as COCO results (stored beside the weights)
+    images_per_s: float | None
+    predicted: int              # images predicted
+
+
+def coco_results(truth_images: list[dict], predicted: list) -> list[dict]:
+    """COCO results of per-image predictions (`training.common.Prediction`s, pixel corners), in the
+    truth's image order: category = class index + 1, bbox = [x, y, width, height]."""
+    return [{"image_id": image["id"], "category_id": p.class_index + 1, "score": p.confidence,
+             "bbox": [p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]]}
+            for image, found in zip(truth_images, predicted) for p in found]
+
+
+def park_groups(truth_images: list[dict]) -> dict[str, set[str]]:
+    """park -> the file names of its images (the per-park breakdown's scoring groups)."""
+    parks: dict[str, set[str]] = {}
+    for image in truth_images:
+        parks.setdefault(image.get("park", "?"), set()).add(image["file_name"])
+    return parks
+
+
+def score_test_set(truth_doc: dict, predicted: list, seconds: float, class_names: list[str],
+                   species: list[tuple[str, str, str]], threshold: float) -> ScoredTestSet:
+    """A model's predictions on one test set (`predicted`: per image of `truth_doc`, in its order, made in
+    `seconds`) scored by the code of `wildbench score`. Raises `ScoringError` if they disagree."""
+    if not truth_doc["images"]:
+        return ScoredTestSet(None, [], None, 0)
+    results = coco_results(truth_doc["images"], predicted)
+    scored = score(json.dumps(truth_doc), json.dumps(results), class_names, species, threshold,
+                   park_groups(truth_doc["images"]))
+    return ScoredTestSet(scored, results, len(truth_doc["images"]) / max(1e-9, seconds), len(predicted))
+
+
+@dataclass(frozen=True)
+class EvaluationFindings:
+    """What `model_evaluation` records and checks: the leaderboard row of a model trained here."""
+
+    row: dict
+    unseen: dict | None             # the unseen-camera score (None: nothing scored)
+    images: dict[str, int]          # test set -> images scored
+    predicted: dict[str, int]       # test set -> images predicted
+    in_range: bool                  # every headline metric in [0, 1]
+    metrics_checked: int
+
+    @property
+    def predictions_match(self) -> bool:
+        return self.predicted == self.images
+
+    @property
+    def note(self) -> str | None:
+        """Why no unseen-camera metric could be computed (None: it was)."""
+        return self.row["note"]
+
+
+def evaluation_findings(model: str, card: dict, scores: dict[str, ScoredTestSet]) -> EvaluationFindings:
+    """The row of a model trained here from its card (`{}`: nothing trained) and its scores per test set."""
+    images = {name: s.scored["images"] if s.scored else 0 for name, s in scores.items()}
+    unseen = scores[UNSEEN].scored if UNSEEN in scores else None
+    seen = scores[SEEN].scored if SEEN in scores else None
+    speeds = [s.images_per_s for s in scores.values() if s.images_per_s]
+    why = "no weights were trained (empty train split)" if not card else "the test split has no images"
+    settings = card.get("settings", {})
+    row = {"model": model, "source": "trained here", "release": WORKING_SPLIT, "images": images.get(UNSEEN, 0),
+           "seen_images": images.get(SEEN, 0), **seen_unseen_columns(unseen, seen), **breakdowns(unseen),
+           "images_per_s": sum(speeds) / len(speeds) if speeds else None,
+           "imgsz": settings.get("imgsz"), "epochs": settings.get("epochs"),
+           "weights_sha256": card.get("sha256"), "note": None if unseen else why}
+    values = headline_values(row)
+    return EvaluationFindings(row=row, unseen=unseen, images=images,
+                              predicted={name: s.predicted for name, s in scores.items()},
+                              in_range=all_in_range(values), metrics_checked=len(values))
+
+
+def per_class_frame(scored: dict) -> pd.DataFrame:
+    """Per species: detection AP and image-level F1 (0 where a species has none)."""
+    f1 = {k: v for k, v in scored["image_level"]["per_class_f1"].items() if k != EMPTY_SPECIES}
+    return pd.DataFrame({"ap": scored.get("detection", {}).get("per_class_ap", {}), "f1": f1}).fillna(0)
+
+
+def confusion_labels(scored: dict, class_names: list[str]) -> list[str]:
+    """The confusion matrix's row/column names: species codes, `emp` for the empty class."""
+    return [EMPTY_SPECIES if c == -1 else class_names[c] for c in scored["image_level"]["labels"]]
+
+
+@dataclass(frozen=True)
+class SubmissionFindings:
+    """A scored submission: its leaderboard row and the full score (`<id>.score.json`)."""
+
+    row: dict
+    scored: dict
+
+    @property
+    def in_range(self) -> bool:
+        return all_in_range(headline_values(self.row))
+
+    @property
+    def range_error(self) -> str:
+        return f"metrics out of range: { {k: self.row[k] for k in ('map_50_95', 'map_50', 'accuracy')} }"
+
+
+def submission_findings(submission: str, raw: bytes | None, release: str | None, truth: str | None,
+                        class_names: list[str], species: list[tuple[str, str, str]],
+                        threshold: float) -> SubmissionFindings:
+    """A submission's file (`raw`: None when none arrived) scored against the hidden truth of `release`
+    (None: no release cut yet), per test set and per park of the unseen-camera one. Anything that cannot
+    be scored raises `ScoringError` with a reason the researcher can act on."""
+    if raw is None:
+        raise ScoringError(f"no {submission}.json or {submission}.csv in the submissions inbox")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ScoringError("the file is not UTF-8 text (binary data?)") from err
+    if release is None or truth is None:
+        raise ScoringError("no benchmark release has been cut yet (`wildbench release`): submissions are "
+                           "scored against a release's hidden test labels")
+    groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
+    scored = score(truth, text, class_names, species, threshold, groups)
+    by_group = scored.get("groups", {})
+    unseen, seen = by_group.get(UNSEEN), by_group.get(SEEN)
+    parks = {name.removeprefix("park:"): part for name, part in by_group.items() if name.startswith("park:")}
+    row = {"model": f"submission:{submission}", "source": "submission", "release": release,
+           "images": unseen["images"] if unseen else 0, "seen_images": seen["images"] if seen else 0,
+           **seen_unseen_columns(unseen, seen), **breakdowns({**unseen, "groups": parks} if unseen else None)}
+    return SubmissionFindings(row=row, scored=scored)
