@@ -13,10 +13,10 @@ import pandas as pd
 from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
-from wildbench_assets.ingest_state import latest_release
+from wildbench_assets.ingest_state import latest_release, release_profile
 from wildbench_assets.lib.metrics import image_level
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
-from wildbench_assets.lib.releases import truth_groups
+from wildbench_assets.lib.releases import RELEASE_SUFFIX, named_release, truth_groups
 from wildbench_assets.lib.scoring import ScoringError, score
 from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import combined_version, table_version
@@ -392,7 +392,8 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
 )
 def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                       taxonomy: TaxonomyResource, submissions: RequestInbox):
-    """A researcher's predictions for the latest release's test set — MegaDetector batch output 1.6, COCO
+    """A researcher's predictions for the latest release's test set (or the release named by a
+    `<id>.release` file beside it, e.g. a thesis-profile one) — MegaDetector batch output 1.6, COCO
     results json or an image-level CSV (`image_id,label`), images named by their public id (`wb...`, as
     in the public test ZIP) — scored against the release's hidden labels by exactly the code that scores
     our models. A file that cannot be scored is rejected with its reason (`<id>.error.json`)."""
@@ -410,10 +411,13 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise ScoringError("the file is not UTF-8 text (binary data?)") from err
-            release = latest_release(context.instance, artifacts)
+            named = store.read_optional(f"{submission}{RELEASE_SUFFIX}")  # the submission may name its release
+            release = named_release(named) if named is not None else latest_release(context.instance, artifacts)
             if release is None:
                 raise ScoringError("no benchmark release has been cut yet (`wildbench release`): submissions are "
                                    "scored against a release's hidden test labels")
+            if release_profile(artifacts, release) is None:
+                raise ScoringError(f"no release {release!r} has been cut (named by {submission}{RELEASE_SUFFIX})")
             truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text()
             groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
             scored = score(truth, text, tax.class_names, species, config.image_threshold, groups)
