@@ -121,6 +121,8 @@ def test_the_thesis_split_groups_by_image_and_the_default_one_does_not(both):
     assert facts["profile"] == "thesis" and facts["split_by"] == "image"
     assert facts["profile_rules"]["burst"]["grouped_by"].startswith("species, across every camera and park")
     assert {r["mode"] for r in facts["burst_rules"].values()} == {"thesis"}
+    split = facts["profile_rules"]["split"]
+    assert split["sequences_in_train_and_test"] == len(_straddling_sequences(thesis)) > 0
     sheet = json.loads((_folder(data, THESIS) / "datasheet.json").read_text())
     assert sheet["profile"] == "thesis" and sheet["leakage_grouping"]["by"] == "image"
     assert "## Profile: thesis" in (_folder(data, THESIS) / "datasheet.md").read_text()

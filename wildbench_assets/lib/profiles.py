@@ -55,6 +55,8 @@ def thesis_membership(metadata: pd.DataFrame, species_codes, seed: int = 0,
     plan = thesis_plan(seed)
     assigned = make_splits(curated.sort_values("path", ignore_index=True), plan)
     chosen = assigned[assigned.selected].drop(columns="selected").sort_values("path", ignore_index=True)
+    trained = set(chosen.sequence[chosen.split.isin(["train", "val"])])
+    tested = set(chosen.sequence[chosen.split == "test"])
     rules = {
         "profile": "thesis",
         "burst": burst,
@@ -62,7 +64,8 @@ def thesis_membership(metadata: pd.DataFrame, species_codes, seed: int = 0,
                   "seen_share": plan.seen_share, "cap": "mean images per species of the split, rounded up to "
                   f"{plan.cap_round_to}", "empty_share": plan.empty_share,
                   "meaning": "images assigned one by one (the thesis's random split): frames of one burst "
-                             "land in train and test"},
+                             "land in train and test",
+                  "sequences_in_train_and_test": len(trained & tested), "test_sequences": len(tested)},
         "boxes": "one per image: the most confident animal detection at or above the label threshold "
                  "(the thesis's labels held one box per image)",
         "leak_audit": "reported, not blocking: the random split leaks bursts by design, which is what this "

@@ -275,7 +275,9 @@ def _profile_lines(sheet: dict) -> list[str]:
         f"{burst['images_in']} images). Exempt: species with fewer images than the median per-species count "
         f"({exemption['median_images_per_species']:g}, {exemption['computed_over']}) rounded to thousands "
         f"({exemption['threshold']:g}): {', '.join(exemption['exempt_species']) or 'none'}.",
-        f"- Split: by `{split['by']}` (seed {split['seed']}): {split['meaning']}.",
+        f"- Split: by `{split['by']}` (seed {split['seed']}): {split['meaning']}: "
+        f"{split['sequences_in_train_and_test']} of the {split['test_sequences']} sequences of `test` also have "
+        "frames in train/val.",
         f"- Boxes: {rules['boxes']}.",
         f"- Leak audit: {rules['leak_audit']}.",
         "",
