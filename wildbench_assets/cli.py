@@ -66,11 +66,12 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     from wildbench_assets import runner
     from wildbench_assets.ingest_state import labels_fingerprint
+    from wildbench_assets.lib.releases import RELEASE_NAME
     from wildbench_assets.schedules import last_release_fingerprint, next_release_name
 
     runner.prepare_dagster_home()
     defs = _defs_for_archive(args.archive, args.endpoint_url)
-    if args.name and not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}", args.name):
+    if args.name and not RELEASE_NAME.fullmatch(args.name):
         print(f"release name {args.name!r}: use letters, digits, '.', '_' and '-' (e.g. 2026.11)", file=sys.stderr)
         return 2
     artifacts = resource(defs, "artifacts")
@@ -79,8 +80,10 @@ def cmd_release(args: argparse.Namespace) -> int:
     with runner.open_instance() as instance:
         runner.reap_orphaned_runs(instance)
         existing = instance.get_dynamic_partitions("releases")
-        name = args.name or (existing[-1] if args.verify and existing else
-                             next_release_name(existing, datetime.now(UTC)))
+        suffix = "" if args.profile == "default" else f"-{args.profile}"  # e.g. 2026.11-thesis
+        mine = [e for e in existing if e.endswith("-thesis") == (args.profile == "thesis")]
+        name = args.name or (mine[-1] if args.verify and mine else
+                             next_release_name([e.removesuffix(suffix) for e in mine], datetime.now(UTC)) + suffix)
         frozen = (artifacts.path(f"releases/{name}") / "manifest.csv").exists()
         if args.verify != frozen:
             print(f"release {name} {'was never cut' if args.verify else 'exists: releases are immutable'}; "
@@ -98,7 +101,8 @@ def cmd_release(args: argparse.Namespace) -> int:
         instance.add_dynamic_partitions("releases", [name])
         result = defs.resolve_job_def("release_job").execute_in_process(
             instance=instance, partition_key=name, raise_on_error=False, tags=runner.cli_run_tags(),
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                        "ops": {"benchmark_release": {"config": {"profile": args.profile}}}})
     failed = [e.event_specific_data.check_name for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
     folder = artifacts.path(f"releases/{name}")
@@ -332,17 +336,52 @@ def cmd_request(args: argparse.Namespace) -> int:
         if raw is None:
             print(f"request {request_id} has no result yet", file=sys.stderr)
             return 3
+        result = json.loads(raw)
+        if result.get("status") == "expired":
+            print(f"request {request_id}: its ZIP was deleted after the retention period; submit it again",
+                  file=sys.stderr)
+            return 1
+        target = Path(args.dest) / f"{request_id}.zip" if Path(args.dest).is_dir() else Path(args.dest)
+        if result.get("url"):  # presigned: works from any machine, no credentials needed
+            return _download(result["url"], result.get("sha256"), target)
         published = resource(defs, "artifacts").path("requests").resolve()
-        zip_path = Path(json.loads(raw).get("zip", "")).resolve()
+        zip_path = Path(result.get("zip", "")).resolve()
         if zip_path.parent != published or zip_path.name != f"{request_id}.zip" or not zip_path.is_file():
             print(f"request {request_id}: its result names {zip_path}, not this request's ZIP under {published}; "
                   "refusing to copy it", file=sys.stderr)
             return 2
-        target = Path(args.dest) / zip_path.name if Path(args.dest).is_dir() else Path(args.dest)
         shutil.copyfile(zip_path, target)
         print(target)
         return 0
     return 2
+
+
+def _download(url: str, sha256: str | None, target: Path) -> int:
+    """GET a presigned URL into `target` (atomically), checking the sha256 the result promised."""
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    from wildbench_assets.resources.atomic import atomic_file
+
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, atomic_file(target) as tmp, open(tmp, "wb") as out:
+            while block := response.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+            if sha256 and digest.hexdigest() != sha256:
+                raise ValueError(f"the download's sha256 {digest.hexdigest()[:12]}… is not the promised "
+                                 f"{sha256[:12]}…")
+    except urllib.error.HTTPError as err:
+        hint = " (the link may have expired)" if err.code == 403 else ""
+        print(f"download failed: HTTP {err.code}{hint}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        print(f"download failed: {err}", file=sys.stderr)
+        return 1
+    print(target)
+    return 0
 
 
 def _run_request(defs, request_id: str, timeout: float) -> int:
@@ -370,6 +409,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     from wildbench_assets.taxonomy import load_taxonomy
 
     tax = load_taxonomy(taxonomy_file())
+    if (args.truth is None) == (args.release is None) or (args.submit and not args.release):
+        print("score against --truth FILE or --release NAME (--submit needs --release)", file=sys.stderr)
+        return 2
+    if args.release:
+        return _score_on_release(args, tax)
     try:
         result = score(_text(args.truth), _text(args.predictions), tax.class_names,
                        [(s.code, s.scientific_name, s.common_name) for s in tax.species], args.threshold)
@@ -378,6 +422,61 @@ def cmd_score(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(result, indent=1))
     return 0
+
+
+def _score_on_release(args: argparse.Namespace, tax) -> int:
+    """Score against a named release's hidden truth (the same groups as `submission_scores`), or with
+    --submit drop the file into the submissions inbox naming that release, score it in process and
+    refresh the leaderboard: one model's predictions for the default and the thesis release, side by side."""
+    from wildbench_assets.lib.dataset_requests import RequestError, check_request_id
+    from wildbench_assets.lib.releases import RELEASE_NAME, RELEASE_SUFFIX, truth_groups
+    from wildbench_assets.lib.scoring import ScoringError, score
+    from wildbench_assets.runner import cli_run_tags, open_instance, reap_orphaned_runs
+
+    if not RELEASE_NAME.fullmatch(args.release):
+        print(f"release name {args.release!r}: use letters, digits, '.', '_' and '-'", file=sys.stderr)
+        return 2
+    _inbox, defs = _inbox_and_defs()
+    truth_file = resource(defs, "artifacts").path(f"releases/{args.release}/hidden/truth.coco.json")
+    if not truth_file.is_file():
+        print(f"no release {args.release!r} has been cut (`wildbench release`)", file=sys.stderr)
+        return 2
+    if not args.submit:
+        truth = truth_file.read_text()
+        groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
+        try:
+            result = score(truth, _text(args.predictions), tax.class_names,
+                           [(s.code, s.scientific_name, s.common_name) for s in tax.species], args.threshold, groups)
+        except (ScoringError, OSError) as err:
+            print(f"cannot score: {err}", file=sys.stderr)
+            return 2
+        print(json.dumps({"release": args.release, **result}, indent=1))
+        return 0
+    predictions = Path(args.predictions)
+    try:
+        check_request_id(args.submit)
+        if predictions.suffix.lower() not in (".json", ".csv"):
+            raise RequestError("a submission is a MegaDetector/COCO .json or an image_id,label .csv")
+        data = predictions.read_bytes()
+    except (RequestError, OSError) as err:
+        print(f"cannot submit: {err}", file=sys.stderr)
+        return 2
+    store = resource(defs, "submissions").open()
+    store.write(f"{args.submit}{RELEASE_SUFFIX}", f"{args.release}\n".encode())  # before the file the sensor sees
+    store.write(f"{args.submit}{predictions.suffix.lower()}", data)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with open_instance() as instance:
+        reap_orphaned_runs(instance)
+        instance.add_dynamic_partitions("submissions", [args.submit])
+        result = defs.resolve_job_def("submission_job").execute_in_process(
+            instance=instance, partition_key=args.submit, raise_on_error=False, tags=cli_run_tags(),
+            run_config={**quiet, "ops": {"submission_scores": {"config": {"image_threshold": args.threshold}}}})
+        if result.success:
+            defs.resolve_job_def("leaderboard_job").execute_in_process(
+                instance=instance, raise_on_error=False, tags=cli_run_tags(), run_config=quiet)
+    raw = store.read_optional(f"{args.submit}{'.score.json' if result.success else '.error.json'}")
+    print(raw.decode() if raw else f"run {result.run_id} {'succeeded' if result.success else 'failed'}")
+    return 0 if result.success else 1
 
 
 def _text(path: str) -> str:
@@ -421,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     release = sub.add_parser("release", help="cut a frozen benchmark release (default name YYYY.MM), or --verify one")
     release.add_argument("--name", help="release id, e.g. 2026.11 (default: this month's, or the latest with --verify)")
     release.add_argument("--verify", action="store_true", help="rebuild an existing release and compare every byte")
+    release.add_argument("--profile", choices=["default", "thesis"], default="default",
+                         help="thesis: the thesis's construction (bursts per species over both parks, random image "
+                              "split, one box per image), named YYYY.MM-thesis, to score beside the default one")
     release.add_argument("--if-changed", action="store_true",
                          help="cut only if the labelled splits changed since the last release (as the schedule)")
     release.add_argument("--archive", help="local folder or s3://bucket/prefix (default: $WILDBENCH_ARCHIVE)")
@@ -450,7 +552,12 @@ def main(argv: list[str] | None = None) -> int:
     request.set_defaults(func=cmd_request)
 
     scoring = sub.add_parser("score", help="score predictions against ground truth (metrics as JSON)")
-    scoring.add_argument("--truth", required=True, help="COCO Camera Traps json or image_id,label CSV")
+    scoring.add_argument("--truth", help="COCO Camera Traps json or image_id,label CSV")
+    scoring.add_argument("--release", help="instead of --truth: a cut release's hidden test labels (e.g. 2026.11 or "
+                                           "2026.11-thesis), scored per test set like a submission")
+    scoring.add_argument("--submit", metavar="ID",
+                         help="with --release: submit as <ID> naming that release; scored in process and put on "
+                              "the leaderboard under that release")
     scoring.add_argument("--predictions", required=True,
                          help="MegaDetector batch output 1.6, COCO results json, or image_id,label CSV")
     scoring.add_argument("--threshold", type=float, default=0.2,

@@ -70,6 +70,12 @@ class ReleaseConfig(dg.Config):
     max_distance: int = Field(default=2, ge=0, le=16,
                               description="Leak audit: images whose 64-bit perceptual hashes differ in at most this "
                                           "many bits are near-duplicates")
+    profile: Literal["default", "thesis"] = Field(
+        default="default",
+        description="default: the benchmark's splits and labels | thesis: the thesis's construction exactly "
+                    "(bursts per species over both parks with one median exemption, a random image split, one "
+                    "box per image), cut beside a default release to measure the thesis protocol's optimism; "
+                    "its leak audit reports but does not block. Read at the cut only (then frozen)")
 
 
 class TrainConfig(dg.Config):

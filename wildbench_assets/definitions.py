@@ -8,7 +8,7 @@ from wildbench_assets import execution, settings
 from wildbench_assets.assets import curation, exports, inference, ingest, labels, models, releases, requests
 from wildbench_assets.jobs import JOBS
 from wildbench_assets.resources import build_resources
-from wildbench_assets.schedules import monthly_release
+from wildbench_assets.schedules import monthly_release, request_retention
 from wildbench_assets.sensors import archive_arrivals, automation, custom_export_requests, submissions_sensor
 
 
@@ -21,7 +21,7 @@ def build_defs(deployment: str | None = None, resources: dict | None = None) -> 
         asset_checks=[],
         jobs=JOBS,
         sensors=[archive_arrivals, automation, custom_export_requests, submissions_sensor],
-        schedules=[monthly_release],
+        schedules=[monthly_release, request_retention],
         resources={**build_resources(deployment), **(resources or {})},
         executor=execution.executor(),
     )

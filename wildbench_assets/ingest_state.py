@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
@@ -42,8 +44,17 @@ def labels_fingerprint(instance: dg.DagsterInstance) -> str:
                     if DATA_VERSION_TAG in values)
 
 
-def latest_release(instance: dg.DagsterInstance, artifacts) -> str | None:
-    """The most recently added release partition that was cut (its manifest exists), or None."""
+def release_profile(artifacts, release: str) -> str | None:
+    """The profile a release was cut with (`default`, `thesis`), or None if it was never cut."""
+    facts = artifacts.path(f"releases/{release}") / "release.json"
+    if not (artifacts.path(f"releases/{release}") / "manifest.csv").exists() or not facts.exists():
+        return None
+    return json.loads(facts.read_text()).get("profile", "default")
+
+
+def latest_release(instance: dg.DagsterInstance, artifacts, profile: str = "default") -> str | None:
+    """The most recently added release partition that was cut (its manifest exists) with `profile`, or
+    None: a thesis-profile release, cut to measure the thesis's protocol, is never the benchmark's current one."""
     keys = instance.get_dynamic_partitions("releases")
-    cut = [k for k in keys if (artifacts.path(f"releases/{k}") / "manifest.csv").exists()]
+    cut = [k for k in keys if release_profile(artifacts, k) == profile]
     return cut[-1] if cut else None

@@ -1,7 +1,12 @@
 """Jobs: named selections for the launchpad, sensors and `wildbench run`."""
 
+import json
+from datetime import UTC, datetime
+
 import dagster as dg
 
+from wildbench_assets import settings
+from wildbench_assets.lib.dataset_requests import expired_request_zips
 from wildbench_assets.partitions import (
     model_partitions,
     park_day_partitions,
@@ -11,6 +16,8 @@ from wildbench_assets.partitions import (
     split_partitions,
     submission_partitions,
 )
+from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.inbox import RequestInbox
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -70,5 +77,25 @@ submission_job = dg.define_asset_job(
     description="Score one researcher's submission against the latest release (started by submissions_sensor).",
 )
 
+@dg.op(description="Delete custom-request ZIPs older than WILDBENCH_REQUEST_RETENTION_DAYS (default 30) and mark "
+                  "their results expired, so a researcher is told to ask again instead of following a dead link.")
+def delete_expired_request_zips(context: dg.OpExecutionContext, artifacts: ArtifactStore, inbox: RequestInbox):
+    days = settings.request_retention_days()
+    expired = expired_request_zips(artifacts.list("requests/"), datetime.now(UTC), days)
+    for request_id in expired:
+        artifacts.delete(f"requests/{request_id}.zip")
+        result = json.loads(inbox.read_item(request_id, (".result.json",)) or b"{}")
+        result = {k: v for k, v in result.items() if k not in ("url", "url_expires_at")}
+        inbox.write_json(f"{request_id}.result.json", {**result, "request": request_id, "status": "expired",
+                                                       "expired_at": datetime.now(UTC).isoformat()})
+    context.log.info(f"{len(expired)} request ZIPs older than {days} days deleted")
+    context.add_output_metadata({"deleted": len(expired), "retention_days": days})
+
+
+@dg.job(description="The thesis's delete-custom-datasets: request ZIPs are kept for a configurable number of days.")
+def delete_custom_datasets():
+    delete_expired_request_zips()
+
+
 JOBS = [ingest_job, curation_job, splits_job, labels_job, models_job, leaderboard_job, release_job,
-        custom_export_job, submission_job]
+        custom_export_job, submission_job, delete_custom_datasets]

@@ -1,4 +1,5 @@
-"""Schedules: a new benchmark release each month (by default) when the labelled splits changed."""
+"""Schedules: a new benchmark release each month (by default) when the labelled splits changed; expired
+custom-request downloads deleted daily."""
 
 from datetime import UTC, datetime
 
@@ -6,7 +7,7 @@ import dagster as dg
 
 from wildbench_assets import settings
 from wildbench_assets.ingest_state import labels_fingerprint
-from wildbench_assets.jobs import release_job
+from wildbench_assets.jobs import delete_custom_datasets, release_job
 from wildbench_assets.partitions import release_partitions
 
 
@@ -46,3 +47,10 @@ def monthly_release(context: dg.ScheduleEvaluationContext):
     # Schedules cannot return partition requests; the partition must exist before its run is resolved.
     context.instance.add_dynamic_partitions(release_partitions.name, [name])
     return dg.RunRequest(run_key=f"release-{name}", partition_key=name)
+
+
+request_retention = dg.ScheduleDefinition(
+    name="request_retention", job=delete_custom_datasets, cron_schedule=settings.retention_cron(),
+    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Delete custom-request ZIPs past WILDBENCH_REQUEST_RETENTION_DAYS (WILDBENCH_RETENTION_CRON; "
+                "default 04:30 UTC daily).")

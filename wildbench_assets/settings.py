@@ -70,3 +70,17 @@ def portal_token() -> str | None:
 def interval_s(name: str, default: int) -> int:
     """A sensor's minimum interval, overridable for tests and busy archives."""
     return int(os.environ.get(name) or default)
+
+
+def download_expiry_s() -> int:
+    """How long a presigned download URL works: 7 days by default (the most S3 signatures allow)."""
+    return min(int(os.environ.get("WILDBENCH_DOWNLOAD_EXPIRY_S") or 7 * 86400), 7 * 86400)
+
+
+def request_retention_days() -> int:
+    """Custom-request ZIPs older than this are deleted by the `delete_custom_datasets` schedule."""
+    return int(os.environ.get("WILDBENCH_REQUEST_RETENTION_DAYS") or 30)
+
+
+def retention_cron() -> str:
+    return os.environ.get("WILDBENCH_RETENTION_CRON") or "30 4 * * *"

@@ -11,10 +11,11 @@ from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
-from wildbench_assets.ingest_state import latest_release
+from wildbench_assets.ingest_state import latest_release, release_profile
 from wildbench_assets.lib import leaderboard as lb
 from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
+from wildbench_assets.lib.releases import RELEASE_SUFFIX, named_release
 from wildbench_assets.lib.scoring import ScoringError
 from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import table_version
@@ -217,7 +218,8 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
 )
 def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                       taxonomy: TaxonomyResource, submissions: RequestInbox):
-    """A researcher's predictions for the latest release's test set — MegaDetector batch output 1.6, COCO
+    """A researcher's predictions for the latest release's test set (or the release named by a
+    `<id>.release` file beside it, e.g. a thesis-profile one) — MegaDetector batch output 1.6, COCO
     results json or an image-level CSV (`image_id,label`), images named by their public id (`wb...`, as
     in the public test ZIP) — scored against the release's hidden labels by exactly the code that scores
     our models. A file that cannot be scored is rejected with its reason (`<id>.error.json`)."""
@@ -226,7 +228,10 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
     with submissions.answering(submission):  # any failure is answered with <id>.error.json
         try:
             raw = submissions.read_item(submission, (".json", ".csv"))
-            release = latest_release(context.instance, artifacts)
+            named = submissions.read_item(submission, (RELEASE_SUFFIX,))  # the submission may name its release
+            release = named_release(named) if named is not None else latest_release(context.instance, artifacts)
+            if named is not None and release_profile(artifacts, release) is None:
+                raise ScoringError(f"no release {release!r} has been cut (named by {submission}{RELEASE_SUFFIX})")
             truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text() if release else None
             found = lb.submission_findings(submission, raw, release, truth, tax.class_names, species,
                                            config.image_threshold)

@@ -1,19 +1,25 @@
 """Benchmark releases: frozen, versioned, with hidden test labels, a datasheet, a leak audit and Camtrap DP."""
 
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
 from wildbench_assets.assets.checks import publish
-from wildbench_assets.config import ReleaseConfig
+from wildbench_assets.config import LabelConfig, ReleaseConfig
 from wildbench_assets.ingest_state import labels_fingerprint
 from wildbench_assets.lib import releases as rel
+from wildbench_assets.lib.headers import METADATA_COLUMNS
+from wildbench_assets.lib.profiles import one_box_per_image, thesis_membership
 from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.partitions import release_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.detector import DetectorResource
+from wildbench_assets.resources.label_cache import LabelCache
+from wildbench_assets.resources.labelling import label_images
 from wildbench_assets.resources.release_writer import file_digests, test_zip_entries, write_release
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
@@ -40,6 +46,24 @@ def _facts(context: dg.AssetExecutionContext, splits: pd.DataFrame, class_names:
         split_by=str(splits.split_by.iloc[0]) if len(splits) else "camera",
         split_seed=int(splits.split_seed.iloc[0]) if len(splits) else 0, burst_rules=rules,
         class_names=list(class_names), max_distance=max_distance)
+
+
+def _thesis_cut(context: dg.AssetExecutionContext, facts: rel.ReleaseFacts, image_metadata: pd.DataFrame, store,
+                tax, detector: DetectorResource, label_cache: LabelCache):
+    """(labels, splits, facts) of the thesis profile: membership by `lib.profiles` over every park's
+    images at once, boxes from the same detector and threshold as the benchmark's labels (its label
+    cache: images the splits already labelled are not inferred on again), one box per image."""
+    if image_metadata.columns.empty:  # nothing ingested yet
+        image_metadata = pd.DataFrame(columns=METADATA_COLUMNS)
+    chosen, rules = thesis_membership(image_metadata, tax.species_codes, facts.split_seed)
+    threshold = facts.label_threshold if facts.label_threshold is not None else LabelConfig().label_threshold
+    labels, model = label_images(chosen, store, detector, label_cache, tax, threshold, context.log,
+                                 name=f"release {context.partition_key}")
+    burst = {"mode": rules["burst"]["mode"], "interval_s": rules["burst"]["interval_s"]}
+    facts = replace(facts, detector=model.identity, label_threshold=threshold, split_by=rules["split"]["by"],
+                    split_seed=rules["split"]["seed"], profile="thesis", profile_rules=rules,
+                    burst_rules={park: burst for park in sorted(chosen.park.unique())})
+    return one_box_per_image(labels), chosen, facts
 
 
 def _labelled_inputs(labels: pd.DataFrame) -> dict[str, int]:
@@ -75,7 +99,8 @@ def _check_results(found: rel.ReleaseFindings, built, cut: bool) -> list[dg.Asse
 @dg.asset(
     partitions_def=release_partitions,
     ins={"detection_labels": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
-         "benchmark_splits": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+         "benchmark_splits": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+         "image_metadata": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},  # the thesis profile's
     group_name="releases",
     kinds={"csv", "zip"},
     code_version=CODE_VERSION,
@@ -83,20 +108,26 @@ def _check_results(found: rel.ReleaseFindings, built, cut: bool) -> list[dg.Asse
                  for name, blocking in RELEASE_CHECKS.items()],
 )
 def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, archive: ArchiveResource,
-                      artifacts: ArtifactStore, taxonomy: TaxonomyResource, detection_labels: pd.DataFrame,
-                      benchmark_splits: pd.DataFrame):
+                      artifacts: ArtifactStore, taxonomy: TaxonomyResource, detector: DetectorResource,
+                      label_cache: LabelCache, detection_labels: pd.DataFrame, benchmark_splits: pd.DataFrame,
+                      image_metadata: pd.DataFrame):
     """One frozen release (`releases/<id>/`): the manifest of train/val/test membership (path, content
     sha256, species, park, camera, sequence, split, boxes) sealed by its sha256; a datasheet (md + json);
     downloads (train/val ZIPs with labels, a test ZIP of images named by public id with no label); the
     hidden test truth submissions are scored against; a perceptual-hash leak audit; Camtrap DP 1.0.
     The first materialization cuts it; every later one rebuilds it from its own frozen manifest and
-    must reproduce every byte, or fails naming what differs. Images arriving later change only the next."""
+    must reproduce every byte, or fails naming what differs. Images arriving later change only the next.
+    `profile: thesis` (read at the cut) builds the membership by the thesis's rules instead (lib/profiles)
+    from every park's images, so the same model scored on both releases measures the thesis's optimism."""
     store, tax = archive.open(), taxonomy.load()
     target = artifacts.path(f"releases/{context.partition_key}")
     cut = not (target / "manifest.csv").exists()
     if cut:
-        manifest = rel.build_manifest(detection_labels, benchmark_splits, lambda p: rel.sha256_hex(store.read(p)))
+        labels, splits = detection_labels, benchmark_splits
         facts, sealed_as = _facts(context, benchmark_splits, tax.class_names, config.max_distance), None
+        if config.profile == "thesis":
+            labels, splits, facts = _thesis_cut(context, facts, image_metadata, store, tax, detector, label_cache)
+        manifest = rel.build_manifest(labels, splits, lambda p: rel.sha256_hex(store.read(p)))
     else:  # frozen: rebuilt from its own manifest and facts, never from today's splits
         manifest = rel.read_manifest((target / "manifest.csv").read_bytes())
         facts = rel.ReleaseFacts.from_json((target / "release.json").read_text())
@@ -106,7 +137,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
         built = write_release(staging, manifest, facts, store, tax)
         found = rel.release_findings(
             manifest, built.sheet["manifest_sha256"], sealed_as, file_digests(staging),
-            None if cut else file_digests(target), _labelled_inputs(detection_labels) if cut else None,
+            None if cut else file_digests(target), _labelled_inputs(labels) if cut else None,
             built.names, test_zip_entries(staging), tax.species_codes, built.audit["straddling_train_and_test"],
             facts.split_by, built.camtrap)
         result = dg.MaterializeResult(
@@ -114,7 +145,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
             metadata={"path": dg.MetadataValue.path(str(target)), "manifest_sha256": found.manifest_sha256,
                       "images": len(manifest), **{f"{s}_images": found.per_split.get(s, 0) for s in rel.RELEASE_SPLITS},
                       "cut": cut, "near_duplicate_pairs": built.audit["pairs"],
-                      "labels_fingerprint": facts.labels_fingerprint,
+                      "labels_fingerprint": facts.labels_fingerprint, "profile": facts.profile,
                       "datasheet": dg.MetadataValue.md(rel.datasheet_markdown(built.sheet))},
             check_results=_check_results(found, built, cut))
         for event in publish(context, result):

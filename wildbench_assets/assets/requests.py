@@ -22,7 +22,7 @@ from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import request_partitions
 from wildbench_assets.resources.archive import ArchiveResource
-from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.artifacts import ArtifactStore, download_link
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
@@ -114,11 +114,12 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
     checks = _check_results(found)
     failed = [c.check_name for c in checks if not c.passed]
     if failed:  # the ZIP is withdrawn: nothing that failed its checks is handed out as done
-        stored.path.unlink(missing_ok=True)
+        artifacts.delete(f"requests/{request_id}.zip")
         inbox.answer_error(request_id, f"the export failed its checks {failed}", request=request_id)
         raise dg.Failure(f"request {request_id}: the export failed its checks {failed}")
     inbox.write_json(f"{request_id}.result.json", {
-        "request": request_id, "status": "done", "zip": str(stored.path), "sha256": stored.sha256,
+        "request": request_id, "status": "done", "zip": stored.uri, "sha256": stored.sha256, "bytes": stored.bytes,
+        **download_link(artifacts, f"requests/{request_id}.zip"),
         "images": found.images, "left_out": found.left_out, "spec": spec.to_dict(),
         "at": datetime.now(UTC).isoformat()})
     return publish(context, dg.MaterializeResult(

@@ -67,9 +67,14 @@ def keep_mask(times: pd.Series, groups: pd.Series | list[pd.Series] | np.ndarray
     return keep
 
 
+def exemption_threshold(counts: np.ndarray) -> tuple[float, float]:
+    """(median per-species count, that median rounded to thousands): species below the second are exempt."""
+    median = float(np.median(counts)) if len(counts) else 0.0
+    return median, (round(median, -3) if len(counts) else 0)
+
+
 def _exempt_codes(counts: np.ndarray) -> np.ndarray:
-    threshold = round(float(np.median(counts)), -3) if len(counts) else 0
-    return counts < threshold
+    return counts < exemption_threshold(counts)[1]
 
 
 def thesis_exempt_species(species: pd.Series) -> set:
@@ -77,6 +82,15 @@ def thesis_exempt_species(species: pd.Series) -> set:
     codes, uniques = pd.factorize(species)
     exempt = _exempt_codes(np.bincount(codes, minlength=len(uniques)))
     return set(np.asarray(uniques)[exempt])
+
+
+def thesis_exemption(counts: pd.Series) -> dict:
+    """The thesis's exemption from images per species (index: species) over exactly the images counted
+    (count every park's to get the thesis's: one median over the whole dataset): the median, the
+    threshold and the exempt species."""
+    median, threshold = exemption_threshold(counts.to_numpy())
+    return {"median_images_per_species": median, "threshold": float(threshold),
+            "exempt_species": sorted(str(s) for s in counts.index[counts.to_numpy() < threshold])}
 
 
 def clean_bursts(frame: pd.DataFrame, interval_s: float = 1.0, mode: str = "camera") -> pd.Series:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -160,3 +160,12 @@ def export_findings(labels: pd.DataFrame, selected: int, spec: ExportSpec, names
         label_files=sum(n.endswith(".txt") for n in names),
         expected_label_files=int((chosen.label_status == LABELLED).sum()) * ("yolo" in spec.formats),
         zip_problem=zip_problem)
+
+
+def expired_request_zips(objects, now, days: int, folder: str = "requests/") -> list[str]:
+    """Request ids whose published ZIP (`<folder><id>.zip` among `objects`: keys + last_modified) is older
+    than `days` (the thesis's `delete-custom-datasets`)."""
+    cutoff = now - timedelta(days=days)
+    names = ((o.key.removeprefix(folder), o.last_modified) for o in objects if o.key.startswith(folder))
+    return sorted(name[: -len(".zip")] for name, modified in names
+                  if name.endswith(".zip") and "/" not in name and modified < cutoff)

@@ -12,14 +12,18 @@ import hashlib
 import io
 import json
 import posixpath
+import re
 from dataclasses import asdict, dataclass
 
 import pandas as pd
 
 from wildbench_assets.lib.datasets import coco_document, usable
 from wildbench_assets.lib.image_header import IMAGE_SUFFIXES
+from wildbench_assets.lib.scoring import ScoringError
 from wildbench_assets.lib.zips import ZipMember
 
+RELEASE_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")  # a release id: a folder name, nothing more
+RELEASE_SUFFIX = ".release"  # `<submission id>.release` beside a submission names the release it is scored on
 RELEASE_SPLITS = ("train", "val", "test", "test_seen")
 PUBLIC_SPLITS = ("train", "val")       # shipped with labels; test images ship without
 HIDDEN_SPLITS = ("test", "test_seen")  # unseen cameras; training cameras, no shared sequence
@@ -42,12 +46,30 @@ class ReleaseFacts:
     burst_rules: dict           # park -> {"mode", "interval_s"}
     class_names: list[str]      # the class-index order of its labels
     max_distance: int           # the leak audit's threshold
+    profile: str = "default"    # lib/profiles: default | thesis
+    profile_rules: dict | None = None  # the rules a non-default profile used (burst, split, boxes, audit)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+        facts = asdict(self)
+        if self.profile == "default" and self.profile_rules is None:  # as before profiles existed
+            del facts["profile"], facts["profile_rules"]
+        return json.dumps(facts, indent=1, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> ReleaseFacts:
         return cls(**json.loads(text))
+
+
+def named_release(data: bytes) -> str:
+    """The release a submission names (`<id>.release`: the release id, one line); a ScoringError if that
+    is not a release id."""
+    try:
+        name = data.decode("utf-8").strip()
+    except UnicodeDecodeError as err:
+        raise ScoringError("the .release file is not UTF-8 text") from err
+    if not RELEASE_NAME.fullmatch(name):
+        raise ScoringError(f"the .release file names {name[:80]!r}, not a release id (e.g. 2026.11)")
+    return name
 
 
 def public_ids(sha256: pd.Series) -> pd.Series:
@@ -192,6 +214,7 @@ def datasheet(manifest: pd.DataFrame, facts: ReleaseFacts, manifest_sha256: str,
         "labels": {"detector": facts.detector, "label_threshold": facts.label_threshold,
                    "test_labels": "hidden: the public test download holds images and an image list only"},
         "leak_audit": leak_summary,
+        **({} if facts.profile == "default" else {"profile": facts.profile, "profile_rules": facts.profile_rules}),
     }
 
 
@@ -227,12 +250,38 @@ def datasheet_markdown(sheet: dict) -> str:
         f"{audit.get('max_distance')}), {audit.get('straddling_train_and_test', 0)} of them between train/val "
         "and test.",
         "",
+        *_profile_lines(sheet),
         "## How to cite", "",
         "WildBench camera-trap benchmark, release " + sheet["release"] + ", built from the archive and method of "
         "the thesis it reproduces; cite the release id and the manifest sha256 above.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _profile_lines(sheet: dict) -> list[str]:
+    """The datasheet's profile section: nothing for the default profile (its datasheet is unchanged)."""
+    rules = sheet.get("profile_rules")
+    if not rules:
+        return []
+    burst, split = rules["burst"], rules["split"]
+    exemption = burst["exemption"]
+    return [
+        f"## Profile: {sheet['profile']}", "",
+        "This release reproduces the thesis's construction, beside the default release cut from the same "
+        "archive, so that the optimism of the thesis's protocol is measured: score one model on both.", "",
+        f"- Bursts: {burst['mode']} rule over the whole dataset, grouped by {burst['grouped_by']}; frames "
+        f"{burst['interval_s']} s or less after the last kept one dropped ({burst['burst_dropped']} of "
+        f"{burst['images_in']} images). Exempt: species with fewer images than the median per-species count "
+        f"({exemption['median_images_per_species']:g}, {exemption['computed_over']}) rounded to thousands "
+        f"({exemption['threshold']:g}): {', '.join(exemption['exempt_species']) or 'none'}.",
+        f"- Split: by `{split['by']}` (seed {split['seed']}): {split['meaning']}: "
+        f"{split['sequences_in_train_and_test']} of the {split['test_sequences']} sequences of `test` also have "
+        "frames in train/val.",
+        f"- Boxes: {rules['boxes']}.",
+        f"- Leak audit: {rules['leak_audit']}.",
+        "",
+    ]
 
 
 @dataclass(frozen=True)

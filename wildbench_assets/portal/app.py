@@ -32,6 +32,7 @@ from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID, R
 from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
 from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.resources.release_writer import withheld_paths
+from wildbench_assets.settings import download_expiry_s
 
 HERE = Path(__file__).resolve().parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024   # per photo or submission file
@@ -67,14 +68,24 @@ class Portal:
                 return sheet
         raise HTTPException(404, f"no release {release_id!r}")
 
-    def release_file(self, release_id: str, name: str) -> Path:
+    def download(self, relative: str, filename: str, missing: tuple[int, str]):
+        """A stored file as a response: a redirect to a presigned URL when artefacts live in S3 (the bytes go
+        from the bucket to the researcher, not through this server), else the file streamed."""
+        if self.artifacts.remote:
+            if not any(o.key == relative for o in self.artifacts.list(relative)):
+                raise HTTPException(*missing)
+            return RedirectResponse(self.artifacts.download_url(relative, download_expiry_s()), status_code=307)
+        path = self.artifacts.path(relative)
+        if not path.is_file():
+            raise HTTPException(*missing)
+        return FileResponse(path, filename=filename, media_type="application/zip")
+
+    def release_file(self, release_id: str, name: str):
         self.release(release_id)
         if name not in RELEASE_FILES:
             raise HTTPException(404, f"a release offers {sorted(RELEASE_FILES)}, not {name!r}")
-        path = self.artifacts.path(f"releases/{release_id}/downloads/{name}")
-        if not path.is_file():
-            raise HTTPException(404, f"{name} is not in release {release_id}")
-        return path
+        return self.download(f"releases/{release_id}/downloads/{name}", f"wildbench-{release_id}-{name}",
+                             (404, f"{name} is not in release {release_id}"))
 
     def camtrap_file(self, release_id: str, name: str) -> Path:
         self.release(release_id)
@@ -271,7 +282,9 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request):
         releases = portal.releases()
-        current = releases[0] if releases else None
+        # the benchmark's current release: the newest of the default profile (a thesis-profile release
+        # only measures the thesis's protocol)
+        current = next((r for r in releases if r.get("profile", "default") == "default"), None)
         return page(request, "home.html", release=current,
                     chart=_counts_svg(current["counts"]) if current else "")
 
@@ -327,8 +340,7 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
 
     @app.get("/api/datasets/{release_id}/{name}", summary="Download a release file (streamed)")
     def api_download(release_id: str, name: str):
-        return FileResponse(portal.release_file(release_id, name), filename=f"wildbench-{release_id}-{name}",
-                            media_type="application/zip")
+        return portal.release_file(release_id, name)
 
     @app.get("/api/datasets/{release_id}/camtrap-dp/{name}", summary="A file of the release's Camtrap DP package")
     def api_camtrap(release_id: str, name: str):
@@ -391,10 +403,9 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
         status = portal.outcome(portal.requests, request_id)
         if status["state"] != "done":
             raise HTTPException(409, f"request {request_id} is {status['state']}, not done")
-        path = portal.artifacts.path(f"requests/{request_id}.zip")  # never the path the result file names
-        if not path.is_file():
-            raise HTTPException(410, f"the ZIP of request {request_id} is no longer kept")
-        return FileResponse(path, filename=f"wildbench-{request_id}.zip", media_type="application/zip")
+        # never the path the result file names: the request's own key
+        return portal.download(f"requests/{request_id}.zip", f"wildbench-{request_id}.zip",
+                               (410, f"the ZIP of request {request_id} is no longer kept"))
 
     @app.post("/requests", include_in_schema=False, dependencies=[Depends(token_from)])
     async def request_submit(request: Request):

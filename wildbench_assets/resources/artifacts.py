@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -42,6 +43,17 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def download_link(artifacts: ArtifactStore, relative: str) -> dict:
+    """`url` and `url_expires_at` for a result file, when the store can hand out presigned URLs."""
+    from wildbench_assets.settings import download_expiry_s
+
+    expires = download_expiry_s()
+    url = artifacts.download_url(relative, expires)
+    if url is None:
+        return {}
+    return {"url": url, "url_expires_at": (datetime.now(UTC) + timedelta(seconds=expires)).isoformat()}
 
 
 class ArtifactStore(ResourceWithS3Configuration):
