@@ -3,6 +3,8 @@
 #   make test   venv + install + services + lint (ruff) + the whole test suite (README's second command; .ci/run calls it)
 #   make dev    the Dagster UI (webserver + daemon) on the same instance, and the portal beside it
 #   make portal the researcher portal alone (http://127.0.0.1:8080; WILDBENCH_PORTAL_TOKEN enables work)
+#   make worker a Celery worker for production steps (QUEUE=cpu|gpu; needs the production environment,
+#               deploy/env.example); the same command as the compose file's worker services
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +13,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export WILDBENCH_DATA ?= $(CURDIR)/data
 DEMO_ARCHIVE ?= $(WILDBENCH_DATA)/demo-archive
 
-.PHONY: install demo test dev portal services bench clean
+.PHONY: install demo test dev portal worker services bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +49,10 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 
 portal: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/wildbench portal --host 127.0.0.1 --port 8080
+
+QUEUE ?= cpu
+worker: install
+	$(BIN)/celery -A wildbench_assets.celery_app worker -Q $(QUEUE) --concurrency 1 -n $(QUEUE)@%h --loglevel INFO
 
 bench: install
 	$(BIN)/python bench/bench_exif.py

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,33 +45,15 @@ def s3_env(seaweedfs, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
+def postgres():
     """A real PostgreSQL server (Debian's) on a free loopback port; yields (host, port, user, db)."""
-    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-    if not binaries:
-        pytest.fail("PostgreSQL is not installed: run `make test` (it installs Debian's postgresql)")
-    bin_dir = binaries[-1]
-    root = Path(tempfile.mkdtemp(prefix="wildbench-pg-"))  # pytest's tmp dirs are not traversable by `postgres`
-    data, sockets = root / "data", root / "sock"
-    sockets.mkdir()
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_postgres:
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-                   check=True, capture_output=True)
-    port = free_port()
-    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "pg.log"), "-o",
-                    f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1", "-w", "start"],
-                   check=True, capture_output=True)
+    from .services import postgres_server
+
     try:
-        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "dagster"],
-                       check=True, capture_output=True)
-        yield {"host": "127.0.0.1", "port": port, "user": "postgres", "db": "dagster"}
-    finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        with postgres_server() as server:
+            yield server
+    except FileNotFoundError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture
@@ -85,3 +63,21 @@ def redis(tmp_path):
 
     with redis_server(tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def pg_database(postgres, request):
+    """A database of its own on the session's PostgreSQL server: one instance's runs never meet another's."""
+    import re
+
+    import psycopg2
+
+    name = "t_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50]
+    connection = psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"],
+                                  dbname=postgres["db"])
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+    return {**postgres, "db": name}

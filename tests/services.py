@@ -126,18 +126,13 @@ def redis_server(workdir: str | Path, port: int | None = None) -> Iterator[str]:
                 process.kill()
 
 
-def celery_worker_command(queue: str, name: str) -> list[str]:
-    """The one command a WildBench worker runs (`make worker`, the compose file's worker services)."""
-    return ["celery", "-A", "wildbench_assets.celery_app", "worker", "-Q", queue, "--concurrency", "1",
-            "-n", f"{name}@%h", "--loglevel", "INFO"]
-
-
 @contextmanager
 def celery_worker(env: dict, queue: str, name: str, log_path: Path) -> Iterator[subprocess.Popen]:
-    """A Celery worker of this repository on `queue`, in its own process group (stopped with it)."""
+    """A worker as the compose file's `worker-<queue>` service runs it, named `name`, in its own process
+    group (stopped with it)."""
     root = Path(__file__).resolve().parents[1]
-    command = celery_worker_command(queue, name)
-    command[0] = str(Path(sys.executable).parent / "celery")
+    command = compose_command(f"worker-{queue}")
+    command[command.index("-n") + 1] = f"{name}@%h"
     with open(log_path, "ab") as log:
         worker = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                   preexec_fn=_own_process_group)
@@ -155,3 +150,135 @@ def celery_worker(env: dict, queue: str, name: str, log_path: Path) -> Iterator[
                     worker.wait(30)
                 except subprocess.TimeoutExpired:
                     os.killpg(worker.pid, signal.SIGKILL)
+
+
+@contextmanager
+def postgres_server() -> Iterator[dict]:
+    """Debian's PostgreSQL: a throwaway cluster on a free loopback port; yields host, port, user, db."""
+    import tempfile
+
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not binaries:
+        raise FileNotFoundError("PostgreSQL is not installed: run `make test` (it installs Debian's postgresql)")
+    bin_dir = binaries[-1]
+    root = Path(tempfile.mkdtemp(prefix="wildbench-pg-"))  # pytest's tmp dirs are not traversable by `postgres`
+    data, sockets = root / "data", root / "sock"
+    sockets.mkdir()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                   check=True, capture_output=True)
+    port = free_port()
+    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "pg.log"), "-o",
+                    f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1", "-w", "start"],
+                   check=True, capture_output=True)
+    try:
+        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "dagster"],
+                       check=True, capture_output=True)
+        yield {"host": "127.0.0.1", "port": port, "user": "postgres", "db": "dagster"}
+    finally:
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def production_env(home: Path, s3_endpoint: str, redis_url: str, postgres: dict, bucket: str, prefix: str,
+                   cache: Path) -> dict:
+    """The production deployment's environment (the names of deploy/env.example) over loopback servers,
+    with the instance of deploy/dagster.yaml in `home`."""
+    root = Path(__file__).resolve().parents[1]
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    return {**os.environ, "WILDBENCH_DEPLOYMENT": "prod", "DAGSTER_HOME": str(home),
+            "WILDBENCH_ARCHIVE": f"s3://{bucket}/{prefix}/archive", "WILDBENCH_DATA": f"s3://{bucket}/{prefix}/data",
+            "WILDBENCH_REQUESTS": f"s3://{bucket}/{prefix}/requests",
+            "WILDBENCH_SUBMISSIONS": f"s3://{bucket}/{prefix}/submissions",
+            "WILDBENCH_S3_ENDPOINT_URL": s3_endpoint, "WILDBENCH_S3_PUBLIC_ENDPOINT_URL": s3_endpoint,
+            "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "WILDBENCH_LOG_BUCKET": bucket, "WILDBENCH_CELERY_BROKER": redis_url, "WILDBENCH_CACHE": str(cache),
+            "WILDBENCH_DETECTOR": "manifest",
+            "DAGSTER_PG_HOST": postgres["host"], "DAGSTER_PG_PORT": str(postgres["port"]),
+            "DAGSTER_PG_USERNAME": postgres["user"], "DAGSTER_PG_PASSWORD": "unused-trust-auth",
+            "DAGSTER_PG_DB": postgres["db"]}
+
+
+def compose_command(service: str) -> list[str]:
+    """A service's command in deploy/docker-compose.yml, its program resolved in this environment: the local
+    production test runs exactly what the containers run."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    compose = yaml.safe_load((root / "deploy" / "docker-compose.yml").read_text())
+    command = list(compose["services"][service]["command"])
+    program = Path(sys.executable).parent / command[0]
+    return [str(program) if program.exists() else command[0], *command[1:]]
+
+
+class OutageProxy:
+    """A loopback TCP proxy to a server that can be taken down and brought back: while down it accepts and
+    drops every connection at once (what a client sees of a server restarting or a link failing)."""
+
+    def __init__(self, target_port: int):
+        import threading
+
+        self.target_port, self.port, self.down = target_port, free_port(), False
+        self._open: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def take_down(self) -> None:
+        """Drop every open connection (kept-alive ones too) and refuse new ones until `bring_back`."""
+        self.down = True
+        for sock in self._open:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._open.clear()
+
+    def bring_back(self) -> None:
+        self.down = False
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            self._open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()

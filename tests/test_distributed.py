@@ -3,22 +3,28 @@ Celery workers on Redis running the steps. Runs are launched through the instanc
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+import zipfile
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
 
+from wildbench_assets.cli import main
 from wildbench_assets.partitions import park_day_key
 from wildbench_assets.resources.archive import LocalArchive, open_archive
 from wildbench_assets.runner import archive_partitions
 
-from .services import S3_KEY, S3_SECRET, celery_worker
+from .services import S3_KEY, S3_SECRET, celery_worker, free_port, production_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -28,33 +34,19 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def prod_env(demo_archive, tmp_path, postgres, seaweedfs, redis, monkeypatch):
-    """The production deployment's environment (as deploy/env.example names it) over real servers, the demo
-    archive uploaded to the bucket, and the park x day partitions registered."""
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    store = open_archive(f"s3://{BUCKET}/archive", seaweedfs, S3_KEY, S3_SECRET)
-    if BUCKET not in {b["Name"] for b in store.client.list_buckets()["Buckets"]}:
-        store.client.create_bucket(Bucket=BUCKET)
+def prod_env(demo_archive, tmp_path, pg_database, seaweedfs, redis, monkeypatch):
+    """The production deployment's environment (the names of deploy/env.example) over real servers, the
+    demo archive uploaded to the bucket, and the park x day partitions registered."""
     prefix = tmp_path.name  # one prefix per test: the bucket is shared by the session's server
-    store = open_archive(f"s3://{BUCKET}/{prefix}/archive", seaweedfs, S3_KEY, S3_SECRET)
-    local = LocalArchive(demo_archive)
-    for obj in local.list():
-        store.write(obj.key, local.read(obj.key))
-    env = {**os.environ, "WILDBENCH_DEPLOYMENT": "prod", "DAGSTER_HOME": str(home),
-           "WILDBENCH_ARCHIVE": f"s3://{BUCKET}/{prefix}/archive", "WILDBENCH_DATA": f"s3://{BUCKET}/{prefix}/data",
-           "WILDBENCH_REQUESTS": f"s3://{BUCKET}/{prefix}/requests",
-           "WILDBENCH_SUBMISSIONS": f"s3://{BUCKET}/{prefix}/submissions",
-           "WILDBENCH_S3_ENDPOINT_URL": seaweedfs, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET,
-           "WILDBENCH_LOG_BUCKET": BUCKET, "WILDBENCH_CELERY_BROKER": redis,
-           "WILDBENCH_CACHE": str(tmp_path / "cache"), "WILDBENCH_DETECTOR": "manifest",
-           "DAGSTER_PG_HOST": postgres["host"], "DAGSTER_PG_PORT": str(postgres["port"]),
-           "DAGSTER_PG_USERNAME": postgres["user"], "DAGSTER_PG_PASSWORD": "unused-trust-auth",
-           "DAGSTER_PG_DB": postgres["db"]}
+    env = production_env(tmp_path / "home", seaweedfs, redis, pg_database, BUCKET, prefix, tmp_path / "cache")
     for key, value in env.items():
         if key.startswith(("DAGSTER_", "WILDBENCH_", "AWS_")):
             monkeypatch.setenv(key, value)
+    assert main(["buckets"]) == 0  # what the compose file's one-shot `buckets` service does
+    store = open_archive(env["WILDBENCH_ARCHIVE"], seaweedfs, S3_KEY, S3_SECRET)
+    local = LocalArchive(demo_archive)
+    for obj in local.list():
+        store.write(obj.key, local.read(obj.key))
     pairs = archive_partitions(store)
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("parks", sorted({p for p, _ in pairs}))
@@ -92,10 +84,15 @@ def run_through_labels(env: dict, pairs, cwd: Path) -> None:
     materialize(env, "detection_labels,training_datasets,split_archives", "test", cwd)
 
 
-def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket(prod_env):
+def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket(prod_env, capsys):
     env, tmp = prod_env["env"], prod_env["tmp"]
     with celery_worker(env, "cpu", "cpu1", tmp / "cpu1.log"), celery_worker(env, "gpu", "gpu1", tmp / "gpu1.log"):
         run_through_labels(env, prod_env["pairs"], tmp)
+        # a custom request, answered with a presigned link to its ZIP in the bucket
+        assert main(["request", "submit", "--id", "req-s3", "--formats", "yolo,coco"]) == 0
+        with dg.DagsterInstance.get() as instance:
+            instance.add_dynamic_partitions("requests", ["req-s3"])
+        materialize(env, "custom_export", "req-s3", tmp)
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         runs = instance.get_runs()
@@ -121,3 +118,101 @@ def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket
     # nothing of the pipeline's on local disk but the cache of S3 copies and the instance's home
     assert sorted(p.name for p in tmp.iterdir() if p.is_dir()) <= ["cache", "home"]
     assert not (ROOT / "s3:").exists()
+
+    # the researcher's download leaves the host over plain HTTP (no credentials), checked against its sha256
+    capsys.readouterr()
+    fetched = tmp / "fetched"
+    fetched.mkdir()
+    result = json.loads(open_archive(env["WILDBENCH_REQUESTS"], env["WILDBENCH_S3_ENDPOINT_URL"])
+                        .read("req-s3.result.json"))
+    assert result["zip"].startswith("s3://") and "Signature=" in result["url"] or "X-Amz-Signature=" in result["url"]
+    assert main(["request", "fetch", "--id", "req-s3", "--dest", str(fetched)]) == 0
+    with zipfile.ZipFile(fetched / "req-s3.zip") as archive:
+        assert archive.testzip() is None and any(n.endswith(".txt") for n in archive.namelist())
+    with urllib.request.urlopen(result["url"]) as response:  # the link itself, as any HTTP client uses it
+        assert hashlib.sha256(response.read()).hexdigest() == result["sha256"]
+
+    # retention: past the configured days the ZIP is deleted and the result says so
+    retention = {**env, "WILDBENCH_REQUEST_RETENTION_DAYS": "0"}
+    done = subprocess.run([str(BIN / "dagster"), "job", "execute", "-m", "wildbench_assets.definitions",
+                           "-j", "delete_custom_datasets"], cwd=tmp, env={
+                               k: v for k, v in retention.items() if k != "WILDBENCH_CELERY_BROKER"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert not any(k.endswith("artifacts/requests/req-s3.zip") for k in (
+        o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=data + "/artifacts/requests/")
+        .get("Contents", [])))
+    assert main(["request", "fetch", "--id", "req-s3", "--dest", str(fetched / "again.zip")]) == 1
+    assert "retention" in capsys.readouterr().err
+
+
+def test_a_worker_killed_mid_step_hands_the_step_to_another_and_the_run_succeeds(prod_env):
+    env, tmp, pairs = prod_env["env"], prod_env["tmp"], prod_env["pairs"]
+    # the real detector, so the step lasts long enough to be killed inside; a short visibility timeout so
+    # the step is handed on within the test (production: 6 h, longer than any step)
+    env = {**env, "WILDBENCH_DETECTOR": "mdlite", "WILDBENCH_CELERY_VISIBILITY_S": "40"}
+    in_process = {k: v for k, v in env.items() if k != "WILDBENCH_CELERY_BROKER"}
+    for park, day in pairs:
+        materialize(in_process, "raw_images,image_metadata", str(park_day_key(park, day)), tmp)
+    for park in sorted({p for p, _ in pairs}):
+        materialize(in_process, "curated_images", park, tmp)
+    for split in ("train", "val", "test", "test_seen"):
+        materialize(in_process, "benchmark_splits", split, tmp)
+    with celery_worker(env, "gpu", "gpua", tmp / "gpua.log") as first, \
+            celery_worker(env, "gpu", "gpub", tmp / "gpub.log") as second:
+        launched = subprocess.Popen([str(BIN / "dagster"), "asset", "materialize", "-m",
+                                     "wildbench_assets.definitions", "--select", "detection_labels",
+                                     "--partition", "test"], cwd=tmp, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        workers = {"gpua": first, "gpub": second}
+        deadline = time.monotonic() + 240
+        running = None
+        while running is None and time.monotonic() < deadline:  # the step has started on one worker
+            with dg.DagsterInstance.get() as instance:
+                found = step_workers(instance).get("detection_labels", set())
+                started = [r for run in instance.get_runs() for r in
+                           instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)]
+            if found and started:
+                running = next(iter(found)).split("@")[0]
+            time.sleep(0.5)
+        assert running is not None, launched.communicate(timeout=5)[0][-3000:]
+        time.sleep(2)  # inside the step: the detector is loading or labelling
+        os.killpg(workers[running].pid, signal.SIGKILL)
+        output, _ = launched.communicate(timeout=300)
+    assert launched.returncode == 0, output[-4000:]
+    with dg.DagsterInstance.get() as instance:
+        run = [r for r in instance.get_runs() if dg.AssetKey("detection_labels") in (r.asset_selection or ())][0]
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        ran_on = {w.split("@")[0] for w in step_workers(instance)["detection_labels"]}
+    assert ran_on == {"gpua", "gpub"}  # started on the killed one, finished on the other
+    client, data = prod_env["store"].client, prod_env["data"]
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=data + "/")
+            for o in page.get("Contents", [])]
+    assert f"{data}/detection_labels/test.parquet" in keys
+    assert not any(".wb-tmp-" in k for k in keys)
+    assert not client.list_multipart_uploads(Bucket=BUCKET).get("Uploads")  # no half-uploaded object either
+
+
+def test_s3_down_for_seconds_is_retried_and_down_for_good_fails_naming_the_endpoint(seaweedfs, tmp_path):
+    import threading
+    from urllib.parse import urlparse
+
+    from .services import OutageProxy
+
+    proxy = OutageProxy(urlparse(seaweedfs).port)
+    try:
+        store = open_archive("s3://wildbench-outage/data", proxy.url, S3_KEY, S3_SECRET)
+        store.client.create_bucket(Bucket="wildbench-outage")
+        proxy.take_down()
+        threading.Timer(2.0, proxy.bring_back).start()
+        started = time.monotonic()
+        store.write("table.parquet", b"written once the server is back")  # retried with backoff meanwhile
+        assert time.monotonic() - started >= 1.5
+        assert store.read("table.parquet") == b"written once the server is back"
+    finally:
+        proxy.close()
+    dead = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(Exception) as failure:
+        open_archive("s3://wildbench-outage/data", dead, S3_KEY, S3_SECRET, max_attempts=2).read("table.parquet")
+    assert dead in str(failure.value)  # which server could not be reached, and nothing secret
+    assert S3_SECRET not in str(failure.value)

@@ -22,16 +22,16 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.services
 
 
-def test_cli_run_on_postgres_instance(demo_archive, tmp_path, postgres, s3_env, monkeypatch):
+def test_cli_run_on_postgres_instance(demo_archive, tmp_path, pg_database, s3_env, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     open_archive("s3://wildbench-logs", endpoint_url=s3_env).client.create_bucket(Bucket="wildbench-logs")
     env = {**os.environ, "DAGSTER_HOME": str(home), "WILDBENCH_DATA": str(tmp_path / "data"),
            "WILDBENCH_LOG_BUCKET": "wildbench-logs",
-           "DAGSTER_PG_HOST": postgres["host"], "DAGSTER_PG_PORT": str(postgres["port"]),
-           "DAGSTER_PG_USERNAME": postgres["user"], "DAGSTER_PG_PASSWORD": "unused-trust-auth",
-           "DAGSTER_PG_DB": postgres["db"], "WILDBENCH_DETECTOR": "manifest"}
+           "DAGSTER_PG_HOST": pg_database["host"], "DAGSTER_PG_PORT": str(pg_database["port"]),
+           "DAGSTER_PG_USERNAME": pg_database["user"], "DAGSTER_PG_PASSWORD": "unused-trust-auth",
+           "DAGSTER_PG_DB": pg_database["db"], "WILDBENCH_DETECTOR": "manifest"}
     done = subprocess.run([str(BIN / "wildbench"), "run", "--archive", str(demo_archive)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -488,6 +488,24 @@ def _text(path: str) -> str:
         raise ScoringError(f"{path} is not UTF-8 text (binary data?)") from err
 
 
+BUCKET_SETTINGS = ("WILDBENCH_ARCHIVE", "WILDBENCH_DATA", "WILDBENCH_REQUESTS", "WILDBENCH_SUBMISSIONS")
+
+
+def cmd_buckets(args: argparse.Namespace) -> int:
+    """Create the buckets the environment names (s3:// locations and WILDBENCH_LOG_BUCKET), if missing."""
+    from wildbench_assets.resources.archive import s3_client
+
+    names = {uri[len("s3://"):].split("/", 1)[0] for name in BUCKET_SETTINGS
+             if (uri := os.environ.get(name) or "").startswith("s3://")}
+    names |= {os.environ["WILDBENCH_LOG_BUCKET"]} if os.environ.get("WILDBENCH_LOG_BUCKET") else set()
+    client = s3_client(os.environ.get("WILDBENCH_S3_ENDPOINT_URL"))
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    for name in sorted(names - existing):
+        client.create_bucket(Bucket=name)
+    print(f"buckets: {len(names - existing)} created, {len(names & existing)} already there")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from wildbench_assets.settings import default_data_dir
     from wildbench_assets.summary import print_summary
@@ -574,6 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--out", help="write the MegaDetector 1.6 batch file here")
     predict.add_argument("--annotate", help="write annotated JPEGs (boxes, species, score) into this folder")
     predict.set_defaults(func=cmd_predict)
+
+    buckets = sub.add_parser("buckets", help="create the S3 buckets the production environment names")
+    buckets.set_defaults(func=cmd_buckets)
 
     summary = sub.add_parser("summary", help="print what the last runs produced")
     summary.set_defaults(func=cmd_summary)

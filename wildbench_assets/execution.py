@@ -40,6 +40,8 @@ def celery_settings() -> dict:
             "visibility_timeout": int(os.environ.get("WILDBENCH_CELERY_VISIBILITY_S") or 6 * 3600),
             "max_retries": 5, "interval_start": 0, "interval_step": 0.5, "interval_max": 3},
         "result_backend_transport_options": {"retry_policy": {"timeout": 10.0}},
+        "result_backend_always_retry": True,  # a step's result is stored even across a Redis restart
+        "result_backend_max_retries": 30,
         "redis_backend_health_check_interval": 10,
         "redis_retry_on_timeout": True,
         "redis_socket_timeout": 30,

@@ -245,26 +245,31 @@ class S3Archive(Archive):
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires_s)
 
 
+S3_MAX_ATTEMPTS = 10  # jittered exponential backoff (each wait under 20 s): rides out a restart of the server
+
+
 def s3_client(endpoint_url: str | None = None, access_key: str | None = None, secret_key: str | None = None,
-              region: str | None = None, session_token: str | None = None):
-    """The boto3 client of dagster-aws's `S3Resource`: standard-mode retries with backoff (5 attempts), then
-    an error naming the endpoint. Keys left unset come from boto3's chain (environment, profile, role),
-    which refreshes temporary credentials by itself."""
+              region: str | None = None, session_token: str | None = None, max_attempts: int = S3_MAX_ATTEMPTS):
+    """The boto3 client of dagster-aws's `S3Resource`: standard-mode retries with backoff, then an error
+    naming the endpoint. Keys left unset come from boto3's chain (environment, profile, role), which
+    refreshes temporary credentials by itself."""
     from dagster_aws.s3 import S3Resource
 
     return S3Resource(endpoint_url=endpoint_url or None, aws_access_key_id=access_key or None,
                       aws_secret_access_key=secret_key or None, aws_session_token=session_token or None,
-                      region_name=region or "us-east-1").get_client()
+                      region_name=region or "us-east-1", max_attempts=max_attempts).get_client()
 
 
 def open_archive(uri: str, endpoint_url: str | None = None, access_key: str | None = None,
-                 secret_key: str | None = None, region: str | None = None, session_token: str | None = None) -> Archive:
+                 secret_key: str | None = None, region: str | None = None, session_token: str | None = None,
+                 max_attempts: int = S3_MAX_ATTEMPTS) -> Archive:
     """An archive from its URI: `s3://bucket[/prefix]` or a local folder path (`file://` allowed)."""
     if uri.startswith("s3://"):
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:
             raise ValueError(f"archive URI {uri!r} names no bucket")
-        return S3Archive(bucket, prefix, s3_client(endpoint_url, access_key, secret_key, region, session_token))
+        return S3Archive(bucket, prefix, s3_client(endpoint_url, access_key, secret_key, region, session_token,
+                                                     max_attempts))
     if "://" in uri and not uri.startswith("file://"):
         raise ValueError(f"archive URI {uri!r}: use a local path or s3://bucket/prefix")
     return LocalArchive(uri.removeprefix("file://"))
@@ -273,7 +278,7 @@ def open_archive(uri: str, endpoint_url: str | None = None, access_key: str | No
 def open_store(uri: str, s3: ResourceWithS3Configuration) -> Archive:
     """The store at `uri`, its S3 client built from a resource's S3 settings (dagster-aws's fields)."""
     return open_archive(uri, s3.endpoint_url, s3.aws_access_key_id, s3.aws_secret_access_key, s3.region_name,
-                        s3.aws_session_token)
+                        s3.aws_session_token, max(s3.max_attempts, S3_MAX_ATTEMPTS))
 
 
 class ArchiveResource(ResourceWithS3Configuration):

@@ -62,6 +62,9 @@ class ArtifactStore(ResourceWithS3Configuration):
 
     base_dir: str = Field(description="The data directory (WILDBENCH_DATA): a folder or s3://bucket/prefix")
     cache_dir: str | None = Field(default=None, description="Local copies of S3 artefacts (WILDBENCH_CACHE)")
+    public_endpoint_url: str | None = Field(
+        default=None, description="The S3 address researchers reach, if not endpoint_url: download links are "
+                                  "signed for it (WILDBENCH_S3_PUBLIC_ENDPOINT_URL)")
 
     @property
     def remote(self) -> bool:
@@ -191,4 +194,9 @@ class ArtifactStore(ResourceWithS3Configuration):
 
     def download_url(self, relative: str, expires_s: int) -> str | None:
         """A presigned URL anyone can download `relative` from until it expires (S3); None for a folder store."""
-        return self._store().presign(relative, expires_s) if self.remote else None
+        if not self.remote:
+            return None
+        if not self.public_endpoint_url:
+            return self._store().presign(relative, expires_s)
+        public = self.model_copy(update={"endpoint_url": self.public_endpoint_url})
+        return open_store(f"{self.base_dir.rstrip('/')}/artifacts", public).presign(relative, expires_s)
