@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -78,20 +79,41 @@ def empty_label_cache(env: dict, store, prefix: str, cache: Path) -> None:
     subprocess.run(["rm", "-rf", str(cache)], check=True)
 
 
+def queued_steps(instance: dg.DagsterInstance, run_ids: set[str]) -> int:
+    return sum(1 for run_id in run_ids for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+               if "Submitting celery task" in (record.user_message or ""))
+
+
 def label_trial(env: dict, workers: int, threads: int, work: Path, store, prefix: str, cache: Path) -> tuple:
+    """The four runs are launched and as many steps queued as the `gpu` pool admits (one per worker); the
+    workers start after, so the launching CLIs' own start-up does not compete with the steps for the cores."""
     empty_label_cache(env, store, prefix, cache)
     worker_env = {**env, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with ExitStack() as stack:
-        for n in range(workers):
-            stack.enter_context(celery_worker(worker_env, "gpu", f"gpu{n}-{workers}x{threads}",
-                                              work / f"gpu{n}-{workers}x{threads}.log"))
-        with dg.DagsterInstance.get() as instance:
-            before = {r.run_id for r in instance.get_runs()}
-        with ThreadPoolExecutor(len(SPLITS)) as pool:
-            list(pool.map(lambda split: materialize(env, "detection_labels", split), SPLITS))
-        with dg.DagsterInstance.get() as instance:
-            runs = [r.run_id for r in instance.get_runs() if r.run_id not in before]
-            span, steps = step_span(instance, runs)
+    # one slot of the `gpu` pool per GPU worker, as the operator sets it (README: Production)
+    subprocess.run([str(BIN / "dagster"), "instance", "concurrency", "set", "gpu", str(workers)], env=env,
+                   check=True, capture_output=True)
+    with dg.DagsterInstance.get() as instance:
+        before = {r.run_id for r in instance.get_runs()}
+    with ThreadPoolExecutor(len(SPLITS)) as pool:
+        launched = [pool.submit(materialize, env, "detection_labels", split) for split in SPLITS]
+        waiting = time.monotonic()
+        while True:
+            with dg.DagsterInstance.get() as instance:
+                runs = {r.run_id for r in instance.get_runs()} - before
+                queued = queued_steps(instance, runs)
+                if len(runs) == len(SPLITS) and queued == workers:  # the rest wait for a pool slot
+                    break
+            if time.monotonic() - waiting > 120:
+                raise RuntimeError(f"{len(runs)} runs, {queued} steps queued after 120 s")
+            time.sleep(1)
+        with ExitStack() as stack:
+            for n in range(workers):
+                stack.enter_context(celery_worker(worker_env, "gpu", f"gpu{n}-{workers}x{threads}",
+                                                  work / f"gpu{n}-{workers}x{threads}.log"))
+            for future in launched:
+                future.result()
+    with dg.DagsterInstance.get() as instance:
+        span, steps = step_span(instance, list(runs))
     return span, steps
 
 

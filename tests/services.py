@@ -282,3 +282,24 @@ class OutageProxy:
 
     def close(self) -> None:
         self._listener.close()
+
+
+@contextmanager
+def compose_service(service: str, env: dict, log_path: Path, ports: dict[str, int] | None = None) -> Iterator[int]:
+    """A service of deploy/docker-compose.yml run here with its own command, bound to loopback instead of
+    0.0.0.0 and to free ports instead of the containers' fixed ones (`ports`: fixed -> free); its process
+    group is stopped afterwards. Yields the pid."""
+    root = Path(__file__).resolve().parents[1]
+    command = ["127.0.0.1" if part == "0.0.0.0" else str((ports or {}).get(part, part))
+               for part in compose_command(service)]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=_own_process_group)
+        try:
+            yield process.pid
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)

@@ -24,7 +24,7 @@ from wildbench_assets.partitions import park_day_key
 from wildbench_assets.resources.archive import LocalArchive, open_archive
 from wildbench_assets.runner import archive_partitions
 
-from .services import S3_KEY, S3_SECRET, celery_worker, free_port, production_env
+from .services import S3_KEY, S3_SECRET, celery_worker, compose_service, free_port, production_env, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -216,3 +216,56 @@ def test_s3_down_for_seconds_is_retried_and_down_for_good_fails_naming_the_endpo
         open_archive("s3://wildbench-outage/data", dead, S3_KEY, S3_SECRET, max_attempts=2).read("table.parquet")
     assert dead in str(failure.value)  # which server could not be reached, and nothing secret
     assert S3_SECRET not in str(failure.value)
+
+
+def test_the_compose_topology_discovers_the_archive_and_runs_its_steps_on_workers(prod_env):
+    """Code server, webserver, daemon and workers with the compose file's own commands: the daemon's sensor
+    finds the archive in the bucket, queued runs are launched through the code server and their steps run
+    on the Celery workers."""
+    env, tmp = prod_env["env"], prod_env["tmp"]
+    code_port, web_port = free_port(), free_port()
+    env = {**env, "WILDBENCH_CODE_SERVER_HOST": "127.0.0.1", "WILDBENCH_CODE_SERVER_PORT": str(code_port),
+           "WILDBENCH_ARRIVALS_INTERVAL_S": "5", "WILDBENCH_AUTOMATION_INTERVAL_S": "5"}
+    ports = {"4000": code_port, "3000": web_port}
+    with compose_service("code-server", env, tmp / "code-server.log", ports), \
+            celery_worker(env, "cpu", "cpu1", tmp / "cpu1.log"):
+        wait_for_port(code_port, 120)
+        with compose_service("webserver", env, tmp / "webserver.log", ports), \
+                compose_service("daemon", env, tmp / "daemon.log", ports):
+            wait_for_port(web_port, 120)
+            deadline, done = time.monotonic() + 300, False
+            while not done and time.monotonic() < deadline:
+                time.sleep(3)
+                with dg.DagsterInstance.get() as instance:
+                    ingested = instance.get_materialized_partitions(dg.AssetKey("image_metadata"))
+                    runs = instance.get_runs()
+                done = len(ingested) == len(prod_env["pairs"]) and runs and all(
+                    r.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for r in runs)
+    assert done, (tmp / "daemon.log").read_text()[-3000:]
+    with dg.DagsterInstance.get() as instance:
+        ingest_runs = [r for r in instance.get_runs() if r.tags.get("dagster/sensor_name") == "archive_arrivals"]
+        assert len(ingest_runs) == len(prod_env["pairs"])
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in ingest_runs)
+        workers = step_workers(instance)
+    assert {w.split("@")[0] for w in workers["image_metadata"]} == {"cpu1"}
+
+
+def test_compose_file_names_every_setting_and_reserves_a_gpu():
+    import re
+
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())["services"]
+    assert {"postgres", "redis", "s3", "code-server", "webserver", "daemon", "worker-cpu", "worker-gpu",
+            "portal"} <= set(compose)
+    devices = compose["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+    template = {line.split("=", 1)[0] for line in (ROOT / "deploy" / "env.example").read_text().splitlines()
+                if "=" in line and not line.startswith("#")}
+    used = set(re.findall(r"\{env: (\w+)\}", (ROOT / "deploy" / "dagster.yaml").read_text()))
+    used |= set(re.findall(r"\{env: (\w+)\}", (ROOT / "deploy" / "workspace.yaml").read_text()))
+    used |= set(re.findall(r"EnvVar\(\"(\w+)\"\)", (ROOT / "wildbench_assets" / "resources" / "__init__.py")
+                           .read_text()))
+    used |= set(re.findall(r"\$\{(\w+)\}", (ROOT / "deploy" / "docker-compose.yml").read_text()))
+    used.add("WILDBENCH_CELERY_BROKER")
+    assert used <= template, used - template
