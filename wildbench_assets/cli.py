@@ -310,7 +310,7 @@ def cmd_request(args: argparse.Namespace) -> int:
             return _run_request(defs, request_id, args.timeout)
         if not args.wait:
             print("the custom_export_requests sensor starts it (make dev runs the daemon); "
-                  f"follow with: wildbench request status {request_id}")
+                  f"follow with: wildbench request status --id {request_id}")
             return 0
         args.id = request_id
     request_id = args.id
