@@ -18,13 +18,23 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster._serdes import serialize_value
 
 from wildbench_assets.cli import main
 from wildbench_assets.partitions import park_day_key
 from wildbench_assets.resources.archive import LocalArchive, open_archive
 from wildbench_assets.runner import archive_partitions
 
-from .services import S3_KEY, S3_SECRET, celery_worker, compose_service, free_port, production_env, wait_for_port
+from .services import (
+    S3_KEY,
+    S3_SECRET,
+    celery_worker,
+    compose_service,
+    free_port,
+    production_env,
+    redis_server,
+    wait_for_port,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -97,6 +107,11 @@ def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         runs = instance.get_runs()
         assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        # secrets stay in the environment: not in run config, tags or any event record
+        for run in runs:
+            recorded = json.dumps([run.run_config, run.tags]) + "".join(
+                serialize_value(record) for record in instance.all_logs(run.run_id))
+            assert S3_SECRET not in recorded, run.run_id
         workers = step_workers(instance)
     # heavy steps on the GPU queue's worker, the rest on the CPU worker, nothing in the launching process
     assert {w.split("@")[0] for w in workers["detection_labels"]} == {"gpu1"}
@@ -151,13 +166,7 @@ def test_a_worker_killed_mid_step_hands_the_step_to_another_and_the_run_succeeds
     # the real detector, so the step lasts long enough to be killed inside; a short visibility timeout so
     # the step is handed on within the test (production: 6 h, longer than any step)
     env = {**env, "WILDBENCH_DETECTOR": "mdlite", "WILDBENCH_CELERY_VISIBILITY_S": "40"}
-    in_process = {k: v for k, v in env.items() if k != "WILDBENCH_CELERY_BROKER"}
-    for park, day in pairs:
-        materialize(in_process, "raw_images,image_metadata", str(park_day_key(park, day)), tmp)
-    for park in sorted({p for p, _ in pairs}):
-        materialize(in_process, "curated_images", park, tmp)
-    for split in ("train", "val", "test", "test_seen"):
-        materialize(in_process, "benchmark_splits", split, tmp)
+    prepare_splits(env, pairs, tmp)
     with celery_worker(env, "gpu", "gpua", tmp / "gpua.log") as first, \
             celery_worker(env, "gpu", "gpub", tmp / "gpub.log") as second:
         launched = subprocess.Popen([str(BIN / "dagster"), "asset", "materialize", "-m",
@@ -269,3 +278,89 @@ def test_compose_file_names_every_setting_and_reserves_a_gpu():
     used |= set(re.findall(r"\$\{(\w+)\}", (ROOT / "deploy" / "docker-compose.yml").read_text()))
     used.add("WILDBENCH_CELERY_BROKER")
     assert used <= template, used - template
+
+
+def test_ranged_reads_sign_with_renewed_temporary_credentials(seaweedfs):
+    """Temporary credentials that expire mid-run are renewed by boto3; the ranged reader must sign with the
+    renewed ones, not with those it saw when it was built."""
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+    import botocore.session
+    from botocore.credentials import RefreshableCredentials
+
+    from wildbench_assets.resources.s3_ranged import RangedGetter
+
+    bucket = "wildbench-refresh"
+    setup = open_archive(f"s3://{bucket}", seaweedfs, S3_KEY, S3_SECRET)
+    if bucket not in {b["Name"] for b in setup.client.list_buckets()["Buckets"]}:
+        setup.client.create_bucket(Bucket=bucket)
+    setup.write("header.jpg", b"0123456789")
+
+    def metadata(secret: str, expires_in: timedelta) -> dict:
+        return {"access_key": S3_KEY, "secret_key": secret, "token": None,
+                "expiry_time": (datetime.now(UTC) + expires_in).isoformat()}
+
+    # issued before the run: a stale secret, valid for 20 more minutes
+    credentials = RefreshableCredentials.create_from_metadata(
+        metadata("stale-secret", timedelta(minutes=20)), method="sts-assume-role",
+        refresh_using=lambda: metadata(S3_SECRET, timedelta(hours=1)))
+    session = botocore.session.get_session()
+    session._credentials = credentials
+    client = boto3.Session(botocore_session=session).client("s3", endpoint_url=seaweedfs, region_name="us-east-1")
+    getter = RangedGetter(client, bucket)
+    credentials._expiry_time = datetime.now(UTC) - timedelta(seconds=1)  # time passes: they expire
+    assert getter.get("header.jpg", "bytes=0-3") == b"0123"  # signed with the renewed secret
+
+
+def prepare_splits(env: dict, pairs, cwd: Path) -> None:
+    """Ingest, curation and splits in process (no broker): what the fault tests build on."""
+    in_process = {k: v for k, v in env.items() if k != "WILDBENCH_CELERY_BROKER"}
+    for park, day in pairs:
+        materialize(in_process, "raw_images,image_metadata", str(park_day_key(park, day)), cwd)
+    for park in sorted({p for p, _ in pairs}):
+        materialize(in_process, "curated_images", park, cwd)
+    for split in ("train", "val", "test", "test_seen"):
+        materialize(in_process, "benchmark_splits", split, cwd)
+
+
+def test_redis_restarted_mid_run_ends_the_run_in_a_definite_state(prod_env):
+    """The broker goes away while a step runs and comes back: the run must end (success, or failure with
+    its reason), never hang."""
+    env, tmp = prod_env["env"], prod_env["tmp"]
+    prepare_splits(env, prod_env["pairs"], tmp)
+    port, workdir = free_port(), tmp / "redis-restart"
+    workdir.mkdir()
+    broker = redis_server(workdir, port)
+    env = {**env, "WILDBENCH_DETECTOR": "mdlite", "WILDBENCH_CELERY_BROKER": broker.__enter__()}
+    try:
+        with celery_worker(env, "gpu", "gpu1", tmp / "gpu1.log"):
+            launched = subprocess.Popen([str(BIN / "dagster"), "asset", "materialize", "-m",
+                                         "wildbench_assets.definitions", "--select", "detection_labels",
+                                         "--partition", "test"], cwd=tmp, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline:
+                with dg.DagsterInstance.get() as instance:
+                    if any(instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+                           for run in instance.get_runs()):
+                        break
+                time.sleep(0.5)
+            broker.__exit__(None, None, None)  # Redis goes away mid-step ...
+            time.sleep(3)
+            broker = redis_server(workdir, port)
+            broker.__enter__()  # ... and comes back where everyone expects it
+            try:
+                output, _ = launched.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                launched.kill()
+                pytest.fail("the run did not end within 300 s of Redis coming back")
+    finally:
+        broker.__exit__(None, None, None)
+    with dg.DagsterInstance.get() as instance:
+        (run,) = [r for r in instance.get_runs() if dg.AssetKey("detection_labels") in (r.asset_selection or ())]
+        assert run.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE), run.status
+        if run.status == dg.DagsterRunStatus.FAILURE:  # a failure says why
+            failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+            assert failures and failures[0].user_message, output[-3000:]
+    assert (launched.returncode == 0) == (run.status == dg.DagsterRunStatus.SUCCESS)
