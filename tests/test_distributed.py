@@ -128,6 +128,16 @@ def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket
     labels = pd.read_parquet(io.BytesIO(client.get_object(Bucket=BUCKET, Key=f"{data}/detection_labels/test.parquet")
                                         ["Body"].read()))
     assert len(labels) > 0
+    # a researcher opens a whole stage straight from the bucket, every partition at once
+    from pyarrow import fs
+
+    bucket_fs = fs.S3FileSystem(endpoint_override=env["WILDBENCH_S3_ENDPOINT_URL"].removeprefix("http://"),
+                                scheme="http", access_key=S3_KEY, secret_key=S3_SECRET, region="us-east-1")
+    metadata = pd.read_parquet(f"{BUCKET}/{data}/image_metadata", filesystem=bucket_fs)
+    partitions = [pd.read_parquet(io.BytesIO(client.get_object(
+        Bucket=BUCKET, Key=f"{data}/image_metadata/{park}/{day}.parquet")["Body"].read()))
+        for park, day in prod_env["pairs"]]
+    assert len(metadata) == sum(len(p) for p in partitions) > 0
     logs = client.list_objects_v2(Bucket=BUCKET, Prefix="compute-logs/").get("KeyCount", 0)
     assert logs > 0  # the steps' stdout/stderr went to the bucket too
     # nothing of the pipeline's on local disk but the cache of S3 copies and the instance's home

@@ -147,3 +147,11 @@ def test_empty_and_undated_inputs_split_without_error():
     undated = archive(40, cameras=4).assign(captured_at=None)
     assigned = make_splits(undated, SplitPlan())
     assert (assigned.sequence == assigned.camera.astype(str) + "@undated").all()
+
+
+def test_the_launchpad_config_is_the_plan_with_descriptions():
+    from wildbench_assets.config import SplitConfig
+
+    assert SplitConfig().plan() == SplitPlan()  # one set of defaults
+    assert set(SplitPlan.__dataclass_fields__) <= set(SplitConfig.model_fields)
+    assert SplitConfig(by="image", seed=3).plan() == SplitPlan(by="image", seed=3)

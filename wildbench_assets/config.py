@@ -5,6 +5,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from wildbench_assets.lib.splits import SplitPlan
 from wildbench_assets.training.common import TrainSettings
 
 
@@ -27,19 +28,29 @@ class CurationConfig(dg.Config):
 
 
 class SplitConfig(dg.Config):
+    """The launchpad's face of `lib.splits.SplitPlan`: the same fields, their defaults taken from it."""
+
     by: Literal["camera", "sequence", "image"] = Field(
-        default="camera", description="Leakage group: camera | sequence | image (thesis: image)")
-    sequence_gap_s: float = Field(default=120.0, gt=0, description="by=sequence: a new sequence after this gap")
-    seed: int = Field(default=0, description="Keyed-hash seed of the assignment and of the balancing order")
-    test_share: float = Field(default=0.2, gt=0, lt=1)
-    val_share: float = Field(default=0.2, ge=0, lt=1, description="Share of train+val that goes to val")
-    cap: int | None = Field(default=None, ge=0, description="Images per species per split; default: thesis rule")
-    cap_round_to: int = Field(default=1000, ge=1, description="Default cap: mean per species rounded up to this")
-    empty_share: float = Field(default=0.1, ge=0, lt=1, description="Share of each split that is empty images")
-    seen_share: float = Field(default=0.1, ge=0, lt=1,
+        default=SplitPlan.by, description="Leakage group: camera | sequence | image (thesis: image)")
+    sequence_gap_s: float = Field(default=SplitPlan.sequence_gap_s, gt=0,
+                                  description="by=sequence: a new sequence after this gap")
+    seed: int = Field(default=SplitPlan.seed,
+                      description="Keyed-hash seed of the assignment and of the balancing order")
+    test_share: float = Field(default=SplitPlan.test_share, gt=0, lt=1)
+    val_share: float = Field(default=SplitPlan.val_share, ge=0, lt=1, description="Share of train+val that goes to val")
+    cap: int | None = Field(default=SplitPlan.cap, ge=0,
+                            description="Images per species per split; default: thesis rule")
+    cap_round_to: int = Field(default=SplitPlan.cap_round_to, ge=1,
+                              description="Default cap: mean per species rounded up to this")
+    empty_share: float = Field(default=SplitPlan.empty_share, ge=0, lt=1,
+                               description="Share of each split that is empty images")
+    seen_share: float = Field(default=SplitPlan.seen_share, ge=0, lt=1,
                               description="Share of train/val sequences held out as test_seen (training cameras, "
                                           "no shared burst)")
     share_tolerance: float = Field(default=0.05, ge=0, le=1, description="Warn when a split's share is further off")
+
+    def plan(self) -> SplitPlan:
+        return SplitPlan(**self.model_dump(include=set(SplitPlan.__dataclass_fields__)))
 
 
 class LabelConfig(dg.Config):

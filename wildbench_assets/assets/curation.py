@@ -13,7 +13,7 @@ from wildbench_assets.lib.curation import CURATED_COLUMNS, curate, curation_rule
 from wildbench_assets.lib.expectations import validate_checks
 from wildbench_assets.lib.headers import METADATA_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png
-from wildbench_assets.lib.splits import SPLITS, SplitPlan, make_splits, split_findings, split_rules
+from wildbench_assets.lib.splits import SPLITS, make_splits, split_findings, split_rules
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.parquet_io import ParquetIOManager
@@ -82,11 +82,6 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     ))
 
 
-def _plan(config: SplitConfig) -> SplitPlan:
-    """The library's plan from the launchpad's config: the fields they share, by name."""
-    return SplitPlan(**config.model_dump(include=set(SplitPlan.__dataclass_fields__)))
-
-
 @dg.asset(
     partitions_def=split_partitions,
     ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
@@ -103,7 +98,7 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     """One split (train/val/test) of the benchmark: leakage groups (camera by default) assigned by a
     keyed hash, 64/16/20, then each species capped and balanced across parks, plus a share of empties."""
     try:
-        plan = _plan(config)
+        plan = config.plan()
     except ValueError as err:
         raise dg.Failure(f"invalid split config: {err}") from err
     split = context.partition_key

@@ -241,7 +241,17 @@ class S3Archive(Archive):
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def presign(self, key: str, expires_s: int) -> str | None:
-        return self.client.generate_presigned_url(
+        """Signed with SigV4 (AWS refuses SigV2 links on new buckets; 7 days at most), by the same
+        credentials the client holds, frozen now: the link outlives nothing it was not signed for."""
+        import boto3
+        from botocore.config import Config
+
+        frozen = self.client._request_signer._credentials.get_frozen_credentials()
+        signer = boto3.session.Session().client(
+            "s3", endpoint_url=self.client.meta.endpoint_url, region_name=self.client.meta.region_name,
+            aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
+            aws_session_token=frozen.token, config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        return signer.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires_s)
 
 
