@@ -374,3 +374,30 @@ def test_redis_restarted_mid_run_ends_the_run_in_a_definite_state(prod_env):
             failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
             assert failures and failures[0].user_message, output[-3000:]
     assert (launched.returncode == 0) == (run.status == dg.DagsterRunStatus.SUCCESS)
+
+
+def test_a_staged_folder_in_s3_is_published_whole_and_replaces_the_old_one(seaweedfs, tmp_path):
+    from wildbench_assets.resources.artifacts import ArtifactStore
+
+    bucket = "wildbench-staged"
+    client = open_archive(f"s3://{bucket}", seaweedfs, S3_KEY, S3_SECRET).client
+    if bucket not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=bucket)
+    store = ArtifactStore(base_dir=f"s3://{bucket}/{tmp_path.name}", cache_dir=str(tmp_path / "cache"),
+                          endpoint_url=seaweedfs, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET)
+    for files in ({"a.txt": "1", "sub/b.txt": "2", "manifest.csv": "m1"}, {"a.txt": "3", "manifest.csv": "m2"}):
+        with store.staged_dir("releases/r1", seal="manifest.csv") as staged:
+            for name, text in files.items():
+                (staged.path / name).parent.mkdir(parents=True, exist_ok=True)
+                (staged.path / name).write_text(text)
+            assert not any(o.key.endswith(".wb-tmp") for o in store.list("releases/"))
+            staged.publish()
+        keys = {o.key for o in store.list("releases/r1/")}
+        assert keys == {f"releases/r1/{name}" for name in files}  # the old folder's extra file is gone
+    other = ArtifactStore(base_dir=store.base_dir, cache_dir=str(tmp_path / "elsewhere"), endpoint_url=seaweedfs,
+                          aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET)  # another machine
+    folder = other.path("releases/r1")
+    assert (folder / "manifest.csv").read_text() == "m2" and not (folder / "sub").exists()
+    with store.staged_dir("releases/r2", seal="manifest.csv") as staged:
+        (staged.path / "manifest.csv").write_text("never published: its checks failed")
+    assert not list(store.list("releases/r2"))

@@ -132,7 +132,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
         manifest = rel.read_manifest((target / "manifest.csv").read_bytes())
         facts = rel.ReleaseFacts.from_json((target / "release.json").read_text())
         sealed_as = (target / "manifest.sha256").read_text().split()[0]
-    with artifacts.staged_dir(f"releases/{context.partition_key}") as staged:
+    with artifacts.staged_dir(f"releases/{context.partition_key}", seal="manifest.csv") as staged:
         staging = staged.path
         built = write_release(staging, manifest, facts, store, tax)
         found = rel.release_findings(

@@ -122,15 +122,18 @@ class ArtifactStore(ResourceWithS3Configuration):
         with atomic_file(self._etag_file(key)) as tmp:
             tmp.write_text(etag)
 
-    def _upload(self, folder_or_file: Path, relative: str) -> None:
-        """Upload a file, or every file of a folder (replacing what the bucket held under that folder)."""
+    def _upload(self, folder_or_file: Path, relative: str, seal: str | None = None) -> None:
+        """Upload a file, or every file of a folder (replacing what the bucket held under that folder). A
+        folder's objects appear one by one; its `seal` (the file whose presence says the folder is whole,
+        e.g. a release's manifest) goes last, so a reader never takes a half-uploaded folder for complete."""
         store = self._store()
         if folder_or_file.is_file():
             store.upload_file(folder_or_file, relative)
             uploaded = {relative}
         else:
             uploaded = set()
-            for path in sorted(p for p in folder_or_file.rglob("*") if p.is_file() and not is_temp(p.name)):
+            files = [p for p in folder_or_file.rglob("*") if p.is_file() and not is_temp(p.name)]
+            for path in sorted(files, key=lambda p: (p.relative_to(folder_or_file).as_posix() == seal, p)):
                 key = f"{relative}/{path.relative_to(folder_or_file).as_posix()}"
                 store.upload_file(path, key)
                 uploaded.add(key)
@@ -156,13 +159,14 @@ class ArtifactStore(ResourceWithS3Configuration):
             yield tmp
 
     @contextmanager
-    def staged_dir(self, relative: str) -> Iterator[StagedDir]:
-        """A folder to fill that becomes `relative` only when `publish()` is called (after its checks)."""
-        with staged_dir(self._root() / relative, self._uploader(relative)) as staged:
+    def staged_dir(self, relative: str, seal: str | None = None) -> Iterator[StagedDir]:
+        """A folder to fill that becomes `relative` only when `publish()` is called (after its checks); in S3,
+        `seal` is uploaded last."""
+        with staged_dir(self._root() / relative, self._uploader(relative, seal)) as staged:
             yield staged
 
-    def _uploader(self, relative: str):
-        return (lambda folder: self._upload(folder, relative)) if self.remote else None
+    def _uploader(self, relative: str, seal: str | None = None):
+        return (lambda folder: self._upload(folder, relative, seal)) if self.remote else None
 
     def publish_zip(self, relative: str, members, open_source) -> tuple[StoredArtifact, list[str]]:
         """(stored ZIP, entry names): streamed to a temp name, every CRC verified, then published."""
