@@ -84,7 +84,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         mine = [e for e in existing if e.endswith("-thesis") == (args.profile == "thesis")]
         name = args.name or (mine[-1] if args.verify and mine else
                              next_release_name([e.removesuffix(suffix) for e in mine], datetime.now(UTC)) + suffix)
-        frozen = (artifacts.path(f"releases/{name}") / "manifest.csv").exists()
+        frozen = artifacts.path(f"releases/{name}/manifest.csv").exists()
         if args.verify != frozen:
             print(f"release {name} {'was never cut' if args.verify else 'exists: releases are immutable'}; "
                   f"{'cut it without --verify' if args.verify else '--verify rebuilds it and compares every byte'}",

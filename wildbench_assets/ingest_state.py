@@ -46,8 +46,8 @@ def labels_fingerprint(instance: dg.DagsterInstance) -> str:
 
 def release_profile(artifacts, release: str) -> str | None:
     """The profile a release was cut with (`default`, `thesis`), or None if it was never cut."""
-    facts = artifacts.path(f"releases/{release}") / "release.json"
-    if not (artifacts.path(f"releases/{release}") / "manifest.csv").exists() or not facts.exists():
+    facts = artifacts.path(f"releases/{release}/release.json")
+    if not artifacts.path(f"releases/{release}/manifest.csv").exists() or not facts.exists():
         return None
     return json.loads(facts.read_text()).get("profile", "default")
 

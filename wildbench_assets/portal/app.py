@@ -54,12 +54,13 @@ class Portal:
 
     # --- what the pipeline published -------------------------------------------------------------
     def releases(self) -> list[dict]:
-        root = self.artifacts.path("releases")
+        """Every cut release's datasheet, newest first. Only the datasheets are read (with S3: fetched), never
+        a release's ZIPs: downloads go straight from the store to the researcher."""
         found = []
-        for folder in sorted(root.iterdir()) if root.is_dir() else []:
-            sheet = folder / "datasheet.json"
-            if sheet.is_file() and not folder.name.startswith("."):
-                found.append(json.loads(sheet.read_text()))
+        for obj in self.artifacts.list("releases/"):
+            parts = obj.key.split("/")
+            if len(parts) == 3 and parts[2] == "datasheet.json" and not parts[1].startswith("."):
+                found.append(json.loads(self.artifacts.path(obj.key).read_text()))
         return sorted(found, key=lambda s: s["cut_at"], reverse=True)
 
     def release(self, release_id: str) -> dict:
