@@ -260,25 +260,56 @@ def _was_interrupted(result) -> bool:
     return False
 
 
+class _InterruptFlag:
+    """Set by our SIGINT handler, or found in the signal wakeup pipe: Dagster swaps in its own handler while
+    a run executes and forgets an interrupt that lands after its last check, but the C-level handler
+    still writes the signal's number to the wakeup fd."""
+
+    def __init__(self, read_fd: int | None):
+        self.event, self.read_fd = threading.Event(), read_fd
+
+    def set(self) -> None:
+        self.event.set()
+
+    def is_set(self) -> bool:
+        if self.read_fd is not None:
+            try:
+                if signal.SIGINT in os.read(self.read_fd, 4096):
+                    self.event.set()
+            except BlockingIOError:
+                pass
+        return self.event.is_set()
+
+
 class _stop_on_interrupt:
     """SIGINT sets a flag (and interrupts as usual) so the plan stops after the current run."""
 
-    def __enter__(self) -> threading.Event:
-        self.flag = threading.Event()
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.getsignal(signal.SIGINT)
+    def __enter__(self) -> _InterruptFlag:
+        self.previous, self.previous_fd, self.pipe = None, None, None
+        if threading.current_thread() is not threading.main_thread():
+            self.flag = _InterruptFlag(None)
+            return self.flag
+        self.pipe = os.pipe()
+        for fd in self.pipe:
+            os.set_blocking(fd, False)
+        self.previous_fd = signal.set_wakeup_fd(self.pipe[1], warn_on_full_buffer=False)
+        self.flag = _InterruptFlag(self.pipe[0])
+        self.previous = signal.getsignal(signal.SIGINT)
 
-            def handler(signum, frame):
-                self.flag.set()
-                raise KeyboardInterrupt
+        def handler(signum, frame):
+            self.flag.set()
+            raise KeyboardInterrupt
 
-            signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGINT, handler)
         return self.flag
 
     def __exit__(self, *exc) -> None:
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
+        if self.pipe is not None:
+            signal.set_wakeup_fd(self.previous_fd if self.previous_fd is not None else -1)
+            for fd in self.pipe:
+                os.close(fd)
 
 
 def _cancel_own_runs(instance: dg.DagsterInstance) -> None:
