@@ -39,12 +39,12 @@ from tests.services import (  # noqa: E402
     celery_worker,
     postgres_server,
     production_env,
+    publish_archive,
     redis_server,
     seaweedfs,
 )
 from wildbench_assets.partitions import park_day_key  # noqa: E402
-from wildbench_assets.resources.archive import LocalArchive, open_archive  # noqa: E402
-from wildbench_assets.runner import archive_partitions  # noqa: E402
+from wildbench_assets.resources.archive import open_archive  # noqa: E402
 
 BIN = Path(sys.executable).parent
 BUCKET = "wildbench-bench"
@@ -152,13 +152,7 @@ def main() -> None:
         store.client.create_bucket(Bucket=BUCKET)
         assert wildbench(["demo-archive", str(work / "archive"), "--events-per-camera",
                           str(args.events_per_camera)]) == 0
-        local = LocalArchive(work / "archive")
-        for obj in local.list():
-            store.write(obj.key, local.read(obj.key))
-        pairs = archive_partitions(store)
-        with dg.DagsterInstance.get() as instance:
-            instance.add_dynamic_partitions("parks", sorted({p for p, _ in pairs}))
-            instance.add_dynamic_partitions("arrival_days", sorted({d for _, d in pairs}))
+        pairs = publish_archive(work / "archive", store)
         in_process = {k: v for k, v in env.items() if k != "WILDBENCH_CELERY_BROKER"}
         print(f"archive: {sum(1 for _ in store.list())} objects, {len(pairs)} park x day partitions")
         for park, day in pairs:

@@ -75,6 +75,17 @@ def seaweedfs(workdir: str | Path) -> Iterator[str]:
                 process.kill()
 
 
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process's whole group, SIGKILL if it is still there 30 s later."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def _own_process_group() -> None:
     os.setsid()  # the server and its children (daemon, code server, run workers) stop together
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -96,11 +107,7 @@ def dagster_dev(env: dict, log_path: Path) -> Iterator[int]:
             wait_for_port(port, 120)
             yield port
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            _stop_group(server)
 
 
 @contextmanager
@@ -144,12 +151,7 @@ def celery_worker(env: dict, queue: str, name: str, log_path: Path) -> Iterator[
                 time.sleep(0.5)
             yield worker
         finally:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-                try:
-                    worker.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(worker.pid, signal.SIGKILL)
+            _stop_group(worker)
 
 
 @contextmanager
@@ -298,8 +300,22 @@ def compose_service(service: str, env: dict, log_path: Path, ports: dict[str, in
         try:
             yield process.pid
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            _stop_group(process)
+
+
+def publish_archive(local_root: Path, store) -> list[tuple[str, str]]:
+    """Copy a local archive into `store` (an S3 archive) and register its park x day partitions in the
+    current instance, as the arrivals sensor would; returns the (park, day) pairs."""
+    import dagster as dg
+
+    from wildbench_assets.resources.archive import LocalArchive
+    from wildbench_assets.runner import archive_partitions
+
+    local = LocalArchive(local_root)
+    for obj in local.list():
+        store.write(obj.key, local.read(obj.key))
+    pairs = archive_partitions(store)
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("parks", sorted({p for p, _ in pairs}))
+        instance.add_dynamic_partitions("arrival_days", sorted({d for _, d in pairs}))
+    return pairs

@@ -22,8 +22,7 @@ from dagster._serdes import serialize_value
 
 from wildbench_assets.cli import main
 from wildbench_assets.partitions import park_day_key
-from wildbench_assets.resources.archive import LocalArchive, open_archive
-from wildbench_assets.runner import archive_partitions
+from wildbench_assets.resources.archive import open_archive
 
 from .services import (
     S3_KEY,
@@ -32,6 +31,7 @@ from .services import (
     compose_service,
     free_port,
     production_env,
+    publish_archive,
     redis_server,
     wait_for_port,
 )
@@ -54,13 +54,7 @@ def prod_env(demo_archive, tmp_path, pg_database, seaweedfs, redis, monkeypatch)
             monkeypatch.setenv(key, value)
     assert main(["buckets"]) == 0  # what the compose file's one-shot `buckets` service does
     store = open_archive(env["WILDBENCH_ARCHIVE"], seaweedfs, S3_KEY, S3_SECRET)
-    local = LocalArchive(demo_archive)
-    for obj in local.list():
-        store.write(obj.key, local.read(obj.key))
-    pairs = archive_partitions(store)
-    with dg.DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("parks", sorted({p for p, _ in pairs}))
-        instance.add_dynamic_partitions("arrival_days", sorted({d for _, d in pairs}))
+    pairs = publish_archive(demo_archive, store)
     return {"env": env, "store": store, "pairs": pairs, "data": f"{prefix}/data", "tmp": tmp_path}
 
 
@@ -84,20 +78,32 @@ def step_workers(instance: dg.DagsterInstance) -> dict[str, set[str]]:
     return found
 
 
-def run_through_labels(env: dict, pairs, cwd: Path) -> None:
+def run_through_splits(env: dict, pairs, cwd: Path) -> None:
+    """Ingest, curation and splits, each partition a run of its own (on the workers when `env` has a broker)."""
     for park, day in pairs:
         materialize(env, "raw_images,image_metadata", str(park_day_key(park, day)), cwd)
     for park in sorted({p for p, _ in pairs}):
         materialize(env, "curated_images", park, cwd)
     for split in ("train", "val", "test", "test_seen"):
         materialize(env, "benchmark_splits", split, cwd)
-    materialize(env, "detection_labels,training_datasets,split_archives", "test", cwd)
+
+
+def in_process(env: dict) -> dict:
+    return {k: v for k, v in env.items() if k != "WILDBENCH_CELERY_BROKER"}
+
+
+def launch_labels(env: dict, cwd: Path) -> subprocess.Popen:
+    """`detection_labels[test]` launched through the instance, left running (the fault tests strike meanwhile)."""
+    return subprocess.Popen([str(BIN / "dagster"), "asset", "materialize", "-m", "wildbench_assets.definitions",
+                             "--select", "detection_labels", "--partition", "test"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket(prod_env, capsys):
     env, tmp = prod_env["env"], prod_env["tmp"]
     with celery_worker(env, "cpu", "cpu1", tmp / "cpu1.log"), celery_worker(env, "gpu", "gpu1", tmp / "gpu1.log"):
-        run_through_labels(env, prod_env["pairs"], tmp)
+        run_through_splits(env, prod_env["pairs"], tmp)
+        materialize(env, "detection_labels,training_datasets,split_archives", "test", tmp)
         # a custom request, answered with a presigned link to its ZIP in the bucket
         assert main(["request", "submit", "--id", "req-s3", "--formats", "yolo,coco"]) == 0
         with dg.DagsterInstance.get() as instance:
@@ -160,8 +166,7 @@ def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket
     # retention: past the configured days the ZIP is deleted and the result says so
     retention = {**env, "WILDBENCH_REQUEST_RETENTION_DAYS": "0"}
     done = subprocess.run([str(BIN / "dagster"), "job", "execute", "-m", "wildbench_assets.definitions",
-                           "-j", "delete_custom_datasets"], cwd=tmp, env={
-                               k: v for k, v in retention.items() if k != "WILDBENCH_CELERY_BROKER"},
+                           "-j", "delete_custom_datasets"], cwd=tmp, env=in_process(retention),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert not any(k.endswith("artifacts/requests/req-s3.zip") for k in (
@@ -176,13 +181,10 @@ def test_a_worker_killed_mid_step_hands_the_step_to_another_and_the_run_succeeds
     # the real detector, so the step lasts long enough to be killed inside; a short visibility timeout so
     # the step is handed on within the test (production: 6 h, longer than any step)
     env = {**env, "WILDBENCH_DETECTOR": "mdlite", "WILDBENCH_CELERY_VISIBILITY_S": "40"}
-    prepare_splits(env, pairs, tmp)
+    run_through_splits(in_process(env), pairs, tmp)
     with celery_worker(env, "gpu", "gpua", tmp / "gpua.log") as first, \
             celery_worker(env, "gpu", "gpub", tmp / "gpub.log") as second:
-        launched = subprocess.Popen([str(BIN / "dagster"), "asset", "materialize", "-m",
-                                     "wildbench_assets.definitions", "--select", "detection_labels",
-                                     "--partition", "test"], cwd=tmp, env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        launched = launch_labels(env, tmp)
         workers = {"gpua": first, "gpub": second}
         deadline = time.monotonic() + 240
         running = None
@@ -323,32 +325,18 @@ def test_ranged_reads_sign_with_renewed_temporary_credentials(seaweedfs):
     assert getter.get("header.jpg", "bytes=0-3") == b"0123"  # signed with the renewed secret
 
 
-def prepare_splits(env: dict, pairs, cwd: Path) -> None:
-    """Ingest, curation and splits in process (no broker): what the fault tests build on."""
-    in_process = {k: v for k, v in env.items() if k != "WILDBENCH_CELERY_BROKER"}
-    for park, day in pairs:
-        materialize(in_process, "raw_images,image_metadata", str(park_day_key(park, day)), cwd)
-    for park in sorted({p for p, _ in pairs}):
-        materialize(in_process, "curated_images", park, cwd)
-    for split in ("train", "val", "test", "test_seen"):
-        materialize(in_process, "benchmark_splits", split, cwd)
-
-
 def test_redis_restarted_mid_run_ends_the_run_in_a_definite_state(prod_env):
     """The broker goes away while a step runs and comes back: the run must end (success, or failure with
     its reason), never hang."""
     env, tmp = prod_env["env"], prod_env["tmp"]
-    prepare_splits(env, prod_env["pairs"], tmp)
+    run_through_splits(in_process(env), prod_env["pairs"], tmp)
     port, workdir = free_port(), tmp / "redis-restart"
     workdir.mkdir()
     broker = redis_server(workdir, port)
     env = {**env, "WILDBENCH_DETECTOR": "mdlite", "WILDBENCH_CELERY_BROKER": broker.__enter__()}
     try:
         with celery_worker(env, "gpu", "gpu1", tmp / "gpu1.log"):
-            launched = subprocess.Popen([str(BIN / "dagster"), "asset", "materialize", "-m",
-                                         "wildbench_assets.definitions", "--select", "detection_labels",
-                                         "--partition", "test"], cwd=tmp, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            launched = launch_labels(env, tmp)
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline:
                 with dg.DagsterInstance.get() as instance:
