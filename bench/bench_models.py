@@ -1,7 +1,8 @@
 """Training time per epoch and inference images/s of each model on this machine, at stated sizes.
 
-Builds the demo archive's training datasets in a temp folder (manifest boxes), then for each model
-configuration trains one epoch on the same N train images and predicts the test split.
+Builds the demo archive's training datasets in a temp folder (manifest boxes, one release cut), then
+for each model configuration trains one epoch on the same N train images and predicts the images of the
+release's public test ZIP.
 
     .venv/bin/python bench/bench_models.py [--train-images 24]
 """
@@ -15,11 +16,12 @@ import platform
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers import run_all  # noqa: E402  (the same pipeline the tests run)
+from tests.helpers import cut_release, pipeline_defs, run_all  # noqa: E402  (the same pipeline the tests run)
 from wildbench_assets.cli import main as cli  # noqa: E402
 from wildbench_assets.training.common import TrainSettings  # noqa: E402
 
@@ -44,10 +46,14 @@ def main() -> int:
         archive, data = Path(tmp, "archive"), Path(tmp, "data")
         os.environ["WILDBENCH_DATA"] = str(data)
         cli(["demo-archive", str(archive)])
-        run_all(archive, data, selection=["raw_images", "image_metadata", "curated_images", "benchmark_splits",
-                                          "detection_labels", "training_datasets"], detector="manifest")
-        datasets = data / "artifacts" / "datasets"
-        test_images = sorted((datasets / "test" / "images").iterdir())
+        instance, _ = run_all(archive, data, selection=["raw_images", "image_metadata", "curated_images",
+                                                        "benchmark_splits", "detection_labels"], detector="manifest")
+        cut_release(pipeline_defs(archive, data, detector="manifest"), instance, "bench")
+        run_all(archive, data, instance=instance, selection=["training_datasets"], detector="manifest")
+        datasets = data / "artifacts" / "datasets" / "bench"
+        with zipfile.ZipFile(data / "artifacts" / "releases" / "bench" / "downloads" / "test.zip") as zf:
+            zf.extractall(Path(tmp, "test"))
+        test_images = sorted(Path(tmp, "test", "images").iterdir())
         for model, arch, size, kind in CONFIGS:
             settings = TrainSettings(epochs=1, imgsz=size, batch=8 if model == "yolov8" else 2,
                                      max_train_images=args.train_images, architecture=kind, device="auto")

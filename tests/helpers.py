@@ -61,3 +61,12 @@ def instance_at(folder) -> dg.DagsterInstance:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return dg.DagsterInstance.from_config(str(folder))
+
+
+def cut_release(defs: dg.Definitions, instance, name: str, profile: str = "default"):
+    """Register release `name` and materialize it (what `wildbench release` does after bringing labels up
+    to date); the run's result."""
+    instance.add_dynamic_partitions("releases", [name])
+    return defs.resolve_job_def("release_job").execute_in_process(
+        instance=instance, partition_key=name, raise_on_error=False,
+        run_config={"ops": {"benchmark_release": {"config": {"profile": profile}}}})

@@ -84,23 +84,29 @@ def test_splits_refresh_at_night_only_when_curated_content_changed(instance):
         "train", "val", "test", "test_seen"}
 
 
-def test_a_model_is_not_retrained_on_unchanged_training_data(instance):
+def test_a_cut_release_trains_every_model_on_it_and_only_new_content_retrains(instance):
     tick = Ticks(instance)
     start = NIGHT + timedelta(hours=6)
-    for split in ("train", "val", "test"):
-        materialize(instance, "training_datasets", split, f"d-{split}")
-    tick(start)
-    for model in ("yolov8", "megadetector", "fasterrcnn"):
-        materialize(instance, "model_weights", model, f"w-{model}")
-    tick(start + timedelta(minutes=1))
-    materialize(instance, "training_datasets", "train", "d-train")  # same content again
-    assert not any(a == "model_weights" for a, _ in tick(start + timedelta(minutes=2)))
-    materialize(instance, "training_datasets", "train", "d-train-2")  # new content
-    retrain = {p for a, p in tick(start + timedelta(minutes=3)) if a == "model_weights"}
-    assert retrain == {"yolov8", "megadetector", "fasterrcnn"}
-    materialize(instance, "training_datasets", "test", "d-test-2")  # the test set feeds evaluation only
-    changed = tick(start + timedelta(minutes=4))
-    assert not any(a == "model_weights" for a, _ in changed)
+    models = ("yolov8", "megadetector", "fasterrcnn")
+    tick(start - timedelta(minutes=1))  # the daemon was already ticking before the cut
+    instance.add_dynamic_partitions("releases", ["2026.11"])
+    materialize(instance, "benchmark_release", "2026.11", "manifest-1")
+    assert ("training_datasets", "2026.11") in tick(start)
+    materialize(instance, "training_datasets", "2026.11", "d-1")
+    trained = {p for a, p in tick(start + timedelta(minutes=1)) if a == "model_weights"}
+    assert trained == {f"{m}|2026.11" for m in models}
+    for model in models:
+        materialize(instance, "model_weights", f"{model}|2026.11", f"w-{model}")
+    assert {p for a, p in tick(start + timedelta(minutes=2)) if a == "model_evaluation"} == trained
+    materialize(instance, "training_datasets", "2026.11", "d-1")  # same content again
+    assert not any(a == "model_weights" for a, _ in tick(start + timedelta(minutes=3)))
+    materialize(instance, "training_datasets", "2026.11", "d-2")  # new content
+    assert {p for a, p in tick(start + timedelta(minutes=4)) if a == "model_weights"} == trained
+    instance.add_dynamic_partitions("releases", ["2026.12"])  # the next release: its own models only
+    materialize(instance, "benchmark_release", "2026.12", "manifest-2")
+    materialize(instance, "training_datasets", "2026.12", "d-3")
+    later = {p for a, p in tick(start + timedelta(minutes=5)) if a == "model_weights"}
+    assert later == {f"{m}|2026.12" for m in models}
 
 
 def test_a_scored_submission_refreshes_the_leaderboard_by_itself(instance):

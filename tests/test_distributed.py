@@ -103,7 +103,7 @@ def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket
     env, tmp = prod_env["env"], prod_env["tmp"]
     with celery_worker(env, "cpu", "cpu1", tmp / "cpu1.log"), celery_worker(env, "gpu", "gpu1", tmp / "gpu1.log"):
         run_through_splits(env, prod_env["pairs"], tmp)
-        materialize(env, "detection_labels,training_datasets,split_archives", "test", tmp)
+        materialize(env, "detection_labels,split_archives", "test", tmp)
         # a custom request, answered with a presigned link to its ZIP in the bucket
         assert main(["request", "submit", "--id", "req-s3", "--formats", "yolo,coco"]) == 0
         with dg.DagsterInstance.get() as instance:
@@ -129,7 +129,7 @@ def test_partitioned_runs_execute_on_celery_workers_and_write_only_to_the_bucket
         Bucket=BUCKET, Prefix=data + "/") for o in page.get("Contents", [])}
     for table in ("raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"):
         assert any(k.startswith(f"{table}/") and k.endswith(".parquet") for k in keys), table
-    assert "artifacts/archives/test.zip" in keys and "artifacts/datasets/test/coco.json" in keys
+    assert "artifacts/archives/test.zip" in keys
     assert not any(".wb-tmp-" in k for k in keys)  # nothing half-written under any key
     labels = pd.read_parquet(io.BytesIO(client.get_object(Bucket=BUCKET, Key=f"{data}/detection_labels/test.parquet")
                                         ["Body"].read()))

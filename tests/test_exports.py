@@ -1,34 +1,41 @@
-"""training_datasets and split_archives for real on the demo archive (manifest boxes: ground truth)."""
+"""training_datasets (of a release) and split_archives for real on the demo archive (manifest boxes:
+ground truth)."""
 
 import json
 import zipfile
 
 import pytest
 import yaml
+from dagster import AssetKey
 
 from wildbench_assets.lib.datasets import read_back_yolo
 from wildbench_assets.lib.labels import image_id
 from wildbench_assets.lib.zips import ZipMember, verify_zip, write_zip
 from wildbench_assets.summary import read_table
 
-from .helpers import latest_checks, run_all
+from .helpers import cut_release, latest_checks, pipeline_defs, run_all
 
 
 @pytest.fixture(scope="module")
 def exported(demo_archive, tmp_path_factory):
     data = tmp_path_factory.mktemp("exported")
-    instance, outcome = run_all(demo_archive, data, selection=None, detector="manifest")
+    selection = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels",
+                 "split_archives"]
+    instance, outcome = run_all(demo_archive, data, selection=selection, detector="manifest")
     assert not outcome.get("failure"), outcome
+    assert cut_release(pipeline_defs(demo_archive, data, detector="manifest"), instance, "2026.11").success
+    _, outcome = run_all(demo_archive, data, instance=instance, selection=["training_datasets"], detector="manifest")
+    assert not outcome.get("failure") and instance.get_materialized_partitions(AssetKey("training_datasets"))
     return instance, data
 
 
-def test_yolo_voc_coco_datasets(exported):
+def test_yolo_voc_coco_datasets_of_a_release(exported):
     instance, data = exported
-    root = data / "artifacts" / "datasets"
+    root = data / "artifacts" / "datasets" / "2026.11"
     spec = yaml.safe_load((root / "dataset.yaml").read_text())
     assert spec["names"][19] == "ovar" and len(spec["names"]) == 24 and spec["train"] == "train/images"
-    labels = read_table(data, "detection_labels")
-    for split in ("train", "val", "test"):
+    labels = read_table(data, "detection_labels")  # the release was cut from them: the same rows and boxes
+    for split in ("train", "val"):
         rows = labels[(labels.split == split) & labels.label_status.isin(["labelled", "empty"])]
         images = sorted(p.name for p in (root / split / "images").iterdir())
         assert images == sorted(image_id(p) for p in rows.path)
@@ -40,6 +47,7 @@ def test_yolo_voc_coco_datasets(exported):
             assert len(lines) == row.n_boxes and {c for c, _ in lines} == {row.class_index}
         coco = json.loads((root / split / "coco.json").read_text())
         assert len(coco["images"]) == len(rows) and len(coco["annotations"]) == labelled.n_boxes.sum()
+    assert not (root / "test").exists() and not (root / "test_seen").exists()  # test labels stay hidden
     for name in ("files_present", "counts_add_up", "formats_agree"):
         assert all(e.passed for e in latest_checks(instance, "training_datasets")[name]), name
 

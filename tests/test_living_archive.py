@@ -19,7 +19,7 @@ from wildbench_assets.lib.demo_archive import generate_demo_archive
 from wildbench_assets.partitions import park_day_key
 
 from .conftest import SAMPLES
-from .helpers import run_all
+from .helpers import cut_release, pipeline_defs, run_all
 from .services import dagster_dev
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,8 +127,9 @@ def test_daemon_discovers_new_days_and_recomputes_only_what_changed(tmp_path, mo
 
 
 def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path):
-    """Four real photos in two parks: splits are tiny or empty, and every asset still materializes
-    (empty splits, untrained models, empty test set are recorded as such). A second run does no work."""
+    """Four real photos in two parks: splits are tiny or empty, and every asset still materializes, a
+    release of them included (empty splits, untrained models, empty test set are recorded as such).
+    Another run then does no work."""
     archive = tmp_path / "archive"
     for folder, name in (("snieves/ovar/C01", "snieves-sheep-ovar.jpg"), ("snieves/cer/C02", "idaho-cougar.jpg"),
                          ("donana/lin/D01", "orinoquia-ocelot.jpg"), ("donana/lin/D01", "cfz-01.jpg")):
@@ -136,6 +137,9 @@ def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path)
         shutil.copy(SAMPLES / name, archive / folder / name)
     instance = dg.DagsterInstance.ephemeral()
     _, outcome = run_all(archive, tmp_path / "data", instance=instance, selection=None)
+    assert not outcome.get("failure"), outcome
+    assert cut_release(pipeline_defs(archive, tmp_path / "data"), instance, "tiny").success
+    _, outcome = run_all(archive, tmp_path / "data", instance=instance, selection=None)  # its datasets and models
     assert not outcome.get("failure"), outcome
     for asset in ("detection_labels", "training_datasets", "split_archives", "model_weights", "model_evaluation",
                   "leaderboard", "new_image_predictions"):

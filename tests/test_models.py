@@ -1,8 +1,9 @@
-"""Each model trains its tiny preset and is evaluated end to end; the leaderboard puts them beside the
-thesis's recomputed rows."""
+"""Each model trains its tiny preset on a release (and on its thesis-profile twin) and is scored on the
+release's hidden test sets end to end; the leaderboard puts them beside the thesis's recomputed rows."""
 
 import json
 
+import dagster as dg
 import pytest
 
 from wildbench_assets.resources.artifacts import sha256_file
@@ -11,78 +12,116 @@ from wildbench_assets.summary import read_table
 from .helpers import latest_checks, run_all
 from .test_metrics import SEED
 
+RELEASE, THESIS = "2026.11", "2026.11-thesis"
+
 
 @pytest.fixture(scope="module")
 def trained(demo_archive, tmp_path_factory):
+    """Labels, then two releases cut from them (the default and the thesis profile), then every model
+    trained and scored on each: what `wildbench run` does after `wildbench release`."""
+    from .helpers import cut_release, pipeline_defs
+
     data = tmp_path_factory.mktemp("models")
     instance, outcome = run_all(demo_archive, data, selection=None, detector="manifest")
+    assert not outcome.get("failure"), outcome
+    assert not instance.get_materialized_partitions(dg.AssetKey("model_weights"))  # no release: nothing to train on
+    defs = pipeline_defs(demo_archive, data, detector="manifest")
+    assert cut_release(defs, instance, RELEASE).success
+    assert cut_release(defs, instance, THESIS, profile="thesis").success
+    _, outcome = run_all(demo_archive, data, instance=instance, selection=None, detector="manifest")
     assert not outcome.get("failure"), outcome
     return instance, data
 
 
 @pytest.mark.parametrize("model", ["yolov8", "megadetector", "fasterrcnn"])
-def test_tiny_preset_trains_and_is_stored_with_its_card(trained, model):
+def test_tiny_preset_trains_on_the_release_and_is_stored_with_its_card(trained, model):
     instance, data = trained
-    folder = data / "artifacts" / "models" / model
+    folder = data / "artifacts" / "models" / RELEASE / model
     card = json.loads((folder / "card.json").read_text())
-    assert card["sha256"] == sha256_file(folder / "weights.pt")
+    assert card["sha256"] == sha256_file(folder / "weights.pt") and card["release"] == RELEASE
     assert card["settings"]["epochs"] == 1 and card["classes"][19] == "ovar" and card["code_version"]
     assert card["losses"] and all(v is None or v == v for row in card["losses"] for v in row.values())
     assert not list(folder.parent.glob(".work-*"))  # the scratch folder is gone
 
 
-def test_evaluation_and_leaderboard(trained):
+def test_training_data_is_the_release_manifest(trained):
+    """A release's datasets hold exactly its train and val images with their frozen boxes, and no test image."""
+    from wildbench_assets.lib.releases import read_manifest
+
+    _instance, data = trained
+    manifest = read_manifest((data / "artifacts" / "releases" / RELEASE / "manifest.csv").read_bytes())
+    root = data / "artifacts" / "datasets" / RELEASE
+    for split in ("train", "val"):
+        coco = json.loads((root / split / "coco.json").read_text())
+        rows = manifest[manifest.split == split]
+        assert sorted(i["source_path"] for i in coco["images"]) == sorted(rows.path)
+        assert len(coco["annotations"]) == sum(len(json.loads(b)) for b in rows.boxes)
+    assert sorted(p.name for p in root.iterdir()) == ["dataset.yaml", "train", "val"]
+
+
+def test_every_model_is_scored_on_each_release_like_a_submission(trained):
     instance, data = trained
     evaluation = read_table(data, "model_evaluation")
-    assert set(evaluation.model) == {"yolov8", "megadetector", "fasterrcnn"}
+    assert set(zip(evaluation.model, evaluation.release)) == {(m, r) for m in ("yolov8", "megadetector", "fasterrcnn")
+                                                              for r in (RELEASE, THESIS)}
+    assert set(zip(evaluation.release, evaluation.profile)) == {(RELEASE, "default"), (THESIS, "thesis")}
     for column in ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy"):
         assert evaluation[column].between(0, 1).all(), column
     assert (evaluation.images_per_s > 0).all()
-    test_images = len(json.loads((data / "artifacts" / "datasets" / "test" / "coco.json").read_text())["images"])
-    assert (evaluation.images == test_images).all()
+    for release, rows in evaluation.groupby("release"):
+        truth = json.loads((data / "artifacts" / "releases" / release / "hidden" / "truth.coco.json").read_text())
+        unseen = sum(i["test_set"] == "test" for i in truth["images"])
+        assert (rows.images == unseen).all() and (rows.images + rows.seen_images == len(truth["images"])).all()
+        predictions = json.loads((data / "artifacts" / "models" / release / "yolov8" /
+                                  "test_predictions.coco.json").read_text())  # a submission's shape: public ids
+        assert {p["image_id"] for p in predictions} <= {i["public_id"] for i in truth["images"]}
+    default = evaluation[evaluation.release == RELEASE]
     for column in ("seen_map_50", "seen_accuracy"):  # seen cameras (test_seen) beside unseen ones (test)
-        assert evaluation[column].between(0, 1).all(), column
-    assert ((evaluation.seen_map_50 - evaluation.map_50) == evaluation.gap_map_50).all()
-    assert all(set(json.loads(p)) == {"snieves", "donana"} for p in evaluation.per_park)
+        assert default[column].between(0, 1).all(), column
+    assert ((default.seen_map_50 - default.map_50) == default.gap_map_50).all()
+    assert all(set(json.loads(p)) == {"snieves", "donana"} for p in default.per_park)
     for name in ("predictions_match_test_split", "metrics_in_range"):
         assert all(e.passed for e in latest_checks(instance, "model_evaluation")[name]), name
     board = read_table(data, "leaderboard")
-    assert board.model.is_unique
+    assert not board.duplicated(["model", "release"]).any()
+    assert len(board[board.source == "trained here"]) == 6  # the same model on both releases, side by side
     if SEED.is_dir():
         thesis = board.set_index("model").loc["YOLOv8s (thesis)"]
         assert round(thesis.f1_weighted, 4) == 0.9073 and thesis.map_50_95 != thesis.map_50_95  # no boxes: no mAP
 
 
-def test_submissions_are_scored_against_the_latest_release_by_public_id(trained, demo_archive):
-    import dagster as dg
+def test_a_submission_before_any_release_is_rejected_with_its_reason(demo_archive, tmp_path):
+    from .helpers import pipeline_defs
 
+    defs, instance = pipeline_defs(demo_archive, tmp_path, detector="manifest"), dg.DagsterInstance.ephemeral()
+    (tmp_path / "submissions").mkdir()
+    (tmp_path / "submissions" / "early.csv").write_text("image_id,label\nwb0,emp\n")
+    instance.add_dynamic_partitions("submissions", ["early"])
+    early = defs.resolve_job_def("submission_job").execute_in_process(instance=instance, partition_key="early",
+                                                                      raise_on_error=False)
+    error = json.loads((tmp_path / "submissions" / "early.error.json").read_text())["error"]
+    assert not early.success and "no benchmark release" in error
+
+
+def test_submissions_are_scored_against_the_latest_release_by_public_id(trained, demo_archive):
     from .helpers import pipeline_defs
 
     instance, data = trained
     defs = pipeline_defs(demo_archive, data, detector="manifest")
     inbox = data / "submissions"
     inbox.mkdir(exist_ok=True)
-    (inbox / "early.csv").write_text("image_id,label\nwb0,emp\n")
     sensor = defs.resolve_sensor_def("submissions_sensor")
-    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
-    for request in result.dynamic_partitions_requests:  # what the daemon does with the sensor's result
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     job = defs.resolve_job_def("submission_job")
-    early = job.execute_in_process(instance=instance, partition_key="early", raise_on_error=False)
-    assert not early.success and "no benchmark release" in json.loads((inbox / "early.error.json").read_text())["error"]
 
-    instance.add_dynamic_partitions("releases", ["2026.11"])
-    assert defs.resolve_job_def("release_job").execute_in_process(instance=instance, partition_key="2026.11").success
     truth = json.loads((data / "artifacts" / "releases" / "2026.11" / "hidden" / "truth.coco.json").read_text())
     classes = {a["image_id"]: a["category_id"] - 1 for a in truth["annotations"]}
-    names = json.loads((data / "artifacts" / "models" / "yolov8" / "card.json").read_text())["classes"]
+    names = json.loads((data / "artifacts" / "models" / RELEASE / "yolov8" / "card.json").read_text())["classes"]
     rows = [f"{i['public_id']},{names[classes[i['id']]] if i['id'] in classes else 'emp'}" for i in truth["images"]]
     assert all(row.startswith("wb") for row in rows)
     (inbox / "oracle.csv").write_text("image_id,label\n" + "\n".join(rows) + "\n")
     (inbox / "partial.csv").write_text("image_id,label\n" + rows[0] + "\n")
 
-    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources,
-                                            cursor=result.cursor))
+    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
     assert sorted(r.partition_key for r in result.run_requests) == ["oracle", "partial"]
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -92,11 +131,12 @@ def test_submissions_are_scored_against_the_latest_release_by_public_id(trained,
     scored = json.loads((inbox / "oracle.score.json").read_text())
     assert scored["image_level"]["accuracy"] == 1.0 and scored["release"] == "2026.11"
     assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
-    board = read_table(data, "leaderboard").set_index("model")
-    oracle = board.loc["submission:oracle"]
+    board = read_table(data, "leaderboard")
+    oracle = board.set_index("model").loc["submission:oracle"]
     assert oracle.accuracy == 1.0 and oracle.seen_accuracy == 1.0 and oracle.gap_accuracy == 0.0
     assert oracle.release == "2026.11" and oracle.images + oracle.seen_images == len(truth["images"])
-    assert board.loc["yolov8", "release"] == "working"
+    yolo = board[board.model == "yolov8"].set_index("release")
+    assert yolo.loc[RELEASE, "images"] == oracle.images  # the model and the submission: one test set
 
 
 def test_megadetector_fine_tunes_from_md_weights_with_frozen_layers(trained, tmp_path):
@@ -108,9 +148,10 @@ def test_megadetector_fine_tunes_from_md_weights_with_frozen_layers(trained, tmp
     from wildbench_assets.training.megadetector import train_megadetector
 
     _instance, data = trained
-    start = data / "artifacts" / "models" / "megadetector" / "weights.pt"
+    start = data / "artifacts" / "models" / RELEASE / "megadetector" / "weights.pt"
     settings = TrainSettings(**{**PRESETS["tiny"].to_dict(), "pretrained": str(start), "freeze": 20})
-    weights, losses = train_megadetector(data / "artifacts" / "datasets" / "dataset.yaml", tmp_path / "ft", settings,
+    datasets = data / "artifacts" / "datasets" / RELEASE / "dataset.yaml"
+    weights, losses = train_megadetector(datasets, tmp_path / "ft", settings,
                                          arch="yolov5n")
     before = torch.load(start, map_location="cpu", weights_only=False)["model"].float().state_dict()
     after = torch.load(weights, map_location="cpu", weights_only=False)["model"].float().state_dict()
@@ -119,7 +160,7 @@ def test_megadetector_fine_tunes_from_md_weights_with_frozen_layers(trained, tmp
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
     assert any(not torch.equal(before[k], after[k]) for k in trainable) and losses
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
-        train_megadetector(data / "artifacts" / "datasets" / "dataset.yaml", tmp_path / "x",
+        train_megadetector(datasets, tmp_path / "x",
                            TrainSettings(**{**settings.to_dict(), "pretrained": str(tmp_path / "missing.pt")}))
 
 
@@ -165,39 +206,43 @@ NAMES = ["sus", "vul"]
 SPECIES = [("sus", "Sus scrofa", "Wild boar"), ("vul", "Vulpes vulpes", "Red fox")]
 
 
-def _truth(parks):
-    """A test set as `training_datasets` writes its coco.json: one 200x100 image per park, one box each."""
-    return {"images": [{"id": i, "file_name": f"images/{i}.jpg", "width": 200, "height": 100, "park": park}
-                       for i, park in enumerate(parks, 1)],
-            "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [20, 10, 40, 30]}
-                            for i in range(1, len(parks) + 1)],
-            "categories": [{"id": 1, "name": "sus"}, {"id": 2, "name": "vul"}]}
+def _truth(test_sets):
+    """A release's hidden truth: one 200x100 image per (test set, park), one sus box each, by public id."""
+    images = [{"id": i, "file_name": f"wb{i}.jpg", "public_id": f"wb{i}", "width": 200, "height": 100,
+               "park": park, "test_set": test_set} for i, (test_set, park) in enumerate(test_sets, 1)]
+    return json.dumps({"images": images,
+                       "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [20, 10, 40, 30]}
+                                       for i in range(1, len(images) + 1)],
+                       "categories": [{"id": 1, "name": "sus"}, {"id": 2, "name": "vul"}]})
 
 
-def test_evaluation_findings_from_scored_test_sets():
+def test_evaluation_findings_score_a_model_as_a_submission():
     from wildbench_assets.lib import leaderboard as lb
     from wildbench_assets.training.common import Prediction
 
     right, wrong = Prediction(0, 0.9, (20, 10, 60, 40)), Prediction(1, 0.9, (20, 10, 60, 40))
-    unseen = lb.score_test_set(_truth(["p1", "p2"]), [[right], [right]], 0.5, NAMES, SPECIES, 0.2)
-    seen = lb.score_test_set(_truth(["p1", "p2"]), [[right], [wrong]], 0.5, NAMES, SPECIES, 0.2)
-    assert unseen.results[0] == {"image_id": 1, "category_id": 1, "score": 0.9, "bbox": [20, 10, 40, 30]}
-    assert unseen.images_per_s == 4 and unseen.predicted == 2
-    found = lb.evaluation_findings("yolov8", {"sha256": "ab", "settings": {"imgsz": 128, "epochs": 1}},
-                                   {"test": unseen, "test_seen": seen})
+    truth = _truth([("test", "p1"), ("test", "p2"), ("test_seen", "p1"), ("test_seen", "p2")])
+    card = {"sha256": "ab", "settings": {"imgsz": 128, "epochs": 1}}
+    predicted = {"wb1": [right], "wb2": [right], "wb3": [right], "wb4": [wrong]}
+    assert lb.coco_results({"wb1": [right]}) == [{"image_id": "wb1", "category_id": 1, "score": 0.9,
+                                                  "bbox": [20, 10, 40, 30]}]
+    found = lb.evaluation_findings("yolov8", "2026.11", "default", card, truth, predicted, 0.5, NAMES, SPECIES, 0.2)
     row = found.row
-    assert (row["images"], row["seen_images"], row["release"], row["note"]) == (2, 2, lb.WORKING_SPLIT, None)
+    assert (row["images"], row["seen_images"], row["release"], row["note"]) == (2, 2, "2026.11", None)
     assert row["accuracy"] == 1.0 and row["seen_accuracy"] == 0.5 and row["gap_accuracy"] == -0.5
-    assert row["map_50"] == pytest.approx(1.0) and row["gap_map_50"] < 0
-    assert set(json.loads(row["per_park"])) == {"p1", "p2"} and found.unseen is unseen.scored
+    assert row["map_50"] == pytest.approx(1.0) and row["gap_map_50"] < 0 and row["images_per_s"] == 8
+    assert set(json.loads(row["per_park"])) == {"p1", "p2"}
     assert found.predictions_match and found.in_range and found.metrics_checked == 2 * len(lb.HEADLINE)
+    # the same predictions as a researcher's COCO results file give the same row
+    submitted = lb.submission_findings("s", json.dumps(lb.coco_results(predicted)).encode(), "2026.11", "default",
+                                       truth, NAMES, SPECIES, 0.2).row
+    assert {k: submitted[k] for k in lb.HEADLINE} == {k: row[k] for k in lb.HEADLINE}
 
-    short = lb.score_test_set(_truth(["p1", "p2"]), [[right]], 1.0, NAMES, SPECIES, 0.2)  # one image unpredicted
-    assert not lb.evaluation_findings("yolov8", {"settings": {}}, {"test": short}).predictions_match
-    empty = lb.score_test_set({"images": []}, [], 0.0, NAMES, SPECIES, 0.2)
-    nothing = lb.evaluation_findings("yolov8", {"settings": {}}, {"test": empty, "test_seen": empty})
-    assert nothing.note == "the test split has no images" and nothing.row["images_per_s"] is None
-    untrained = lb.evaluation_findings("fasterrcnn", {}, {})
+    short = lb.evaluation_findings("yolov8", "r", "default", card, truth, {"wb1": [right]}, 1.0, NAMES, SPECIES, 0.2)
+    assert not short.predictions_match and short.predicted == {"test": 1, "test_seen": 0}  # the check fails
+    nothing = lb.evaluation_findings("yolov8", "r", "default", card, _truth([]), {}, 0.0, NAMES, SPECIES, 0.2)
+    assert nothing.note == "the release's test sets have no images" and nothing.row["images_per_s"] is None
+    untrained = lb.evaluation_findings("fasterrcnn", "r", "default", {}, truth, {}, 0.0, NAMES, SPECIES, 0.2)
     assert untrained.note.startswith("no weights were trained") and untrained.predictions_match
     assert untrained.metrics_checked == 0 and untrained.row["map_50"] is None
 

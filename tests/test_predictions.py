@@ -43,18 +43,23 @@ def test_annotated_image_has_the_box_drawn():
     assert out.getpixel((150, 20)) == (0, 0, 0)  # far from every box
 
 
-def test_only_a_model_that_earned_it_is_promoted():
+def test_only_a_model_that_earned_it_on_the_newest_release_is_promoted():
+    def row(model, release, map_50_95, profile="default", source="trained here"):
+        return {"model": model, "release": release, "profile": profile, "source": source, "map_50_95": map_50_95,
+                "map_50": None if map_50_95 is None else 2 * map_50_95, "f1_weighted": 0.5}
+
     board = pd.DataFrame([
-        {"model": "yolov8", "source": "trained here", "map_50_95": 0.30, "map_50": 0.60, "f1_weighted": 0.7},
-        {"model": "fasterrcnn", "source": "trained here", "map_50_95": 0.35, "map_50": 0.65, "f1_weighted": 0.6},
-        {"model": "YOLOv8s (thesis)", "source": "thesis per-image results", "map_50_95": None, "map_50": None,
-         "f1_weighted": 0.9},
+        row("yolov8", "2026.12", 0.30), row("fasterrcnn", "2026.12", 0.35),
+        row("megadetector", "2026.11", 0.60),  # better, but on an older release: not comparable
+        row("megadetector", "2026.12-thesis", 0.90, profile="thesis"),  # optimistic by construction
+        row("YOLOv8s (thesis)", "thesis", None, "thesis", "thesis per-image results"),
     ])
-    assert promoted_model(board, lambda m: True) == "fasterrcnn"
-    assert promoted_model(board, lambda m: m != "fasterrcnn") == "yolov8"  # weights missing: the next one
+    assert promoted_model(board, lambda m, r: True) == ("fasterrcnn", "2026.12")
+    assert promoted_model(board, lambda m, r: m != "fasterrcnn") == ("yolov8", "2026.12")  # weights missing
+    assert promoted_model(board, lambda m, r: True, model="megadetector") == ("megadetector", "2026.11")
     barely = board.assign(map_50=0.001, map_50_95=0.0001)
-    assert promoted_model(barely, lambda m: True) is None  # a tiny model that finds nothing: the detector
-    assert promoted_model(None, lambda m: True) is None
+    assert promoted_model(barely, lambda m, r: True) is None  # a tiny model that finds nothing: the detector
+    assert promoted_model(None, lambda m, r: True) is None
 
 
 def test_prediction_findings_hold_for_a_good_day_and_name_each_fault():

@@ -19,7 +19,7 @@ from wildbench_assets.lib.releases import read_manifest
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.summary import read_table
 
-from .helpers import latest_checks, pipeline_defs, run_all
+from .helpers import cut_release, latest_checks, pipeline_defs, run_all
 
 UP_TO_LABELS = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"]
 DEFAULT, THESIS = "2026.11", "2026.11-thesis"
@@ -74,13 +74,6 @@ def test_one_box_per_image_keeps_the_most_confident():
 
 # --- both profiles cut from one archive --------------------------------------------------------------
 
-def _cut(defs, instance, name: str, profile: str):
-    instance.add_dynamic_partitions("releases", [name])
-    return defs.resolve_job_def("release_job").execute_in_process(
-        instance=instance, partition_key=name, raise_on_error=False,
-        run_config={"ops": {"benchmark_release": {"config": {"profile": profile}}}})
-
-
 def _folder(data: Path, name: str) -> Path:
     return data / "artifacts" / "releases" / name
 
@@ -99,8 +92,8 @@ def both(demo_archive, tmp_path_factory):
     _, outcome = run_all(archive, data, instance=instance, selection=UP_TO_LABELS, detector="manifest")
     assert not outcome.get("failure"), outcome
     defs = pipeline_defs(archive, data, detector="manifest")
-    assert _cut(defs, instance, DEFAULT, "default").success
-    assert _cut(defs, instance, THESIS, "thesis").success
+    assert cut_release(defs, instance, DEFAULT, "default").success
+    assert cut_release(defs, instance, THESIS, "thesis").success
     manifests = {name: read_manifest((_folder(data, name) / "manifest.csv").read_bytes()) for name in (DEFAULT, THESIS)}
     return defs, instance, data, manifests
 
@@ -162,7 +155,7 @@ def test_the_thesis_release_reproduces_and_a_second_cut_is_byte_identical(both):
     assert _files(_folder(data, THESIS)) == before
     assert latest_checks(instance, "benchmark_release")["reproducible"][-1].passed
     again = "2026.11-thesis.2"
-    assert _cut(defs, instance, again, "thesis").success
+    assert cut_release(defs, instance, again, "thesis").success
     second = _files(_folder(data, again))
     for name in ("manifest.csv", "manifest.sha256", "hidden/truth.coco.json", "leak_audit.csv", "downloads/test.zip",
                  "downloads/test_seen.zip"):  # (train/val ZIPs name their release inside)

@@ -92,7 +92,7 @@ def _submission(raw, release="r1"):
     from wildbench_assets.lib.leaderboard import submission_findings
 
     truth = json.dumps(HIDDEN) if release else None
-    return submission_findings("s1", raw, release, truth, ["sus", "vul"], SPECIES, 0.2)
+    return submission_findings("s1", raw, release, "default", truth, ["sus", "vul"], SPECIES, 0.2)
 
 
 def test_a_submission_row_splits_unseen_seen_and_parks():

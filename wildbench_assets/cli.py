@@ -200,7 +200,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     prepare_dagster_home()
     from wildbench_assets.definitions import build_defs
     from wildbench_assets.lib import predictions as pred
-    from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
+    from wildbench_assets.resources import model_store
 
     files = _image_files([Path(p) for p in args.paths])
     if not files:
@@ -208,13 +208,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 2
     defs = build_defs()
     artifacts, tax = resource(defs, "artifacts"), resource(defs, "taxonomy").load()
-    name = args.model
-    if name == "auto" and not args.weights:
-        name = promoted_model(resource(defs, "parquet_io_manager").load_partition("leaderboard"),
-                              lambda m: artifacts.path(f"models/{m}/weights.pt").exists()) or DETECTOR
     try:
-        predictor = load_predictor(artifacts.path("models"), tax.class_names, name, resource(defs, "detector"),
-                                   args.min_confidence, Path(args.weights) if args.weights else None)
+        predictor = model_store.load_chosen_predictor(
+            artifacts, resource(defs, "parquet_io_manager").load_partition("leaderboard"), tax.class_names,
+            resource(defs, "detector"), args.min_confidence, args.model,
+            weights=Path(args.weights) if args.weights else None)
     except (ValueError, FileNotFoundError) as err:
         print(f"cannot load the model: {err}", file=sys.stderr)
         return 2

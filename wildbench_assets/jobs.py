@@ -8,7 +8,7 @@ import dagster as dg
 from wildbench_assets import settings
 from wildbench_assets.lib.dataset_requests import expired_request_zips
 from wildbench_assets.partitions import (
-    model_partitions,
+    model_release_partitions,
     park_day_partitions,
     park_partitions,
     release_partitions,
@@ -44,14 +44,21 @@ labels_job = dg.define_asset_job(
     "labels_job",
     selection=dg.AssetSelection.groups("labels"),
     partitions_def=split_partitions,
-    description="Boxes, training datasets and the ZIP archive of one split.",
+    description="Boxes and the ZIP archive of one split.",
+)
+
+training_datasets_job = dg.define_asset_job(
+    "training_datasets_job",
+    selection=dg.AssetSelection.assets("training_datasets"),
+    partitions_def=release_partitions,
+    description="A release's train and val splits as YOLO, VOC and COCO training data.",
 )
 
 models_job = dg.define_asset_job(
     "models_job",
     selection=dg.AssetSelection.assets("model_weights", "model_evaluation"),
-    partitions_def=model_partitions,
-    description="Train one model and evaluate it on the test split.",
+    partitions_def=model_release_partitions,
+    description="Train one model on one release and score it on the release's hidden test sets.",
 )
 
 leaderboard_job = dg.define_asset_job("leaderboard_job", selection=dg.AssetSelection.assets("leaderboard"))
@@ -97,5 +104,5 @@ def delete_custom_datasets():
     delete_expired_request_zips()
 
 
-JOBS = [ingest_job, curation_job, splits_job, labels_job, models_job, leaderboard_job, release_job,
-        custom_export_job, submission_job, delete_custom_datasets]
+JOBS = [ingest_job, curation_job, splits_job, labels_job, training_datasets_job, models_job, leaderboard_job,
+        release_job, custom_export_job, submission_job, delete_custom_datasets]

@@ -25,3 +25,11 @@ submission_partitions = dg.DynamicPartitionsDefinition(name="submissions")
 
 # One per benchmark release (e.g. `2026.11`), added when a release is cut; never removed.
 release_partitions = dg.DynamicPartitionsDefinition(name="releases")
+
+MODEL, RELEASE = "model", "release"
+# Every model is trained and scored on every release: two numbers on one release's board share a test set.
+model_release_partitions = dg.MultiPartitionsDefinition({MODEL: model_partitions, RELEASE: release_partitions})
+
+
+def model_release_key(model: str, release: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({MODEL: model, RELEASE: release})

@@ -1,4 +1,4 @@
-"""Training datasets (YOLO, VOC, COCO) and the split ZIPs of the thesis's layout."""
+"""Training datasets of a release (YOLO, VOC, COCO) and the working splits' ZIPs in the thesis's layout."""
 
 import zipfile
 
@@ -11,11 +11,11 @@ from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.labels import LABELLED
 from wildbench_assets.lib.splits import TEST_SETS
-from wildbench_assets.lib.versions import table_version
+from wildbench_assets.lib.versions import combined_version, table_version
 from wildbench_assets.lib.zips import verify_zip
-from wildbench_assets.partitions import split_partitions
+from wildbench_assets.partitions import release_partitions, split_partitions
 from wildbench_assets.resources.archive import ArchiveResource
-from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.artifacts import ArtifactStore, sha256_file
 from wildbench_assets.resources.dataset_writer import read_training_split, write_training_split
 from wildbench_assets.resources.release_writer import open_stripped
 from wildbench_assets.resources.taxonomy import TaxonomyResource
@@ -23,39 +23,56 @@ from wildbench_assets.resources.taxonomy import TaxonomyResource
 DATASET_CHECKS = {"files_present": True, "counts_add_up": True, "formats_agree": True}  # name -> blocking
 
 
-def _dataset_checks(found: ds.DatasetFindings) -> list[dg.AssetCheckResult]:
+def _dataset_checks(found: dict[str, ds.DatasetFindings]) -> list[dg.AssetCheckResult]:
+    json_ = dg.MetadataValue.json
     return [
-        dg.AssetCheckResult(check_name="files_present", passed=found.missing == 0, metadata={"missing": found.missing}),
-        dg.AssetCheckResult(check_name="counts_add_up", passed=found.counts_add_up,
-                            metadata={"images": found.images, "label_files": found.label_files,
-                                      "labelled": found.labelled, "left_out": dg.MetadataValue.json(found.left_out)}),
-        dg.AssetCheckResult(check_name="formats_agree", passed=found.disagreements == 0,
-                            metadata={"images_checked": found.labelled, "disagreements": found.disagreements}),
+        dg.AssetCheckResult(check_name="files_present", passed=all(f.missing == 0 for f in found.values()),
+                            metadata={"missing": json_({s: f.missing for s, f in found.items()})}),
+        dg.AssetCheckResult(check_name="counts_add_up", passed=all(f.counts_add_up for f in found.values()),
+                            metadata={s: json_({"images": f.images, "image_files": f.image_files,
+                                                "labelled": f.labelled, "label_files": f.label_files,
+                                                "left_out": f.left_out}) for s, f in found.items()}),
+        dg.AssetCheckResult(check_name="formats_agree", passed=all(f.disagreements == 0 for f in found.values()),
+                            metadata={"images_checked": sum(f.labelled for f in found.values()),
+                                      "disagreements": sum(f.disagreements for f in found.values())}),
     ]
 
 
 @dg.asset(
-    partitions_def=split_partitions,
-    group_name="labels",
+    partitions_def=release_partitions,
+    deps=["benchmark_release"],
+    group_name="models",
     kinds={"yolo", "coco"},
-    code_version="1",
+    code_version="2",
     automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec(name, asset="training_datasets", blocking=blocking)
                  for name, blocking in DATASET_CHECKS.items()],
 )
 def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore,
-                      taxonomy: TaxonomyResource, detection_labels: pd.DataFrame):
-    """The split as training data: YOLO images + txt labels + dataset.yaml (classes in the thesis's
-    order), Pascal VOC xml (absolute pixel corners) and COCO json, under `artifacts/datasets/`. Every
-    file is read back: present and non-empty, and the three formats agree on every box."""
-    rows = ds.usable(detection_labels).to_dict("records")
-    folder, dataset_yaml = write_training_split(artifacts, archive.open(), context.partition_key, rows,
-                                                taxonomy.load().class_names)
-    found = ds.dataset_findings(detection_labels, read_training_split(folder))
+                      taxonomy: TaxonomyResource):
+    """A release's train and val splits as training data, read from its frozen manifest (so models
+    trained on a release learn exactly what it published): YOLO images + txt labels + dataset.yaml
+    (classes in the thesis's order), Pascal VOC xml (absolute pixel corners) and COCO json, under
+    `datasets/<release>/`. Its test sets stay hidden: models are scored on the release's public test
+    ZIPs against its hidden truth, as submissions are. Every file is read back: present and non-empty,
+    and the three formats agree on every box."""
+    release, class_names = context.partition_key, taxonomy.load().class_names
+    manifest_file = artifacts.path(f"releases/{release}/manifest.csv")
+    if not manifest_file.exists():
+        raise dg.Failure(f"release {release} was never cut: no manifest (cut it with `wildbench release`)")
+    manifest, store, root = rel.read_manifest(manifest_file.read_bytes()), archive.open(), f"datasets/{release}"
+    found, folders = {}, {}
+    for split in rel.PUBLIC_SPLITS:
+        rows = rel.training_rows(manifest, split, class_names)
+        folders[split], dataset_yaml = write_training_split(artifacts, store, root, split, rows, class_names)
+        found[split] = ds.dataset_findings(ds.labels_frame(rows), read_training_split(folders[split]))
+    coco_digests = [sha256_file(folders[s] / "coco.json") for s in rel.PUBLIC_SPLITS]
     return publish(context, dg.MaterializeResult(
-        data_version=dg.DataVersion(table_version(detection_labels.drop(columns=["detections"]))),
-        metadata={"path": dg.MetadataValue.path(str(folder)), "images": found.images, "labelled": found.labelled,
-                  "empties": found.empties, "boxes": found.boxes, "left_out": dg.MetadataValue.json(found.left_out),
+        data_version=dg.DataVersion(combined_version(*coco_digests)),
+        metadata={"path": dg.MetadataValue.path(str(artifacts.path(root))),
+                  **{f"{s}_images": f.images for s, f in found.items()},
+                  **{f"{s}_boxes": f.boxes for s, f in found.items()},
+                  "empties": sum(f.empties for f in found.values()),
                   "dataset_yaml": dg.MetadataValue.path(str(dataset_yaml))},
         check_results=_dataset_checks(found),
     ))

@@ -13,6 +13,7 @@ from wildbench_assets.lib import predictions as pred
 from wildbench_assets.lib.plots import bar_chart_png
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
+from wildbench_assets.resources import model_store
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import DetectorResource
@@ -20,7 +21,6 @@ from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.predicting import predict_images
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
 
 PREDICTION_CHECKS = {  # name -> blocking
     "one_row_per_image": True, "boxes_in_unit_square": True, "scores_in_range": True,
@@ -30,15 +30,6 @@ PREDICTION_CHECKS = {  # name -> blocking
 # old day. `runner.NON_TRIGGERING` takes the same keys, so the CLI and the daemon agree.
 MODEL_INPUT_KEYS = ("leaderboard", "model_weights")
 MODEL_INPUTS = dg.AssetSelection.assets(*MODEL_INPUT_KEYS)
-
-
-def _model_name(config: PredictionConfig, artifacts: ArtifactStore, parquet_io_manager: ParquetIOManager) -> str:
-    """The model in config; for `auto`, the promoted one (the leaderboard is a declared dependency, and
-    optional: none before any training), else the detector alone."""
-    if config.model != "auto":
-        return config.model
-    return promoted_model(parquet_io_manager.load_partition("leaderboard"),
-                          lambda m: artifacts.path(f"models/{m}/weights.pt").exists(), config.min_map_50) or DETECTOR
 
 
 def _check_results(found: pred.PredictionFindings) -> list[dg.AssetCheckResult]:
@@ -79,8 +70,10 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
     keys = context.partition_key.keys_by_dimension
     park, day = keys[PARK], keys[ARRIVAL_DAY]
     tax = taxonomy.load()
-    predictor = load_predictor(artifacts.path("models"), tax.class_names,
-                               _model_name(config, artifacts, parquet_io_manager), detector, config.min_confidence)
+    # The leaderboard is a declared dependency, and optional: none before any model was trained.
+    predictor = model_store.load_chosen_predictor(artifacts, parquet_io_manager.load_partition("leaderboard"),
+                                                  tax.class_names, detector, config.min_confidence, config.model,
+                                                  config.min_map_50)
     images = image_metadata.sort_values("path", ignore_index=True)
     items, inferences = predict_images(images, archive.open().read, predictor, label_cache, context.log)
     table = pred.predictions_table(items, predictor.class_names, predictor.name).assign(park=park, arrival_day=day)

@@ -1,4 +1,5 @@
-"""Models: trained weights per model, their evaluation on the test split, and the leaderboard."""
+"""Models: weights per model and release, their evaluation on the release's hidden test sets, and the
+leaderboard."""
 
 import gzip
 import json
@@ -17,19 +18,17 @@ from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
 from wildbench_assets.lib.releases import RELEASE_SUFFIX, named_release
 from wildbench_assets.lib.scoring import ScoringError
-from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.weights import WeightsFindings
-from wildbench_assets.partitions import model_partitions, submission_partitions
+from wildbench_assets.partitions import MODEL, RELEASE, model_release_partitions, submission_partitions
 from wildbench_assets.resources import model_store
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 TRAINING_CODE_VERSION = "1"
-# Training reads train + val; evaluation and submissions read test. Each declares exactly that.
-TRAIN_AND_VAL = dg.SpecificPartitionsPartitionMapping(["train", "val"])
-TEST_SETS_ONLY = dg.SpecificPartitionsPartitionMapping(list(TEST_SETS))
+# A model partition (model x release) reads its release's datasets, and its release's hidden truth.
+OF_ITS_RELEASE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=RELEASE)
 WEIGHTS_CHECKS = {"weights_loadable": True, "loss_finite": True}  # name -> blocking
 EVALUATION_CHECKS = {"predictions_match_test_split": True, "metrics_in_range": True}
 SUBMISSION_CHECKS = {"metrics_in_range": True}
@@ -46,8 +45,8 @@ def _weights_checks(found: WeightsFindings | None) -> list[dg.AssetCheckResult]:
 
 
 @dg.asset(
-    partitions_def=model_partitions,
-    deps=[dg.AssetDep("training_datasets", partition_mapping=TRAIN_AND_VAL)],
+    partitions_def=model_release_partitions,
+    deps=[dg.AssetDep("training_datasets", partition_mapping=OF_ITS_RELEASE)],
     group_name="models",
     kinds={"pytorch"},
     op_tags=GPU_STEP,
@@ -59,29 +58,31 @@ def _weights_checks(found: WeightsFindings | None) -> list[dg.AssetCheckResult]:
 )
 def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifacts: ArtifactStore,
                   taxonomy: TaxonomyResource):
-    """Trained weights of one model on the benchmark's train split: `yolov8` (ultralytics; yolov8s from a
-    configured pretrained file, else from its yaml), `megadetector` (the `yolov5` package's trainer:
-    fine-tuned from a configured MD v5 weights file with the first 20 layers frozen, else yolov5x6 from
-    its yaml) or `fasterrcnn` (torchvision resnet50_fpn_v2; the tiny preset uses the 320-px MobileNetV3
-    FPN). Stored atomically with sha256, code version and config. Not retrained when the training
-    data, settings and trainer are unchanged: the stored weights are re-published as they are."""
-    model, settings = context.partition_key, config.settings()
-    if not artifacts.path("datasets/dataset.yaml").exists():
-        raise dg.Failure("no training datasets: materialize training_datasets first")
-    training_input = model_store.training_input(artifacts, settings, TRAINING_CODE_VERSION)
-    card = model_store.stored_card(artifacts, model)
+    """Trained weights of one model on one release's train split (validated on its val split): `yolov8`
+    (ultralytics; yolov8s from a configured pretrained file, else from its yaml), `megadetector` (the
+    `yolov5` package's trainer: fine-tuned from a configured MD v5 weights file with the first 20 layers
+    frozen, else yolov5x6 from its yaml) or `fasterrcnn` (torchvision resnet50_fpn_v2; the tiny preset
+    uses the 320-px MobileNetV3 FPN). Stored atomically with sha256, code version and config under
+    `models/<release>/<model>/`. Not retrained when the training data, settings and trainer are
+    unchanged: the stored weights are re-published as they are."""
+    keys, settings = context.partition_key.keys_by_dimension, config.settings()
+    model, release = keys[MODEL], keys[RELEASE]
+    if not artifacts.path(f"{model_store.datasets_dir(release)}/dataset.yaml").exists():
+        raise dg.Failure(f"no training datasets of release {release}: materialize training_datasets first")
+    training_input = model_store.training_input(artifacts, release, settings, TRAINING_CODE_VERSION)
+    card = model_store.stored_card(artifacts, model, release)
     retrained = card.get("training_input") != training_input
     if not retrained:
         context.log.info(f"{model}: training data, settings and trainer unchanged: not retrained")
-    elif not model_store.image_count(artifacts.path("datasets/train")):  # nothing to learn from
+    elif not model_store.image_count(artifacts.path(f"{model_store.datasets_dir(release)}/train")):
         context.log.warning(f"{model}: the train split has no images; no weights are trained")
         return publish(context, dg.MaterializeResult(
             data_version=dg.DataVersion("untrained"), metadata={"trained": False, "reason": "empty train split"},
             check_results=_weights_checks(None)))
     else:
-        card = model_store.train_and_store(artifacts, model, settings, taxonomy.load().class_names, context.run_id,
-                                           training_input)
-    stored = artifacts.describe(f"models/{model}/weights.pt")
+        card = model_store.train_and_store(artifacts, model, release, settings, taxonomy.load().class_names,
+                                           context.run_id, training_input)
+    stored = artifacts.describe(f"{model_store.model_dir(model, release)}/weights.pt")
     found = WeightsFindings(load_error=model_store.weights_load_error(stored.path), losses=card["losses"])
     if not found.loadable:
         context.log.error(f"weights do not load: {found.load_error}")
@@ -98,7 +99,7 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
 
 def _evaluation_metadata(model: str, found: lb.EvaluationFindings, class_names: list[str]) -> dict:
     """The row's numbers; with an unseen-camera score, per-species AP and F1, per park, and the confusion."""
-    metadata = lb.numeric_metadata(found.row)
+    metadata = lb.numeric_metadata(found.row) | {"release": found.row["release"]}
     unseen = found.unseen
     if unseen:
         per_class = lb.per_class_frame(unseen)
@@ -114,12 +115,12 @@ def _evaluation_metadata(model: str, found: lb.EvaluationFindings, class_names: 
 
 
 @dg.asset(
-    partitions_def=model_partitions,
-    deps=["model_weights", dg.AssetDep("training_datasets", partition_mapping=TEST_SETS_ONLY)],
+    partitions_def=model_release_partitions,
+    deps=["model_weights", dg.AssetDep("benchmark_release", partition_mapping=OF_ITS_RELEASE)],
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="2",
+    code_version="3",
     op_tags=GPU_STEP,
     pool=gpu_pool(),
     automation_condition=when_inputs_changed(),
@@ -128,26 +129,31 @@ def _evaluation_metadata(model: str, found: lb.EvaluationFindings, class_names: 
 )
 def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                      taxonomy: TaxonomyResource):
-    """One model on both test sets: unseen cameras (`test`, the headline) and seen cameras (`test_seen`:
-    training cameras, no shared burst), with the gap between them — COCO mAP@.5 and mAP@[.5:.95] with
-    per-class AP (every prediction kept and ranked), the thesis's image-level metrics, a per-park
-    breakdown, and inference images/s on this machine — scored by exactly the code of `wildbench score`."""
-    model, tax = context.partition_key, taxonomy.load()
-    card = model_store.stored_card(artifacts, model)
+    """One model trained on a release, scored exactly as a researcher's submission is: it predicts the
+    images of the release's public test ZIPs (public ids, no EXIF) and its COCO results are scored against
+    the release's hidden truth — unseen cameras (`test`, the headline) and seen cameras (`test_seen`:
+    training cameras, no shared burst) with the gap, COCO mAP@.5 and mAP@[.5:.95] with per-class AP
+    (every prediction kept and ranked), the thesis's image-level metrics, a per-park breakdown, and
+    inference images/s on this machine."""
+    keys, tax = context.partition_key.keys_by_dimension, taxonomy.load()
+    model, release = keys[MODEL], keys[RELEASE]
+    truth_file = artifacts.path(f"releases/{release}/hidden/truth.coco.json")
+    if not truth_file.exists():
+        raise dg.Failure(f"release {release} was never cut: no hidden truth to score against")
+    card = model_store.stored_card(artifacts, model, release)
     species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
-    scores = {}
-    for test_set in TEST_SETS if card else ():
-        truth, predicted, seconds = model_store.predict_test_set(artifacts, model, card, test_set,
-                                                                 len(tax.class_names))
-        try:
-            scores[test_set] = lb.score_test_set(truth, predicted, seconds, tax.class_names, species,
-                                                 config.image_threshold)
-        except ScoringError as err:
-            raise dg.Failure(f"{model}: predictions and the {test_set} split disagree: {err}") from err
-        model_store.write_predictions(artifacts, model, test_set, scores[test_set].results)
-    found = lb.evaluation_findings(model, card, scores)
+    predicted, seconds = (model_store.predict_public_test_sets(artifacts, model, release, card, len(tax.class_names))
+                          if card else ({}, 0.0))
+    try:
+        found = lb.evaluation_findings(model, release, release_profile(artifacts, release), card,
+                                       truth_file.read_text(), predicted, seconds, tax.class_names, species,
+                                       config.image_threshold)
+    except ScoringError as err:
+        raise dg.Failure(f"{model} on {release}: predictions and the hidden truth disagree: {err}") from err
+    if card:
+        model_store.write_predictions(artifacts, model, release, lb.coco_results(predicted))
     if found.note:  # a small archive can leave the test set empty, or nothing trained: said so
-        context.log.warning(f"{model}: {found.note}; no unseen-camera metric can be computed")
+        context.log.warning(f"{model} on {release}: {found.note}; no unseen-camera metric can be computed")
     table = pd.DataFrame([found.row])
     return publish(context, dg.MaterializeResult(
         value=table,
@@ -180,10 +186,12 @@ def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     check_specs=[dg.AssetCheckSpec("one_row_per_model", asset="leaderboard", blocking=True)],
 )
 def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFrame, submission_scores: pd.DataFrame):
-    """Every model evaluated here and every scored submission, per release, next to the thesis's published
-    rows recomputed from its per-image results: unseen-camera metrics (the headline), seen-camera ones and
-    the gap, per-class AP and a per-park breakdown. Sorted by release, then mAP@[.5:.95], then weighted F1.
-    Refreshed by automation whenever an evaluation or a submission score lands."""
+    """Every model trained on a release and every scored submission, per release (two rows of one release
+    were measured on the same hidden test set), next to the thesis's published rows recomputed from its
+    per-image results: unseen-camera metrics (the headline), seen-camera ones and the gap, per-class AP
+    and a per-park breakdown; `profile` says how the release was cut (`thesis`: the thesis's protocol).
+    Sorted by release, then mAP@[.5:.95], then weighted F1. Refreshed by automation whenever an
+    evaluation or a submission score lands."""
     parts = [f for f in (model_evaluation, submission_scores, pd.DataFrame(thesis_rows())) if not f.empty]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     table = table.reindex(columns=list(dict.fromkeys([*LEADERBOARD_COLUMNS, *table.columns])))
@@ -194,7 +202,8 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
     views = {f"leaderboard {release}": dg.MetadataValue.md(rows.drop(columns="release").astype(object).round(4)
                                                            .to_markdown(index=False))
              for release, rows in shown.groupby("release", sort=True)}
-    plot = bar_chart_png(shown.set_index("model")[["map_50", "seen_map_50", "f1_weighted"]].astype(float).fillna(0),
+    labelled = shown.assign(row=shown.model + " @ " + shown.release.astype(str)).set_index("row")
+    plot = bar_chart_png(labelled[["map_50", "seen_map_50", "f1_weighted"]].astype(float).fillna(0),
                          "leaderboard: mAP@.5 unseen vs seen cameras, image-level F1", "score")
     return publish(context, dg.MaterializeResult(
         value=table,
@@ -233,8 +242,8 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
             if named is not None and release_profile(artifacts, release) is None:
                 raise ScoringError(f"no release {release!r} has been cut (named by {submission}{RELEASE_SUFFIX})")
             truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text() if release else None
-            found = lb.submission_findings(submission, raw, release, truth, tax.class_names, species,
-                                           config.image_threshold)
+            found = lb.submission_findings(submission, raw, release, release and release_profile(artifacts, release),
+                                           truth, tax.class_names, species, config.image_threshold)
         except ScoringError as err:
             submissions.answer_error(submission, str(err), submission=submission)
             raise dg.Failure(f"submission {submission} rejected: {err}") from err

@@ -156,6 +156,14 @@ def stem_of(path: str) -> str:
     return image_id(path).rsplit(".", 1)[0]
 
 
+LABEL_COLUMNS = ["path", "park", "species", "label_status", "class_index", "n_boxes", "width", "height", "boxes"]
+
+
+def labels_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows as the labels table `dataset_findings` reads (with its columns when there is no row)."""
+    return pd.DataFrame(rows).reindex(columns=list(dict.fromkeys([*LABEL_COLUMNS, *(rows[0] if rows else [])])))
+
+
 def dataset_findings(labels: pd.DataFrame, written: WrittenSplit) -> DatasetFindings:
     """Read-back findings: every usable image present and non-empty, one YOLO file per labelled image,
     and the three formats agreeing on every box (`formats_disagreement`)."""

@@ -1,12 +1,14 @@
-"""The leaderboard's rows: a model trained here scored on both test sets, a researcher's submission
-scored against a release's hidden truth, and the thesis's published rows; and the findings their
-checks are made of. Pure: the predictions, truth documents and files' contents are handed in.
+"""The leaderboard's rows: a model trained on a release and a researcher's submission, both scored by
+one function against the release's hidden truth (unseen and seen cameras, per park), and the thesis's
+published rows; and the findings their checks are made of. Pure: the predictions, truth documents and
+files' contents are handed in.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import posixpath
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,8 +20,7 @@ from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 HEADLINE = ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy", "f1_macro",
             "precision_macro", "recall_macro", "mean_iou_matched")
-WORKING_SPLIT = "working"  # models trained and scored on the current splits, not on a frozen release
-LEADERBOARD_COLUMNS = ["model", "source", "release", "images", "map_50_95", "map_50", "precision_weighted",
+LEADERBOARD_COLUMNS = ["model", "source", "release", "profile", "images", "map_50_95", "map_50", "precision_weighted",
                        "recall_weighted", "f1_weighted", "accuracy", "f1_macro", "seen_images", "seen_map_50_95",
                        "seen_map_50", "seen_accuracy", "seen_f1_weighted", "gap_map_50_95", "gap_map_50",
                        "gap_accuracy", "gap_f1_weighted", "per_class_ap", "per_park"]
@@ -80,58 +81,48 @@ def thesis_rows(shipped: dict) -> list[dict]:
         values = shipped[stem]
         metrics = image_level(values["true"], values["pred"])
         rows.append({"model": name, "source": "thesis per-image results (its random split)", "release": "thesis",
-                     "images": len(values["true"]), "map_50_95": None, "map_50": None,
+                     "profile": "thesis", "images": len(values["true"]), "map_50_95": None, "map_50": None,
                      "precision_weighted": metrics.precision_weighted, "recall_weighted": metrics.recall_weighted,
                      "f1_weighted": metrics.f1_weighted, "accuracy": metrics.accuracy, "f1_macro": metrics.f1_macro})
     return rows
 
 
-@dataclass(frozen=True)
-class ScoredTestSet:
-    """One model on one test set."""
-
-    scored: dict | None         # `lib.scoring.score` with per-park groups; None: the test set has no image
-    results: list[dict]         # the predictions as COCO results (stored beside the weights)
-    images_per_s: float | None
-    predicted: int              # images predicted
-
-
-def coco_results(truth_images: list[dict], predicted: list) -> list[dict]:
-    """COCO results of per-image predictions (`training.common.Prediction`s, pixel corners), in the
-    truth's image order: category = class index + 1, bbox = [x, y, width, height]."""
-    return [{"image_id": image["id"], "category_id": p.class_index + 1, "score": p.confidence,
+def coco_results(predicted: dict[str, list]) -> list[dict]:
+    """COCO results of per-image predictions (public id -> `training.common.Prediction`s, pixel corners),
+    as a researcher would submit them: image_id = public id, category = class index + 1,
+    bbox = [x, y, width, height]."""
+    return [{"image_id": public_id, "category_id": p.class_index + 1, "score": p.confidence,
              "bbox": [p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]]}
-            for image, found in zip(truth_images, predicted) for p in found]
+            for public_id, found in sorted(predicted.items()) for p in found]
 
 
-def park_groups(truth_images: list[dict]) -> dict[str, set[str]]:
-    """park -> the file names of its images (the per-park breakdown's scoring groups)."""
-    parks: dict[str, set[str]] = {}
-    for image in truth_images:
-        parks.setdefault(image.get("park", "?"), set()).add(image["file_name"])
-    return parks
+def release_score(truth: str, predictions: str, class_names: list[str], species: list[tuple[str, str, str]],
+                  threshold: float) -> dict:
+    """Predictions scored against a release's hidden truth: overall, per test set and per park of the
+    unseen-camera one. The one scoring of models and submissions. Raises `ScoringError`."""
+    groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
+    return score(truth, predictions, class_names, species, threshold, groups)
 
 
-def score_test_set(truth_doc: dict, predicted: list, seconds: float, class_names: list[str],
-                   species: list[tuple[str, str, str]], threshold: float) -> ScoredTestSet:
-    """A model's predictions on one test set (`predicted`: per image of `truth_doc`, in its order, made in
-    `seconds`) scored by the code of `wildbench score`. Raises `ScoringError` if they disagree."""
-    if not truth_doc["images"]:
-        return ScoredTestSet(None, [], None, 0)
-    results = coco_results(truth_doc["images"], predicted)
-    scored = score(json.dumps(truth_doc), json.dumps(results), class_names, species, threshold,
-                   park_groups(truth_doc["images"]))
-    return ScoredTestSet(scored, results, len(truth_doc["images"]) / max(1e-9, seconds), len(predicted))
+def release_row(model: str, source: str, release: str, profile: str | None, scored: dict | None) -> dict:
+    """The leaderboard row of a release score: unseen cameras (the headline), seen ones and the gap,
+    per-class AP and per park (None: nothing scored)."""
+    by_group = (scored or {}).get("groups", {})
+    unseen, seen = by_group.get(UNSEEN), by_group.get(SEEN)
+    parks = {name.removeprefix("park:"): part for name, part in by_group.items() if name.startswith("park:")}
+    return {"model": model, "source": source, "release": release, "profile": profile,
+            "images": unseen["images"] if unseen else 0, "seen_images": seen["images"] if seen else 0,
+            **seen_unseen_columns(unseen, seen), **breakdowns({**unseen, "groups": parks} if unseen else None)}
 
 
 @dataclass(frozen=True)
 class EvaluationFindings:
-    """What `model_evaluation` records and checks: the leaderboard row of a model trained here."""
+    """What `model_evaluation` records and checks: the leaderboard row of a model trained on a release."""
 
     row: dict
     unseen: dict | None             # the unseen-camera score (None: nothing scored)
-    images: dict[str, int]          # test set -> images scored
-    predicted: dict[str, int]       # test set -> images predicted
+    images: dict[str, int]          # test set -> images in the release's hidden truth
+    predicted: dict[str, int]       # test set -> of those, images the model was run on
     in_range: bool                  # every headline metric in [0, 1]
     metrics_checked: int
 
@@ -145,23 +136,30 @@ class EvaluationFindings:
         return self.row["note"]
 
 
-def evaluation_findings(model: str, card: dict, scores: dict[str, ScoredTestSet]) -> EvaluationFindings:
-    """The row of a model trained here from its card (`{}`: nothing trained) and its scores per test set."""
-    images = {name: s.scored["images"] if s.scored else 0 for name, s in scores.items()}
-    unseen = scores[UNSEEN].scored if UNSEEN in scores else None
-    seen = scores[SEEN].scored if SEEN in scores else None
-    speeds = [s.images_per_s for s in scores.values() if s.images_per_s]
-    why = "no weights were trained (empty train split)" if not card else "the test split has no images"
+def evaluation_findings(model: str, release: str, profile: str | None, card: dict, truth: str,
+                        predicted: dict[str, list], seconds: float, class_names: list[str],
+                        species: list[tuple[str, str, str]], threshold: float) -> EvaluationFindings:
+    """A model trained on `release` (`card`: `{}` when nothing was trained), its predictions per public id
+    of the release's public test ZIPs (made in `seconds`), scored as a submission of them would be."""
+    document = json.loads(truth)
+    groups = truth_groups(document)
+    test_sets = {name: {posixpath.splitext(k)[0] for k in keys} for name, keys in groups.items()
+                 if name in (UNSEEN, SEEN)}
+    images = {name: len(keys) for name, keys in test_sets.items()}
+    ran = {name: len(keys & set(predicted)) for name, keys in test_sets.items()}
+    scored = None
+    if card and document["images"]:
+        scored = release_score(truth, json.dumps(coco_results(predicted)), class_names, species, threshold)
+    row = release_row(model, "trained here", release, profile, scored)
+    why = "no weights were trained (empty train split)" if not card else "the release's test sets have no images"
     settings = card.get("settings", {})
-    row = {"model": model, "source": "trained here", "release": WORKING_SPLIT, "images": images.get(UNSEEN, 0),
-           "seen_images": images.get(SEEN, 0), **seen_unseen_columns(unseen, seen), **breakdowns(unseen),
-           "images_per_s": sum(speeds) / len(speeds) if speeds else None,
-           "imgsz": settings.get("imgsz"), "epochs": settings.get("epochs"),
-           "weights_sha256": card.get("sha256"), "note": None if unseen else why}
+    row |= {"images_per_s": len(predicted) / seconds if predicted and seconds else None,
+            "imgsz": settings.get("imgsz"), "epochs": settings.get("epochs"),
+            "weights_sha256": card.get("sha256"), "note": None if row["images"] else why}
     values = headline_values(row)
-    return EvaluationFindings(row=row, unseen=unseen, images=images,
-                              predicted={name: s.predicted for name, s in scores.items()},
-                              in_range=all_in_range(values), metrics_checked=len(values))
+    return EvaluationFindings(row=row, unseen=scored["groups"].get(UNSEEN) if scored else None, images=images,
+                              predicted=ran if card else images, in_range=all_in_range(values),
+                              metrics_checked=len(values))
 
 
 def per_class_frame(scored: dict) -> pd.DataFrame:
@@ -191,12 +189,12 @@ class SubmissionFindings:
         return f"metrics out of range: { {k: self.row[k] for k in ('map_50_95', 'map_50', 'accuracy')} }"
 
 
-def submission_findings(submission: str, raw: bytes | None, release: str | None, truth: str | None,
-                        class_names: list[str], species: list[tuple[str, str, str]],
+def submission_findings(submission: str, raw: bytes | None, release: str | None, profile: str | None,
+                        truth: str | None, class_names: list[str], species: list[tuple[str, str, str]],
                         threshold: float) -> SubmissionFindings:
     """A submission's file (`raw`: None when none arrived) scored against the hidden truth of `release`
-    (None: no release cut yet), per test set and per park of the unseen-camera one. Anything that cannot
-    be scored raises `ScoringError` with a reason the researcher can act on."""
+    (None: no release cut yet) by `release_score`. Anything that cannot be scored raises `ScoringError`
+    with a reason the researcher can act on."""
     if raw is None:
         raise ScoringError(f"no {submission}.json or {submission}.csv in the submissions inbox")
     try:
@@ -206,12 +204,6 @@ def submission_findings(submission: str, raw: bytes | None, release: str | None,
     if release is None or truth is None:
         raise ScoringError("no benchmark release has been cut yet (`wildbench release`): submissions are "
                            "scored against a release's hidden test labels")
-    groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
-    scored = score(truth, text, class_names, species, threshold, groups)
-    by_group = scored.get("groups", {})
-    unseen, seen = by_group.get(UNSEEN), by_group.get(SEEN)
-    parks = {name.removeprefix("park:"): part for name, part in by_group.items() if name.startswith("park:")}
-    row = {"model": f"submission:{submission}", "source": "submission", "release": release,
-           "images": unseen["images"] if unseen else 0, "seen_images": seen["images"] if seen else 0,
-           **seen_unseen_columns(unseen, seen), **breakdowns({**unseen, "groups": parks} if unseen else None)}
-    return SubmissionFindings(row=row, scored=scored)
+    scored = release_score(truth, text, class_names, species, threshold)
+    return SubmissionFindings(row=release_row(f"submission:{submission}", "submission", release, profile, scored),
+                              scored=scored)

@@ -183,8 +183,9 @@ def public_test_members(manifest: pd.DataFrame, split: str) -> list[ZipMember]:
 
 
 def training_rows(manifest: pd.DataFrame, split: str, class_names: list[str]) -> list[dict]:
-    """A public split's rows as the ZIP writers of `lib.datasets` take them."""
-    return _with_class_index(manifest[manifest.split == split], class_names)
+    """A public split's rows as the ZIP and dataset writers of `lib.datasets` take them."""
+    return [{**row, "n_boxes": len(json.loads(row["boxes"]))}
+            for row in _with_class_index(manifest[manifest.split == split], class_names)]
 
 
 def counts(manifest: pd.DataFrame) -> dict[str, dict[str, dict[str, int]]]:

@@ -454,7 +454,7 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
 
     async def _predict(files: list[UploadFile]) -> dict:
         from wildbench_assets.lib import predictions as pred
-        from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
+        from wildbench_assets.resources import model_store
 
         if not files or len(files) > MAX_PHOTOS:
             raise HTTPException(422, f"send 1 to {MAX_PHOTOS} photos")
@@ -467,9 +467,8 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
                 raise HTTPException(415, f"{upload.filename}: not a readable image ({err})") from err
             photos.append((Path(upload.filename or "photo.jpg").name, data))
         tax = portal.taxonomy.load()
-        name = promoted_model(portal.leaderboard(),
-                              lambda m: portal.artifacts.path(f"models/{m}/weights.pt").exists()) or DETECTOR
-        predictor = load_predictor(portal.artifacts.path("models"), tax.class_names, name, portal.detector, 0.1)
+        predictor = model_store.load_chosen_predictor(portal.artifacts, portal.leaderboard(), tax.class_names,
+                                                      portal.detector, 0.1)
         with tempfile.TemporaryDirectory() as tmp:
             paths = []
             for number, (_name, data) in enumerate(photos):  # our own names on disk, never the client's

@@ -10,12 +10,12 @@ from wildbench_assets.lib.labels import LABELLED, image_id
 from wildbench_assets.resources.artifacts import ArtifactStore
 
 
-def write_training_split(artifacts: ArtifactStore, store, split: str, rows: list[dict],
+def write_training_split(artifacts: ArtifactStore, store, root: str, split: str, rows: list[dict],
                          class_names: list[str]) -> tuple[Path, Path]:
-    """(the split's folder, dataset.yaml): `datasets/<split>/` replaced whole with the images of `rows`
+    """(the split's folder, dataset.yaml): `<root>/<split>/` replaced whole with the images of `rows`
     (streamed from the archive), a YOLO txt and a VOC xml per labelled image and coco.json; then the
-    shared dataset.yaml."""
-    with artifacts.writing_dir(f"datasets/{split}") as folder:
+    shared `<root>/dataset.yaml`."""
+    with artifacts.writing_dir(f"{root}/{split}") as folder:
         for sub in ("images", "labels", "voc"):
             (folder / sub).mkdir()
         for row in rows:
@@ -27,10 +27,10 @@ def write_training_split(artifacts: ArtifactStore, store, split: str, rows: list
                 (folder / "labels" / f"{stem}.txt").write_text(ds.yolo_text(row))
                 (folder / "voc" / f"{stem}.xml").write_text(ds.voc_text(row, class_names))
         (folder / "coco.json").write_text(ds.dumps(ds.coco_document(rows, class_names, split)))
-    root = artifacts.path("datasets")
-    with artifacts.writing("datasets/dataset.yaml") as tmp:
-        tmp.write_text(ds.dataset_yaml(str(root), class_names))
-    return artifacts.path(f"datasets/{split}"), root / "dataset.yaml"
+    dataset_root = artifacts.path(root)
+    with artifacts.writing(f"{root}/dataset.yaml") as tmp:
+        tmp.write_text(ds.dataset_yaml(str(dataset_root), class_names))
+    return artifacts.path(f"{root}/{split}"), dataset_root / "dataset.yaml"
 
 
 def read_training_split(folder: Path) -> ds.WrittenSplit:

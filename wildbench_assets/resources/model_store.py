@@ -1,12 +1,15 @@
-"""A model's files in the artifact store (`models/<model>/`): its card and weights, training into them,
-its predictions on the test sets."""
+"""A model's files in the artifact store (`models/<release>/<model>/`): its card and weights, training
+into them from the release's datasets (`datasets/<release>/`), its predictions on the release's public
+test ZIPs."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from wildbench_assets.lib.versions import combined_version
@@ -33,10 +36,20 @@ def training_yaml(datasets: Path, workdir: Path) -> Path:
     return target
 
 
-def training_input(artifacts: ArtifactStore, settings: TrainSettings, trainer_version: str) -> str:
-    """What a training run depends on: the train/val datasets' content (COCO files name every image by
-    a hash of its path, with its boxes), the settings and the trainer's code version."""
-    files = [artifacts.path(f"datasets/{split}/coco.json") for split in ("train", "val")]
+def model_dir(model: str, release: str) -> str:
+    """Where a model trained on a release lives in the artifact store."""
+    return f"models/{release}/{model}"
+
+
+def datasets_dir(release: str) -> str:
+    """Where a release's training datasets live in the artifact store (`training_datasets`)."""
+    return f"datasets/{release}"
+
+
+def training_input(artifacts: ArtifactStore, release: str, settings: TrainSettings, trainer_version: str) -> str:
+    """What a training run depends on: the release's train/val datasets' content (COCO files name every
+    image by a hash of its path, with its boxes), the settings and the trainer's code version."""
+    files = [artifacts.path(f"{datasets_dir(release)}/{split}/coco.json") for split in ("train", "val")]
     return combined_version(*(sha256_file(f) if f.exists() else "missing" for f in files),
                             json.dumps(settings.to_dict(), sort_keys=True), trainer_version)
 
@@ -51,23 +64,23 @@ def code_version() -> str:
         return f"wildbench-assets {version('wildbench-assets')}"
 
 
-def stored_card(artifacts: ArtifactStore, model: str) -> dict:
+def stored_card(artifacts: ArtifactStore, model: str, release: str) -> dict:
     """The card of the model's stored weights; `{}` when no weights (or no card) are stored."""
-    card = artifacts.path(f"models/{model}/card.json")
-    present = card.exists() and artifacts.path(f"models/{model}/weights.pt").exists()
+    card = artifacts.path(f"{model_dir(model, release)}/card.json")
+    present = card.exists() and artifacts.path(f"{model_dir(model, release)}/weights.pt").exists()
     return json.loads(card.read_text()) if present else {}
 
 
-def train_and_store(artifacts: ArtifactStore, model: str, settings: TrainSettings, class_names: list[str],
-                    run_id: str, training_input: str) -> dict:
-    """Train the model on `datasets/`, publish `weights.pt` then `card.json` (sha256, code version,
-    settings, classes, seconds, losses, training input) atomically; return the card."""
+def train_and_store(artifacts: ArtifactStore, model: str, release: str, settings: TrainSettings,
+                    class_names: list[str], run_id: str, training_input: str) -> dict:
+    """Train the model on the release's datasets, publish `weights.pt` then `card.json` (sha256, release,
+    code version, settings, classes, seconds, losses, training input) atomically; return the card."""
     from wildbench_assets.training.train import train_model
 
-    datasets = artifacts.path("datasets")
+    datasets = artifacts.path(datasets_dir(release))
     workdir = artifacts.path(f"models/.work-{model}-{run_id[:8]}")  # concurrent runs never share one
     workdir.mkdir(parents=True, exist_ok=True)
-    relative = f"models/{model}/weights.pt"
+    relative = f"{model_dir(model, release)}/weights.pt"
     try:
         started = time.perf_counter()
         trained, losses = train_model(model, datasets, training_yaml(datasets, workdir), workdir, settings,
@@ -78,9 +91,10 @@ def train_and_store(artifacts: ArtifactStore, model: str, settings: TrainSetting
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     stored = artifacts.describe(relative)
-    card = {"model": model, "sha256": stored.sha256, "code_version": code_version(), "settings": settings.to_dict(),
+    card = {"model": model, "release": release, "sha256": stored.sha256, "code_version": code_version(),
+            "settings": settings.to_dict(),
             "classes": class_names, "train_seconds": seconds, "losses": losses, "training_input": training_input}
-    with artifacts.writing(f"models/{model}/card.json") as tmp:
+    with artifacts.writing(f"{model_dir(model, release)}/card.json") as tmp:
         tmp.write_text(json.dumps(card, indent=1))
     return card
 
@@ -96,22 +110,50 @@ def weights_load_error(path: Path) -> str | None:
     return None
 
 
-def predict_test_set(artifacts: ArtifactStore, model: str, card: dict, test_set: str,
-                     n_classes: int) -> tuple[dict, list, float]:
-    """(the test set's COCO truth, the model's predictions per image in its order, seconds taken)."""
+def predict_public_test_sets(artifacts: ArtifactStore, model: str, release: str, card: dict,
+                             n_classes: int) -> tuple[dict, float]:
+    """(public id -> the model's predictions, seconds taken) over the images of the release's public
+    test ZIPs: exactly what a researcher downloads (public ids, no EXIF), nothing the pipeline knows
+    besides."""
+    from wildbench_assets.lib.releases import HIDDEN_SPLITS, is_image_name
     from wildbench_assets.training.predict import predict_with_model
 
-    truth = artifacts.path(f"datasets/{test_set}/coco.json")
-    truth_doc = json.loads(truth.read_text()) if truth.exists() else {"images": []}
-    if not truth_doc["images"]:
-        return truth_doc, [], 0.0
-    images = [truth.parent / i["file_name"] for i in truth_doc["images"]]
-    started = time.perf_counter()
-    predicted = predict_with_model(model, artifacts.path(f"models/{model}/weights.pt"), images,
-                                   TrainSettings(**card["settings"]), n_classes)
-    return truth_doc, predicted, time.perf_counter() - started
+    downloads = artifacts.path(f"releases/{release}/downloads")
+    with tempfile.TemporaryDirectory() as tmp:
+        images: dict[str, Path] = {}
+        for split in HIDDEN_SPLITS:
+            with zipfile.ZipFile(downloads / f"{split}.zip") as zf:
+                for name in filter(is_image_name, zf.namelist()):
+                    images[Path(name).stem] = Path(zf.extract(name, Path(tmp) / split))
+        if not images:
+            return {}, 0.0
+        started = time.perf_counter()
+        predicted = predict_with_model(model, artifacts.path(f"{model_dir(model, release)}/weights.pt"),
+                                       list(images.values()), TrainSettings(**card["settings"]), n_classes)
+        return dict(zip(images, predicted)), time.perf_counter() - started
 
 
-def write_predictions(artifacts: ArtifactStore, model: str, test_set: str, results: list[dict]) -> None:
-    with artifacts.writing(f"models/{model}/{test_set}_predictions.coco.json") as tmp:
+def write_predictions(artifacts: ArtifactStore, model: str, release: str, results: list[dict]) -> None:
+    with artifacts.writing(f"{model_dir(model, release)}/test_predictions.coco.json") as tmp:
         tmp.write_text(json.dumps(results))
+
+
+def load_chosen_predictor(artifacts: ArtifactStore, leaderboard, class_names: list[str], detector,
+                          min_confidence: float, model: str = "auto", min_map_50: float = 0.1,
+                          weights: Path | None = None):
+    """The predictor of `model`: `auto` is the promoted model (`training.predict.promoted_model`), or the
+    detector alone when none earned promotion; `detector` the detector alone; a model name that model
+    on the newest release it was trained on (or an explicit `weights` file of it)."""
+    from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
+
+    if weights is not None or model == DETECTOR:
+        return load_predictor(artifacts.path("models"), class_names, model, detector, min_confidence, weights)
+    chosen = promoted_model(leaderboard, lambda m, r: artifacts.path(f"{model_dir(m, r)}/weights.pt").exists(),
+                            min_map_50, model)
+    if chosen is None:
+        if model != "auto":
+            raise FileNotFoundError(f"no weights for {model}: train it on a release (`wildbench run` after "
+                                    "`wildbench release`) or pass --weights")
+        return load_predictor(artifacts.path("models"), class_names, DETECTOR, detector, min_confidence)
+    name, release = chosen
+    return load_predictor(artifacts.path(f"models/{release}"), class_names, name, detector, min_confidence)

@@ -1,8 +1,9 @@
 """Species predictions from a trained model (or the detector alone): one code path for
 `model_evaluation`, `new_image_predictions`, `wildbench predict` and the portal's inference page.
 
-The promoted model is the leaderboard's best model trained here (by COCO mAP@[.5:.95]) whose weights
-are present, or one named explicitly; with none trained yet, the box detector alone (species "animal").
+The promoted model is the leaderboard's best model trained on the newest release (by COCO mAP@[.5:.95])
+whose weights are present, or one named explicitly; with none trained yet, the box detector alone
+(species "animal"). A model's files are `models/<release>/<model>/` in the artifact store.
 """
 
 from __future__ import annotations
@@ -37,16 +38,25 @@ def predict_with_model(model: str, weights: Path, images: list[Path], settings: 
     return predict_fasterrcnn(weights, images, n_classes, settings)
 
 
-def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50: float = 0.1) -> str | None:
-    """The best model trained here by mAP@[.5:.95] (then weighted F1) whose weights exist and that
-    earned promotion (mAP@.5 at least `min_map_50`: a barely trained model that finds nothing is worse
-    than the detector alone), else None."""
+def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50: float = 0.1,
+                   model: str = "auto") -> tuple[str, str] | None:
+    """(model, release) to predict with: of the models trained on the newest release (a thesis-profile
+    release never counts: its scores are optimistic by construction) whose weights exist
+    (`weights_present(model, release)`), the best by mAP@[.5:.95] (then weighted F1) that earned
+    promotion (mAP@.5 at least `min_map_50`: a barely trained model that finds nothing is worse than
+    the detector alone); else None. A named `model` is that model on the newest release it was trained
+    on, whatever its score."""
     if leaderboard is None or leaderboard.empty or "source" not in leaderboard:
         return None
-    ours = leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODELS)
-                       & (pd.to_numeric(leaderboard.map_50, errors="coerce") >= min_map_50)]
-    ours = ours.sort_values(["map_50_95", "f1_weighted"], ascending=False, na_position="last")
-    return next((m for m in ours.model if weights_present(m)), None)
+    ours = leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODELS)]
+    if "profile" in ours:
+        ours = ours[ours.profile != "thesis"]
+    if model != "auto":
+        ours = ours[ours.model == model]
+    else:
+        ours = ours[pd.to_numeric(ours.map_50, errors="coerce") >= min_map_50]
+    ours = ours.sort_values(["release", "map_50_95", "f1_weighted"], ascending=False, na_position="last")
+    return next(((m, r) for m, r in zip(ours.model, ours.release) if weights_present(m, r)), None)
 
 
 def decode_check(data: bytes) -> tuple[int, int]:
@@ -108,7 +118,8 @@ class SpeciesPredictor:
 
 def load_predictor(models_dir: Path, class_names: list[str], model: str | None, detector_resource,
                    min_confidence: float = 0.1, weights: Path | None = None) -> SpeciesPredictor:
-    """A trained model from `models_dir/<model>/` (weights.pt + card.json), an explicit weights file of
+    """A trained model from `models_dir/<model>/` (weights.pt + card.json; `models_dir` is the folder of
+    the release it was trained on), an explicit weights file of
     one of our models, or — `model` None or "detector" — the detector resource alone."""
     if model in (None, DETECTOR) and weights is None:
         loaded = detector_resource.load()
