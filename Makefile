@@ -1,5 +1,6 @@
 # WildBench: every target sets itself up from a fresh clone.
-#   make demo   venv + install + demo archive + the main pipeline + a release, on the embedded default (README's first command)
+#   make demo   venv + install + demo archive + the main pipeline + a release + models trained and scored on it,
+#               on the embedded default (README's first command)
 #   make test   venv + install + services + lint (ruff) + the whole test suite (README's second command; .ci/run calls it)
 #   make dev    the Dagster UI (webserver + daemon) on the same instance, and the portal beside it
 #   make portal the researcher portal alone (http://127.0.0.1:8080; WILDBENCH_PORTAL_TOKEN enables work)
@@ -36,6 +37,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	test -f $(DEMO_ARCHIVE)/manifest.json || $(BIN)/wildbench demo-archive $(DEMO_ARCHIVE)
 	$(BIN)/wildbench run --archive $(DEMO_ARCHIVE)
 	$(BIN)/wildbench release --archive $(DEMO_ARCHIVE) --if-changed
+	$(BIN)/wildbench run --archive $(DEMO_ARCHIVE)
 
 services:
 	bash scripts/install-services.sh
