@@ -114,6 +114,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     print(f"release {name} {'reproduces byte for byte' if args.verify else 'cut'}: {sheet['images']} images "
           f"{sheet['images_per_split']}, manifest sha256 {sheet['manifest_sha256']}")
     print(f"  {folder}/datasheet.md; downloads in {folder}/downloads; warnings: {', '.join(failed) or 'none'}")
+    if not args.verify:
+        print("  models: the daemon trains and scores every model on it; `wildbench run` does it now")
     return 0
 
 
