@@ -13,14 +13,15 @@ from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.runner import run_pipeline
 
 
-def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite", inbox=None, submissions=None) -> dg.Definitions:
+def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite", inbox=None, submissions=None,
+                  artifacts: ArtifactStore | None = None) -> dg.Definitions:
     return build_defs("local", resources={
         "inbox": RequestInbox(uri=str(inbox or f"{data_dir}/requests")),
         "submissions": RequestInbox(uri=str(submissions or f"{data_dir}/submissions")),
         "archive": ArchiveResource(uri=str(uri), endpoint_url=endpoint),
         "taxonomy": TaxonomyResource(),
         "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
-        "artifacts": ArtifactStore(base_dir=str(data_dir)),
+        "artifacts": artifacts or ArtifactStore(base_dir=str(data_dir)),
         "label_cache": LabelCache(base_dir=str(data_dir)),
         "detector": DetectorResource(backend=detector),
     })

@@ -85,19 +85,23 @@ def test_splits_refresh_at_night_only_when_curated_content_changed(instance):
 
 
 def test_a_cut_release_trains_every_model_on_it_and_only_new_content_retrains(instance):
+    """Nothing for a release registered but not cut; its datasets, then every model, once it is cut."""
     tick = Ticks(instance)
     start = NIGHT + timedelta(hours=6)
     models = ("yolov8", "megadetector", "fasterrcnn")
     tick(start - timedelta(minutes=1))  # the daemon was already ticking before the cut
-    instance.add_dynamic_partitions("releases", ["2026.11"])
+    instance.add_dynamic_partitions("releases", ["2026.11", "never-cut"])
     materialize(instance, "benchmark_release", "2026.11", "manifest-1")
-    assert ("training_datasets", "2026.11") in tick(start)
+    cut = tick(start)
+    assert ("training_datasets", "2026.11") in cut and not {a for a, _ in cut} & {"model_weights", "model_evaluation"}
     materialize(instance, "training_datasets", "2026.11", "d-1")
-    trained = {p for a, p in tick(start + timedelta(minutes=1)) if a == "model_weights"}
+    requested = tick(start + timedelta(minutes=1))
+    trained = {p for a, p in requested if a == "model_weights"}
     assert trained == {f"{m}|2026.11" for m in models}
+    assert {p for a, p in requested if a == "model_evaluation"} == trained  # in the same runs, after the weights
     for model in models:
         materialize(instance, "model_weights", f"{model}|2026.11", f"w-{model}")
-    assert {p for a, p in tick(start + timedelta(minutes=2)) if a == "model_evaluation"} == trained
+    tick(start + timedelta(minutes=2))
     materialize(instance, "training_datasets", "2026.11", "d-1")  # same content again
     assert not any(a == "model_weights" for a, _ in tick(start + timedelta(minutes=3)))
     materialize(instance, "training_datasets", "2026.11", "d-2")  # new content
@@ -105,8 +109,9 @@ def test_a_cut_release_trains_every_model_on_it_and_only_new_content_retrains(in
     instance.add_dynamic_partitions("releases", ["2026.12"])  # the next release: its own models only
     materialize(instance, "benchmark_release", "2026.12", "manifest-2")
     materialize(instance, "training_datasets", "2026.12", "d-3")
-    later = {p for a, p in tick(start + timedelta(minutes=5)) if a == "model_weights"}
-    assert later == {f"{m}|2026.12" for m in models}
+    later = tick(start + timedelta(minutes=5))
+    assert {p for a, p in later if a == "model_weights"} == {f"{m}|2026.12" for m in models}
+    assert not any("never-cut" in str(p) for _a, p in later)
 
 
 def test_a_scored_submission_refreshes_the_leaderboard_by_itself(instance):

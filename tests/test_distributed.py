@@ -389,3 +389,45 @@ def test_a_staged_folder_in_s3_is_published_whole_and_replaces_the_old_one(seawe
     with store.staged_dir("releases/r2", seal="manifest.csv") as staged:
         (staged.path / "manifest.csv").write_text("never published: its checks failed")
     assert not list(store.list("releases/r2"))
+
+
+def test_models_train_and_score_on_a_release_whose_artefacts_live_in_s3(demo_archive, seaweedfs, tmp_path):
+    """training_datasets, model_weights and model_evaluation with the artifact store in the bucket: a
+    release cut here is published to S3, a fresh cache (another machine) trains and scores on it, fetching
+    only what it reads (never the train and val ZIPs), and every output lands in the bucket."""
+    from wildbench_assets.partitions import model_release_key
+    from wildbench_assets.resources.artifacts import ArtifactStore
+
+    from .helpers import UP_TO_SPLITS, cut_release, pipeline_defs, run_all
+
+    local = tmp_path / "local"
+    instance, outcome = run_all(demo_archive, local, selection=[*UP_TO_SPLITS, "detection_labels"],
+                                detector="manifest")
+    assert not outcome.get("failure") and cut_release(pipeline_defs(demo_archive, local, detector="manifest"),
+                                                      instance, "s3rel").success
+    bucket = "wildbench-models"
+    client = open_archive(f"s3://{bucket}", seaweedfs, S3_KEY, S3_SECRET).client
+    if bucket not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=bucket)
+    store = ArtifactStore(base_dir=f"s3://{bucket}/{tmp_path.name}", cache_dir=str(tmp_path / "cache"),
+                          endpoint_url=seaweedfs, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET)
+    release = local / "artifacts" / "releases" / "s3rel"
+    for path in sorted(release.rglob("*"), key=lambda p: p.name == "manifest.csv"):  # the seal last
+        if path.is_file():
+            with store.writing(f"releases/s3rel/{path.relative_to(release).as_posix()}") as tmp:
+                tmp.write_bytes(path.read_bytes())
+
+    defs = pipeline_defs(demo_archive, tmp_path / "data", detector="manifest", artifacts=store)
+    assert defs.resolve_job_def("training_datasets_job").execute_in_process(instance=instance,
+                                                                            partition_key="s3rel").success
+    assert defs.resolve_job_def("models_job").execute_in_process(
+        instance=instance, partition_key=model_release_key("yolov8", "s3rel")).success
+    keys = {o.key for o in store.list("")}
+    for key in ("datasets/s3rel/train/coco.json", "datasets/s3rel/dataset.yaml", "models/s3rel/yolov8/weights.pt",
+                "models/s3rel/yolov8/card.json", "models/s3rel/yolov8/test_predictions.coco.json"):
+        assert key in keys, key
+    cached = tmp_path / "cache"
+    assert list(cached.rglob("test.zip")) and not list(cached.rglob("train.zip"))  # read only what it needs
+    evaluation = pd.read_parquet(tmp_path / "data" / "model_evaluation")
+    assert evaluation.release.tolist() == ["s3rel"] and evaluation.map_50.between(0, 1).all()
+    assert not (tmp_path / "data" / "artifacts").exists()  # nothing beside the bucket

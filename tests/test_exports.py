@@ -52,6 +52,31 @@ def test_yolo_voc_coco_datasets_of_a_release(exported):
         assert all(e.passed for e in latest_checks(instance, "training_datasets")[name]), name
 
 
+def test_a_release_image_changed_in_the_archive_fails_its_training_data(demo_archive, tmp_path):
+    """The datasets of a release are its published bytes: an archive image overwritten after the cut
+    fails `images_match_release`, and nothing of the split is published."""
+    import shutil
+
+    from wildbench_assets.lib.releases import read_manifest
+
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    shutil.copytree(demo_archive, archive, symlinks=True)
+    selection = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"]
+    instance, outcome = run_all(archive, data, selection=selection, detector="manifest")
+    defs = pipeline_defs(archive, data, detector="manifest")
+    assert not outcome.get("failure") and cut_release(defs, instance, "r1").success
+    manifest = read_manifest((data / "artifacts" / "releases" / "r1" / "manifest.csv").read_bytes())
+    changed = archive / manifest[manifest.split == "train"].path.iloc[0]
+    changed.unlink()  # (the copy's files may be links to the session's archive)
+    shutil.copyfile(archive / manifest[manifest.split == "train"].path.iloc[1], changed)  # other bytes, same name
+    result = defs.resolve_job_def("training_datasets_job").execute_in_process(instance=instance, partition_key="r1",
+                                                                              raise_on_error=False)
+    assert not result.success
+    [check] = latest_checks(instance, "training_datasets")["images_match_release"]
+    assert not check.passed and check.metadata["images_whose_bytes_differ"].value == 1
+    assert not (data / "artifacts" / "datasets" / "r1" / "train").exists()
+
+
 @pytest.mark.parametrize("split, zip_path", [("train", "archives/train.zip"),
                                              ("test", "hidden/test_labelled.zip")])
 def test_split_zip_has_the_thesis_layout(exported, split, zip_path):

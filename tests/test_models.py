@@ -216,6 +216,14 @@ def _truth(test_sets):
                        "categories": [{"id": 1, "name": "sus"}, {"id": 2, "name": "vul"}]})
 
 
+def _facts(release="2026.11"):
+    from wildbench_assets.lib.releases import ReleaseFacts
+
+    return ReleaseFacts(release=release, cut_at="2026-11-28T00:00:00Z", labels_fingerprint="", code_version="1",
+                        detector="manifest", label_threshold=0.2, split_by="camera", split_seed=0, burst_rules={},
+                        class_names=NAMES, max_distance=4)
+
+
 def test_evaluation_findings_score_a_model_as_a_submission():
     from wildbench_assets.lib import leaderboard as lb
     from wildbench_assets.training.common import Prediction
@@ -226,9 +234,10 @@ def test_evaluation_findings_score_a_model_as_a_submission():
     predicted = {"wb1": [right], "wb2": [right], "wb3": [right], "wb4": [wrong]}
     assert lb.coco_results({"wb1": [right]}) == [{"image_id": "wb1", "category_id": 1, "score": 0.9,
                                                   "bbox": [20, 10, 40, 30]}]
-    found = lb.evaluation_findings("yolov8", "2026.11", "default", card, truth, predicted, 0.5, NAMES, SPECIES, 0.2)
+    found = lb.evaluation_findings("yolov8", _facts(), card, truth, predicted, 0.5, SPECIES, 0.2)
     row = found.row
     assert (row["images"], row["seen_images"], row["release"], row["note"]) == (2, 2, "2026.11", None)
+    assert (row["profile"], row["release_cut_at"]) == ("default", "2026-11-28T00:00:00Z")
     assert row["accuracy"] == 1.0 and row["seen_accuracy"] == 0.5 and row["gap_accuracy"] == -0.5
     assert row["map_50"] == pytest.approx(1.0) and row["gap_map_50"] < 0 and row["images_per_s"] == 8
     assert set(json.loads(row["per_park"])) == {"p1", "p2"}
@@ -238,11 +247,11 @@ def test_evaluation_findings_score_a_model_as_a_submission():
                                        truth, NAMES, SPECIES, 0.2).row
     assert {k: submitted[k] for k in lb.HEADLINE} == {k: row[k] for k in lb.HEADLINE}
 
-    short = lb.evaluation_findings("yolov8", "r", "default", card, truth, {"wb1": [right]}, 1.0, NAMES, SPECIES, 0.2)
+    short = lb.evaluation_findings("yolov8", _facts(), card, truth, {"wb1": [right]}, 1.0, SPECIES, 0.2)
     assert not short.predictions_match and short.predicted == {"test": 1, "test_seen": 0}  # the check fails
-    nothing = lb.evaluation_findings("yolov8", "r", "default", card, _truth([]), {}, 0.0, NAMES, SPECIES, 0.2)
-    assert nothing.note == "the release's test sets have no images" and nothing.row["images_per_s"] is None
-    untrained = lb.evaluation_findings("fasterrcnn", "r", "default", {}, truth, {}, 0.0, NAMES, SPECIES, 0.2)
+    nothing = lb.evaluation_findings("yolov8", _facts(), card, _truth([]), {}, 0.0, SPECIES, 0.2)
+    assert nothing.note == "the unseen-camera test set has no images" and nothing.row["images_per_s"] is None
+    untrained = lb.evaluation_findings("fasterrcnn", _facts(), {}, truth, {}, 0.0, SPECIES, 0.2)
     assert untrained.note.startswith("no weights were trained") and untrained.predictions_match
     assert untrained.metrics_checked == 0 and untrained.row["map_50"] is None
 

@@ -57,6 +57,11 @@ def test_only_a_model_that_earned_it_on_the_newest_release_is_promoted():
     assert promoted_model(board, lambda m, r: True) == ("fasterrcnn", "2026.12")
     assert promoted_model(board, lambda m, r: m != "fasterrcnn") == ("yolov8", "2026.12")  # weights missing
     assert promoted_model(board, lambda m, r: True, model="megadetector") == ("megadetector", "2026.11")
+    assert promoted_model(board[board.release != "2026.12"], lambda m, r: True) == ("megadetector", "2026.11")
+    cut = board.assign(release_cut_at=board.release.map({"2026.12": "2026-12-01", "2026.11": "2026-11-01"}))
+    renamed = cut.assign(release=cut.release.replace({"2026.12": "final"}))  # newest by cut time, not by name
+    assert promoted_model(renamed.assign(release=renamed.release.replace({"2026.11": "z-older"})),
+                          lambda m, r: True) == ("fasterrcnn", "final")
     barely = board.assign(map_50=0.001, map_50_95=0.0001)
     assert promoted_model(barely, lambda m, r: True) is None  # a tiny model that finds nothing: the detector
     assert promoted_model(None, lambda m, r: True) is None

@@ -36,10 +36,15 @@ def _inputs_changed() -> dg.AutomationCondition:
     return AC.any_deps_match(AC.data_version_changed()).with_label("input_data_version_changed")
 
 
-def when_inputs_changed() -> dg.AutomationCondition:
-    """Run when an input's data version changed, or its code version did; never on a same-content re-run."""
+def when_inputs_changed(inputs_required: bool = False) -> dg.AutomationCondition:
+    """Run when an input's data version changed, or its code version did; never on a same-content re-run.
+    `inputs_required`: never while an input partition is missing (a release registered but not cut yet
+    has nothing to train on, even when a new code version asks every partition to re-run)."""
     trigger = _inputs_changed() | AC.code_version_changed()
-    return (trigger.since_last_handled() & _idle()).with_label("when_inputs_changed")
+    condition = trigger.since_last_handled() & _idle()
+    if inputs_required:
+        condition = condition & ~AC.any_deps_missing()
+    return condition.with_label("when_inputs_changed")
 
 
 def nightly_when_inputs_changed(cron: str | None = None) -> dg.AutomationCondition:

@@ -115,7 +115,7 @@ def cmd_release(args: argparse.Namespace) -> int:
           f"{sheet['images_per_split']}, manifest sha256 {sheet['manifest_sha256']}")
     print(f"  {folder}/datasheet.md; downloads in {folder}/downloads; warnings: {', '.join(failed) or 'none'}")
     if not args.verify:
-        print("  models: the daemon trains and scores every model on it; `wildbench run` does it now")
+        print("  models: `wildbench run` trains and scores every model on it (a running daemon does it by itself)")
     return 0
 
 
@@ -586,8 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     predict.add_argument("--model", default="auto",
                          choices=["auto", "detector", "yolov8", "megadetector", "fasterrcnn"],
-                         help="auto: the leaderboard's best model trained here, else the detector alone")
-    predict.add_argument("--weights", help="a weights file of --model (default: the trained one in the data folder)")
+                         help="auto: the best model trained on the most recently cut release, else the detector "
+                              "alone; a model name: that model on the most recent release it was trained on")
+    predict.add_argument("--weights", help="a weights file of --model (default: the one trained on a release)")
     predict.add_argument("--min-confidence", type=float, default=0.1)
     predict.add_argument("--out", help="write the MegaDetector 1.6 batch file here")
     predict.add_argument("--annotate", help="write annotated JPEGs (boxes, species, score) into this folder")

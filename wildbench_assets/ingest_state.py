@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 
+from wildbench_assets.lib.releases import ReleaseFacts
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
 
 DATA_VERSION_TAG = "dagster/data_version"
@@ -44,12 +43,19 @@ def labels_fingerprint(instance: dg.DagsterInstance) -> str:
                     if DATA_VERSION_TAG in values)
 
 
-def release_profile(artifacts, release: str) -> str | None:
-    """The profile a release was cut with (`default`, `thesis`), or None if it was never cut."""
+def release_facts(artifacts, release: str) -> ReleaseFacts | None:
+    """What a release froze at its cut (its classes, profile, cut time), or None if it was never cut
+    (its seal, `manifest.csv`, is written last)."""
     facts = artifacts.path(f"releases/{release}/release.json")
     if not artifacts.path(f"releases/{release}/manifest.csv").exists() or not facts.exists():
         return None
-    return json.loads(facts.read_text()).get("profile", "default")
+    return ReleaseFacts.from_json(facts.read_text())
+
+
+def release_profile(artifacts, release: str) -> str | None:
+    """The profile a release was cut with (`default`, `thesis`), or None if it was never cut."""
+    facts = release_facts(artifacts, release)
+    return None if facts is None else facts.profile
 
 
 def latest_release(instance: dg.DagsterInstance, artifacts, profile: str = "default") -> str | None:

@@ -57,15 +57,16 @@ def print_summary(data_dir: str | Path) -> None:
     archives = sorted(Path(data_dir, "artifacts", "archives").glob("*.zip"))
     if archives:
         print("\nsplit archives: " + ", ".join(f"{p} ({p.stat().st_size / 1e6:.1f} MB)" for p in archives))
-    dataset = Path(data_dir, "artifacts", "datasets", "dataset.yaml")
-    if dataset.exists():
-        print(f"training datasets: {dataset}")
+    datasets = sorted(Path(data_dir, "artifacts", "datasets").glob("*/dataset.yaml"))
+    if datasets:
+        print("training datasets (per release): " + ", ".join(str(p) for p in datasets))
     board = read_table(data_dir, "leaderboard")
     if board is not None:
-        print("\nleaderboard (mAP: COCO, on the benchmark's test split; thesis rows: image level only):")
-        columns = ["model", "source", "map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted",
-                   "accuracy"]
-        print(board[columns].round(4).to_string(index=False))
+        print("\nleaderboard (mAP: COCO, on each release's hidden unseen-camera test set; thesis rows: image level "
+              "only, on the thesis's own split):")
+        columns = ["model", "release", "profile", "map_50_95", "map_50", "seen_map_50", "f1_weighted", "accuracy",
+                   "seen_accuracy"]
+        print(board.reindex(columns=columns).round(4).to_string(index=False))
     predictions = read_table(data_dir, "new_image_predictions")
     if predictions is not None:
         per_image = predictions.drop_duplicates("path")

@@ -7,6 +7,7 @@ import pandas as pd
 
 from wildbench_assets.assets.checks import publish
 from wildbench_assets.automation import when_inputs_changed
+from wildbench_assets.ingest_state import release_facts
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.labels import LABELLED
@@ -14,18 +15,22 @@ from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import combined_version, table_version
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import release_partitions, split_partitions
+from wildbench_assets.resources import model_store
 from wildbench_assets.resources.archive import ArchiveResource
-from wildbench_assets.resources.artifacts import ArtifactStore, sha256_file
-from wildbench_assets.resources.dataset_writer import read_training_split, write_training_split
+from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.dataset_writer import write_training_split
 from wildbench_assets.resources.release_writer import open_stripped
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-DATASET_CHECKS = {"files_present": True, "counts_add_up": True, "formats_agree": True}  # name -> blocking
+DATASET_CHECKS = {  # name -> blocking
+    "files_present": True, "counts_add_up": True, "formats_agree": True, "images_match_release": True}
 
 
-def _dataset_checks(found: dict[str, ds.DatasetFindings]) -> list[dg.AssetCheckResult]:
+def _dataset_checks(found: dict[str, ds.DatasetFindings], changed: list[str]) -> list[dg.AssetCheckResult]:
     json_ = dg.MetadataValue.json
     return [
+        dg.AssetCheckResult(check_name="images_match_release", passed=not changed,
+                            metadata={"images_whose_bytes_differ": len(changed), "sample": json_(changed[:20])}),
         dg.AssetCheckResult(check_name="files_present", passed=all(f.missing == 0 for f in found.values()),
                             metadata={"missing": json_({s: f.missing for s, f in found.items()})}),
         dg.AssetCheckResult(check_name="counts_add_up", passed=all(f.counts_add_up for f in found.values()),
@@ -44,38 +49,45 @@ def _dataset_checks(found: dict[str, ds.DatasetFindings]) -> list[dg.AssetCheckR
     group_name="models",
     kinds={"yolo", "coco"},
     code_version="2",
-    automation_condition=when_inputs_changed(),
+    automation_condition=when_inputs_changed(inputs_required=True),
     check_specs=[dg.AssetCheckSpec(name, asset="training_datasets", blocking=blocking)
                  for name, blocking in DATASET_CHECKS.items()],
 )
-def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore,
-                      taxonomy: TaxonomyResource):
+def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore):
     """A release's train and val splits as training data, read from its frozen manifest (so models
     trained on a release learn exactly what it published): YOLO images + txt labels + dataset.yaml
     (classes in the thesis's order), Pascal VOC xml (absolute pixel corners) and COCO json, under
     `datasets/<release>/`. Its test sets stay hidden: models are scored on the release's public test
-    ZIPs against its hidden truth, as submissions are. Every file is read back: present and non-empty,
-    and the three formats agree on every box."""
-    release, class_names = context.partition_key, taxonomy.load().class_names
-    manifest_file = artifacts.path(f"releases/{release}/manifest.csv")
-    if not manifest_file.exists():
-        raise dg.Failure(f"release {release} was never cut: no manifest (cut it with `wildbench release`)")
-    manifest, store, root = rel.read_manifest(manifest_file.read_bytes()), archive.open(), f"datasets/{release}"
-    found, folders = {}, {}
-    for split in rel.PUBLIC_SPLITS:
-        rows = rel.training_rows(manifest, split, class_names)
-        folders[split], dataset_yaml = write_training_split(artifacts, store, root, split, rows, class_names)
-        found[split] = ds.dataset_findings(ds.labels_frame(rows), read_training_split(folders[split]))
-    coco_digests = [sha256_file(folders[s] / "coco.json") for s in rel.PUBLIC_SPLITS]
-    return publish(context, dg.MaterializeResult(
-        data_version=dg.DataVersion(combined_version(*coco_digests)),
-        metadata={"path": dg.MetadataValue.path(str(artifacts.path(root))),
-                  **{f"{s}_images": f.images for s, f in found.items()},
-                  **{f"{s}_boxes": f.boxes for s, f in found.items()},
-                  "empties": sum(f.empties for f in found.values()),
-                  "dataset_yaml": dg.MetadataValue.path(str(dataset_yaml))},
-        check_results=_dataset_checks(found),
-    ))
+    ZIPs against its hidden truth, as submissions are. Classes are the release's frozen list. Every
+    file is read back: present and non-empty, the three formats agree on every box, and every image's
+    bytes are the ones the release published (its manifest's sha256). The folder is staged and
+    replaces the old one whole only when the blocking checks pass."""
+    release = context.partition_key
+    facts = release_facts(artifacts, release)
+    if facts is None:
+        raise dg.Failure(f"release {release} was never cut (no sealed manifest): cut it with `wildbench release`")
+    manifest = rel.read_manifest(artifacts.path(f"releases/{release}/manifest.csv").read_bytes())
+    store, class_names = archive.open(), facts.class_names  # the classes frozen with the release
+    found, written, changed = {}, {}, []
+    with artifacts.staged_dir(model_store.datasets_dir(release), seal="dataset.yaml") as staged:
+        for split in rel.PUBLIC_SPLITS:
+            rows = rel.training_rows(manifest, split, class_names)
+            written[split], digests = write_training_split(staged.path, store, split, rows, class_names)
+            found[split] = ds.dataset_findings(ds.labels_frame(rows), written[split])
+            changed += [r["path"] for r in rows if digests[r["path"]] != r["sha256"]]  # the archive moved on
+        (staged.path / "dataset.yaml").write_text(ds.dataset_yaml(class_names))
+        coco_digests = [rel.sha256_hex(ds.dumps(written[s].coco).encode()) for s in rel.PUBLIC_SPLITS]
+        result = dg.MaterializeResult(
+            data_version=dg.DataVersion(combined_version(*coco_digests)),
+            metadata={"path": dg.MetadataValue.path(str(staged.target)),
+                      **{f"{s}_images": f.images for s, f in found.items()},
+                      **{f"{s}_boxes": f.boxes for s, f in found.items()},
+                      "empties": sum(f.empties for f in found.values())},
+            check_results=_dataset_checks(found, changed))
+        for event in publish(context, result):
+            if isinstance(event, dg.MaterializeResult):  # checks passed: the datasets become visible whole
+                staged.publish()
+            yield event
 
 
 @dg.asset(

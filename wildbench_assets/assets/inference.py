@@ -63,17 +63,21 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
                           taxonomy: TaxonomyResource, parquet_io_manager: dg.ResourceParam[ParquetIOManager],
                           image_metadata: pd.DataFrame):
     """Species, score and box for every image that arrived on one day in one park, from the promoted
-    model (the leaderboard's best trained here, or `model` in config; with none trained, the detector
-    alone, species "animal"). A table with one row per detection (one `no detection` row for an image
-    without any; unreadable images as `failed` rows with their reason) and a MegaDetector batch file
-    (format 1.6, species as classifications) that Timelapse and AddaxAI open."""
+    model (the best trained on the most recently cut release, `training.predict.promoted_model`, or
+    `model` in config; with none trained, the detector alone, species "animal"). A table with one row
+    per detection (one `no detection` row for an image without any; unreadable images as `failed` rows
+    with their reason) and a MegaDetector batch file (format 1.6, species as classifications) that
+    Timelapse and AddaxAI open."""
     keys = context.partition_key.keys_by_dimension
     park, day = keys[PARK], keys[ARRIVAL_DAY]
     tax = taxonomy.load()
     # The leaderboard is a declared dependency, and optional: none before any model was trained.
-    predictor = model_store.load_chosen_predictor(artifacts, parquet_io_manager.load_partition("leaderboard"),
-                                                  tax.class_names, detector, config.min_confidence, config.model,
-                                                  config.min_map_50)
+    try:
+        predictor = model_store.load_chosen_predictor(artifacts, parquet_io_manager.load_partition("leaderboard"),
+                                                      tax.class_names, detector, config.min_confidence, config.model,
+                                                      config.min_map_50)
+    except FileNotFoundError as err:  # a model named in config that was never trained
+        raise dg.Failure(str(err)) from err
     images = image_metadata.sort_values("path", ignore_index=True)
     items, inferences = predict_images(images, archive.open().read, predictor, label_cache, context.log)
     table = pred.predictions_table(items, predictor.class_names, predictor.name).assign(park=park, arrival_day=day)

@@ -12,7 +12,7 @@ from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
-from wildbench_assets.ingest_state import latest_release, release_profile
+from wildbench_assets.ingest_state import latest_release, release_facts, release_profile
 from wildbench_assets.lib import leaderboard as lb
 from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
@@ -52,7 +52,7 @@ def _weights_checks(found: WeightsFindings | None) -> list[dg.AssetCheckResult]:
     op_tags=GPU_STEP,
     pool=gpu_pool(),
     code_version=TRAINING_CODE_VERSION,
-    automation_condition=when_inputs_changed(),
+    automation_condition=when_inputs_changed(inputs_required=True),
     check_specs=[dg.AssetCheckSpec(name, asset="model_weights", blocking=blocking)
                  for name, blocking in WEIGHTS_CHECKS.items()],
 )
@@ -80,8 +80,9 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
             data_version=dg.DataVersion("untrained"), metadata={"trained": False, "reason": "empty train split"},
             check_results=_weights_checks(None)))
     else:
-        card = model_store.train_and_store(artifacts, model, release, settings, taxonomy.load().class_names,
-                                           context.run_id, training_input)
+        facts = release_facts(artifacts, release)  # the classes frozen with the release, not today's
+        card = model_store.train_and_store(artifacts, model, release, settings, facts.class_names, context.run_id,
+                                           training_input)
     stored = artifacts.describe(f"{model_store.model_dir(model, release)}/weights.pt")
     found = WeightsFindings(load_error=model_store.weights_load_error(stored.path), losses=card["losses"])
     if not found.loadable:
@@ -97,10 +98,10 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     ))
 
 
-def _evaluation_metadata(model: str, found: lb.EvaluationFindings, class_names: list[str]) -> dict:
+def _evaluation_metadata(found: lb.EvaluationFindings, class_names: list[str]) -> dict:
     """The row's numbers; with an unseen-camera score, per-species AP and F1, per park, and the confusion."""
     metadata = lb.numeric_metadata(found.row) | {"release": found.row["release"]}
-    unseen = found.unseen
+    model, unseen = f"{found.row['model']} on {found.row['release']}", found.unseen
     if unseen:
         per_class = lb.per_class_frame(unseen)
         metadata |= {
@@ -123,7 +124,7 @@ def _evaluation_metadata(model: str, found: lb.EvaluationFindings, class_names: 
     code_version="3",
     op_tags=GPU_STEP,
     pool=gpu_pool(),
-    automation_condition=when_inputs_changed(),
+    automation_condition=when_inputs_changed(inputs_required=True),
     check_specs=[dg.AssetCheckSpec(name, asset="model_evaluation", blocking=blocking)
                  for name, blocking in EVALUATION_CHECKS.items()],
 )
@@ -137,17 +138,16 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     inference images/s on this machine."""
     keys, tax = context.partition_key.keys_by_dimension, taxonomy.load()
     model, release = keys[MODEL], keys[RELEASE]
-    truth_file = artifacts.path(f"releases/{release}/hidden/truth.coco.json")
-    if not truth_file.exists():
-        raise dg.Failure(f"release {release} was never cut: no hidden truth to score against")
+    facts = release_facts(artifacts, release)
+    if facts is None:
+        raise dg.Failure(f"release {release} was never cut (no sealed manifest): nothing to score against")
     card = model_store.stored_card(artifacts, model, release)
     species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
-    predicted, seconds = (model_store.predict_public_test_sets(artifacts, model, release, card, len(tax.class_names))
-                          if card else ({}, 0.0))
+    predicted, seconds = (model_store.predict_public_test_sets(artifacts, model, release, card,
+                                                               len(facts.class_names)) if card else ({}, 0.0))
+    truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text()
     try:
-        found = lb.evaluation_findings(model, release, release_profile(artifacts, release), card,
-                                       truth_file.read_text(), predicted, seconds, tax.class_names, species,
-                                       config.image_threshold)
+        found = lb.evaluation_findings(model, facts, card, truth, predicted, seconds, species, config.image_threshold)
     except ScoringError as err:
         raise dg.Failure(f"{model} on {release}: predictions and the hidden truth disagree: {err}") from err
     if card:
@@ -158,7 +158,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     return publish(context, dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"]))),
-        metadata=_evaluation_metadata(model, found, tax.class_names),
+        metadata=_evaluation_metadata(found, facts.class_names),
         check_results=[
             dg.AssetCheckResult(check_name="predictions_match_test_split", passed=found.predictions_match,
                                 metadata={"images": dg.MetadataValue.json(found.images),
@@ -181,7 +181,7 @@ def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="1",
+    code_version="2",
     automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec("one_row_per_model", asset="leaderboard", blocking=True)],
 )

@@ -47,9 +47,10 @@ def coco_document(rows: list[dict], class_names: list[str], split: str) -> dict:
             "categories": [{"id": i + 1, "name": name} for i, name in enumerate(class_names)]}
 
 
-def dataset_yaml(root: str, class_names: list[str]) -> str:
-    return yaml.safe_dump({"path": root, "train": "train/images", "val": "val/images", "test": "test/images",
-                           "names": dict(enumerate(class_names))}, sort_keys=False)
+def dataset_yaml(class_names: list[str]) -> str:
+    """The splits relative to the file's own folder (the trainers' copy sets `path` to where it lies)."""
+    return yaml.safe_dump({"train": "train/images", "val": "val/images", "names": dict(enumerate(class_names))},
+                          sort_keys=False)
 
 
 def read_back_yolo(text: str) -> list[tuple[int, Box]]:

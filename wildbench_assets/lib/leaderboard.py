@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from wildbench_assets.lib.metrics import image_level
-from wildbench_assets.lib.releases import truth_groups
+from wildbench_assets.lib.releases import ReleaseFacts, truth_groups
 from wildbench_assets.lib.scoring import ScoringError, score
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
@@ -136,11 +136,11 @@ class EvaluationFindings:
         return self.row["note"]
 
 
-def evaluation_findings(model: str, release: str, profile: str | None, card: dict, truth: str,
-                        predicted: dict[str, list], seconds: float, class_names: list[str],
-                        species: list[tuple[str, str, str]], threshold: float) -> EvaluationFindings:
+def evaluation_findings(model: str, release: ReleaseFacts, card: dict, truth: str, predicted: dict[str, list],
+                        seconds: float, species: list[tuple[str, str, str]], threshold: float) -> EvaluationFindings:
     """A model trained on `release` (`card`: `{}` when nothing was trained), its predictions per public id
-    of the release's public test ZIPs (made in `seconds`), scored as a submission of them would be."""
+    of the release's public test ZIPs (made in `seconds`), scored as a submission of them would be, with
+    the release's frozen classes."""
     document = json.loads(truth)
     groups = truth_groups(document)
     test_sets = {name: {posixpath.splitext(k)[0] for k in keys} for name, keys in groups.items()
@@ -149,11 +149,12 @@ def evaluation_findings(model: str, release: str, profile: str | None, card: dic
     ran = {name: len(keys & set(predicted)) for name, keys in test_sets.items()}
     scored = None
     if card and document["images"]:
-        scored = release_score(truth, json.dumps(coco_results(predicted)), class_names, species, threshold)
-    row = release_row(model, "trained here", release, profile, scored)
-    why = "no weights were trained (empty train split)" if not card else "the release's test sets have no images"
+        scored = release_score(truth, json.dumps(coco_results(predicted)), release.class_names, species, threshold)
+    row = release_row(model, "trained here", release.release, release.profile, scored)
+    why = "no weights were trained (empty train split)" if not card else "the unseen-camera test set has no images"
     settings = card.get("settings", {})
-    row |= {"images_per_s": len(predicted) / seconds if predicted and seconds else None,
+    row |= {"release_cut_at": release.cut_at,
+            "images_per_s": len(predicted) / seconds if predicted and seconds else None,
             "imgsz": settings.get("imgsz"), "epochs": settings.get("epochs"),
             "weights_sha256": card.get("sha256"), "note": None if row["images"] else why}
     values = headline_values(row)

@@ -24,11 +24,12 @@ def image_count(split_dir: Path) -> int:
 
 
 def training_yaml(datasets: Path, workdir: Path) -> Path:
-    """dataset.yaml for the trainers; with an empty val split they validate on train (their own val
-    numbers are only logged: the benchmark's evaluation is on the test split)."""
+    """dataset.yaml for the trainers, rooted where the datasets lie on this machine; with an empty val
+    split they validate on train (their own val numbers are only logged: the benchmark's evaluation is
+    on the release's hidden test sets)."""
     import yaml
 
-    spec = yaml.safe_load((datasets / "dataset.yaml").read_text())
+    spec = yaml.safe_load((datasets / "dataset.yaml").read_text()) | {"path": str(datasets)}
     if not image_count(datasets / "val"):
         spec["val"] = spec["train"]
     target = workdir / "dataset.yaml"
@@ -118,11 +119,10 @@ def predict_public_test_sets(artifacts: ArtifactStore, model: str, release: str,
     from wildbench_assets.lib.releases import HIDDEN_SPLITS, is_image_name
     from wildbench_assets.training.predict import predict_with_model
 
-    downloads = artifacts.path(f"releases/{release}/downloads")
     with tempfile.TemporaryDirectory() as tmp:
         images: dict[str, Path] = {}
-        for split in HIDDEN_SPLITS:
-            with zipfile.ZipFile(downloads / f"{split}.zip") as zf:
+        for split in HIDDEN_SPLITS:  # only these objects are fetched (in S3: not the train and val ZIPs)
+            with zipfile.ZipFile(artifacts.path(f"releases/{release}/downloads/{split}.zip")) as zf:
                 for name in filter(is_image_name, zf.namelist()):
                     images[Path(name).stem] = Path(zf.extract(name, Path(tmp) / split))
         if not images:
@@ -147,13 +147,13 @@ def load_chosen_predictor(artifacts: ArtifactStore, leaderboard, class_names: li
     from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
 
     if weights is not None or model == DETECTOR:
-        return load_predictor(artifacts.path("models"), class_names, model, detector, min_confidence, weights)
+        return load_predictor(None, class_names, model, detector, min_confidence, weights)
     chosen = promoted_model(leaderboard, lambda m, r: artifacts.path(f"{model_dir(m, r)}/weights.pt").exists(),
                             min_map_50, model)
     if chosen is None:
         if model != "auto":
-            raise FileNotFoundError(f"no weights for {model}: train it on a release (`wildbench run` after "
-                                    "`wildbench release`) or pass --weights")
-        return load_predictor(artifacts.path("models"), class_names, DETECTOR, detector, min_confidence)
+            raise FileNotFoundError(f"no weights for {model} on any release: train it on one (`wildbench run` "
+                                    "after `wildbench release`)")
+        return load_predictor(None, class_names, DETECTOR, detector, min_confidence)
     name, release = chosen
-    return load_predictor(artifacts.path(f"models/{release}"), class_names, name, detector, min_confidence)
+    return load_predictor(artifacts.path(model_dir(name, release)), class_names, name, detector, min_confidence)

@@ -23,7 +23,7 @@ def _dataset_yaml(dataset_yaml: Path, out_dir: Path, max_images: int | None) -> 
     import yaml
 
     spec = yaml.safe_load(dataset_yaml.read_text())
-    root = Path(spec["path"])
+    root = Path(spec.get("path") or dataset_yaml.parent)  # no path: the file's folder
     names = [spec["names"][i] for i in sorted(spec["names"])]
     train = str(root / spec["train"])
     if max_images:

@@ -40,12 +40,13 @@ def predict_with_model(model: str, weights: Path, images: list[Path], settings: 
 
 def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50: float = 0.1,
                    model: str = "auto") -> tuple[str, str] | None:
-    """(model, release) to predict with: of the models trained on the newest release (a thesis-profile
-    release never counts: its scores are optimistic by construction) whose weights exist
-    (`weights_present(model, release)`), the best by mAP@[.5:.95] (then weighted F1) that earned
+    """(model, release) to predict with: the best model by mAP@[.5:.95] (then weighted F1) that earned
     promotion (mAP@.5 at least `min_map_50`: a barely trained model that finds nothing is worse than
-    the detector alone); else None. A named `model` is that model on the newest release it was trained
-    on, whatever its score."""
+    the detector alone) and whose weights exist (`weights_present(model, release)`), from the most
+    recently cut release that has one (scores of different releases are not comparable; a
+    thesis-profile release never counts: its scores are optimistic by construction); else None. A
+    named `model` is that model on the most recently cut default-profile release it was trained on,
+    whatever its score."""
     if leaderboard is None or leaderboard.empty or "source" not in leaderboard:
         return None
     ours = leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODELS)]
@@ -55,7 +56,8 @@ def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50
         ours = ours[ours.model == model]
     else:
         ours = ours[pd.to_numeric(ours.map_50, errors="coerce") >= min_map_50]
-    ours = ours.sort_values(["release", "map_50_95", "f1_weighted"], ascending=False, na_position="last")
+    newest = "release_cut_at" if "release_cut_at" in ours else "release"
+    ours = ours.sort_values([newest, "map_50_95", "f1_weighted"], ascending=False, na_position="last")
     return next(((m, r) for m, r in zip(ours.model, ours.release) if weights_present(m, r)), None)
 
 
@@ -116,11 +118,11 @@ class SpeciesPredictor:
         return out
 
 
-def load_predictor(models_dir: Path, class_names: list[str], model: str | None, detector_resource,
+def load_predictor(model_dir: Path | None, class_names: list[str], model: str | None, detector_resource,
                    min_confidence: float = 0.1, weights: Path | None = None) -> SpeciesPredictor:
-    """A trained model from `models_dir/<model>/` (weights.pt + card.json; `models_dir` is the folder of
-    the release it was trained on), an explicit weights file of
-    one of our models, or — `model` None or "detector" — the detector resource alone."""
+    """A trained model from its folder `model_dir` (weights.pt + card.json), an explicit weights file of
+    one of our models (with the card beside it, if any), or — `model` None or "detector" — the detector
+    resource alone."""
     if model in (None, DETECTOR) and weights is None:
         loaded = detector_resource.load()
         return SpeciesPredictor(DETECTOR, json.dumps({"predictor": DETECTOR, "detector": loaded.identity,
@@ -128,9 +130,9 @@ def load_predictor(models_dir: Path, class_names: list[str], model: str | None, 
                                 class_names, min_confidence, detector=loaded)
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {(*MODELS, DETECTOR)}")
-    card_path = models_dir / model / "card.json"
+    weights = Path(weights) if weights else model_dir / "weights.pt"
+    card_path = weights.parent / "card.json"
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
-    weights = Path(weights) if weights else models_dir / model / "weights.pt"
     if not weights.is_file():
         raise FileNotFoundError(f"no weights for {model} at {weights}: train it (model_weights) or pass --weights")
     settings = TrainSettings(**card["settings"]) if "settings" in card else TrainSettings()

@@ -16,7 +16,7 @@ def _subset_yaml(dataset_yaml: Path, out_dir: Path, max_images: int | None) -> P
     import yaml
 
     spec = yaml.safe_load(dataset_yaml.read_text())
-    root = Path(spec["path"])
+    root = Path(spec.get("path") or dataset_yaml.parent)  # no path: the file's folder
     images = sorted((root / spec["train"]).iterdir())[:max_images]
     listing = out_dir / "train_subset.txt"
     listing.write_text("".join(f"{p}\n" for p in images))
