@@ -1,10 +1,13 @@
-"""The thesis protocol's optimism, measured: one model trained and scored on a default release and on a
-thesis-profile release cut from the same archive, through the real assets (training_datasets,
-model_weights, model_evaluation, leaderboard), side by side in one run.
+"""The thesis protocol's optimism, measured: the same models on a default release and on a thesis-profile
+release cut from the same archive, side by side in one run.
 
 Builds the demo archive in a temp folder (manifest boxes as labels), cuts `gap` (default profile: camera
-grouping, burst-aware) and `gap-thesis` (the thesis's random image split), trains the model on each with
-the same settings and prints both leaderboard rows and their difference.
+grouping, burst-aware) and `gap-thesis` (the thesis's random image split), then on each
+- trains and scores a detector through the real assets (training_datasets, model_weights,
+  model_evaluation, leaderboard) with the same settings;
+- scores a nearest-neighbour memoriser (each test image gets the species of the nearest train/val
+  thumbnail) as a submission, by the same scoring;
+and prints both releases' rows and their difference.
 
     .venv/bin/python bench/bench_thesis_gap.py [--model yolov8] [--epochs 30] [--imgsz 320]
 """
@@ -21,7 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers import cut_release, pipeline_defs, run_all  # noqa: E402  (the same pipeline the tests run)
+from tests.helpers import (  # noqa: E402  (the same pipeline the tests run)
+    cut_release,
+    nearest_neighbour_predictions,
+    pipeline_defs,
+    run_all,
+)
 from wildbench_assets.cli import main as cli  # noqa: E402
 from wildbench_assets.lib.releases import read_manifest  # noqa: E402
 from wildbench_assets.partitions import model_release_key  # noqa: E402
@@ -61,9 +69,19 @@ def main() -> int:
                 instance=instance, partition_key=model_release_key(args.model, release),
                 run_config={"ops": {"model_weights": {"config": train}}}).success
             seconds[release] = time.perf_counter() - started
+            inbox = data / "submissions"
+            inbox.mkdir(exist_ok=True)
+            manifest = read_manifest((data / "artifacts" / "releases" / release / "manifest.csv").read_bytes())
+            (inbox / f"memoriser-{release}.release").write_text(release + "\n")
+            (inbox / f"memoriser-{release}.csv").write_text(nearest_neighbour_predictions(archive, manifest))
+            instance.add_dynamic_partitions("submissions", [f"memoriser-{release}"])
+            assert defs.resolve_job_def("submission_job").execute_in_process(
+                instance=instance, partition_key=f"memoriser-{release}").success
         assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
         board = read_table(data, "leaderboard")
-        rows = board[board.model == args.model].set_index("release")[SHOWN].astype(float)
+        board = board.assign(model=board.model.str.replace(r"submission:memoriser-.*", "memoriser", regex=True))
+        rows = {name: board[board.model == name].set_index("release")[SHOWN].astype(float)
+                for name in (args.model, "memoriser")}
         splits = {r: read_manifest((data / "artifacts" / "releases" / r / "manifest.csv").read_bytes())
                   .split.value_counts().to_dict() for r in seconds}
 
@@ -71,12 +89,15 @@ def main() -> int:
           f"cuda={torch.cuda.is_available()}")
     print(f"{args.model}: {args.epochs} epochs at {args.imgsz} px, batch {args.batch}, every train image; "
           f"demo archive with {args.events_per_camera} events per camera")
-    for release, row in rows.iterrows():
+    for release in seconds:
         sizes = "/".join(str(splits[release].get(s, 0)) for s in ("train", "val", "test", "test_seen"))
-        print(f"  {release:12s} train/val/test/test_seen {sizes}  train+score {seconds[release]:6.1f} s  " +
-              "  ".join(f"{k} {v:.3f}" for k, v in row.items() if v == v))
-    gap = rows.loc["gap-thesis"] - rows.loc["gap"]
-    print("  thesis - default: " + "  ".join(f"{k} {v:+.3f}" for k, v in gap.items() if v == v))
+        print(f"  {release}: train/val/test/test_seen {sizes}; {args.model} trained and scored in "
+              f"{seconds[release]:.1f} s")
+    for name, table in rows.items():
+        for release, row in table.iterrows():
+            print(f"  {name:12s} {release:12s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items() if v == v))
+        gap = table.loc["gap-thesis"] - table.loc["gap"]
+        print(f"  {name:12s} thesis - default: " + "  ".join(f"{k} {v:+.3f}" for k, v in gap.items() if v == v))
     return 0
 
 

@@ -6,10 +6,8 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from wildbench_assets.ingest_state import latest_release
 from wildbench_assets.lib.bursts import thesis_exemption
@@ -19,7 +17,7 @@ from wildbench_assets.lib.releases import read_manifest
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.summary import read_table
 
-from .helpers import cut_release, latest_checks, pipeline_defs, run_all
+from .helpers import cut_release, latest_checks, nearest_neighbour_predictions, pipeline_defs, run_all
 
 UP_TO_LABELS = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"]
 DEFAULT, THESIS = "2026.11", "2026.11-thesis"
@@ -167,22 +165,6 @@ def test_the_thesis_release_reproduces_and_a_second_cut_is_byte_identical(both):
 
 # --- one model, both releases ------------------------------------------------------------------------
 
-def _nearest_neighbour_predictions(archive: Path, manifest: pd.DataFrame) -> str:
-    """A 'model' that memorises its release's training images: each test image gets the species of the
-    train/val image nearest in pixels (a 32 x 24 grey thumbnail). What a burst leak rewards."""
-    def thumbnail(path: str) -> np.ndarray:
-        with Image.open(archive / path) as image:
-            return np.asarray(image.convert("L").resize((32, 24)), dtype=np.float32).ravel()
-
-    known = manifest[manifest.split.isin(["train", "val"])]
-    train = np.stack([thumbnail(p) for p in known.path])
-    rows = []
-    for row in manifest[manifest.split.isin(["test", "test_seen"])].itertuples(index=False):
-        nearest = int(np.argmin(((train - thumbnail(row.path)) ** 2).sum(axis=1)))
-        rows.append(f"{row.public_id},{known.species.iloc[nearest]}")
-    return "image_id,label\n" + "\n".join(rows) + "\n"
-
-
 def test_one_model_scored_on_both_releases_shows_the_difference_on_the_leaderboard(both):
     defs, instance, data, manifests = both
     archive = Path(defs.resources["archive"].uri)
@@ -190,7 +172,7 @@ def test_one_model_scored_on_both_releases_shows_the_difference_on_the_leaderboa
     inbox.mkdir(exist_ok=True)
     for name, suffix in ((DEFAULT, "default"), (THESIS, "thesis")):
         (inbox / f"nn-{suffix}.release").write_text(name + "\n")
-        (inbox / f"nn-{suffix}.csv").write_text(_nearest_neighbour_predictions(archive, manifests[name]))
+        (inbox / f"nn-{suffix}.csv").write_text(nearest_neighbour_predictions(archive, manifests[name]))
     (inbox / "nowhere.release").write_text("2030.01\n")
     (inbox / "nowhere.csv").write_text("image_id,label\nwb0,emp\n")
     instance.add_dynamic_partitions("submissions", ["nn-default", "nn-thesis", "nowhere"])
