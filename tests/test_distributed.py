@@ -409,12 +409,15 @@ def test_models_train_and_score_on_a_release_whose_artefacts_live_in_s3(demo_arc
     client = open_archive(f"s3://{bucket}", seaweedfs, S3_KEY, S3_SECRET).client
     if bucket not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
         client.create_bucket(Bucket=bucket)
-    store = ArtifactStore(base_dir=f"s3://{bucket}/{tmp_path.name}", cache_dir=str(tmp_path / "cache"),
-                          endpoint_url=seaweedfs, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET)
+    def store_with_cache(cache: str) -> ArtifactStore:
+        return ArtifactStore(base_dir=f"s3://{bucket}/{tmp_path.name}", cache_dir=str(tmp_path / cache),
+                             endpoint_url=seaweedfs, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET)
+
+    publisher, store = store_with_cache("publisher"), store_with_cache("cache")  # two machines
     release = local / "artifacts" / "releases" / "s3rel"
     for path in sorted(release.rglob("*"), key=lambda p: p.name == "manifest.csv"):  # the seal last
         if path.is_file():
-            with store.writing(f"releases/s3rel/{path.relative_to(release).as_posix()}") as tmp:
+            with publisher.writing(f"releases/s3rel/{path.relative_to(release).as_posix()}") as tmp:
                 tmp.write_bytes(path.read_bytes())
 
     defs = pipeline_defs(demo_archive, tmp_path / "data", detector="manifest", artifacts=store)
