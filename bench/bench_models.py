@@ -48,7 +48,7 @@ def main() -> int:
         cli(["demo-archive", str(archive)])
         instance, _ = run_all(archive, data, selection=["raw_images", "image_metadata", "curated_images",
                                                         "benchmark_splits", "detection_labels"], detector="manifest")
-        cut_release(pipeline_defs(archive, data, detector="manifest"), instance, "bench")
+        assert cut_release(pipeline_defs(archive, data, detector="manifest"), instance, "bench").success
         run_all(archive, data, instance=instance, selection=["training_datasets"], detector="manifest")
         datasets = data / "artifacts" / "datasets" / "bench"
         with zipfile.ZipFile(data / "artifacts" / "releases" / "bench" / "downloads" / "test.zip") as zf:
