@@ -49,7 +49,8 @@ def main() -> int:
         instance, _ = run_all(archive, data, selection=["raw_images", "image_metadata", "curated_images",
                                                         "benchmark_splits", "detection_labels"], detector="manifest")
         assert cut_release(pipeline_defs(archive, data, detector="manifest"), instance, "bench").success
-        run_all(archive, data, instance=instance, selection=["training_datasets"], detector="manifest")
+        _, outcome = run_all(archive, data, instance=instance, selection=["training_datasets"], detector="manifest")
+        assert not outcome.get("failure"), outcome
         datasets = data / "artifacts" / "datasets" / "bench"
         with zipfile.ZipFile(data / "artifacts" / "releases" / "bench" / "downloads" / "test.zip") as zf:
             zf.extractall(Path(tmp, "test"))

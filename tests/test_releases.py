@@ -276,3 +276,16 @@ def test_release_findings_name_what_is_wrong():
     assert not bad.sealed and bad.files_that_differ == ["a", "b"] and not bad.counts_add_up
     assert bad.label_leaks == ["test.zip: lyn/wb2.jpg", "test.zip: labels/wb1.txt",
                                "test.zip: entries are not in public-id order"] and not bad.leaks_block
+
+
+def test_release_facts_read_what_they_know_and_name_what_is_missing():
+    from wildbench_assets.lib.releases import ReleaseFacts
+
+    facts = ReleaseFacts(release="r", cut_at="2026-11-28T00:00:00Z", labels_fingerprint="", code_version="1",
+                         detector="d", label_threshold=0.2, split_by="camera", split_seed=0, burst_rules={},
+                         class_names=["sus"], max_distance=2)
+    text = facts.to_json()
+    assert ReleaseFacts.from_json(text) == facts
+    assert ReleaseFacts.from_json(text.replace('"release": "r"', '"release": "r", "later_fact": 1')) == facts
+    with pytest.raises(ValueError, match="class_names"):
+        ReleaseFacts.from_json(text.replace('"class_names": [\n  "sus"\n ],', ''))

@@ -586,8 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     predict.add_argument("--model", default="auto",
                          choices=["auto", "detector", "yolov8", "megadetector", "fasterrcnn"],
-                         help="auto: the best model trained on the most recently cut release, else the detector "
-                              "alone; a model name: that model on the most recent release it was trained on")
+                         help="auto: the best promotable model of the most recently cut release that has one, "
+                              "else the detector alone; a model name: that model on the most recent release "
+                              "it was trained on")
     predict.add_argument("--weights", help="a weights file of --model (default: the one trained on a release)")
     predict.add_argument("--min-confidence", type=float, default=0.1)
     predict.add_argument("--out", help="write the MegaDetector 1.6 batch file here")

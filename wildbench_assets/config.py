@@ -113,9 +113,9 @@ class EvaluationConfig(dg.Config):
 
 class PredictionConfig(dg.Config):
     model: Literal["auto", "detector", "yolov8", "megadetector", "fasterrcnn"] = Field(
-        default="auto", description="auto: the best model (by mAP@[.5:.95]) trained on the most recently cut "
-                                    "release, else the detector alone (species 'animal'); a model name: that "
-                                    "model on the most recent release it was trained on")
+        default="auto", description="auto: the best promotable model (by mAP@[.5:.95]) of the most recently "
+                                    "cut release that has one, else the detector alone (species 'animal'); "
+                                    "a model name: that model on the most recent release it was trained on")
     min_confidence: float = Field(default=0.1, ge=0, le=1, description="Detections below this are not reported")
     min_map_50: float = Field(default=0.1, ge=0, le=1,
                               description="auto: a trained model is promoted only with at least this mAP@.5")

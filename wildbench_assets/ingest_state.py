@@ -49,7 +49,10 @@ def release_facts(artifacts, release: str) -> ReleaseFacts | None:
     facts = artifacts.path(f"releases/{release}/release.json")
     if not artifacts.path(f"releases/{release}/manifest.csv").exists() or not facts.exists():
         return None
-    return ReleaseFacts.from_json(facts.read_text())
+    try:
+        return ReleaseFacts.from_json(facts.read_text())
+    except ValueError as err:
+        raise ValueError(f"release {release}: {err}") from err
 
 
 def release_profile(artifacts, release: str) -> str | None:

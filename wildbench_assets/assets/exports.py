@@ -48,7 +48,7 @@ def _dataset_checks(found: dict[str, ds.DatasetFindings], changed: list[str]) ->
     deps=["benchmark_release"],
     group_name="models",
     kinds={"yolo", "coco"},
-    code_version="2",
+    code_version="3",
     automation_condition=when_inputs_changed(inputs_required=True),
     check_specs=[dg.AssetCheckSpec(name, asset="training_datasets", blocking=blocking)
                  for name, blocking in DATASET_CHECKS.items()],
@@ -56,11 +56,11 @@ def _dataset_checks(found: dict[str, ds.DatasetFindings], changed: list[str]) ->
 def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore):
     """A release's train and val splits as training data, read from its frozen manifest (so models
     trained on a release learn exactly what it published): YOLO images + txt labels + dataset.yaml
-    (classes in the thesis's order), Pascal VOC xml (absolute pixel corners) and COCO json, under
+    (the release's frozen class list), Pascal VOC xml (absolute pixel corners) and COCO json, under
     `datasets/<release>/`. Its test sets stay hidden: models are scored on the release's public test
     ZIPs against its hidden truth, as submissions are. Classes are the release's frozen list. Every
     file is read back: present and non-empty, the three formats agree on every box, and every image's
-    bytes are the ones the release published (its manifest's sha256). The folder is staged and
+    bytes are the ones the release was cut from (its manifest's sha256). The folder is staged and
     replaces the old one whole only when the blocking checks pass."""
     release = context.partition_key
     facts = release_facts(artifacts, release)
@@ -79,7 +79,7 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
         coco_digests = [rel.sha256_hex(ds.dumps(written[s].coco).encode()) for s in rel.PUBLIC_SPLITS]
         result = dg.MaterializeResult(
             data_version=dg.DataVersion(combined_version(*coco_digests)),
-            metadata={"path": dg.MetadataValue.path(str(staged.target)),
+            metadata={"path": dg.MetadataValue.path(artifacts.uri(model_store.datasets_dir(release))),
                       **{f"{s}_images": f.images for s, f in found.items()},
                       **{f"{s}_boxes": f.boxes for s, f in found.items()},
                       "empties": sum(f.empties for f in found.values())},

@@ -63,7 +63,7 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
                           taxonomy: TaxonomyResource, parquet_io_manager: dg.ResourceParam[ParquetIOManager],
                           image_metadata: pd.DataFrame):
     """Species, score and box for every image that arrived on one day in one park, from the promoted
-    model (the best trained on the most recently cut release, `training.predict.promoted_model`, or
+    model (the best of the most recently cut release that has one, `training.predict.promoted_model`, or
     `model` in config; with none trained, the detector alone, species "animal"). A table with one row
     per detection (one `no detection` row for an image without any; unreadable images as `failed` rows
     with their reason) and a MegaDetector batch file (format 1.6, species as classifications) that

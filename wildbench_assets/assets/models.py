@@ -12,7 +12,7 @@ from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
-from wildbench_assets.ingest_state import latest_release, release_facts, release_profile
+from wildbench_assets.ingest_state import latest_release, release_facts
 from wildbench_assets.lib import leaderboard as lb
 from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
@@ -56,8 +56,7 @@ def _weights_checks(found: WeightsFindings | None) -> list[dg.AssetCheckResult]:
     check_specs=[dg.AssetCheckSpec(name, asset="model_weights", blocking=blocking)
                  for name, blocking in WEIGHTS_CHECKS.items()],
 )
-def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifacts: ArtifactStore,
-                  taxonomy: TaxonomyResource):
+def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifacts: ArtifactStore):
     """Trained weights of one model on one release's train split (validated on its val split): `yolov8`
     (ultralytics; yolov8s from a configured pretrained file, else from its yaml), `megadetector` (the
     `yolov5` package's trainer: fine-tuned from a configured MD v5 weights file with the first 20 layers
@@ -67,6 +66,9 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     unchanged: the stored weights are re-published as they are."""
     keys, settings = context.partition_key.keys_by_dimension, config.settings()
     model, release = keys[MODEL], keys[RELEASE]
+    facts = release_facts(artifacts, release)
+    if facts is None:
+        raise dg.Failure(f"release {release} was never cut (no sealed manifest): nothing to train on")
     if not artifacts.path(f"{model_store.datasets_dir(release)}/dataset.yaml").exists():
         raise dg.Failure(f"no training datasets of release {release}: materialize training_datasets first")
     training_input = model_store.training_input(artifacts, release, settings, TRAINING_CODE_VERSION)
@@ -80,9 +82,9 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
             data_version=dg.DataVersion("untrained"), metadata={"trained": False, "reason": "empty train split"},
             check_results=_weights_checks(None)))
     else:
-        facts = release_facts(artifacts, release)  # the classes frozen with the release, not today's
-        card = model_store.train_and_store(artifacts, model, release, settings, facts.class_names, context.run_id,
-                                           training_input)
+        card = model_store.train_and_store(artifacts, model, release, settings,
+                                           facts.class_names,  # frozen with the release, not today's
+                                           context.run_id, training_input)
     stored = artifacts.describe(f"{model_store.model_dir(model, release)}/weights.pt")
     found = WeightsFindings(load_error=model_store.weights_load_error(stored.path), losses=card["losses"])
     if not found.loadable:
@@ -121,7 +123,7 @@ def _evaluation_metadata(found: lb.EvaluationFindings, class_names: list[str]) -
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="3",
+    code_version="4",
     op_tags=GPU_STEP,
     pool=gpu_pool(),
     automation_condition=when_inputs_changed(inputs_required=True),
@@ -239,11 +241,13 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
             raw = submissions.read_item(submission, (".json", ".csv"))
             named = submissions.read_item(submission, (RELEASE_SUFFIX,))  # the submission may name its release
             release = named_release(named) if named is not None else latest_release(context.instance, artifacts)
-            if named is not None and release_profile(artifacts, release) is None:
+            facts = release_facts(artifacts, release) if release else None
+            if named is not None and facts is None:
                 raise ScoringError(f"no release {release!r} has been cut (named by {submission}{RELEASE_SUFFIX})")
-            truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text() if release else None
-            found = lb.submission_findings(submission, raw, release, release and release_profile(artifacts, release),
-                                           truth, tax.class_names, species, config.image_threshold)
+            truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text() if facts else None
+            found = lb.submission_findings(submission, raw, release, facts and facts.profile, truth,
+                                           facts.class_names if facts else tax.class_names, species,
+                                           config.image_threshold)  # the release's frozen classes, as models
         except ScoringError as err:
             submissions.answer_error(submission, str(err), submission=submission)
             raise dg.Failure(f"submission {submission} rejected: {err}") from err

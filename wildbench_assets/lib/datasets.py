@@ -1,9 +1,10 @@
-"""Training datasets of one split: YOLO (txt + dataset.yaml), Pascal VOC xml, COCO json.
+"""Training datasets of a release's train and val splits: YOLO (txt + dataset.yaml), Pascal VOC xml, COCO.
 
-Layout under `datasets/`: `<split>/images/<id>.jpg`, `<split>/labels/<id>.txt` (YOLO: ultralytics maps
-`/images/` to `/labels/`), `<split>/voc/<id>.xml`, `<split>/coco.json`, and `dataset.yaml` naming the
-three splits and the classes in the thesis's order. Empties get an image and no label file (YOLO's
-background images); animal images without a box, and failed images, are left out and counted.
+Layout under `datasets/<release>/`: `<split>/images/<id>.jpg`, `<split>/labels/<id>.txt` (YOLO:
+ultralytics maps `/images/` to `/labels/`), `<split>/voc/<id>.xml`, `<split>/coco.json`, and
+`dataset.yaml` naming train and val (relative to its folder) and the release's classes. Empties get an
+image and no label file (YOLO's background images). The same rows make the thesis-layout ZIPs
+(`archive_members`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import io
 import json
 import posixpath
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 
@@ -57,7 +57,12 @@ class ReleaseFacts:
 
     @classmethod
     def from_json(cls, text: str) -> ReleaseFacts:
-        return cls(**json.loads(text))
+        """The facts of a `release.json`; a ValueError naming what is missing if it is not one."""
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+        except TypeError as err:  # a required fact missing (a release.json from before it was recorded)
+            raise ValueError(f"not a complete release.json: {err}") from err
 
 
 def named_release(data: bytes) -> str:

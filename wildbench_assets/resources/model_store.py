@@ -143,7 +143,7 @@ def load_chosen_predictor(artifacts: ArtifactStore, leaderboard, class_names: li
                           weights: Path | None = None):
     """The predictor of `model`: `auto` is the promoted model (`training.predict.promoted_model`), or the
     detector alone when none earned promotion; `detector` the detector alone; a model name that model
-    on the newest release it was trained on (or an explicit `weights` file of it)."""
+    on the most recently cut release it was trained on (or an explicit `weights` file of it)."""
     from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
 
     if weights is not None or model == DETECTOR:

@@ -1,9 +1,10 @@
 """Species predictions from a trained model (or the detector alone): one code path for
 `model_evaluation`, `new_image_predictions`, `wildbench predict` and the portal's inference page.
 
-The promoted model is the leaderboard's best model trained on the newest release (by COCO mAP@[.5:.95])
-whose weights are present, or one named explicitly; with none trained yet, the box detector alone
-(species "animal"). A model's files are `models/<release>/<model>/` in the artifact store.
+The promoted model is the leaderboard's best model (by COCO mAP@[.5:.95]) of the most recently cut
+default-profile release that has one earning promotion, with its weights present (`promoted_model`),
+or one named explicitly; with none, the box detector alone (species "animal"). A model's files are
+`models/<release>/<model>/` in the artifact store.
 """
 
 from __future__ import annotations
