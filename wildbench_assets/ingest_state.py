@@ -55,6 +55,14 @@ def release_facts(artifacts, release: str) -> ReleaseFacts | None:
         raise ValueError(f"release {release}: {err}") from err
 
 
+def cut_release_facts(artifacts, release: str) -> ReleaseFacts:
+    """The facts of a release an asset works on; the step fails if the release was never cut."""
+    facts = release_facts(artifacts, release)
+    if facts is None:
+        raise dg.Failure(f"release {release} was never cut (no sealed manifest): cut it with `wildbench release`")
+    return facts
+
+
 def release_profile(artifacts, release: str) -> str | None:
     """The profile a release was cut with (`default`, `thesis`), or None if it was never cut."""
     facts = release_facts(artifacts, release)

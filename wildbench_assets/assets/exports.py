@@ -7,7 +7,7 @@ import pandas as pd
 
 from wildbench_assets.assets.checks import publish
 from wildbench_assets.automation import when_inputs_changed
-from wildbench_assets.ingest_state import release_facts
+from wildbench_assets.ingest_state import cut_release_facts
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.labels import LABELLED
@@ -17,7 +17,7 @@ from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import release_partitions, split_partitions
 from wildbench_assets.resources import model_store
 from wildbench_assets.resources.archive import ArchiveResource
-from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.artifacts import ArtifactStore, sha256_file
 from wildbench_assets.resources.dataset_writer import write_training_split
 from wildbench_assets.resources.release_writer import open_stripped
 from wildbench_assets.resources.taxonomy import TaxonomyResource
@@ -58,14 +58,12 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
     trained on a release learn exactly what it published): YOLO images + txt labels + dataset.yaml
     (the release's frozen class list), Pascal VOC xml (absolute pixel corners) and COCO json, under
     `datasets/<release>/`. Its test sets stay hidden: models are scored on the release's public test
-    ZIPs against its hidden truth, as submissions are. Classes are the release's frozen list. Every
-    file is read back: present and non-empty, the three formats agree on every box, and every image's
-    bytes are the ones the release was cut from (its manifest's sha256). The folder is staged and
-    replaces the old one whole only when the blocking checks pass."""
+    ZIPs against its hidden truth, as submissions are. Every file is read back: present and non-empty,
+    the three formats agree on every box, and every image's bytes are the ones the release was cut
+    from (its manifest's sha256). The folder is staged and replaces the old one whole only when the
+    blocking checks pass."""
     release = context.partition_key
-    facts = release_facts(artifacts, release)
-    if facts is None:
-        raise dg.Failure(f"release {release} was never cut (no sealed manifest): cut it with `wildbench release`")
+    facts = cut_release_facts(artifacts, release)
     manifest = rel.read_manifest(artifacts.path(f"releases/{release}/manifest.csv").read_bytes())
     store, class_names = archive.open(), facts.class_names  # the classes frozen with the release
     found, written, changed = {}, {}, []
@@ -76,7 +74,7 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
             found[split] = ds.dataset_findings(ds.labels_frame(rows), written[split])
             changed += [r["path"] for r in rows if digests[r["path"]] != r["sha256"]]  # the archive moved on
         (staged.path / "dataset.yaml").write_text(ds.dataset_yaml(class_names))
-        coco_digests = [rel.sha256_hex(ds.dumps(written[s].coco).encode()) for s in rel.PUBLIC_SPLITS]
+        coco_digests = [sha256_file(staged.path / s / "coco.json") for s in rel.PUBLIC_SPLITS]
         result = dg.MaterializeResult(
             data_version=dg.DataVersion(combined_version(*coco_digests)),
             metadata={"path": dg.MetadataValue.path(artifacts.uri(model_store.datasets_dir(release))),

@@ -12,7 +12,7 @@ from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
-from wildbench_assets.ingest_state import latest_release, release_facts
+from wildbench_assets.ingest_state import cut_release_facts, latest_release, release_facts
 from wildbench_assets.lib import leaderboard as lb
 from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
@@ -66,9 +66,7 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     unchanged: the stored weights are re-published as they are."""
     keys, settings = context.partition_key.keys_by_dimension, config.settings()
     model, release = keys[MODEL], keys[RELEASE]
-    facts = release_facts(artifacts, release)
-    if facts is None:
-        raise dg.Failure(f"release {release} was never cut (no sealed manifest): nothing to train on")
+    facts = cut_release_facts(artifacts, release)
     if not artifacts.path(f"{model_store.datasets_dir(release)}/dataset.yaml").exists():
         raise dg.Failure(f"no training datasets of release {release}: materialize training_datasets first")
     training_input = model_store.training_input(artifacts, release, settings, TRAINING_CODE_VERSION)
@@ -140,9 +138,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     inference images/s on this machine."""
     keys, tax = context.partition_key.keys_by_dimension, taxonomy.load()
     model, release = keys[MODEL], keys[RELEASE]
-    facts = release_facts(artifacts, release)
-    if facts is None:
-        raise dg.Failure(f"release {release} was never cut (no sealed manifest): nothing to score against")
+    facts = cut_release_facts(artifacts, release)
     card = model_store.stored_card(artifacts, model, release)
     species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
     predicted, seconds = (model_store.predict_public_test_sets(artifacts, model, release, card,
