@@ -9,7 +9,24 @@ import pytest
 from .services import S3_KEY, S3_SECRET, free_port, wait_for_port  # noqa: F401 (re-exported)
 from .services import seaweedfs as seaweedfs_server
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "camera-traps"
+# Material beside the checkout in the project's own workspace; a user's clone has none of it, and every test
+# that reads it takes it through the `shared` fixture, which skips without it.
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SAMPLES = SHARED / "samples" / "camera-traps"
+
+
+def shared_path(relative: str) -> Path:
+    """A path under ../shared, or a skip when this checkout has none (a user's clone)."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"../shared/{relative} is not beside this checkout")
+    return path
+
+
+@pytest.fixture
+def samples() -> Path:
+    """The real camera-trap photos (../shared/samples/camera-traps); skips when absent."""
+    return shared_path("samples/camera-traps")
 
 
 @pytest.fixture(scope="session")

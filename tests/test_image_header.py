@@ -10,8 +10,6 @@ from wildbench_assets.lib.headers import inspect_object
 from wildbench_assets.lib.ranged import RangedFile
 from wildbench_assets.resources.archive import LocalArchive
 
-from .conftest import SAMPLES
-
 NOW = datetime(2026, 11, 28, 12, 0, 0)
 
 
@@ -95,9 +93,8 @@ def test_ranged_file_behaves_like_a_file():
     assert handle.requests == 3
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples/camera-traps is not beside this checkout")
-def test_real_camera_trap_photos_are_read_correctly():
-    store = LocalArchive(SAMPLES)
+def test_real_camera_trap_photos_are_read_correctly(samples):
+    store = LocalArchive(samples)
     rows = {o.key: inspect_object(o.key, o.size, store.read_range, store.read_tail, NOW)
             for o in store.list() if o.key.endswith(".jpg")}
     expected = {

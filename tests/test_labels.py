@@ -11,7 +11,6 @@ from wildbench_assets.resources.archive import LocalArchive
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.summary import read_table
 
-from .conftest import SAMPLES
 from .helpers import instance_at, latest_checks, run_all
 
 LABELS = ["detection_labels"]
@@ -80,9 +79,8 @@ def test_a_broken_image_is_a_failed_row_not_a_crash(demo_archive, split_data, tm
     assert labels.loc[victim, "label_status"] == FAILED and "decode" in labels.loc[victim, "failure"]
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples/camera-traps is not beside this checkout")
-def test_mdlite_finds_the_animals_in_real_photos():
-    store = LocalArchive(SAMPLES)
+def test_mdlite_finds_the_animals_in_real_photos(samples):
+    store = LocalArchive(samples)
     detector = DetectorResource(backend="mdlite").load()
     results = {r.key: r for r in detector.run(["idaho-cougar.jpg", "snieves-sheep-ovar.jpg",
                                                "orinoquia-ocelot.jpg", "nacti-crane.jpg"], store.read)}

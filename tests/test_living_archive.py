@@ -18,7 +18,6 @@ import pytest
 from wildbench_assets.lib.demo_archive import generate_demo_archive
 from wildbench_assets.partitions import park_day_key
 
-from .conftest import SAMPLES
 from .helpers import cut_release, pipeline_defs, run_all
 from .services import dagster_dev
 
@@ -126,7 +125,7 @@ def test_daemon_discovers_new_days_and_recomputes_only_what_changed(tmp_path, mo
             assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
 
 
-def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path):
+def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path, samples):
     """Four real photos in two parks: splits are tiny or empty, and every asset still materializes, a
     release of them included (empty splits, untrained models, empty test set are recorded as such).
     Another run then does no work."""
@@ -134,7 +133,7 @@ def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path)
     for folder, name in (("snieves/ovar/C01", "snieves-sheep-ovar.jpg"), ("snieves/cer/C02", "idaho-cougar.jpg"),
                          ("donana/lin/D01", "orinoquia-ocelot.jpg"), ("donana/lin/D01", "cfz-01.jpg")):
         (archive / folder).mkdir(parents=True, exist_ok=True)
-        shutil.copy(SAMPLES / name, archive / folder / name)
+        shutil.copy(samples / name, archive / folder / name)
     instance = dg.DagsterInstance.ephemeral()
     _, outcome = run_all(archive, tmp_path / "data", instance=instance, selection=None)
     assert not outcome.get("failure"), outcome
@@ -175,15 +174,15 @@ def test_wildbench_run_is_incremental(tmp_path):
     assert "benchmark_splits" not in lines and "benchmark_splits         not selected" in third.stdout
 
 
-def test_predict_cli_on_real_photos(tmp_path):
+def test_predict_cli_on_real_photos(tmp_path, samples):
     """`wildbench predict` on the real camera-trap photos with the detector alone (no model trained):
     the cougar gets a box, a non-image is a failure row, and the MegaDetector file validates."""
     from megadetector.postprocessing.validate_batch_results import validate_batch_results
 
     photos = tmp_path / "photos"
-    shutil.copytree(SAMPLES, photos, ignore=shutil.ignore_patterns("*.md"))
+    shutil.copytree(samples, photos, ignore=shutil.ignore_patterns("*.md"))
     (photos / "sub").mkdir()
-    shutil.copy(SAMPLES / "idaho-cougar.jpg", photos / "sub" / "idaho-cougar.jpg")  # same name, other folder
+    shutil.copy(samples / "idaho-cougar.jpg", photos / "sub" / "idaho-cougar.jpg")  # same name, other folder
     (photos / "sub" / "notes.jpg").write_text("not a photo")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data")}
     out, annotated = tmp_path / "md.json", tmp_path / "annotated"

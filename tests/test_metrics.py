@@ -1,14 +1,13 @@
 import ast
 import contextlib
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wildbench_assets.lib.metrics import coco_map, image_class, image_level, iou_xyxy, mean_matched_iou, thesis_iou
 
-SEED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "seed-results"
+from .conftest import shared_path
 
 
 def fixture(seed: int):
@@ -141,10 +140,9 @@ def test_thesis_rows_ship_with_the_package_and_reproduce_its_numbers():
     assert round(rows["Faster R-CNN (thesis)"]["accuracy"], 4) == 0.7633 and yolo["images"] == 24697
 
 
-@pytest.mark.skipif(not SEED.is_dir(), reason="../shared/reference/seed-results is not beside this checkout")
 def test_thesis_published_image_level_numbers_reproduce():
     values = {}
-    for line in (SEED / "yolo_values.txt").read_text().splitlines():
+    for line in (shared_path("reference/seed-results") / "yolo_values.txt").read_text().splitlines():
         key, raw = line.split(":", 1)
         values[key.strip()] = ast.literal_eval(raw.strip())
     metrics = image_level(values["True vals"], values["Pred vals"])

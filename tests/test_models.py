@@ -9,8 +9,8 @@ import pytest
 from wildbench_assets.resources.artifacts import sha256_file
 from wildbench_assets.summary import read_table
 
+from .conftest import SHARED
 from .helpers import latest_checks, run_all
-from .test_metrics import SEED
 
 RELEASE, THESIS = "2026.11", "2026.11-thesis"
 
@@ -85,7 +85,7 @@ def test_every_model_is_scored_on_each_release_like_a_submission(trained):
     board = read_table(data, "leaderboard")
     assert not board.duplicated(["model", "release"]).any()
     assert len(board[board.source == "trained here"]) == 6  # the same model on both releases, side by side
-    if SEED.is_dir():
+    if (SHARED / "reference" / "seed-results").is_dir():  # the thesis rows ship; their numbers are checked there
         thesis = board.set_index("model").loc["YOLOv8s (thesis)"]
         assert round(thesis.f1_weighted, 4) == 0.9073 and thesis.map_50_95 != thesis.map_50_95  # no boxes: no mAP
 

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from wildbench_assets.portal import app as portal_app
 from wildbench_assets.portal.app import create_app
 
-from .conftest import SAMPLES
 from .helpers import pipeline_defs, run_all
 
 TOKEN = "portal-test-token"
@@ -171,12 +170,11 @@ def test_a_submission_is_dropped_into_the_inbox(client, published):
     assert client.get(f"/api/submissions/{submission_id}").json()["state"] == "queued"
 
 
-@pytest.mark.skipif(not (SAMPLES / "idaho-cougar.jpg").exists(), reason="the shared sample photos are absent")
-def test_inference_on_a_real_photo_returns_boxes_and_an_annotated_image(published):
+def test_inference_on_a_real_photo_returns_boxes_and_an_annotated_image(published, samples):
     defs, instance, data = published
     real = pipeline_defs(defs.resources["archive"].uri, data, detector="mdlite")  # a real detector
     client = TestClient(create_app(real, token=TOKEN, instance=instance))
-    photo = (SAMPLES / "idaho-cougar.jpg").read_bytes()
+    photo = (samples / "idaho-cougar.jpg").read_bytes()
     response = client.post("/api/inference", files={"files": ("idaho-cougar.jpg", photo, "image/jpeg")},
                            headers=AUTH)
     assert response.status_code == 200, response.text
@@ -291,12 +289,11 @@ def test_browser_request_form_to_progress_bar_to_zip(browser, served, published,
         assert len([n for n in archive.namelist() if n.endswith(".jpg")]) == 4
 
 
-@pytest.mark.skipif(not (SAMPLES / "idaho-cougar.jpg").exists(), reason="the shared sample photos are absent")
-def test_browser_uploads_the_cougar_and_sees_its_box(browser, served, tmp_path):
+def test_browser_uploads_the_cougar_and_sees_its_box(browser, served, tmp_path, samples):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{served}/inference")
-    browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(SAMPLES / "idaho-cougar.jpg"))
+    browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(samples / "idaho-cougar.jpg"))
     browser.find_element(By.CSS_SELECTOR, "input[name=token]").send_keys(TOKEN)
     browser.find_element(By.CSS_SELECTOR, "#inference-form button").click()
     image = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "img.annotated"), timeout=120)[0]
