@@ -2,6 +2,7 @@
 #   make demo   venv + install + demo archive + the main pipeline + a release + models trained and scored on it,
 #               on the embedded default (README's first command)
 #   make test   venv + install + services + lint (ruff) + the whole test suite (README's second command; .ci/run calls it)
+#   make check  lint + the fast test tier (no services, no demo world, no browser): the loop to run every few minutes
 #   make dev    the Dagster UI (webserver + daemon) on the same instance, and the portal beside it
 #   make portal the researcher portal alone (http://127.0.0.1:8080; WILDBENCH_PORTAL_TOKEN enables work)
 #   make worker a Celery worker for production steps (QUEUE=cpu|gpu; needs the production environment,
@@ -14,7 +15,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export WILDBENCH_DATA ?= $(CURDIR)/data
 DEMO_ARCHIVE ?= $(WILDBENCH_DATA)/demo-archive
 
-.PHONY: install demo test dev portal worker services bench clean
+.PHONY: install demo test check dev portal worker services bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,10 @@ services:
 test: install services
 	$(BIN)/ruff check wildbench_assets tests bench
 	$(BIN)/pytest
+
+check: install
+	$(BIN)/ruff check wildbench_assets tests bench
+	$(BIN)/pytest -q -m "not slow and not services and not browser"
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/wildbench portal & trap 'kill $$!' EXIT; $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -98,3 +98,21 @@ def pg_database(postgres, request):
         cursor.execute(f'CREATE DATABASE "{name}"')
     connection.close()
     return {**postgres, "db": name}
+
+
+# Test tiers. `make check` runs the unmarked (fast) tier; `make test` runs every tier. A test joins a tier by
+# the fixtures it uses, so a new test lands in the right tier without remembering a marker; tests that are
+# slow for other reasons (subprocesses, daemon ticks, training) carry `@pytest.mark.slow` themselves.
+TIER_BY_FIXTURE = {
+    "services": {"seaweedfs", "s3_env", "postgres", "pg_database", "redis", "served"},
+    "browser": {"browser"},
+    "slow": {"demo_archive", "big_archive"},  # the demo world: pipelines run over it
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in TIER_BY_FIXTURE.items():
+            if used & fixtures:
+                item.add_marker(marker)

@@ -125,6 +125,7 @@ def test_daemon_discovers_new_days_and_recomputes_only_what_changed(tmp_path, mo
             assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
 
 
+@pytest.mark.slow
 def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path, samples):
     """Four real photos in two parks: splits are tiny or empty, and every asset still materializes, a
     release of them included (empty splits, untrained models, empty test set are recorded as such).
@@ -149,6 +150,7 @@ def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path,
     assert again == {}
 
 
+@pytest.mark.slow
 def test_wildbench_run_is_incremental(tmp_path):
     """CLI: the second run on an unchanged archive materializes nothing; a new day runs ingest for that
     day, the curation of its park and its predictions, and nothing else."""
@@ -174,6 +176,7 @@ def test_wildbench_run_is_incremental(tmp_path):
     assert "benchmark_splits" not in lines and "benchmark_splits         not selected" in third.stdout
 
 
+@pytest.mark.slow
 def test_predict_cli_on_real_photos(tmp_path, samples):
     """`wildbench predict` on the real camera-trap photos with the detector alone (no model trained):
     the cougar gets a box, a non-image is a failure row, and the MegaDetector file validates."""
