@@ -8,7 +8,7 @@ B. The full listing -> splits path on 1,300,000 rows (image_metadata as the asse
    outside Table 3.1 included): species filter + burst cleaning per camera + leak-free balanced splits,
    in a fresh process reading the Parquet table: wall time and peak RSS.
 
-    .venv/bin/python bench/bench_curation.py [--rows 1250000] [--full-rows 1300000]
+    .venv/bin/python bench/bench_curation.py [--rows 1250000] [--full-rows 1300000] [--parts AB]
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_250_000)
     parser.add_argument("--full-rows", type=int, default=1_300_000)
+    parser.add_argument("--parts", default="AB", help="which parts to run: A, B or AB")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -83,34 +84,36 @@ def main() -> int:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {sys.version.split()[0]}, "
           f"pandas {pd.__version__}")
-    frame = synthetic_metadata(int(args.rows * 1.01), seed=1, other_share=0.0)
-    frame = frame[frame.status == "ok"].head(args.rows).sort_values("path", ignore_index=True)  # as curated
-    print(f"\n[A] thesis-mode burst cleaning, {len(frame):,} images, {frame.species.nunique()} classes")
-    t0 = time.perf_counter()
-    ours = set(frame.path[clean_bursts(frame, 1.0, "thesis").to_numpy()])
-    ours_s = time.perf_counter() - t0
-    print(f"  ours (vectorised)                    {ours_s:8.2f} s   kept {len(ours):,}")
-    t0 = time.perf_counter()
-    theirs = thesis_clean_bursts(frame, args.workers)
-    theirs_s = time.perf_counter() - t0
-    print(f"  thesis loop, {args.workers}-process pool           {theirs_s:8.2f} s   kept {len(theirs):,}")
-    assert ours == theirs, f"kept sets differ: {len(ours ^ theirs)} paths"
-    print(f"  same kept set: yes; speed-up {theirs_s / ours_s:.0f}x (goal >= 100x)")
-
-    print(f"\n[B] listing -> splits, {args.full_rows:,} rows (image_metadata incl. other species)")
-    with tempfile.TemporaryDirectory() as tmp:
-        parquet = str(Path(tmp) / "image_metadata.parquet")
-        synthetic_metadata(args.full_rows, seed=3).to_parquet(parquet, index=False)
+    if "A" in args.parts:
+        frame = synthetic_metadata(int(args.rows * 1.01), seed=1, other_share=0.0)
+        frame = frame[frame.status == "ok"].head(args.rows).sort_values("path", ignore_index=True)  # as curated
+        print(f"\n[A] thesis-mode burst cleaning, {len(frame):,} images, {frame.species.nunique()} classes")
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, __file__, "--child", parquet], capture_output=True, text=True,
-                              check=True)
-        wall = time.perf_counter() - t0
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  read {result['read_s']:.1f} s, curate {result['curate_s']:.1f} s, split {result['split_s']:.1f} s; "
-          f"process wall {wall:.1f} s (with interpreter start and imports)")
-    print(f"  {result['rows']:,} rows -> {result['curated']:,} curated -> {result['selected']:,} in splits "
-          f"{result['per_split']}")
-    print(f"  peak RSS {result['peak_rss_mb']:.0f} MB (goal < 4096 MB); wall {wall:.1f} s (goal < 60 s)")
+        ours = set(frame.path[clean_bursts(frame, 1.0, "thesis").to_numpy()])
+        ours_s = time.perf_counter() - t0
+        print(f"  ours (vectorised)                    {ours_s:8.2f} s   kept {len(ours):,}")
+        t0 = time.perf_counter()
+        theirs = thesis_clean_bursts(frame, args.workers)
+        theirs_s = time.perf_counter() - t0
+        print(f"  thesis loop, {args.workers}-process pool           {theirs_s:8.2f} s   kept {len(theirs):,}")
+        assert ours == theirs, f"kept sets differ: {len(ours ^ theirs)} paths"
+        print(f"  same kept set: yes; speed-up {theirs_s / ours_s:.0f}x (goal >= 100x)")
+
+    if "B" in args.parts:
+        print(f"\n[B] listing -> splits, {args.full_rows:,} rows (image_metadata incl. other species)")
+        with tempfile.TemporaryDirectory() as tmp:
+            parquet = str(Path(tmp) / "image_metadata.parquet")
+            synthetic_metadata(args.full_rows, seed=3).to_parquet(parquet, index=False)
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, __file__, "--child", parquet], capture_output=True, text=True,
+                                  check=True)
+            wall = time.perf_counter() - t0
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"  read {result['read_s']:.1f} s, curate {result['curate_s']:.1f} s, split {result['split_s']:.1f} s; "
+              f"process wall {wall:.1f} s (with interpreter start and imports)")
+        print(f"  {result['rows']:,} rows -> {result['curated']:,} curated -> {result['selected']:,} in splits "
+              f"{result['per_split']}")
+        print(f"  peak RSS {result['peak_rss_mb']:.0f} MB (goal < 4096 MB); wall {wall:.1f} s (goal < 60 s)")
     return 0
 
 
