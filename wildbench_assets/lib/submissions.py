@@ -87,14 +87,15 @@ class Limit:
     def refusal(self, history: Iterable[Submission], submission_id: str, submitter: str, release: str | None,
                 arrived: datetime) -> str | None:
         """Why `submission_id` (arrived at `arrived`) is refused, or None. It counts the same submitter's
-        other submissions on the same release that arrived earlier in the window and were scored or are
-        still pending (a failed one gave no score, so it costs nothing)."""
+        other submissions on the same release that arrived earlier in the window and were ever scored or
+        are still pending (one that only failed gave no score, so it costs nothing)."""
         history = list(history)
         if any(s.id == submission_id and s.reuses_a_scored_id for s in history):
             return f"submission {submission_id} was already scored: send new predictions under a new id"
         counted = sorted(s.arrived for s in history
                          if s.id != submission_id and s.submitter == submitter and s.release == release
-                         and s.state != "failed" and arrived - self.window <= s.arrived <= arrived)
+                         and (s.state == "pending" or s.scored_at is not None)
+                         and arrived - self.window <= s.arrived <= arrived)
         if len(counted) < self.per_window:
             return None
         hours = self.window.total_seconds() / 3600

@@ -157,11 +157,12 @@ class Portal:
         current = next((r for r in self.releases() if r.get("profile", "default") == "default"), None)
         return current["release"] if current else None
 
-    def submission(self, submission_id: str, submitter: str) -> dict:
-        """A submission's outcome, for the submitter who sent it only; anyone else learns nothing, not
-        even whether it exists."""
+    def submission(self, submission_id: str, token: str | None) -> dict:
+        """A submission's outcome, for the token of the submitter who sent it only; anyone else learns
+        nothing, not even whether it exists."""
         if not REQUEST_ID.match(submission_id):
             raise HTTPException(404, "no such id")
+        submitter = self.submitter(token)
         try:
             owner = named_submitter(self.submissions.read_item(submission_id, (SUBMITTER_SUFFIX,)))
         except SubmitterError:
@@ -339,10 +340,6 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
                        token: Annotated[str | None, Form()] = None) -> str:
         return portal.submitter(_bearer(authorization) or token)
 
-    def viewer(request: Request, authorization: str | None) -> str:
-        """Who asks for a submission: the bearer token, else the cookie the submission form set."""
-        return portal.submitter(_bearer(authorization) or request.cookies.get(TOKEN_COOKIE))
-
     def remember(response, request: Request, token: str):
         response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/submissions",
                             secure=request.url.scheme == "https")
@@ -386,14 +383,15 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
     @app.get("/submissions/{submission_id}", response_class=HTMLResponse, include_in_schema=False)
     def submission_page(request: Request, submission_id: str,
                         authorization: Annotated[str | None, Header()] = None):
-        if not (_bearer(authorization) or request.cookies.get(TOKEN_COOKIE)):  # ask for the token
+        token = _bearer(authorization) or request.cookies.get(TOKEN_COOKIE)  # the cookie the form set
+        if not token:  # ask for it
             return page(request, "submission_status.html", status=None, submission_id=submission_id)
-        status = portal.submission(submission_id, viewer(request, authorization))
+        status = portal.submission(submission_id, token)
         return page(request, "submission_status.html", status=status, submission_id=submission_id)
 
     @app.post("/submissions/{submission_id}", include_in_schema=False)
     def submission_login(request: Request, submission_id: str, token: Annotated[str, Form()]):
-        portal.submission(submission_id, portal.submitter(token))
+        portal.submission(submission_id, token)
         return remember(RedirectResponse(f"/submissions/{submission_id}", status_code=303), request, token)
 
     @app.get("/inference", response_class=HTMLResponse, include_in_schema=False)
@@ -506,7 +504,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
 
     @app.post("/api/submissions", summary="Submit predictions for the latest release's test sets (token; a few "
                                           "per submitter, release and day: 429 beyond)", status_code=202)
-    async def api_submit(file: Annotated[UploadFile, File()], submitter: Annotated[str, Depends(submitter_from)]):
+    async def api_submit(file: Annotated[UploadFile, File()], submitter: str = Depends(submitter_from)):
         suffix = Path(file.filename or "").suffix.lower()
         if suffix not in (".json", ".csv"):
             raise HTTPException(415, "a submission is a MegaDetector/COCO .json or an image_id,label .csv")
@@ -527,7 +525,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
 
     @app.post("/submissions", include_in_schema=False)
     async def submission_form(request: Request, file: Annotated[UploadFile, File()],
-                              submitter: Annotated[str, Depends(submitter_from)],
+                              submitter: str = Depends(submitter_from),
                               token: Annotated[str | None, Form()] = None):
         submitted = await api_submit(file, submitter)
         redirect = RedirectResponse(f"/submissions/{submitted['id']}", status_code=303)
@@ -536,7 +534,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
     @app.get("/api/submissions/{submission_id}", summary="A submission's score or its error (the token it was "
                                                          "sent with)")
     def api_submission_status(submission_id: str, authorization: Annotated[str | None, Header()] = None):
-        return portal.submission(submission_id, portal.submitter(_bearer(authorization)))
+        return portal.submission(submission_id, _bearer(authorization))
 
     async def _predict(files: list[UploadFile]) -> dict:
         from wildbench_assets.lib import predictions as pred
