@@ -247,3 +247,60 @@ def test_the_decoding_attack_recovers_nothing_better_than_chance():
     assert changed == sum(labels[k] != moved[k] for k in labels) >= len(labels) // 2
     assert Counter(labels.values()) == Counter(moved.values())  # the datasheet's counts cannot tell them apart
     assert _answer(ATTACKED, as_csv(guesses)) == _answer(other, as_csv(guesses))
+
+
+# --- who submits, and how often -------------------------------------------------------------------------------
+
+def test_the_submission_limit_counts_per_submitter_release_and_window():
+    from datetime import UTC, datetime, timedelta
+
+    from wildbench_assets.lib.submissions import Limit, history
+
+    t0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    files = {  # name -> (bytes, last modified): the inbox as listed
+        "a1.csv": (b"x", t0), "a1.submitter": (b"ann\n", t0),
+        "a1.score.json": (b'{"release": "r1"}', t0 + timedelta(minutes=1)),
+        "a2.csv": (b"x", t0 + timedelta(hours=1)), "a2.submitter": (b"ann\n", t0),  # pending
+        "a3.csv": (b"x", t0 + timedelta(hours=2)), "a3.submitter": (b"ann\n", t0),
+        "a3.error.json": (b"{}", t0 + timedelta(hours=2, minutes=1)),  # failed: no score, costs nothing
+        "b1.csv": (b"x", t0 + timedelta(hours=1)), "b1.submitter": (b"bob\n", t0),
+        "a4.csv": (b"x", t0 + timedelta(hours=1)), "a4.submitter": (b"ann\n", t0), "a4.release": (b"r2\n", t0),
+        "x.json": (b"{}", t0), "x.submitter": (b"no way/..\n", t0),  # a bad name counts for no one
+    }
+    seen = history([(k, v[1]) for k, v in files.items()], lambda k: files[k][0] if k in files else None, "r1",
+                   t0 - timedelta(days=1))
+    assert {s.id: (s.submitter, s.release, s.state) for s in seen} == {
+        "a1": ("ann", "r1", "scored"), "a2": ("ann", "r1", "pending"), "a3": ("ann", "r1", "failed"),
+        "b1": ("bob", "r1", "pending"), "a4": ("ann", "r2", "pending")}
+    limit = Limit(2, timedelta(days=1))
+    later = t0 + timedelta(hours=3)
+    assert "submission limit reached: 'ann' already has 2" in limit.refusal(seen, "new", "ann", "r1", later)
+    assert limit.refusal(seen, "new", "ann", "r2", later) is None          # per release
+    assert limit.refusal(seen, "new", "bob", "r1", later) is None          # per submitter
+    assert limit.refusal(seen, "a2", "ann", "r1", t0 + timedelta(hours=1)) is None  # only earlier ones count
+    assert limit.refusal(seen, "new", "ann", "r1", t0 + timedelta(days=1, minutes=30)) is None  # a1 left the window
+    assert Limit(0).refusal([], "new", "ann", "r1", later)                 # 0: submissions closed
+    rescored = history([("a1.csv", t0 + timedelta(hours=5)), ("a1.score.json", t0)], lambda k: None, "r1", t0)
+    assert "already scored" in Limit(5).refusal(rescored, "a1", "inbox", "r1", t0 + timedelta(hours=5))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not JSON"),
+    ('{"ann": "short"}', "at least 16"),
+    ('{"ann": "0123456789abcdef", "bob": "0123456789abcdef"}', "share a token"),
+    ('{"operator": "0123456789abcdef"}', "reserved"),
+    ('{"a b": "0123456789abcdef"}', "letters, digits"),
+])
+def test_a_bad_token_file_is_refused_with_the_reason(tmp_path, monkeypatch, capsys, text, message):
+    from wildbench_assets.lib.submissions import SubmitterError, parse_tokens
+
+    with pytest.raises(SubmitterError, match=message):
+        parse_tokens(text)
+    (tmp_path / "tokens.json").write_text(text)
+    monkeypatch.setenv("WILDBENCH_PORTAL_TOKENS_FILE", str(tmp_path / "tokens.json"))
+    assert main(["portal"]) == 2 and message in capsys.readouterr().err
+
+
+def test_a_bad_submission_limit_is_refused_with_the_reason(monkeypatch, capsys):
+    monkeypatch.setenv("WILDBENCH_SUBMISSION_LIMIT", "lots")
+    assert main(["portal"]) == 2 and "WILDBENCH_SUBMISSION_LIMIT='lots'" in capsys.readouterr().err

@@ -124,9 +124,15 @@ def cmd_portal(args: argparse.Namespace) -> int:
     import uvicorn
 
     from wildbench_assets import runner
+    from wildbench_assets.lib.submissions import SubmitterError
     from wildbench_assets.portal.app import create_app
-    from wildbench_assets.settings import portal_token
+    from wildbench_assets.settings import portal_token, submission_limit, submitter_tokens
 
+    try:  # a broken token file or limit is named now, not at the first submission
+        submitter_tokens(), submission_limit()
+    except SubmitterError as err:
+        print(f"cannot serve the portal: {err}", file=sys.stderr)
+        return 2
     runner.prepare_dagster_home()
     if portal_token() is None:
         print("warning: WILDBENCH_PORTAL_TOKEN is not set: the portal shows everything but accepts no work "

@@ -98,6 +98,8 @@ class Limit:
                          and arrived - self.window <= s.arrived <= arrived)
         if len(counted) < self.per_window:
             return None
+        if not self.per_window:
+            return "submissions are closed (the operator set the submission limit to 0)"
         hours = self.window.total_seconds() / 3600
         return (f"submission limit reached: {submitter!r} already has {len(counted)} submissions on release "
                 f"{release} in the last {hours:g} h (at most {self.per_window}); the next is accepted after "
