@@ -129,14 +129,14 @@ def cmd_portal(args: argparse.Namespace) -> int:
     from wildbench_assets.settings import portal_token, submission_limit, submitter_tokens
 
     try:  # a broken token file or limit is named now, not at the first submission
-        submitter_tokens(), submission_limit()
+        tokens, _limit = submitter_tokens(), submission_limit()
     except SubmitterError as err:
         print(f"cannot serve the portal: {err}", file=sys.stderr)
         return 2
     runner.prepare_dagster_home()
-    if portal_token() is None:
-        print("warning: WILDBENCH_PORTAL_TOKEN is not set: the portal shows everything but accepts no work "
-              "(requests, submissions, inference)", file=sys.stderr)
+    if portal_token() is None and not tokens:
+        print("warning: neither WILDBENCH_PORTAL_TOKEN nor WILDBENCH_PORTAL_TOKENS_FILE is set: the portal shows "
+              "everything but accepts no work (requests, submissions, inference)", file=sys.stderr)
     with runner.open_instance() as instance:
         uvicorn.run(create_app(instance=instance), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -313,7 +313,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     def page(request: Request, name: str, **context) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"token_needed": portal.token is not None, **context})
+        return templates.TemplateResponse(request, name, {"token_needed": bool(portal.tokens), **context})
 
     app.add_middleware(BodyGuard, portal=portal)
 
