@@ -81,6 +81,8 @@ class Submission:
 
 @dataclass(frozen=True)
 class Limit:
+    """At most `per_window` submissions per submitter and release within `window` (0: none at all)."""
+
     per_window: int = DEFAULT_LIMIT
     window: timedelta = DEFAULT_WINDOW
 
