@@ -3,7 +3,9 @@ and a request followed from the form to its ZIP (the daemon's part played in-pro
 
 import io
 import json
+import os
 import shutil
+import time
 import zipfile
 
 import dagster as dg
@@ -14,6 +16,7 @@ from wildbench_assets.portal import app as portal_app
 from wildbench_assets.portal.app import create_app
 
 from .helpers import pipeline_defs, run_all
+from .test_scoring import as_csv, disclosed_beyond_aggregates, distinct_class_attack, relabelled, truth_labels
 
 TOKEN = "portal-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -167,7 +170,128 @@ def test_a_submission_is_dropped_into_the_inbox(client, published):
     assert response.status_code == 202
     submission_id = response.json()["id"]
     assert (data / "submissions" / f"{submission_id}.csv").read_text() == rows
-    assert client.get(f"/api/submissions/{submission_id}").json()["state"] == "queued"
+    assert client.get(f"/api/submissions/{submission_id}", headers=AUTH).json()["state"] == "queued"
+
+
+SUBMITTERS = {name: f"{name}-token-0123456789abcdef" for name in ("alice", "bob", "carol", "dave")}
+
+
+def bearer(name: str) -> dict:
+    return {"Authorization": f"Bearer {SUBMITTERS[name]}"}
+
+
+@pytest.fixture()
+def researchers(published):
+    """The portal with per-submitter tokens (as from WILDBENCH_PORTAL_TOKENS_FILE) beside the operator's."""
+    defs, instance, _data = published
+    return TestClient(create_app(defs, token=TOKEN, instance=instance, tokens=SUBMITTERS))
+
+
+def score_inbox(defs, instance) -> dict[str, bool]:
+    """The daemon's part: the submissions sensor's runs, each executed in process (id -> success)."""
+    sensor, job, cursor, outcome = defs.resolve_sensor_def("submissions_sensor"), defs.resolve_job_def(
+        "submission_job"), None, {}
+    while True:
+        result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor))
+        cursor = result.cursor
+        if not result.run_requests:
+            return outcome
+        for request in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        for run in result.run_requests:
+            outcome[run.partition_key] = job.execute_in_process(instance=instance, partition_key=run.partition_key,
+                                                                tags=run.tags, raise_on_error=False).success
+
+
+def test_a_decoding_submission_learns_nothing_and_only_its_sender_sees_it(researchers, published):
+    """Issue 18: a submission giving each public test id its own class used to get back a confusion matrix
+    and per-park groups (every hidden label). Now its answer is a few rounded headline numbers per test
+    set, shown only to its sender — and identical under a relabelled hidden truth, so no decoder of it
+    does better than a coin on the labels that moved."""
+    defs, instance, data = published
+    truth_file = data / "artifacts" / "releases" / "2026.11" / "hidden" / "truth.coco.json"
+    truth = json.loads(truth_file.read_text())
+    guesses = distinct_class_attack(truth)
+    sent = researchers.post("/api/submissions", files={"file": ("attack.csv", as_csv(guesses).encode(), "text/csv")},
+                            headers=bearer("alice"))
+    assert sent.status_code == 202 and sent.json()["release"] == "2026.11"
+    attack = sent.json()["id"]
+    assert score_inbox(defs, instance)[attack]
+
+    answer = researchers.get(f"/api/submissions/{attack}", headers=bearer("alice")).json()
+    assert answer["state"] == "done" and answer["test"]["images"] + answer["test_seen"]["images"] == len(guesses)
+    assert disclosed_beyond_aggregates(answer) == []
+    stored = json.loads((data / "submissions" / f"{attack}.score.json").read_text())  # the inbox's answer
+    assert disclosed_beyond_aggregates(stored) == [] and stored["submitter"] == "alice"
+
+    # nobody else sees it: no token, another submitter's, the operator's; the page asks for the token
+    assert researchers.get(f"/api/submissions/{attack}").status_code == 401
+    for other in (bearer("bob"), AUTH):
+        refused = researchers.get(f"/api/submissions/{attack}", headers=other)
+        assert refused.status_code == 404 and set(refused.json()) == {"error"}
+    page = researchers.get(f"/submissions/{attack}")
+    assert page.status_code == 200 and 'name="token"' in page.text and "accuracy" not in page.text
+    assert researchers.post(f"/submissions/{attack}", data={"token": SUBMITTERS["bob"]}).status_code == 404
+    login = researchers.post(f"/submissions/{attack}", data={"token": SUBMITTERS["alice"]}, follow_redirects=False)
+    assert login.status_code == 303
+    shown = researchers.get(f"/submissions/{attack}", cookies=login.cookies)
+    assert shown.status_code == 200 and "test_seen" in shown.text and "accuracy" in shown.text
+
+    # the same attack against a relabelled truth (same counts, every missed image's label moved) is
+    # answered identically
+    other, changed = relabelled(truth, guesses)
+    assert changed >= len(guesses) // 3 and truth_labels(other) != truth_labels(truth)
+    try:
+        truth_file.write_text(json.dumps(other))
+        again = researchers.post("/api/submissions", headers=bearer("bob"),
+                                 files={"file": ("attack.csv", as_csv(guesses).encode(), "text/csv")}).json()["id"]
+        assert score_inbox(defs, instance)[again]
+    finally:
+        truth_file.write_text(json.dumps(truth))
+    second = researchers.get(f"/api/submissions/{again}", headers=bearer("bob")).json()
+    assert {k: second[k] for k in ("test", "test_seen")} == {k: answer[k] for k in ("test", "test_seen")}
+
+    # the public leaderboard holds the submission's headline numbers, no drill-down of anyone's row
+    assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
+    rows = researchers.get("/api/leaderboard").json()
+    mine = next(r for r in rows if r["model"] == f"submission:{attack}")
+    assert mine["accuracy"] == answer["test"]["accuracy"]
+    assert not {"per_park", "per_class_ap", "groups", "confusion"} & {k for r in rows for k in r}
+
+
+def test_the_submission_limit_refuses_one_too_many_in_the_portal_and_the_inbox(researchers, published,
+                                                                                monkeypatch):
+    defs, instance, data = published
+    monkeypatch.setenv("WILDBENCH_SUBMISSION_LIMIT", "2")
+    truth = json.loads((data / "artifacts" / "releases" / "2026.11" / "hidden" / "truth.coco.json").read_text())
+    rows = as_csv({i["public_id"]: "emp" for i in truth["images"]}).encode()
+
+    def send(name):
+        return researchers.post("/api/submissions", files={"file": ("p.csv", rows, "text/csv")}, headers=bearer(name))
+
+    assert [send("carol").status_code for _ in range(2)] == [202, 202]
+    refused = send("carol")
+    assert refused.status_code == 429 and "submission limit" in refused.json()["error"]
+    assert "2026.11" in refused.json()["error"] and send("dave").status_code == 202  # per submitter
+    page = researchers.post("/submissions", files={"file": ("p.csv", rows, "text/csv")},
+                            data={"token": SUBMITTERS["carol"]})
+    assert page.status_code == 429 and "submission limit" in page.text
+
+    inbox = data / "submissions"
+    for n in range(1, 4):  # three drops by one submitter, one after the other
+        (inbox / f"erin-{n}.submitter").write_text("erin\n")
+        (inbox / f"erin-{n}.csv").write_bytes(rows)
+        os.utime(inbox / f"erin-{n}.csv", (time.time() - 60 + n, time.time() - 60 + n))
+    outcome = score_inbox(defs, instance)
+    assert (outcome["erin-1"], outcome["erin-2"], outcome["erin-3"]) == (True, True, False)
+    error = json.loads((inbox / "erin-3.error.json").read_text())["error"]
+    assert "submission limit" in error and "'erin'" in error and not (inbox / "erin-3.score.json").exists()
+    # an id already scored is not scored again with new content (else one id would probe forever)
+    (inbox / "erin-1.csv").write_bytes(rows.replace(b",emp\n", b",sus\n", 1))
+    assert score_inbox(defs, instance) == {"erin-1": False}
+    assert "already scored" in json.loads((inbox / "erin-1.error.json").read_text())["error"]
+    # an inbox drop is nobody's in the portal, not even the operator's
+    assert researchers.get("/api/submissions/erin-2", headers=AUTH).status_code == 404
 
 
 def test_inference_on_a_real_photo_returns_boxes_and_an_annotated_image(published, samples):

@@ -18,6 +18,7 @@ from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.summary import read_table
 
 from .helpers import cut_release, latest_checks, nearest_neighbour_predictions, pipeline_defs, run_all
+from .test_scoring import disclosed_beyond_aggregates
 
 UP_TO_LABELS = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"]
 DEFAULT, THESIS = "2026.11", "2026.11-thesis"
@@ -207,12 +208,16 @@ def test_wildbench_score_against_a_named_release(both, tmp_path, monkeypatch, ca
     assert main(["score", "--release", THESIS, "--predictions", str(predictions)]) == 0
     printed = json.loads(capsys.readouterr().out)
     stored = json.loads((data / "submissions" / "nn-thesis.score.json").read_text())
-    assert printed["release"] == THESIS and printed["image_level"] == stored["image_level"]
+    assert printed["release"] == THESIS and (printed["test"], printed["test_seen"]) == (stored["test"],
+                                                                                       stored["test_seen"])
+    assert disclosed_beyond_aggregates(printed) == []  # hidden labels: headline numbers only
     assert main(["score", "--release", DEFAULT, "--truth", "x.json", "--predictions", str(predictions)]) == 2
     assert main(["score", "--release", "2030.01", "--predictions", str(predictions)]) == 2
 
-    assert main(["score", "--release", THESIS, "--predictions", str(predictions), "--submit", "cli-thesis"]) == 0
+    assert main(["score", "--release", THESIS, "--predictions", str(predictions), "--submit", "cli-thesis",
+                 "--submitter", "me@lab"]) == 0
     assert (data / "submissions" / "cli-thesis.release").read_text() == f"{THESIS}\n"
+    assert (data / "submissions" / "cli-thesis.submitter").read_text() == "me@lab\n"
     board = read_table(data, "leaderboard").set_index("model")
     assert board.loc["submission:cli-thesis", "release"] == THESIS
-    assert board.loc["submission:cli-thesis", "accuracy"] == stored["image_level"]["accuracy"]
+    assert board.loc["submission:cli-thesis", "accuracy"] == stored["test"]["accuracy"]

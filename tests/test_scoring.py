@@ -1,6 +1,8 @@
 """`wildbench score`: the leaderboard's metrics from files, and clear rejections of bad files."""
 
 import json
+import posixpath
+from collections import Counter
 
 import pytest
 
@@ -101,8 +103,8 @@ def test_a_submission_row_splits_unseen_seen_and_parks():
     assert (row["model"], row["release"], row["images"], row["seen_images"]) == ("submission:s1", "r1", 2, 1)
     assert row["accuracy"] == 1.0 and row["seen_accuracy"] == 0.0 and row["gap_accuracy"] == -1.0
     assert row["map_50"] is None  # image-level labels: no detection metric
-    assert {park: v["images"] for park, v in json.loads(row["per_park"]).items()} == {"p1": 1, "p2": 1}
-    assert found.in_range and found.scored["images"] == 3
+    assert "per_park" not in row and "per_class_ap" not in row  # breakdowns of hidden labels are not shown
+    assert found.in_range and (found.public["test"]["images"], found.public["test_seen"]["images"]) == (2, 1)
 
 
 @pytest.mark.parametrize("raw, release, message", [
@@ -116,3 +118,189 @@ def test_a_submission_that_cannot_be_scored_says_why(raw, release, message):
 
     with pytest.raises(ScoringError, match=message):
         _submission(raw, release)
+
+
+# --- an attacker decoding hidden labels from scores -----------------------------------------------------------
+
+ANSWER_KEYS = {"id", "state", "submission", "submitter", "release", "at", "threshold", "decimals"}
+
+
+def disclosed_beyond_aggregates(answer: dict) -> list[str]:
+    """What an answer to a submission holds beyond a few headline numbers per test set: any other key,
+    any list, any nested breakdown (per class, per park, per image, a confusion matrix)."""
+    from wildbench_assets.lib.leaderboard import HEADLINE
+
+    extra = [k for k in answer if k not in ANSWER_KEYS | {"test", "test_seen"}]
+    for name in ("test", "test_seen"):
+        part = answer.get(name, {})
+        extra += [f"{name}.{k}" for k, v in part.items()
+                  if k not in {"images", *HEADLINE} or not (v is None or isinstance(v, int | float))]
+    return extra
+
+
+def truth_labels(doc: dict) -> dict[str, str]:
+    """Public id -> the hidden image-level label (majority species of its boxes, `emp` without)."""
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    boxes: dict[int, list[str]] = {}
+    for a in doc["annotations"]:
+        boxes.setdefault(a["image_id"], []).append(names[a["category_id"]])
+    return {posixpath.splitext(i["file_name"])[0]: Counter(boxes[i["id"]]).most_common(1)[0][0]
+            if i["id"] in boxes else "emp" for i in doc["images"]}
+
+
+def distinct_class_attack(doc: dict) -> dict[str, str]:
+    """The attack of issue 18: each public test id its own class, as far as classes go."""
+    classes = [*sorted(c["name"] for c in doc["categories"]), "emp"]
+    ids = sorted(posixpath.splitext(i["file_name"])[0] for i in doc["images"])
+    return {image: classes[n % len(classes)] for n, image in enumerate(ids)}
+
+
+def as_csv(guesses: dict[str, str]) -> str:
+    return "image_id,label\n" + "".join(f"{k},{v}\n" for k, v in sorted(guesses.items()))
+
+
+def relabelled(doc: dict, guesses: dict[str, str]) -> tuple[dict, int]:
+    """Another hidden truth the attack cannot tell from `doc`: within each test set, the labels (boxes and
+    all) of the images the attack got wrong are moved around, never onto an image guessed as that label,
+    so every class's hits, guesses and support stay the same. (the new truth, how many labels changed)"""
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
+    labels = truth_labels(doc)
+    key = {i["id"]: posixpath.splitext(i["file_name"])[0] for i in doc["images"]}
+    boxes: dict[int, list[dict]] = {}
+    for a in doc["annotations"]:
+        boxes.setdefault(a["image_id"], []).append(a)
+    donor, changed = {}, 0
+    for test_set in {i["test_set"] for i in doc["images"]}:
+        missed = sorted((i["id"] for i in doc["images"] if i["test_set"] == test_set
+                         and guesses[key[i["id"]]] != labels[key[i["id"]]]), key=lambda i: (labels[key[i]], i))
+        # the most labels moved, none onto an image guessed as it: an assignment problem
+        cost = np.array([[9999 if guesses[key[i]] == labels[key[d]] else -int(labels[key[i]] != labels[key[d]])
+                          for d in missed] for i in missed]).reshape(len(missed), len(missed))
+        rows, cols = linear_sum_assignment(cost)
+        assert cost[rows, cols].max(initial=0) <= 0  # keeping every label is always allowed
+        changed -= int(cost[rows, cols].sum())
+        donor |= {missed[r]: missed[c] for r, c in zip(rows, cols)}
+    annotations = [{**a, "image_id": i} for i in sorted(key) for a in boxes.get(donor.get(i, i), [])]
+    return {**doc, "annotations": [{**a, "id": n} for n, a in enumerate(annotations, 1)]}, changed
+
+
+ATTACKED = {  # a hidden truth of 24 images in two parks and both test sets, several species and empties
+    "images": [{"id": i, "file_name": f"wb{i:02d}.jpg", "public_id": f"wb{i:02d}", "width": 200, "height": 100,
+                "test_set": "test" if i <= 16 else "test_seen", "park": "p1" if i % 3 else "p2"}
+               for i in range(1, 25)],
+    "annotations": [{"id": i, "image_id": i, "category_id": 1 + i % 4, "bbox": [20 + i, 10, 40, 30]}
+                    for i in range(1, 25) if i % 5],
+    "categories": [{"id": 1, "name": "sus"}, {"id": 2, "name": "vul"}, {"id": 3, "name": "lyn"},
+                   {"id": 4, "name": "cer"}],
+}
+ATTACK_SPECIES = [*SPECIES, ("lyn", "Lynx pardinus", "Iberian lynx"), ("cer", "Cervus elaphus", "Red deer")]
+
+
+def _answer(truth: dict, raw: str) -> dict:
+    from wildbench_assets.lib.leaderboard import submission_findings
+
+    return submission_findings("attack", raw.encode(), "r1", "default", json.dumps(truth),
+                               ["sus", "vul", "lyn", "cer"], ATTACK_SPECIES, 0.2).public
+
+
+def _ranking_attack(doc: dict) -> dict:
+    """MegaDetector 1.6 with every class on every image (a full-frame box), each class ranking the images
+    in its own order: per-class AP would spell out which images hold that class."""
+    classes = sorted(c["name"] for c in doc["categories"])
+    images = [{"file": i["file_name"], "detections": [
+        {"category": str(n + 1), "conf": round(0.05 + 0.9 * ((i["id"] * (n + 3)) % 24) / 24, 4),
+         "bbox": [0, 0, 1, 1]} for n in range(len(classes))]} for i in doc["images"]]
+    return {"images": images, "detection_categories": {str(n + 1): c for n, c in enumerate(classes)}}
+
+
+@pytest.mark.parametrize("attack", ["distinct_csv", "distinct_coco", "ranking_md", "one_probe_csv"])
+def test_a_submission_is_told_aggregates_only(attack):
+    """Whatever the attacker submits, the answer is a few headline numbers per test set, rounded."""
+    guesses = distinct_class_attack(ATTACKED)
+    if attack == "distinct_csv":
+        raw = as_csv(guesses)
+    elif attack == "one_probe_csv":  # one image guessed as a species, all others empty
+        raw = as_csv({k: ("sus" if k == "wb01" else "emp") for k in guesses})
+    elif attack == "distinct_coco":
+        ids = {c["name"]: c["id"] for c in ATTACKED["categories"]}
+        raw = json.dumps([{"image_id": int(k[2:]), "category_id": ids[v], "bbox": [0, 0, 200, 100], "score": 0.9}
+                          for k, v in guesses.items() if v != "emp"])
+    else:
+        raw = json.dumps(_ranking_attack(ATTACKED))
+    answer = _answer(ATTACKED, raw)
+    assert disclosed_beyond_aggregates(answer) == []
+    numbers = [v for part in (answer["test"], answer["test_seen"]) for k, v in part.items()
+               if k != "images" and v is not None]
+    assert numbers and all(round(v, 3) == v for v in numbers)  # coarse: no macro average spells its terms
+    assert (answer["test"]["images"], answer["test_seen"]["images"]) == (16, 8)
+
+
+def test_the_decoding_attack_recovers_nothing_better_than_chance():
+    """One submission giving each test image its own class is answered identically for the true hidden
+    labels and for a relabelling that changes the label of every image it got wrong: any decoder is a
+    function of the answer, so on those images it is right under at most one of the two truths — a coin."""
+    guesses = distinct_class_attack(ATTACKED)
+    other, changed = relabelled(ATTACKED, guesses)
+    labels, moved = truth_labels(ATTACKED), truth_labels(other)
+    assert changed == sum(labels[k] != moved[k] for k in labels) >= len(labels) // 2
+    assert Counter(labels.values()) == Counter(moved.values())  # the datasheet's counts cannot tell them apart
+    assert _answer(ATTACKED, as_csv(guesses)) == _answer(other, as_csv(guesses))
+
+
+# --- who submits, and how often -------------------------------------------------------------------------------
+
+def test_the_submission_limit_counts_per_submitter_release_and_window():
+    from datetime import UTC, datetime, timedelta
+
+    from wildbench_assets.lib.submissions import Limit, history
+
+    t0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    files = {  # name -> (bytes, last modified): the inbox as listed
+        "a1.csv": (b"x", t0), "a1.submitter": (b"ann\n", t0),
+        "a1.score.json": (b'{"release": "r1"}', t0 + timedelta(minutes=1)),
+        "a2.csv": (b"x", t0 + timedelta(hours=1)), "a2.submitter": (b"ann\n", t0),  # pending
+        "a3.csv": (b"x", t0 + timedelta(hours=2)), "a3.submitter": (b"ann\n", t0),
+        "a3.error.json": (b"{}", t0 + timedelta(hours=2, minutes=1)),  # failed: no score, costs nothing
+        "b1.csv": (b"x", t0 + timedelta(hours=1)), "b1.submitter": (b"bob\n", t0),
+        "a4.csv": (b"x", t0 + timedelta(hours=1)), "a4.submitter": (b"ann\n", t0), "a4.release": (b"r2\n", t0),
+        "x.json": (b"{}", t0), "x.submitter": (b"no way/..\n", t0),  # a bad name counts for no one
+    }
+    seen = history([(k, v[1]) for k, v in files.items()], lambda k: files[k][0] if k in files else None, "r1",
+                   t0 - timedelta(days=1))
+    assert {s.id: (s.submitter, s.release, s.state) for s in seen} == {
+        "a1": ("ann", "r1", "scored"), "a2": ("ann", "r1", "pending"), "a3": ("ann", "r1", "failed"),
+        "b1": ("bob", "r1", "pending"), "a4": ("ann", "r2", "pending")}
+    limit = Limit(2, timedelta(days=1))
+    later = t0 + timedelta(hours=3)
+    assert "submission limit reached: 'ann' already has 2" in limit.refusal(seen, "new", "ann", "r1", later)
+    assert limit.refusal(seen, "new", "ann", "r2", later) is None          # per release
+    assert limit.refusal(seen, "new", "bob", "r1", later) is None          # per submitter
+    assert limit.refusal(seen, "a2", "ann", "r1", t0 + timedelta(hours=1)) is None  # only earlier ones count
+    assert limit.refusal(seen, "new", "ann", "r1", t0 + timedelta(days=1, minutes=30)) is None  # a1 left the window
+    assert Limit(0).refusal([], "new", "ann", "r1", later)                 # 0: submissions closed
+    rescored = history([("a1.csv", t0 + timedelta(hours=5)), ("a1.score.json", t0)], lambda k: None, "r1", t0)
+    assert "already scored" in Limit(5).refusal(rescored, "a1", "inbox", "r1", t0 + timedelta(hours=5))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not JSON"),
+    ('{"ann": "short"}', "at least 16"),
+    ('{"ann": "0123456789abcdef", "bob": "0123456789abcdef"}', "share a token"),
+    ('{"operator": "0123456789abcdef"}', "reserved"),
+    ('{"a b": "0123456789abcdef"}', "letters, digits"),
+])
+def test_a_bad_token_file_is_refused_with_the_reason(tmp_path, monkeypatch, capsys, text, message):
+    from wildbench_assets.lib.submissions import SubmitterError, parse_tokens
+
+    with pytest.raises(SubmitterError, match=message):
+        parse_tokens(text)
+    (tmp_path / "tokens.json").write_text(text)
+    monkeypatch.setenv("WILDBENCH_PORTAL_TOKENS_FILE", str(tmp_path / "tokens.json"))
+    assert main(["portal"]) == 2 and message in capsys.readouterr().err
+
+
+def test_a_bad_submission_limit_is_refused_with_the_reason(monkeypatch, capsys):
+    monkeypatch.setenv("WILDBENCH_SUBMISSION_LIMIT", "lots")
+    assert main(["portal"]) == 2 and "WILDBENCH_SUBMISSION_LIMIT='lots'" in capsys.readouterr().err

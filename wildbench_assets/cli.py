@@ -124,13 +124,19 @@ def cmd_portal(args: argparse.Namespace) -> int:
     import uvicorn
 
     from wildbench_assets import runner
+    from wildbench_assets.lib.submissions import SubmitterError
     from wildbench_assets.portal.app import create_app
-    from wildbench_assets.settings import portal_token
+    from wildbench_assets.settings import portal_token, submission_limit, submitter_tokens
 
+    try:  # a broken token file or limit is named now, not at the first submission
+        tokens, _limit = submitter_tokens(), submission_limit()
+    except SubmitterError as err:
+        print(f"cannot serve the portal: {err}", file=sys.stderr)
+        return 2
     runner.prepare_dagster_home()
-    if portal_token() is None:
-        print("warning: WILDBENCH_PORTAL_TOKEN is not set: the portal shows everything but accepts no work "
-              "(requests, submissions, inference)", file=sys.stderr)
+    if portal_token() is None and not tokens:
+        print("warning: neither WILDBENCH_PORTAL_TOKEN nor WILDBENCH_PORTAL_TOKENS_FILE is set: the portal shows "
+              "everything but accepts no work (requests, submissions, inference)", file=sys.stderr)
     with runner.open_instance() as instance:
         uvicorn.run(create_app(instance=instance), host=args.host, port=args.port, log_level="warning")
     return 0
@@ -429,8 +435,10 @@ def _score_on_release(args: argparse.Namespace, tax) -> int:
     --submit drop the file into the submissions inbox naming that release, score it in process and
     refresh the leaderboard: one model's predictions for the default and the thesis release, side by side."""
     from wildbench_assets.lib.dataset_requests import RequestError, check_request_id
-    from wildbench_assets.lib.releases import RELEASE_NAME, RELEASE_SUFFIX, truth_groups
-    from wildbench_assets.lib.scoring import ScoringError, score
+    from wildbench_assets.lib.leaderboard import public_score, release_score
+    from wildbench_assets.lib.releases import RELEASE_NAME, RELEASE_SUFFIX
+    from wildbench_assets.lib.scoring import ScoringError
+    from wildbench_assets.lib.submissions import SUBMITTER_SUFFIX, SubmitterError, check_submitter
     from wildbench_assets.runner import cli_run_tags, open_instance, reap_orphaned_runs
 
     if not RELEASE_NAME.fullmatch(args.release):
@@ -441,12 +449,11 @@ def _score_on_release(args: argparse.Namespace, tax) -> int:
     if not truth_file.is_file():
         print(f"no release {args.release!r} has been cut (`wildbench release`)", file=sys.stderr)
         return 2
-    if not args.submit:
-        truth = truth_file.read_text()
-        groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
+    if not args.submit:  # hidden labels: headline metrics per test set only, as a submission is told
         try:
-            result = score(truth, _text(args.predictions), tax.class_names,
-                           [(s.code, s.scientific_name, s.common_name) for s in tax.species], args.threshold, groups)
+            result = public_score(release_score(truth_file.read_text(), _text(args.predictions), tax.class_names,
+                                                [(s.code, s.scientific_name, s.common_name) for s in tax.species],
+                                                args.threshold))
         except (ScoringError, OSError) as err:
             print(f"cannot score: {err}", file=sys.stderr)
             return 2
@@ -455,13 +462,17 @@ def _score_on_release(args: argparse.Namespace, tax) -> int:
     predictions = Path(args.predictions)
     try:
         check_request_id(args.submit)
+        if args.submitter is not None:
+            check_submitter(args.submitter)
         if predictions.suffix.lower() not in (".json", ".csv"):
             raise RequestError("a submission is a MegaDetector/COCO .json or an image_id,label .csv")
         data = predictions.read_bytes()
-    except (RequestError, OSError) as err:
+    except (RequestError, SubmitterError, OSError) as err:
         print(f"cannot submit: {err}", file=sys.stderr)
         return 2
     store = resource(defs, "submissions").open()
+    if args.submitter is not None:  # whose submission limit it counts against
+        store.write(f"{args.submit}{SUBMITTER_SUFFIX}", f"{args.submitter}\n".encode())
     store.write(f"{args.submit}{RELEASE_SUFFIX}", f"{args.release}\n".encode())  # before the file the sensor sees
     store.write(f"{args.submit}{predictions.suffix.lower()}", data)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -576,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--submit", metavar="ID",
                          help="with --release: submit as <ID> naming that release; scored in process and put on "
                               "the leaderboard under that release")
+    scoring.add_argument("--submitter", metavar="NAME",
+                         help="with --submit: who submits (the submission limit counts per submitter and release; "
+                              "default: the inbox's shared submitter `inbox`)")
     scoring.add_argument("--predictions", required=True,
                          help="MegaDetector batch output 1.6, COCO results json, or image_id,label CSV")
     scoring.add_argument("--threshold", type=float, default=0.2,

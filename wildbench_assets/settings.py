@@ -84,3 +84,37 @@ def request_retention_days() -> int:
 
 def retention_cron() -> str:
     return os.environ.get("WILDBENCH_RETENTION_CRON") or "30 4 * * *"
+
+
+def submitter_tokens() -> dict[str, str]:
+    """Per-submitter portal tokens (`WILDBENCH_PORTAL_TOKENS_FILE`: a JSON object name -> token), beside
+    the operator's `WILDBENCH_PORTAL_TOKEN` (submitter `operator`). A submission's score is shown only to
+    the token it was sent with, and the submission limit counts per submitter."""
+    from wildbench_assets.lib.submissions import SubmitterError, parse_tokens
+
+    path = os.environ.get("WILDBENCH_PORTAL_TOKENS_FILE")
+    if not path:
+        return {}
+    try:
+        return parse_tokens(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SubmitterError) as err:
+        raise SubmitterError(f"WILDBENCH_PORTAL_TOKENS_FILE={path}: {err}") from err
+
+
+def submission_limit():
+    """How many submissions one submitter may make per release within a window: `WILDBENCH_SUBMISSION_LIMIT`
+    (default 3) per `WILDBENCH_SUBMISSION_WINDOW_H` hours (default 24)."""
+    from datetime import timedelta
+
+    from wildbench_assets.lib.submissions import DEFAULT_LIMIT, Limit, SubmitterError
+
+    raw = (os.environ.get("WILDBENCH_SUBMISSION_LIMIT") or str(DEFAULT_LIMIT),
+           os.environ.get("WILDBENCH_SUBMISSION_WINDOW_H") or "24")
+    try:
+        per_window, hours = int(raw[0]), float(raw[1])
+    except ValueError:
+        per_window, hours = -1, 0.0
+    if per_window < 0 or not 0 < hours < 1e6:
+        raise SubmitterError(f"WILDBENCH_SUBMISSION_LIMIT={raw[0]!r} / WILDBENCH_SUBMISSION_WINDOW_H={raw[1]!r}: "
+                             "a whole number >= 0 per a positive number of hours")
+    return Limit(per_window, timedelta(hours=hours))

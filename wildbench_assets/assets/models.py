@@ -3,6 +3,7 @@ leaderboard."""
 
 import gzip
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +19,7 @@ from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
 from wildbench_assets.lib.releases import RELEASE_SUFFIX, named_release
 from wildbench_assets.lib.scoring import ScoringError
+from wildbench_assets.lib.submissions import SUBMITTER_SUFFIX, SubmitterError, named_submitter
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.lib.weights import WeightsFindings
 from wildbench_assets.partitions import MODEL, RELEASE, model_release_partitions, submission_partitions
@@ -25,6 +27,7 @@ from wildbench_assets.resources import model_store
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.taxonomy import TaxonomyResource
+from wildbench_assets.settings import submission_limit
 
 TRAINING_CODE_VERSION = "1"
 # A model partition (model x release) reads its release's datasets, and its release's hidden truth.
@@ -179,19 +182,20 @@ def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="2",
+    code_version="3",
     automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec("one_row_per_model", asset="leaderboard", blocking=True)],
 )
 def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFrame, submission_scores: pd.DataFrame):
     """Every model trained on a release and every scored submission, per release (two rows of one release
     were measured on the same hidden test set), next to the thesis's published rows recomputed from its
-    per-image results: unseen-camera metrics (the headline), seen-camera ones and the gap, per-class AP
-    and a per-park breakdown; `profile` says how the release was cut (`thesis`: the thesis's protocol).
-    Sorted by release, then mAP@[.5:.95], then weighted F1. Refreshed by automation whenever an
-    evaluation or a submission score lands."""
+    per-image results: unseen-camera metrics (the headline), seen-camera ones and the gap (the per-class
+    and per-park breakdowns stay in `model_evaluation`: the portal serves this table); `profile` says how
+    the release was cut (`thesis`: the thesis's protocol). Sorted by release, then mAP@[.5:.95], then
+    weighted F1. Refreshed by automation whenever an evaluation or a submission score lands."""
     parts = [f for f in (model_evaluation, submission_scores, pd.DataFrame(thesis_rows())) if not f.empty]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    table = table.drop(columns=list(lb.BREAKDOWN_COLUMNS), errors="ignore")  # public: no per-class/park drill-down
     table = table.reindex(columns=list(dict.fromkeys([*LEADERBOARD_COLUMNS, *table.columns])))
     table = table.sort_values(["release", "map_50_95", "f1_weighted"], ascending=[True, False, False],
                               na_position="last", ignore_index=True)
@@ -214,12 +218,25 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
     ))
 
 
+def _admitted(submissions: RequestInbox, submission: str, release: str) -> str:
+    """The submission's submitter, once the submission limit (`lib.submissions.Limit`, the portal's rule
+    too) admits it; a SubmitterError with the reason if not."""
+    submitter = named_submitter(submissions.read_item(submission, (SUBMITTER_SUFFIX,)))
+    limit, arrived = submission_limit(), submissions.arrival(submission) or datetime.now(UTC)
+    refusal = limit.refusal(submissions.submission_history(release, arrived - limit.window), submission,
+                            submitter, release, arrived)
+    if refusal:
+        raise SubmitterError(refusal)
+    return submitter
+
+
 @dg.asset(
     partitions_def=submission_partitions,
     deps=[dg.AssetDep("benchmark_release", partition_mapping=dg.LastPartitionMapping())],
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
+    code_version="2",  # aggregates only, submitter and limit
     check_specs=[dg.AssetCheckSpec(name, asset="submission_scores", blocking=blocking)
                  for name, blocking in SUBMISSION_CHECKS.items()],
 )
@@ -229,7 +246,9 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
     `<id>.release` file beside it, e.g. a thesis-profile one) — MegaDetector batch output 1.6, COCO
     results json or an image-level CSV (`image_id,label`), images named by their public id (`wb...`, as
     in the public test ZIP) — scored against the release's hidden labels by exactly the code that scores
-    our models. A file that cannot be scored is rejected with its reason (`<id>.error.json`)."""
+    our models. The answer (`<id>.score.json`) and the row hold headline metrics per test set only
+    (`lib.leaderboard.public_score`). A file that cannot be scored, or one over its submitter's limit
+    (`<id>.submitter`; `lib.submissions`), is rejected with its reason (`<id>.error.json`)."""
     submission, tax = context.partition_key, taxonomy.load()
     species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
     with submissions.answering(submission):  # any failure is answered with <id>.error.json
@@ -240,18 +259,21 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
             facts = release_facts(artifacts, release) if release else None
             if named is not None and facts is None:
                 raise ScoringError(f"no release {release!r} has been cut (named by {submission}{RELEASE_SUFFIX})")
+            submitter = _admitted(submissions, submission, release) if raw is not None and facts else None
             truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text() if facts else None
             found = lb.submission_findings(submission, raw, release, facts and facts.profile, truth,
                                            facts.class_names if facts else tax.class_names, species,
                                            config.image_threshold)  # the release's frozen classes, as models
-        except ScoringError as err:
+        except (ScoringError, SubmitterError) as err:
             submissions.answer_error(submission, str(err), submission=submission)
             raise dg.Failure(f"submission {submission} rejected: {err}") from err
         if not found.in_range:  # never a NaN on the leaderboard
             submissions.answer_error(submission, found.range_error, submission=submission)
             raise dg.Failure(f"submission {submission}: {found.range_error}")
-        submissions.write_json(f"{submission}.score.json",
-                               {"submission": submission, "release": release, **found.scored})
+        # aggregates only: this file is the researcher's answer (and the portal's)
+        submissions.write_json(f"{submission}.score.json", {"submission": submission, "submitter": submitter,
+                                                            "release": release, **found.public,
+                                                            "at": datetime.now(UTC).isoformat()})
     return publish(context, dg.MaterializeResult(
         value=pd.DataFrame([found.row]),
         metadata=lb.numeric_metadata(found.row),

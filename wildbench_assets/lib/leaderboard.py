@@ -2,6 +2,10 @@
 one function against the release's hidden truth (unseen and seen cameras, per park), and the thesis's
 published rows; and the findings their checks are made of. Pure: the predictions, truth documents and
 files' contents are handed in.
+
+What a researcher sees of a score on hidden truth is `public_score`: headline metrics per test set, rounded.
+Per-image, per-class, per-park and confusion output stays with the operator: a submission that gives each
+test image its own class reads the hidden labels straight off any of them.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ HEADLINE = ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_
 LEADERBOARD_COLUMNS = ["model", "source", "release", "profile", "images", "map_50_95", "map_50", "precision_weighted",
                        "recall_weighted", "f1_weighted", "accuracy", "f1_macro", "seen_images", "seen_map_50_95",
                        "seen_map_50", "seen_accuracy", "seen_f1_weighted", "gap_map_50_95", "gap_map_50",
-                       "gap_accuracy", "gap_f1_weighted", "per_class_ap", "per_park"]
+                       "gap_accuracy", "gap_f1_weighted"]
 THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tuned (thesis)",
                "fasterrcnn": "Faster R-CNN (thesis)"}
 UNSEEN, SEEN = "test", "test_seen"  # the two test sets: unseen cameras (the headline), training cameras
+# Drill-down columns of a row scored on hidden truth: kept in model_evaluation (the operator's Dagster UI),
+# never on the public leaderboard (the promoted model's per-image predictions are one /api/inference away).
+BREAKDOWN_COLUMNS = ("per_class_ap", "per_park")
+PUBLIC_DECIMALS = 3  # coarse enough that a macro average no longer spells out its per-class terms
 
 
 def metric_columns(scored: dict | None, prefix: str = "") -> dict:
@@ -104,6 +112,28 @@ def release_score(truth: str, predictions: str, class_names: list[str], species:
     return score(truth, predictions, class_names, species, threshold, groups)
 
 
+def public_score(scored: dict, decimals: int = PUBLIC_DECIMALS) -> dict:
+    """All a researcher is shown of a `release_score`: per test set (unseen cameras, seen cameras) the
+    image count and the headline metrics, rounded to `decimals`. Nothing per image, class or park."""
+    groups = scored.get("groups", {})
+    return {"threshold": scored["threshold"], "decimals": decimals,
+            **{name: {"images": groups[name]["images"] if groups.get(name) else 0,
+                      **{k: None if v is None else round(float(v), decimals)
+                         for k, v in metric_columns(groups.get(name)).items()}}
+               for name in (UNSEEN, SEEN)}}
+
+
+def public_row(model: str, source: str, release: str, profile: str | None, public: dict) -> dict:
+    """The leaderboard row of a `public_score`: unseen cameras (the headline), seen ones and the gap."""
+    unseen, seen = public[UNSEEN], public[SEEN]
+    row = {**{k: unseen[k] for k in HEADLINE}, **{f"seen_{k}": seen[k] for k in HEADLINE}}
+    for k in ("map_50", "map_50_95", "accuracy", "f1_weighted"):
+        a, b = row[k], row[f"seen_{k}"]
+        row[f"gap_{k}"] = None if a is None or b is None else round(b - a, public["decimals"])
+    return {"model": model, "source": source, "release": release, "profile": profile, "images": unseen["images"],
+            "seen_images": seen["images"], **row}
+
+
 def release_row(model: str, source: str, release: str, profile: str | None, scored: dict | None) -> dict:
     """The leaderboard row of a release score: unseen cameras (the headline), seen ones and the gap,
     per-class AP and per park (None: nothing scored)."""
@@ -176,10 +206,11 @@ def confusion_labels(scored: dict, class_names: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class SubmissionFindings:
-    """A scored submission: its leaderboard row and the full score (`<id>.score.json`)."""
+    """A scored submission: what it may be told (`public`: `<id>.score.json`, the portal) and its
+    leaderboard row, made from that alone."""
 
     row: dict
-    scored: dict
+    public: dict
 
     @property
     def in_range(self) -> bool:
@@ -205,6 +236,6 @@ def submission_findings(submission: str, raw: bytes | None, release: str | None,
     if release is None or truth is None:
         raise ScoringError("no benchmark release has been cut yet (`wildbench release`): submissions are "
                            "scored against a release's hidden test labels")
-    scored = release_score(truth, text, class_names, species, threshold)
-    return SubmissionFindings(row=release_row(f"submission:{submission}", "submission", release, profile, scored),
-                              scored=scored)
+    public = public_score(release_score(truth, text, class_names, species, threshold))
+    return SubmissionFindings(row=public_row(f"submission:{submission}", "submission", release, profile, public),
+                              public=public)

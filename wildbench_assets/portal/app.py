@@ -3,9 +3,11 @@
 Pages (server-rendered, a few lines of JavaScript for the progress bar and the live count) and a JSON
 API with OpenAPI. Reads the releases, the leaderboard table, the request and submission inboxes and
 run status from the Dagster instance; recomputes nothing. Anything that starts work (a request, a
-submission, an inference) needs the operator's token (`WILDBENCH_PORTAL_TOKEN`); uploads are limited in
-size and must decode as images; every name from a request is checked against what exists before any
-file is touched.
+submission, an inference) needs a token: the operator's (`WILDBENCH_PORTAL_TOKEN`) or a submitter's
+(`WILDBENCH_PORTAL_TOKENS_FILE`). A submission's score is shown only to the token it was sent with, and
+each submitter gets a few submissions per release and day (`lib.submissions`, the inbox's rule too).
+Uploads are limited in size and must decode as images; every name from a request is checked against
+what exists before any file is touched.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import secrets
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +33,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID, RequestError, parse_spec, select_images
 from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
+from wildbench_assets.lib.releases import RELEASE_SUFFIX
 from wildbench_assets.lib.splits import TEST_SETS
+from wildbench_assets.lib.submissions import OPERATOR, SUBMITTER_SUFFIX, SubmitterError, named_submitter
 from wildbench_assets.resources.release_writer import withheld_paths
 from wildbench_assets.settings import download_expiry_s
 
@@ -38,16 +43,21 @@ HERE = Path(__file__).resolve().parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024   # per photo or submission file
 MAX_PHOTOS = 5
 RELEASE_FILES = {"train.zip", "val.zip", "test.zip", "test_seen.zip"}
-PUBLIC_OUTCOME_KEYS = {"error", "images", "left_out", "spec", "sha256", "at", "release", "groups", "image_level",
-                       "detection", "threshold", "stage", "done", "total"}
+# what an outcome file may show (never server paths, never a score's breakdowns: a score file from before
+# aggregates-only scoring is shown without them)
+PUBLIC_OUTCOME_KEYS = {"error", "images", "left_out", "spec", "sha256", "at", "release", "submitter", "test",
+                       "test_seen", "threshold", "decimals", "stage", "done", "total"}
+TOKEN_COOKIE = "wildbench_token"  # set by the submission form, so its status page can be reloaded
 CAMTRAP_DP_FILES = {"datapackage.json", "deployments.csv", "media.csv", "observations.csv"}
 
 
 class Portal:
     """What the pages read, through the pipeline's own resources."""
 
-    def __init__(self, defs, token: str | None, instance=None):
+    def __init__(self, defs, token: str | None, instance=None, tokens: dict[str, str] | None = None):
         self.defs, self.token, self._instance = defs, token, instance
+        # submitter -> token; the operator's token is the submitter `operator`
+        self.tokens = {**(tokens or {}), **({OPERATOR: token} if token else {})}
         res = defs.resources
         self.artifacts, self.tables, self.taxonomy = res["artifacts"], res["parquet_io_manager"], res["taxonomy"]
         self.requests, self.submissions, self.detector = res["inbox"], res["submissions"], res["detector"]
@@ -138,12 +148,57 @@ class Portal:
             return {"id": item_id, "state": "running", **shown}
         return {"id": item_id, "state": "queued", "stage": "waiting for the pipeline", "done": 0, "total": 0}
 
+    def current_release(self) -> str | None:
+        """The release a submission that names none is scored on (the pipeline's `latest_release`)."""
+        if self._instance is not None:
+            from wildbench_assets.ingest_state import latest_release
+
+            return latest_release(self._instance, self.artifacts)
+        current = next((r for r in self.releases() if r.get("profile", "default") == "default"), None)
+        return current["release"] if current else None
+
+    def submission(self, submission_id: str, token: str | None) -> dict:
+        """A submission's outcome, for the token of the submitter who sent it only; anyone else learns
+        nothing, not even whether it exists."""
+        if not REQUEST_ID.match(submission_id):
+            raise HTTPException(404, "no such id")
+        submitter = self.submitter(token)
+        try:
+            owner = named_submitter(self.submissions.read_item(submission_id, (SUBMITTER_SUFFIX,)))
+        except SubmitterError:
+            owner = None
+        if owner != submitter:
+            raise HTTPException(404, f"no submission {submission_id!r} was sent with this token")
+        return self.outcome(self.submissions, submission_id)
+
+    def admit_submission(self, submitter: str) -> tuple[str, str | None]:
+        """(a new submission id, the release it will be scored on), or 429 with the reason when the
+        submitter has used up its submissions on that release (the inbox's rule: `Limit.refusal`)."""
+        from wildbench_assets.settings import submission_limit
+
+        submission_id, release, now = f"web-{uuid.uuid4().hex[:12]}", self.current_release(), datetime.now(UTC)
+        limit = submission_limit()
+        refusal = limit.refusal(self.submissions.submission_history(release, now - limit.window), submission_id,
+                                submitter, release, now)
+        if refusal:
+            raise HTTPException(429, refusal)
+        return submission_id, release
+
     # --- what starts work -------------------------------------------------------------------------
-    def check_token(self, given: str | None) -> None:
-        if self.token is None:
+    def submitter(self, given: str | None) -> str:
+        """The submitter a token belongs to (401 for none or an unknown one, 503 when none is configured)."""
+        if not self.tokens:
             raise HTTPException(503, "this portal accepts no work: its operator configured no API token")
-        if not given or not secrets.compare_digest(given.encode(), self.token.encode()):
+        found = None
+        for name, token in self.tokens.items():  # every token compared: the time says nothing of which matched
+            if given and secrets.compare_digest(given.encode(), token.encode()):
+                found = name
+        if found is None:
             raise HTTPException(401, "a valid API token is needed to start work")
+        return found
+
+    def check_token(self, given: str | None) -> None:
+        self.submitter(given)
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -238,16 +293,18 @@ class BodyGuard:
         await self.app(scope, receive, send)
 
 
-def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
-    """The portal over `defs`' resources (default: the deployment's), `token` (default from the
-    environment) and the Dagster instance for run status (default: none)."""
+def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[str, str] | None = None) -> FastAPI:
+    """The portal over `defs`' resources (default: the deployment's), the operator's `token` and the
+    submitters' `tokens` (name -> token; defaults from the environment) and the Dagster instance for run
+    status (default: none)."""
     from wildbench_assets import settings
 
     if defs is None:
         from wildbench_assets.definitions import build_defs
 
         defs = build_defs()
-    portal = Portal(defs, token if token is not None else settings.portal_token(), instance)
+    portal = Portal(defs, token if token is not None else settings.portal_token(), instance,
+                    tokens if tokens is not None else settings.submitter_tokens())
     app = FastAPI(title="WildBench portal", version="1",
                   description="The benchmark's releases, leaderboard, custom dataset requests, submissions "
                               "and species predictions (the thesis's /api/...).",
@@ -256,7 +313,7 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     def page(request: Request, name: str, **context) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"token_needed": portal.token is not None, **context})
+        return templates.TemplateResponse(request, name, {"token_needed": bool(portal.tokens), **context})
 
     app.add_middleware(BodyGuard, portal=portal)
 
@@ -279,6 +336,15 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
     def token_header(authorization: Annotated[str | None, Header()] = None):
         portal.check_token(_bearer(authorization))
 
+    def submitter_from(authorization: Annotated[str | None, Header()] = None,
+                       token: Annotated[str | None, Form()] = None) -> str:
+        return portal.submitter(_bearer(authorization) or token)
+
+    def remember(response, request: Request, token: str):
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/submissions",
+                            secure=request.url.scheme == "https")
+        return response
+
     # --- pages -----------------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request):
@@ -298,12 +364,10 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
         board = portal.leaderboard()
         columns = ["model", "map_50", "map_50_95", "seen_map_50", "gap_map_50", "accuracy", "seen_accuracy",
                    "gap_accuracy", "f1_weighted"]
-        shown = [*columns, "per_class_ap", "per_park"]
         by_release = {}
         for release, rows in (board.groupby("release", sort=True) if len(board) else []):
-            records = rows.reindex(columns=shown).astype(object).where(rows.reindex(columns=shown).notna(), None)
-            entries = [{**r, "per_class_ap": json.loads(r["per_class_ap"] or "{}"),
-                        "per_park": json.loads(r["per_park"] or "{}")} for r in records.to_dict("records")]
+            shown = rows.reindex(columns=columns)
+            entries = shown.astype(object).where(shown.notna(), None).to_dict("records")
             by_release[release] = {"rows": entries, "chart": _scores_svg(entries)}
         return page(request, "leaderboard.html", by_release=by_release, columns=columns)
 
@@ -317,8 +381,18 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
         return page(request, "request_status.html", status=portal.outcome(portal.requests, request_id))
 
     @app.get("/submissions/{submission_id}", response_class=HTMLResponse, include_in_schema=False)
-    def submission_page(request: Request, submission_id: str):
-        return page(request, "submission_status.html", status=portal.outcome(portal.submissions, submission_id))
+    def submission_page(request: Request, submission_id: str,
+                        authorization: Annotated[str | None, Header()] = None):
+        token = _bearer(authorization) or request.cookies.get(TOKEN_COOKIE)  # the cookie the form set
+        if not token:  # ask for it
+            return page(request, "submission_status.html", status=None, submission_id=submission_id)
+        status = portal.submission(submission_id, token)
+        return page(request, "submission_status.html", status=status, submission_id=submission_id)
+
+    @app.post("/submissions/{submission_id}", include_in_schema=False)
+    def submission_login(request: Request, submission_id: str, token: Annotated[str, Form()]):
+        portal.submission(submission_id, token)
+        return remember(RedirectResponse(f"/submissions/{submission_id}", status_code=303), request, token)
 
     @app.get("/inference", response_class=HTMLResponse, include_in_schema=False)
     def inference_page(request: Request):
@@ -428,9 +502,9 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
         board = portal.leaderboard()
         return json.loads(board.to_json(orient="records")) if len(board) else []
 
-    @app.post("/api/submissions", summary="Submit predictions for the latest release's test sets (token)",
-              status_code=202, dependencies=[Depends(token_from)])
-    async def api_submit(file: Annotated[UploadFile, File()]):
+    @app.post("/api/submissions", summary="Submit predictions for the latest release's test sets (token; a few "
+                                          "per submitter, release and day: 429 beyond)", status_code=202)
+    async def api_submit(file: Annotated[UploadFile, File()], submitter: str = Depends(submitter_from)):
         suffix = Path(file.filename or "").suffix.lower()
         if suffix not in (".json", ".csv"):
             raise HTTPException(415, "a submission is a MegaDetector/COCO .json or an image_id,label .csv")
@@ -439,18 +513,28 @@ def create_app(defs=None, token: str | None = None, instance=None) -> FastAPI:
             data.decode("utf-8")
         except UnicodeDecodeError as err:
             raise HTTPException(415, "a submission is UTF-8 text") from err
-        submission_id = f"web-{uuid.uuid4().hex[:12]}"
-        portal.submissions.open().write(f"{submission_id}{suffix}", data)
-        return {"id": submission_id, "state": "queued", "status_url": f"/api/submissions/{submission_id}"}
+        submission_id, release = portal.admit_submission(submitter)
+        store = portal.submissions.open()
+        # who sent it and the release it was admitted for, before the file the sensor sees
+        store.write(f"{submission_id}{SUBMITTER_SUFFIX}", f"{submitter}\n".encode())
+        if release is not None:
+            store.write(f"{submission_id}{RELEASE_SUFFIX}", f"{release}\n".encode())
+        store.write(f"{submission_id}{suffix}", data)
+        return {"id": submission_id, "state": "queued", "release": release,
+                "status_url": f"/api/submissions/{submission_id}"}
 
-    @app.post("/submissions", include_in_schema=False, dependencies=[Depends(token_from)])
-    async def submission_form(file: Annotated[UploadFile, File()]):
-        submitted = await api_submit(file)
-        return RedirectResponse(f"/submissions/{submitted['id']}", status_code=303)
+    @app.post("/submissions", include_in_schema=False)
+    async def submission_form(request: Request, file: Annotated[UploadFile, File()],
+                              submitter: str = Depends(submitter_from),
+                              token: Annotated[str | None, Form()] = None):
+        submitted = await api_submit(file, submitter)
+        redirect = RedirectResponse(f"/submissions/{submitted['id']}", status_code=303)
+        return remember(redirect, request, token) if token else redirect
 
-    @app.get("/api/submissions/{submission_id}", summary="A submission's score or its error")
-    def api_submission_status(submission_id: str):
-        return portal.outcome(portal.submissions, submission_id)
+    @app.get("/api/submissions/{submission_id}", summary="A submission's score or its error (the token it was "
+                                                         "sent with)")
+    def api_submission_status(submission_id: str, authorization: Annotated[str | None, Header()] = None):
+        return portal.submission(submission_id, _bearer(authorization))
 
     async def _predict(files: list[UploadFile]) -> dict:
         from wildbench_assets.lib import predictions as pred

@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field
 
+from wildbench_assets.lib import submissions as sub
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX
 from wildbench_assets.resources.archive import Archive, open_store
 
@@ -28,6 +29,19 @@ class RequestInbox(ResourceWithS3Configuration):
         store = self.open()
         return next((raw for raw in (store.read_optional(f"{item_id}{s}") for s in suffixes) if raw is not None),
                     None)
+
+    def submission_history(self, default_release: str | None, since: datetime) -> list[sub.Submission]:
+        """The submissions that arrived at or after `since` (`lib.submissions.history`): what the
+        submission limit counts."""
+        store = self.open()
+        listing = [(o.key, o.last_modified) for o in store.list() if "/" not in o.key]
+        return sub.history(listing, store.read_optional, default_release, since)
+
+    def arrival(self, item_id: str, suffixes: tuple[str, ...] = sub.SUBMISSION_SUFFIXES) -> datetime | None:
+        """When `<id><suffix>` (the first present) last changed."""
+        store = self.open()
+        times = {o.key: o.last_modified for o in store.list() if o.key.startswith(item_id)}
+        return next((times[f"{item_id}{s}"] for s in suffixes if f"{item_id}{s}" in times), None)
 
     def write_json(self, name: str, document: dict) -> None:
         self.open().write(name, json.dumps(document, indent=1, default=str).encode())
