@@ -197,11 +197,12 @@ def test_a_burst_that_gains_an_earlier_frame_stays_public_in_the_next_release(wo
     _add_with_boxes(archive, first.park, [(key, buffer.getvalue(), boxes)], datetime.now(UTC) - timedelta(hours=2))
 
     assert release("--name", "c2") == 0
-    hidden = _hidden_pixels(data, "c2")
-    assert hidden and not hidden & (_labelled_pixels(data, DEFAULT) | _labelled_pixels(data, THESIS))
     c2 = _manifest(data, "c2")
     burst = c2[c2.path.isin(c1.path[c1.sequence == first.sequence]) | (c2.path == key)]
-    assert key in set(burst.path) and set(burst.split) == {"train"}
+    assert key in set(burst.path) and set(burst.split) == {"train"}  # before: test_seen, labelled in c1's train.zip
+    hidden = _hidden_pixels(data, "c2")
+    assert hidden and not hidden & _labelled_pixels(data, DEFAULT)
+    assert not hidden & _labelled_pixels(data, THESIS)
     other = json.loads((_folder(data, "c2") / "datasheet.json").read_text())["other_releases"]
     assert other["kept_public"]["images"] >= len(burst)
 
