@@ -12,7 +12,7 @@ from wildbench_assets.config import LabelConfig, ReleaseConfig
 from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.headers import METADATA_COLUMNS
-from wildbench_assets.lib.profiles import one_box_per_image, thesis_membership
+from wildbench_assets.lib.profiles import burst_leak, one_box_per_image, thesis_membership
 from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.partitions import release_partitions
 from wildbench_assets.resources.archive import ArchiveResource
@@ -142,6 +142,9 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
         rows, kept = rel.keep_hidden_labels_hidden(rows, facts.split_by, cut_records(artifacts, name))
         labels = _as_kept(labels, rows)
         facts, id_key = replace(facts, cross_release=kept), rel.new_id_key()
+        if facts.profile_rules:  # the thesis split's burst leak as published, after what was withheld
+            split = {**facts.profile_rules["split"], **burst_leak(rows)}
+            facts = replace(facts, profile_rules={**facts.profile_rules, "split": split})
         manifest = rel.build_manifest(rows, id_key)
     else:  # frozen: rebuilt from its own manifest and facts, never from today's splits
         manifest_data, facts_text = ((target / "manifest.csv").read_bytes(), (target / "release.json").read_text()) \
