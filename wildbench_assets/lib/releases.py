@@ -445,6 +445,16 @@ def cross_release_conflicts(new: pd.DataFrame, split_by: str, earlier: list[CutR
     return found.sort_values("binding", ascending=False, kind="stable").drop_duplicates("path", ignore_index=True)
 
 
+def current_splits_record(splits: pd.DataFrame) -> CutRecord:
+    """The benchmark's current splits (`benchmark_splits`) as a record: a profile release cut before the
+    default release that will hide their test sets withholds them too, so the order of cuts never matters."""
+    columns = ["path", "split", "camera", "captured_at"]
+    rows = splits[columns] if len(splits) else pd.DataFrame(columns=columns)
+    rows = rows[rows.split.isin(HIDDEN_SPLITS)].assign(sha256="")  # only what they hide: they publish nothing
+    split_by = str(splits.split_by.iloc[0]) if len(splits) and "split_by" in splits else "camera"
+    return CutRecord("current splits", rows.reset_index(drop=True), split_by, "")
+
+
 def keep_hidden_labels_hidden(rows: pd.DataFrame, split_by: str, earlier: list[CutRecord],
                               gap_s: float = SplitPlan.sequence_gap_s) -> tuple[pd.DataFrame, dict]:
     """(`rows`, a cut's candidate membership, made to pass `cross_release_conflicts`; what was done, for
