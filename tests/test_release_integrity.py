@@ -152,7 +152,17 @@ def test_a_lost_release_folder_is_rebuilt_byte_for_byte_never_re_cut(world, rele
         assert "rebuilt byte for byte from its recorded cut" in capsys.readouterr().out
         assert _files(folder) == before
 
-        shutil.rmtree(folder)
+        shutil.rmtree(folder)  # an image it was cut from is overwritten in the archive: no rebuild from other bytes
+        changed = archive / manifest[manifest.split == "test"].path.iloc[0]
+        original = changed.read_bytes()
+        changed.unlink()  # (the copy's files may be links to the session's archive)
+        changed.write_bytes(photo)
+        try:
+            assert release("--name", DEFAULT) == 1
+            assert "gone or changed in the archive" in capsys.readouterr().err and not folder.exists()
+        finally:
+            changed.write_bytes(original)
+
         shutil.rmtree(record)
         assert release("--name", DEFAULT) == 1
         err = capsys.readouterr().err

@@ -156,17 +156,13 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
         # The instance's record of the cut is the truth; the folder's own seal only for a release it never recorded.
         sealed_as = recorded or (record and rel.sha256_hex(record.manifest)) or \
             (target / "manifest.sha256").read_text().split()[0]
+    if restore:
+        _same_images(name, manifest, store)
     earlier = [r for r in cut_records(artifacts, name) if cut or r.cut_at <= facts.cut_at]
     conflicts = rel.cross_release_conflicts(manifest, facts.split_by, earlier)
     with artifacts.staged_dir(f"releases/{name}", seal="manifest.csv") as staged:
         staging = staged.path
-        try:
-            built = write_release(staging, manifest, facts, store, tax)
-        except (OSError, KeyError) as err:
-            if not restore:
-                raise
-            raise dg.Failure(f"release {name} was cut before and its folder is lost, but it cannot be rebuilt "
-                             f"byte for byte from its record: {err}; it is never cut again with other content") from err
+        built = write_release(staging, manifest, facts, store, tax)
         found = rel.release_findings(
             manifest, built.sheet["manifest_sha256"], sealed_as, file_digests(staging),
             None if cut or restore else file_digests(target), _labelled_inputs(labels) if cut else None,
@@ -208,6 +204,18 @@ def _recorded_cut(name: str, recorded: str | None, record) -> tuple[bytes, str]:
         raise dg.Failure(f"release {name}: its hidden record (manifest sha256 {rel.sha256_hex(record.manifest)}) is "
                          f"not the cut the instance recorded ({recorded}); nothing rebuilt")
     return record.manifest, record.facts
+
+
+def _same_images(name: str, manifest: pd.DataFrame, store) -> None:
+    """A lost release is rebuilt only from the very images it was cut from (nothing else compares them)."""
+    def digest(path: str) -> str | None:
+        data = store.read_optional(path)
+        return None if data is None else rel.sha256_hex(data)
+    differ = [p for p, sha in zip(manifest.path, manifest.sha256) if digest(p) != sha]
+    if differ:
+        raise dg.Failure(f"release {name} was cut before and its folder is lost, but {len(differ)} of its images are "
+                         f"gone or changed in the archive (e.g. {differ[0]}): it cannot be rebuilt byte for byte, "
+                         "and is never cut again with other content; restore the folder or those images")
 
 
 def _cross_release_check(conflicts: pd.DataFrame, earlier: list) -> dg.AssetCheckResult:
