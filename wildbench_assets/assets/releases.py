@@ -124,6 +124,9 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     hidden test truth submissions are scored against; a perceptual-hash leak audit; Camtrap DP 1.0.
     The first materialization cuts it; every later one rebuilds it from its own frozen manifest and
     must reproduce every byte, or fails naming what differs. Images arriving later change only the next.
+    The cut is recorded in the hidden store (manifest, facts, the key of its public ids); a release the
+    instance recorded whose folder is lost is rebuilt from that record, never cut again. No cut publishes
+    a label another cut hides, or hides one another published (`hidden_labels_stay_hidden`).
     `profile: thesis` (read at the cut) builds the membership by the thesis's rules instead (lib/profiles)
     from every park's images, so the same model scored on both releases measures the thesis's optimism."""
     store, tax = archive.open(), taxonomy.load()
