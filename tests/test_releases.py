@@ -181,7 +181,9 @@ def test_images_arriving_later_change_only_the_next_release(released):
     kept = new[new.path.isin(old.path)].reset_index(drop=True)
     assert set(new.path) - set(old.path) == {key for key, _d, _b in added}
     assert set(old.path) - set(new.path) == set()
-    pd.testing.assert_frame_equal(kept.drop(columns="sequence"), old.drop(columns="sequence"))
+    ignored = ["sequence", "public_id"]
+    pd.testing.assert_frame_equal(kept.drop(columns=ignored), old.drop(columns=ignored))
+    assert not set(kept.public_id) & set(old.public_id)  # ids are keyed per release
 
 
 def test_the_leak_audit_fails_a_release_with_a_planted_near_duplicate(released):
@@ -289,3 +291,49 @@ def test_release_facts_read_what_they_know_and_name_what_is_missing():
     assert ReleaseFacts.from_json(text.replace('"release": "r"', '"release": "r", "later_fact": 1')) == facts
     with pytest.raises(ValueError, match="class_names"):
         ReleaseFacts.from_json(text.replace('"class_names": [\n  "sus"\n ],', ''))
+
+
+def test_a_cut_keeps_every_earlier_release_s_hidden_labels_hidden():
+    """The cross-release rule at its own seam: a train burst that gained an earlier frame (a new sequence
+    key, held out as test_seen) stays public; a public image of an earlier unseen test camera or hidden
+    sequence is withheld; what is left has no conflict."""
+    from wildbench_assets.lib.releases import CutRecord, cross_release_conflicts, keep_hidden_labels_hidden
+
+    def row(path, split, camera, at):
+        return {"path": path, "split": split, "camera": camera, "captured_at": at, "sha256": path * 32}
+
+    earlier = CutRecord("r1", pd.DataFrame([
+        row("a1", "train", "A", "2024-01-01T10:00:30"), row("a2", "train", "A", "2024-01-01T10:01:00"),
+        row("b1", "test", "B", "2024-01-01T10:00:00"), row("c1", "test_seen", "C", "2024-01-02T10:00:00"),
+        row("c2", "train", "C", "2024-01-03T10:00:00")]), "camera", "2026-01-01T00:00:00Z")
+    new = pd.DataFrame([
+        row("a0", "test_seen", "A", "2024-01-01T10:00:00"), row("a1", "test_seen", "A", "2024-01-01T10:00:30"),
+        row("a2", "test_seen", "A", "2024-01-01T10:01:00"), row("b2", "train", "B", "2024-02-01T10:00:00"),
+        row("c1x", "val", "C", "2024-01-02T10:01:00"), row("c2", "train", "C", "2024-01-03T10:00:00"),
+        row("d1", "test", "D", "2024-01-03T10:00:00")])
+    found = cross_release_conflicts(new, "camera", [earlier]).set_index("path")
+    assert sorted(found.index) == ["a0", "a1", "a2", "b2", "c1x"]
+    assert "unseen test camera" in found.reason["b2"] and "hidden sequence" in found.reason["c1x"]
+    kept, summary = keep_hidden_labels_hidden(new, "camera", [earlier])
+    assert dict(zip(kept.path, kept.split)) == {"a0": "train", "a1": "train", "a2": "train", "c2": "train",
+                                                "d1": "test"}
+    assert summary["kept_public"]["images"] == 3 and summary["withheld"]["images"] == 2
+    assert cross_release_conflicts(kept, "camera", [earlier]).empty
+    # A by-image split (the thesis profile) leaks bursts by design: its test labels are not secret. It is
+    # bound by the others (withholds their hidden images), binds none, and its own published tests are counted.
+    thesis = CutRecord("t", pd.DataFrame([row("c2", "test", "C", "2024-01-03T10:00:00")]), "image", "2026")
+    assert cross_release_conflicts(new[new.path == "c2"], "camera", [thesis]).empty
+    as_thesis = new.assign(split=["test", "test", "train", "train", "val", "test", "train"])
+    kept, summary = keep_hidden_labels_hidden(as_thesis, "image", [earlier])
+    assert dict(zip(kept.path, kept.split)) == {"a0": "test", "a1": "test", "a2": "train", "c2": "test",
+                                                "d1": "train"}
+    assert summary["withheld"]["images"] == 2 and summary["test_labels_published_elsewhere"] == 2
+
+
+def test_public_ids_are_keyed_per_release():
+    from wildbench_assets.lib.releases import new_id_key, public_ids
+
+    digests = pd.Series(["ab" * 32, "ab" * 32, "cd" * 32])
+    one, two = public_ids(digests, new_id_key()), public_ids(digests, new_id_key())
+    assert one[1] == one[0] + "-2" and not set(one) & set(two)
+    assert not set(one) & {"wb" + d[:16] for d in digests}

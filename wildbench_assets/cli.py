@@ -65,8 +65,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from wildbench_assets import runner
-    from wildbench_assets.ingest_state import labels_fingerprint
+    from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
     from wildbench_assets.lib.releases import RELEASE_NAME
+    from wildbench_assets.resources.release_writer import read_cut_record
     from wildbench_assets.schedules import last_release_fingerprint, next_release_name
 
     runner.prepare_dagster_home()
@@ -85,12 +86,16 @@ def cmd_release(args: argparse.Namespace) -> int:
         name = args.name or (mine[-1] if args.verify and mine else
                              next_release_name([e.removesuffix(suffix) for e in mine], datetime.now(UTC)) + suffix)
         frozen = artifacts.path(f"releases/{name}/manifest.csv").exists()
-        if args.verify != frozen:
+        # A release the instance (or the hidden store) records as cut but whose folder is gone: rebuilt from
+        # that record, byte for byte, or the run fails naming why; never cut again from today's images.
+        lost = not frozen and (recorded_manifest_sha256(instance, name) is not None
+                               or read_cut_record(artifacts, name) is not None)
+        if args.verify != frozen and not lost:
             print(f"release {name} {'was never cut' if args.verify else 'exists: releases are immutable'}; "
                   f"{'cut it without --verify' if args.verify else '--verify rebuilds it and compares every byte'}",
                   file=sys.stderr)
             return 2
-        if not args.verify:
+        if not args.verify and not lost:
             plan, outcome = runner.run_pipeline(defs, instance, resource(defs, "archive").open(), sorted(needed))
             if outcome.get("failure") or outcome.get("interrupted"):
                 print(f"the release's inputs could not be brought up to date: {outcome}", file=sys.stderr)
@@ -107,14 +112,18 @@ def cmd_release(args: argparse.Namespace) -> int:
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
     folder = artifacts.path(f"releases/{name}")
     if not result.success:
-        print(f"release {name}: FAILED ({', '.join(failed) or 'see the run log'}); nothing was published",
-              file=sys.stderr)
+        why = [e.event_specific_data.error.message.strip() for e in result.all_events
+               if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
+        print(f"release {name}: FAILED ({', '.join(failed) or 'see the run log'}); nothing was published"
+              + "".join(f"\n  {line}" for line in why), file=sys.stderr)
         return 1
     sheet = json.loads((folder / "datasheet.json").read_text())
-    print(f"release {name} {'reproduces byte for byte' if args.verify else 'cut'}: {sheet['images']} images "
+    done = "rebuilt byte for byte from its recorded cut" if lost else \
+        "reproduces byte for byte" if args.verify else "cut"
+    print(f"release {name} {done}: {sheet['images']} images "
           f"{sheet['images_per_split']}, manifest sha256 {sheet['manifest_sha256']}")
     print(f"  {folder}/datasheet.md; downloads in {folder}/downloads; warnings: {', '.join(failed) or 'none'}")
-    if not args.verify:
+    if not args.verify and not lost:
         print("  models: `wildbench run` trains and scores every model on it (a running daemon does it by itself)")
     return 0
 

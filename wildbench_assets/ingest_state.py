@@ -75,3 +75,15 @@ def latest_release(instance: dg.DagsterInstance, artifacts, profile: str = "defa
     keys = instance.get_dynamic_partitions("releases")
     cut = [k for k in keys if release_profile(artifacts, k) == profile]
     return cut[-1] if cut else None
+
+
+def recorded_manifest_sha256(instance: dg.DagsterInstance, release: str) -> str | None:
+    """The manifest sha256 the instance recorded when `release` was cut (its materializations carry
+    it), or None if the instance never recorded a cut of it: the authority on what the release is."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("benchmark_release"), asset_partitions=[release]), limit=1).records
+    for record in records:
+        value = (record.asset_materialization.metadata if record.asset_materialization else {}).get("manifest_sha256")
+        if value is not None:
+            return str(value.value)
+    return None

@@ -9,10 +9,10 @@ import pandas as pd
 
 from wildbench_assets.assets.checks import publish
 from wildbench_assets.config import LabelConfig, ReleaseConfig
-from wildbench_assets.ingest_state import labels_fingerprint
+from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.headers import METADATA_COLUMNS
-from wildbench_assets.lib.profiles import one_box_per_image, thesis_membership
+from wildbench_assets.lib.profiles import burst_leak, one_box_per_image, thesis_membership
 from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.partitions import release_partitions
 from wildbench_assets.resources.archive import ArchiveResource
@@ -20,13 +20,20 @@ from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
-from wildbench_assets.resources.release_writer import file_digests, test_zip_entries, write_release
+from wildbench_assets.resources.release_writer import (
+    cut_records,
+    file_digests,
+    read_cut_record,
+    record_cut,
+    test_zip_entries,
+    write_release,
+)
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: keyed public ids, other releases' hidden labels kept hidden
 RELEASE_CHECKS = {  # name -> blocking
     "manifest_sealed": True, "reproducible": True, "counts_add_up": True, "public_test_has_no_labels": True,
-    "no_near_duplicates_across_splits": True, "camtrap_dp_valid": True,
+    "no_near_duplicates_across_splits": True, "camtrap_dp_valid": True, "hidden_labels_stay_hidden": True,
 }
 
 
@@ -117,38 +124,109 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     hidden test truth submissions are scored against; a perceptual-hash leak audit; Camtrap DP 1.0.
     The first materialization cuts it; every later one rebuilds it from its own frozen manifest and
     must reproduce every byte, or fails naming what differs. Images arriving later change only the next.
+    The cut is recorded in the hidden store (manifest, facts, the key of its public ids); a release the
+    instance recorded whose folder is lost is rebuilt from that record, never cut again. No cut publishes
+    a label another cut hides, or hides one another published (`hidden_labels_stay_hidden`).
     `profile: thesis` (read at the cut) builds the membership by the thesis's rules instead (lib/profiles)
     from every park's images, so the same model scored on both releases measures the thesis's optimism."""
     store, tax = archive.open(), taxonomy.load()
-    target = artifacts.path(f"releases/{context.partition_key}")
-    cut = not (target / "manifest.csv").exists()
+    name = context.partition_key
+    target = artifacts.path(f"releases/{name}")
+    recorded, record = recorded_manifest_sha256(context.instance, name), read_cut_record(artifacts, name)
+    cut = not (target / "manifest.csv").exists() and recorded is None and record is None
+    restore = not cut and not (target / "manifest.csv").exists()  # cut once, folder lost: rebuilt, never re-cut
+    id_key = None
     if cut:
         labels, splits = detection_labels, benchmark_splits
         facts, sealed_as = _facts(context, benchmark_splits, tax.class_names, config.max_distance), None
         if config.profile == "thesis":
             labels, splits, facts = _thesis_cut(context, facts, image_metadata, store, tax, detector, label_cache)
-        manifest = rel.build_manifest(labels, splits, lambda p: rel.sha256_hex(store.read(p)))
+        rows = rel.manifest_rows(labels, splits, lambda p: rel.sha256_hex(store.read(p)))
+        binding = cut_records(artifacts, name)
+        if config.profile != "default":  # today's test sets too: the default release cut after it will hide them
+            binding.append(rel.current_splits_record(benchmark_splits))
+        rows, kept = rel.keep_hidden_labels_hidden(rows, facts.split_by, binding)
+        labels = _as_kept(labels, rows)
+        facts, id_key = replace(facts, cross_release=kept), rel.new_id_key()
+        if facts.profile_rules:  # the thesis split's burst leak as published, after what was withheld
+            split = {**facts.profile_rules["split"], **burst_leak(rows)}
+            facts = replace(facts, profile_rules={**facts.profile_rules, "split": split})
+        manifest = rel.build_manifest(rows, id_key)
     else:  # frozen: rebuilt from its own manifest and facts, never from today's splits
-        manifest = rel.read_manifest((target / "manifest.csv").read_bytes())
-        facts = rel.ReleaseFacts.from_json((target / "release.json").read_text())
-        sealed_as = (target / "manifest.sha256").read_text().split()[0]
-    with artifacts.staged_dir(f"releases/{context.partition_key}", seal="manifest.csv") as staged:
+        manifest_data, facts_text = ((target / "manifest.csv").read_bytes(), (target / "release.json").read_text()) \
+            if not restore else _recorded_cut(name, recorded, record)
+        manifest, facts = rel.read_manifest(manifest_data), rel.ReleaseFacts.from_json(facts_text)
+        # The instance's record of the cut is the truth; the folder's own seal only for a release it never recorded.
+        sealed_as = recorded or (record and rel.sha256_hex(record.manifest)) or \
+            (target / "manifest.sha256").read_text().split()[0]
+    if restore:
+        _same_images(name, manifest, store)
+    earlier = [r for r in cut_records(artifacts, name) if cut or r.cut_at <= facts.cut_at]
+    conflicts = rel.cross_release_conflicts(manifest, facts.split_by, earlier)
+    with artifacts.staged_dir(f"releases/{name}", seal="manifest.csv") as staged:
         staging = staged.path
         built = write_release(staging, manifest, facts, store, tax)
         found = rel.release_findings(
             manifest, built.sheet["manifest_sha256"], sealed_as, file_digests(staging),
-            None if cut else file_digests(target), _labelled_inputs(labels) if cut else None,
+            None if cut or restore else file_digests(target), _labelled_inputs(labels) if cut else None,
             built.names, test_zip_entries(staging), tax.species_codes, built.audit["straddling_train_and_test"],
             facts.split_by, built.camtrap)
         result = dg.MaterializeResult(
             data_version=dg.DataVersion(found.manifest_sha256),
             metadata={"path": dg.MetadataValue.path(str(target)), "manifest_sha256": found.manifest_sha256,
                       "images": len(manifest), **{f"{s}_images": found.per_split.get(s, 0) for s in rel.RELEASE_SPLITS},
-                      "cut": cut, "near_duplicate_pairs": built.audit["pairs"],
+                      "cut": cut, "restored": restore, "near_duplicate_pairs": built.audit["pairs"],
                       "labels_fingerprint": facts.labels_fingerprint, "profile": facts.profile,
                       "datasheet": dg.MetadataValue.md(rel.datasheet_markdown(built.sheet))},
-            check_results=_check_results(found, built, cut))
+            check_results=[*_check_results(found, built, cut), _cross_release_check(conflicts, earlier)])
         for event in publish(context, result):
-            if isinstance(event, dg.MaterializeResult) and cut:  # checks passed: the cut becomes visible whole
+            if isinstance(event, dg.MaterializeResult) and (cut or restore):  # checks passed: visible whole
                 staged.publish()
+            if isinstance(event, dg.MaterializeResult):  # what a lost folder is rebuilt from (kept once)
+                record_cut(artifacts, name, rel.manifest_bytes(manifest), facts.to_json(), id_key)
             yield event
+
+
+def _as_kept(labels: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """`labels` as `keep_hidden_labels_hidden` kept the rows (withheld images out, moved ones re-split):
+    the labelled inputs the cut's counts are checked against."""
+    split = dict(zip(rows.path, rows.split))
+    kept = labels[labels.path.isin(split) | ~labels.split.isin(rel.RELEASE_SPLITS)].copy()
+    kept["split"] = [split.get(p, s) for p, s in zip(kept.path, kept.split)]
+    return kept
+
+
+def _recorded_cut(name: str, recorded: str | None, record) -> tuple[bytes, str]:
+    """(manifest, release.json) of a cut whose folder is lost, from its hidden record; a Failure naming why
+    when that record is gone or is not the cut the instance recorded."""
+    if record is None:
+        raise dg.Failure(f"release {name} was cut (the instance records manifest sha256 {recorded}) but its folder "
+                         "and its hidden record are gone: it cannot be rebuilt, and is never cut again with other "
+                         "content; restore the folder from a backup")
+    if recorded is not None and rel.sha256_hex(record.manifest) != recorded:
+        raise dg.Failure(f"release {name}: its hidden record (manifest sha256 {rel.sha256_hex(record.manifest)}) is "
+                         f"not the cut the instance recorded ({recorded}); nothing rebuilt")
+    return record.manifest, record.facts
+
+
+def _same_images(name: str, manifest: pd.DataFrame, store) -> None:
+    """A lost release is rebuilt only from the very images it was cut from (nothing else compares them)."""
+    def digest(path: str) -> str | None:
+        data = store.read_optional(path)
+        return None if data is None else rel.sha256_hex(data)
+    differ = [p for p, sha in zip(manifest.path, manifest.sha256) if digest(p) != sha]
+    if differ:
+        raise dg.Failure(f"release {name} was cut before and its folder is lost, but {len(differ)} of its images are "
+                         f"gone or changed in the archive (e.g. {differ[0]}): it cannot be rebuilt byte for byte, "
+                         "and is never cut again with other content; restore the folder or those images")
+
+
+def _cross_release_check(conflicts: pd.DataFrame, earlier: list) -> dg.AssetCheckResult:
+    """No label hidden in an earlier cut is published here, and none hidden here was published there
+    (a by-image split's test images, whose labels are not secret, are only counted)."""
+    binding = conflicts[conflicts.binding]
+    return dg.AssetCheckResult(
+        check_name="hidden_labels_stay_hidden", passed=binding.empty,
+        metadata={"compared_with": dg.MetadataValue.json(sorted(r.release for r in earlier)),
+                  "conflicts": len(binding), "test_labels_published_elsewhere": int((~conflicts.binding).sum()),
+                  "sample": dg.MetadataValue.md(binding.head(10).to_markdown() if len(binding) else "none")})

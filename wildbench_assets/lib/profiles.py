@@ -55,8 +55,6 @@ def thesis_membership(metadata: pd.DataFrame, species_codes, seed: int = 0,
     plan = thesis_plan(seed)
     assigned = make_splits(curated.sort_values("path", ignore_index=True), plan)
     chosen = assigned[assigned.selected].drop(columns="selected").sort_values("path", ignore_index=True)
-    trained = set(chosen.sequence[chosen.split.isin(["train", "val"])])
-    tested = set(chosen.sequence[chosen.split == "test"])
     rules = {
         "profile": "thesis",
         "burst": burst,
@@ -64,14 +62,20 @@ def thesis_membership(metadata: pd.DataFrame, species_codes, seed: int = 0,
                   "seen_share": plan.seen_share, "cap": "mean images per species of the split, rounded up to "
                   f"{plan.cap_round_to}", "empty_share": plan.empty_share,
                   "meaning": "images assigned one by one (the thesis's random split): frames of one burst "
-                             "land in train and test",
-                  "sequences_in_train_and_test": len(trained & tested), "test_sequences": len(tested)},
+                             "land in train and test", **burst_leak(chosen)},
         "boxes": "one per image: the most confident animal detection at or above the label threshold "
                  "(the thesis's labels held one box per image)",
         "leak_audit": "reported, not blocking: the random split leaks bursts by design, which is what this "
                       "profile measures",
     }
     return chosen, rules
+
+
+def burst_leak(rows: pd.DataFrame) -> dict[str, int]:
+    """How many of the test sequences of a membership (split, sequence) also have frames in train/val."""
+    trained = set(rows.sequence[rows.split.isin(["train", "val"])])
+    tested = set(rows.sequence[rows.split == "test"])
+    return {"sequences_in_train_and_test": len(trained & tested), "test_sequences": len(tested)}
 
 
 def one_box_per_image(labels: pd.DataFrame) -> pd.DataFrame:

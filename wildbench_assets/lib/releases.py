@@ -9,10 +9,12 @@ re-materialization rebuilds them and compares bytes.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 import posixpath
 import re
+import secrets
 from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
@@ -20,6 +22,7 @@ import pandas as pd
 from wildbench_assets.lib.datasets import coco_document, usable
 from wildbench_assets.lib.image_header import IMAGE_SUFFIXES
 from wildbench_assets.lib.scoring import ScoringError
+from wildbench_assets.lib.splits import SplitPlan, leakage_groups
 from wildbench_assets.lib.zips import ZipMember
 
 RELEASE_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")  # a release id: a folder name, nothing more
@@ -48,11 +51,14 @@ class ReleaseFacts:
     max_distance: int           # the leak audit's threshold
     profile: str = "default"    # lib/profiles: default | thesis
     profile_rules: dict | None = None  # the rules a non-default profile used (burst, split, boxes, audit)
+    cross_release: dict | None = None  # what was kept public or withheld so no other release's hidden labels leak
 
     def to_json(self) -> str:
         facts = asdict(self)
         if self.profile == "default" and self.profile_rules is None:  # as before profiles existed
             del facts["profile"], facts["profile_rules"]
+        if self.cross_release is None:
+            del facts["cross_release"]
         return json.dumps(facts, indent=1, sort_keys=True) + "\n"
 
     @classmethod
@@ -77,11 +83,20 @@ def named_release(data: bytes) -> str:
     return name
 
 
-def public_ids(sha256: pd.Series) -> pd.Series:
-    """`wb` + 16 hex digits of the image's content hash: says nothing about park, species or camera
-    (a hash of the archive path could be guessed species by species). Byte-identical images share a
-    digest; the second and later (in the given order) get `-2`, `-3`, ..."""
-    base = "wb" + sha256.astype(str).str[:16]
+def new_id_key() -> bytes:
+    """A release's secret for its public ids: random, kept only in the hidden record of its cut."""
+    return secrets.token_bytes(32)
+
+
+def public_ids(sha256: pd.Series, key: bytes | None = None) -> pd.Series:
+    """`wb` + 16 hex digits of HMAC-SHA256(`key`, the image's content hash): says nothing about park,
+    species or camera, and no published digest (train ZIPs list theirs) leads to it without the
+    release's secret key. `key` None: the bare digest prefix (the current splits' working ZIPs only).
+    Byte-identical images share a digest; the second and later (in the given order) get `-2`, `-3`, ..."""
+    digests = sha256.astype(str)
+    if key is not None:
+        digests = digests.map(lambda d: hmac.new(key, d.encode(), hashlib.sha256).hexdigest())
+    base = "wb" + digests.str[:16]
     rank = base.groupby(base).cumcount()
     return base.where(rank == 0, base + "-" + (rank + 1).astype(str))
 
@@ -112,17 +127,23 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def build_manifest(labels: pd.DataFrame, splits: pd.DataFrame, read_digest) -> pd.DataFrame:
-    """The release's rows from the labelled splits (every usable image: labelled animals and empties),
-    with capture times and sequences from the splits table. Sorted by split, then path.
-    `read_digest(path)`: the sha256 of an image the labeller never read (empties are not inferred on)."""
+def manifest_rows(labels: pd.DataFrame, splits: pd.DataFrame, read_digest) -> pd.DataFrame:
+    """The release's candidate rows from the labelled splits (every usable image: labelled animals and
+    empties), with capture times and sequences from the splits table. `read_digest(path)`: the sha256
+    of an image the labeller never read (empties are not inferred on)."""
     rows = with_digests(usable(labels)[lambda f: f.split.isin(RELEASE_SPLITS)], read_digest)
     times = splits[["path", "captured_at", "sequence"]].drop_duplicates("path")
-    rows = rows.drop(columns=["captured_at", "sequence"], errors="ignore").merge(times, on="path", how="left")
+    return rows.drop(columns=["captured_at", "sequence"], errors="ignore").merge(times, on="path", how="left")
+
+
+def build_manifest(rows: pd.DataFrame, id_key: bytes) -> pd.DataFrame:
+    """The manifest of `manifest_rows` (as kept by `keep_hidden_labels_hidden`): sorted by split, then
+    path, public ids keyed by the release's `id_key`."""
+    rows = rows.copy()
     rows["split"] = pd.Categorical(rows["split"], categories=list(RELEASE_SPLITS), ordered=True)
     rows = rows.sort_values(["split", "path"], ignore_index=True)
     rows["split"] = rows["split"].astype(str)
-    rows["public_id"] = public_ids(rows["sha256"]) if len(rows) else pd.Series(dtype=object)
+    rows["public_id"] = public_ids(rows["sha256"], id_key) if len(rows) else pd.Series(dtype=object)
     captured = pd.to_datetime(rows["captured_at"])
     rows["captured_at"] = captured.dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
     rows["width"], rows["height"] = rows["width"].astype(int), rows["height"].astype(int)
@@ -221,6 +242,7 @@ def datasheet(manifest: pd.DataFrame, facts: ReleaseFacts, manifest_sha256: str,
                    "test_labels": "hidden: the public test download holds images and an image list only"},
         "leak_audit": leak_summary,
         **({} if facts.profile == "default" else {"profile": facts.profile, "profile_rules": facts.profile_rules}),
+        **({} if facts.cross_release is None else {"other_releases": facts.cross_release}),
     }
 
 
@@ -255,6 +277,7 @@ def datasheet_markdown(sheet: dict) -> str:
         f"- Leak audit: {audit.get('pairs', 0)} near-duplicate pairs across splits (perceptual hash distance <= "
         f"{audit.get('max_distance')}), {audit.get('straddling_train_and_test', 0)} of them between train/val "
         "and test.",
+        *_other_release_lines(sheet),
         "",
         *_profile_lines(sheet),
         "## How to cite", "",
@@ -263,6 +286,19 @@ def datasheet_markdown(sheet: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _other_release_lines(sheet: dict) -> list[str]:
+    other = sheet.get("other_releases")
+    if not other:
+        return []
+    return [f"- Other releases ({', '.join(other['compared_with']) or 'none before it'}): no image hidden in one is "
+            f"published with a label in another: {other['withheld']['images']} images hidden in another release "
+            f"(or of its unseen test cameras or hidden sequences) withheld, {other['kept_public']['images']} images "
+            "whose label another release published kept in train instead of a test set."
+            + (f" Its test labels are not secret: {other['test_labels_published_elsewhere']} of its test images are "
+               "published with a label by another release (the thesis protocol is measured here, not a benchmark)."
+               if "test_labels_published_elsewhere" in other else "")]
 
 
 def _profile_lines(sheet: dict) -> list[str]:
@@ -330,3 +366,124 @@ def release_findings(manifest: pd.DataFrame, manifest_sha256: str, sealed_as: st
         label_leaks=[f"{s}.zip: {n}" for s, names in test_entries.items() for n in label_leaks(names, species_codes)],
         straddling_train_and_test=straddling, leaks_block=split_by != "image",
         camtrap_written=bool(camtrap["written"]), camtrap_problems=list(camtrap["problems"]))
+
+
+# --- across releases: a label hidden once is never published, anywhere --------------------------------
+
+@dataclass(frozen=True)
+class CutRecord:
+    """A cut release as its record holds it: what a later cut is compared with."""
+
+    release: str
+    manifest: pd.DataFrame
+    split_by: str
+    cut_at: str
+
+
+CONFLICT_COLUMNS = ["path", "split", "release", "reason", "binding"]
+
+
+def keeps_tests_secret(split_by: str) -> bool:
+    """Whether a release's test labels are secret: not for a by-image split (the thesis protocol), whose
+    test images share bursts with train by design and are mostly published with labels by the default
+    release cut from the same archive; its hidden sets bind no other release (it measures a protocol)."""
+    return split_by != "image"
+
+
+def hidden_unit(split: str, split_by: str) -> str:
+    """What of a hidden image may never be public with a label elsewhere: its camera (a test set of unseen
+    cameras), the image alone (the thesis's by-image split), else its sequence (test_seen, or a test set
+    split by sequence)."""
+    return split_by if split == "test" and split_by in ("camera", "image") else "sequence"
+
+
+def _times(column: pd.Series) -> pd.Series:
+    return pd.to_datetime(column.replace("", None), errors="coerce")
+
+
+def cross_release_conflicts(new: pd.DataFrame, split_by: str, earlier: list[CutRecord],
+                            gap_s: float = SplitPlan.sequence_gap_s) -> pd.DataFrame:
+    """Rows of `new` (a membership: path, split, sha256, camera, captured_at) that would publish a hidden
+    label of an `earlier` release, or hide a label one of them published: a train/val image that is an
+    image hidden there (same path or bytes), a frame of its unseen test cameras or of its hidden
+    sequences; a test image whose image, camera (unseen cameras) or sequence (test_seen) had a frame
+    published with a label there. Sequences are rebuilt over both releases' frames together (camera,
+    capture time), so a burst that gained an earlier frame is still the same burst. Columns:
+    CONFLICT_COLUMNS, one row per path (its first reason); `binding` False: a test image of a release
+    whose test labels are not secret (`keeps_tests_secret`), published elsewhere: reported, not a conflict.
+    A release whose test labels are not secret binds no other."""
+    found = []
+    new_public = new.split.isin(PUBLIC_SPLITS).to_numpy()
+    new_hidden = new.split.isin(HIDDEN_SPLITS).to_numpy()
+    new_units = pd.Series([hidden_unit(s, split_by) for s in new.split], index=new.index, dtype=object)
+    for record in earlier:
+        old = record.manifest
+        both = pd.concat([new[["camera"]].assign(captured_at=_times(new.captured_at)),
+                          old[["camera"]].assign(captured_at=_times(old.captured_at))], ignore_index=True)
+        sequences = leakage_groups(both, "sequence", gap_s)
+        new_seq = pd.Series(sequences.iloc[:len(new)].to_numpy(), index=new.index)
+        old_seq = pd.Series(sequences.iloc[len(new):].to_numpy(), index=old.index)
+        hidden, public = old.split.isin(HIDDEN_SPLITS), old.split.isin(PUBLIC_SPLITS)
+        units = pd.Series([hidden_unit(s, record.split_by) for s in old.split], index=old.index, dtype=object)
+        if not keeps_tests_secret(record.split_by):  # binds no other release
+            hidden = pd.Series(False, index=old.index)
+        same_image = new.path.isin(old.path[hidden]) | new.sha256.isin(old.sha256[hidden])
+        tests = [(same_image, "an image hidden"),
+                 (new.camera.isin(old.camera[hidden & (units == "camera")]), "a frame of an unseen test camera"),
+                 (new_seq.isin(old_seq[hidden & (units == "sequence")]), "a frame of a hidden sequence")]
+        for mask, what in tests:
+            hit = new[new_public & mask.to_numpy()]
+            found += [(p, s, record.release, f"published here, {what} in {record.release}", True)
+                      for p, s in zip(hit.path, hit.split)]
+        was_public = new.path.isin(old.path[public]) | new.sha256.isin(old.sha256[public])
+        was_public |= (new_units == "camera") & new.camera.isin(old.camera[public])
+        was_public |= (new_units == "sequence") & new_seq.isin(old_seq[public])
+        hit = new[new_hidden & was_public.to_numpy()]
+        found += [(p, s, record.release, f"hidden here, published with a label in {record.release}",
+                   keeps_tests_secret(split_by)) for p, s in zip(hit.path, hit.split)]
+    found = pd.DataFrame(found, columns=CONFLICT_COLUMNS).astype({"binding": bool})
+    return found.sort_values("binding", ascending=False, kind="stable").drop_duplicates("path", ignore_index=True)
+
+
+def current_splits_record(splits: pd.DataFrame) -> CutRecord:
+    """The benchmark's current splits (`benchmark_splits`) as a record: a profile release cut before the
+    default release that will hide their test sets withholds them too, so the order of cuts never matters."""
+    columns = ["path", "split", "camera", "captured_at"]
+    rows = splits[columns] if len(splits) else pd.DataFrame(columns=columns)
+    rows = rows[rows.split.isin(HIDDEN_SPLITS)].assign(sha256="")  # only what they hide: they publish nothing
+    split_by = str(splits.split_by.iloc[0]) if len(splits) and "split_by" in splits else "camera"
+    return CutRecord("current splits", rows.reset_index(drop=True), split_by, "")
+
+
+def keep_hidden_labels_hidden(rows: pd.DataFrame, split_by: str, earlier: list[CutRecord],
+                              gap_s: float = SplitPlan.sequence_gap_s) -> tuple[pd.DataFrame, dict]:
+    """(`rows`, a cut's candidate membership, made to pass `cross_release_conflicts`; what was done, for
+    the release's facts). A test image whose image, camera or sequence an earlier release published
+    with a label is kept public (train: its label is public already) — e.g. a train burst that gained
+    an earlier frame and so a new sequence key; a train/val image hidden in an earlier release (or of
+    its unseen test cameras or hidden sequences) is withheld. Each round strictly shrinks the hidden
+    rows or the rows, so it ends."""
+    rows, kept_public, withheld = rows.copy(), {}, {}
+    while True:
+        reported = cross_release_conflicts(rows, split_by, earlier, gap_s)
+        found = reported[reported.binding]
+        if found.empty:
+            break
+        hidden = found[found.split.isin(HIDDEN_SPLITS)]
+        if len(hidden):  # first: a moved image may be hidden in yet another release, and is then withheld
+            rows.loc[rows.path.isin(hidden.path), "split"] = "train"
+            kept_public.update(zip(hidden.path, hidden.reason))
+            continue
+        withheld.update(zip(found.path, found.reason))
+        kept_public = {p: r for p, r in kept_public.items() if p not in withheld}
+        rows = rows[~rows.path.isin(found.path)]
+
+    def tally(reasons: dict) -> dict:
+        return {"images": len(reasons), "why": {k: int(v) for k, v in sorted(pd.Series(
+            list(reasons.values()), dtype=object).value_counts().items())}}
+
+    summary = {"compared_with": sorted(r.release for r in earlier), "kept_public": tally(kept_public),
+               "withheld": tally(withheld)}
+    if not keeps_tests_secret(split_by):
+        summary["test_labels_published_elsewhere"] = int((~reported.binding).sum())
+    return rows, summary

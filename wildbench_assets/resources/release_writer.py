@@ -114,3 +114,54 @@ def withheld_paths(releases_root: Path, current_splits) -> frozenset[str]:
         if table is not None and "path" in table:
             found |= set(table.path[table.split.isin(rel.HIDDEN_SPLITS)] if "split" in table else table.path)
     return frozenset(found)
+
+
+# --- the record of every cut, kept outside the release folder (never published) -----------------------
+
+RECORDS = "hidden/releases"  # <id>/manifest.csv, release.json, id_key: what a lost release is rebuilt from
+
+
+@dataclass(frozen=True)
+class CutRecordFiles:
+    manifest: bytes
+    facts: str
+    id_key: bytes | None  # None: a release recorded after the fact (cut before records were kept)
+
+
+def read_cut_record(artifacts, release: str) -> CutRecordFiles | None:
+    folder = artifacts.path(f"{RECORDS}/{release}")
+    if not (folder / "manifest.csv").is_file() or not (folder / "release.json").is_file():
+        return None
+    key = folder / "id_key"
+    return CutRecordFiles((folder / "manifest.csv").read_bytes(), (folder / "release.json").read_text(),
+                          bytes.fromhex(key.read_text().strip()) if key.is_file() else None)
+
+
+def record_cut(artifacts, release: str, manifest_data: bytes, facts_json: str, id_key: bytes | None) -> None:
+    """Keep the cut's membership, facts and id key in the hidden store; once written, never replaced."""
+    if read_cut_record(artifacts, release) is not None:
+        return
+    with artifacts.writing_dir(f"{RECORDS}/{release}") as folder:
+        (folder / "release.json").write_text(facts_json)
+        if id_key is not None:
+            (folder / "id_key").write_text(id_key.hex() + "\n")
+        (folder / "manifest.csv").write_bytes(manifest_data)
+
+
+def cut_records(artifacts, exclude: str) -> list[rel.CutRecord]:
+    """Every cut release but `exclude`: its hidden record, or (a release cut before records were kept)
+    its folder; a release whose folder was lost still counts."""
+    found: dict[str, tuple[bytes, str]] = {}
+    for root in (RECORDS, "releases"):  # listed, then only the two small files fetched (not the ZIPs)
+        names = sorted({o.key.split("/")[-2] for o in artifacts.list(f"{root}/")
+                        if o.key.endswith("/manifest.csv") and o.key.count("/") == root.count("/") + 2})
+        for name in names:
+            manifest = artifacts.path(f"{root}/{name}/manifest.csv")
+            facts = artifacts.path(f"{root}/{name}/release.json")
+            if name != exclude and name not in found and not name.startswith(".") and facts.is_file():
+                found[name] = (manifest.read_bytes(), facts.read_text())
+    records = []
+    for name, (data, text) in sorted(found.items()):
+        facts = rel.ReleaseFacts.from_json(text)
+        records.append(rel.CutRecord(name, rel.read_manifest(data), facts.split_by, facts.cut_at))
+    return records
