@@ -26,6 +26,7 @@ from wildbench_assets.lib.arrivals import (
     ArchiveScan,
     Fingerprint,
     fingerprint_of,
+    partition_fingerprint,
     plan_ingest,
 )
 from wildbench_assets.lib.inventory import arrival_day
@@ -102,8 +103,9 @@ def test_fingerprint_str_parse_round_trip():
 
 
 def test_archive_scan_groups_by_park_and_utc_day_and_round_trips_json():
-    """ArchiveScan: one fingerprint per (park, UTC day of mtime); root files and manifests are ignored,
-    unsafe park names are counted aside; its JSON form (the sensor cursor) restores it exactly."""
+    """ArchiveScan: one fingerprint per (park, UTC day of mtime); root files are ignored, a park's manifest
+    is part of that park's fingerprints (not an image of it), unsafe park names are counted aside; its JSON
+    form (the sensor cursor) restores it exactly."""
     late = datetime(2024, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=-3)))  # 2024-05-02 02:30 UTC
     objects = [
         Obj("donana/lyn/c1/a.jpg", "1", MAY1), Obj("donana/lyn/c1/b.jpg", "2", late.astimezone(UTC)),
@@ -112,11 +114,13 @@ def test_archive_scan_groups_by_park_and_utc_day_and_round_trips_json():
     ]
     scan = ArchiveScan.empty()
     assert scan.add(objects) == "bad|park/z.jpg"  # the last key seen, whatever it was
+    manifests = {"donana/manifest.json": "5"}
     assert scan.fingerprints() == {
-        ("donana", "2024-05-01"): fingerprint_of(objects[:1]),
-        ("donana", "2024-05-02"): fingerprint_of(objects[1:2]),
+        ("donana", "2024-05-01"): partition_fingerprint(objects[:1], "donana", manifests),
+        ("donana", "2024-05-02"): partition_fingerprint(objects[1:2], "donana", manifests),
         ("snieves", "2024-05-01"): fingerprint_of(objects[2:3]),
     }
+    assert scan.fingerprints()[("donana", "2024-05-01")] != fingerprint_of(objects[:1])
     assert scan.rejected_parks == {"bad|park": 2}
     again = ArchiveScan.from_json(json.loads(json.dumps(scan.to_json())))
     assert again.fingerprints() == scan.fingerprints() and again.rejected_parks == scan.rejected_parks
@@ -471,3 +475,54 @@ def test_sensor_reingests_a_day_restored_after_it_vanished(archive, tmp_path):
     assert requested(back) == {part: requested(first)[part]}  # the planner does want to re-ingest it
     run_key = back.run_requests[0].run_key
     assert not instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}))
+
+
+# ------------------------------------------------------------------ changes `wildbench run` must not miss
+
+def wildbench_run(archive: Path, home: Path, capsys, *args: str) -> tuple[int, str]:
+    """`wildbench run --archive …` in process on the instance and data folder under `home`: (exit code, output)."""
+    from wildbench_assets.cli import main
+
+    code = main(["run", "--archive", str(archive), *args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture
+def cli_home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    return tmp_path
+
+
+def coco_manifest(labels: dict[str, str], locations: dict[str, str] | None = None) -> bytes:
+    """A COCO Camera Traps manifest: file name -> species code (one box each), optional locations."""
+    codes = sorted(set(labels.values()))
+    return json.dumps({
+        "images": [{"id": name, "file_name": name, **({"location": locations[name]} if locations else {})}
+                   for name in labels],
+        "annotations": [{"id": i, "image_id": name, "category_id": codes.index(code) + 1, "bbox": [1, 1, 5, 5]}
+                        for i, (name, code) in enumerate(labels.items())],
+        "categories": [{"id": i + 1, "name": code} for i, code in enumerate(codes)],
+    }).encode()
+
+
+def test_run_ingests_again_when_a_manifest_is_corrected(cli_home, capsys):
+    """A corrected manifest (one image relabelled) changes no image, but it changes what the images are:
+    `wildbench run` re-ingests the park instead of answering `nothing to do`."""
+    import pandas as pd
+
+    archive = cli_home / "archive"
+    for i in range(3):
+        put(archive, f"donana/cam0/{i}.jpg", MAY1 + timedelta(minutes=i))
+    put(archive, "donana/manifest.json", MAY1, coco_manifest({f"cam0/{i}.jpg": "lyn" for i in range(3)}))
+    assert wildbench_run(archive, cli_home, capsys, "--select", "raw_images")[0] == 0
+    assert "nothing to do" in wildbench_run(archive, cli_home, capsys, "--select", "raw_images")[1]
+
+    put(archive, "donana/manifest.json", MAY1,  # same arrival time, one label corrected
+        coco_manifest({"cam0/0.jpg": "lyn", "cam0/1.jpg": "sus", "cam0/2.jpg": "lyn"}))
+    code, out = wildbench_run(archive, cli_home, capsys, "--select", "raw_images")
+    assert code == 0 and "nothing to do" not in out
+    table = pd.read_parquet(cli_home / "data" / "raw_images").set_index("path")
+    assert table.loc["donana/cam0/1.jpg", "species"] == "sus"
+    assert "nothing to do" in wildbench_run(archive, cli_home, capsys, "--select", "raw_images")[1]

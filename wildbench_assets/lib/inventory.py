@@ -36,6 +36,11 @@ def is_manifest(key: str) -> bool:
     return posixpath.basename(key) == MANIFEST_NAME
 
 
+def manifest_keys(park: str) -> tuple[str, str]:
+    """The manifests that describe a park's objects: the archive's root one, then the park's own (it wins)."""
+    return MANIFEST_NAME, f"{park}/{MANIFEST_NAME}"
+
+
 def describe_path(key: str) -> dict[str, str]:
     """park, species and camera from `<park>/<species>/<camera folders…>/<file>`; `unknown` where the
     path is too short. The camera is every folder between species and file (SD-card layouts such as
