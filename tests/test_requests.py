@@ -1,6 +1,7 @@
 """Custom dataset requests: validation, and a request end to end through the sensor and a real run."""
 
 import json
+import os
 import shutil
 import zipfile
 
@@ -95,6 +96,21 @@ def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path):
     assert {n[:-4] for n in names if n.endswith(".txt")} == {n[:-4] for n in names if n.endswith(".xml")}
     assert "coco.json" in names and manifest["limit"] == 5
 
+    # The request replaced by another (its file copied in with an older mtime): its content is new, it runs.
+    answered = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=again.cursor))
+    assert not answered.run_requests
+    replaced = inbox / "boar-2024.json"
+    replaced.write_text(json.dumps({"parks": ["snieves"], "species": ["sus"], "limit": 3}))
+    os.utime(replaced, (1_600_000_000, 1_600_000_000))
+    rerun_tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=answered.cursor))
+    assert [r.partition_key for r in rerun_tick.run_requests] == ["boar-2024"]
+    assert rerun_tick.run_requests[0].run_key not in {r.run_key for r in result.run_requests}
+    assert job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False).success
+    assert json.loads((inbox / "boar-2024.result.json").read_text())["images"] == 3
+    replaced.write_text(json.dumps({"parks": ["snieves"], "species": ["sus"], "limit": 5,
+                                    "formats": ["yolo", "voc", "coco"]}))
+    assert job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False).success
+
     bad = job.execute_in_process(instance=instance, partition_key="unicorns", raise_on_error=False)
     assert not bad.success
     error = json.loads((inbox / "unicorns.error.json").read_text())["error"]
@@ -106,6 +122,36 @@ def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path):
     (inbox / "boar-2024.result.json").unlink()
     rerun = job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False)
     assert rerun.success and json.loads((inbox / "boar-2024.result.json").read_text())["images"] == answer["images"]
+
+
+def test_a_replaced_request_runs_again_whatever_its_mtime(tmp_path):
+    """The requests sensor follows content, not times: a request answered, then replaced by one whose file
+    carries an older mtime (`cp -p`, `rsync -a`), is started again (once); an unchanged one never is."""
+    from wildbench_assets.resources.inbox import RequestInbox
+    from wildbench_assets.sensors import custom_export_requests
+
+    inbox = RequestInbox(uri=str(tmp_path))
+    instance = dg.DagsterInstance.ephemeral()
+
+    def tick(cursor=None):
+        return custom_export_requests(dg.build_sensor_context(instance=instance, cursor=cursor,
+                                                              resources={"inbox": inbox}))
+
+    (tmp_path / "deer.json").write_text(json.dumps({"species": ["cer"]}))
+    first = tick()
+    assert [r.partition_key for r in first.run_requests] == ["deer"]
+    inbox.write_json("deer.result.json", {"request": "deer", "status": "done"})  # what the run answers
+    answered = tick(first.cursor)
+    assert not answered.run_requests and not tick(answered.cursor).run_requests
+
+    (tmp_path / "deer.json").write_text(json.dumps({"species": ["cer", "sus"]}))
+    os.utime(tmp_path / "deer.json", (1_600_000_000, 1_600_000_000))  # older than its answer
+    replaced = tick(answered.cursor)
+    assert [r.partition_key for r in replaced.run_requests] == ["deer"]
+    assert replaced.run_requests[0].run_key != first.run_requests[0].run_key
+    assert not tick(replaced.cursor).run_requests  # started: not twice
+    inbox.write_json("deer.result.json", {"request": "deer", "status": "done"})
+    assert not tick(tick(replaced.cursor).cursor).run_requests
 
 
 def test_the_launchpad_config_and_the_request_schema_are_one():
