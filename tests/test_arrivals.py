@@ -526,3 +526,29 @@ def test_run_ingests_again_when_a_manifest_is_corrected(cli_home, capsys):
     table = pd.read_parquet(cli_home / "data" / "raw_images").set_index("path")
     assert table.loc["donana/cam0/1.jpg", "species"] == "sus"
     assert "nothing to do" in wildbench_run(archive, cli_home, capsys, "--select", "raw_images")[1]
+
+
+def test_run_remakes_a_deleted_or_garbage_parquet_partition(cli_home, capsys):
+    """A stored table the instance says is current but whose file was deleted, or overwritten with
+    garbage, is named and materialized again (with what reads it), never `nothing to do`."""
+    import pandas as pd
+
+    archive = cli_home / "archive"
+    for i in range(3):
+        put(archive, f"donana/lyn/cam0/{i}.jpg", MAY1 + timedelta(minutes=i))
+    select = ("--select", "raw_images,image_metadata")
+    assert wildbench_run(archive, cli_home, capsys, *select)[0] == 0
+    raw, metadata = (cli_home / "data" / name / "donana" / "2024-05-01.parquet" for name in ("raw_images",
+                                                                                         "image_metadata"))
+    expected = pd.read_parquet(metadata)
+
+    metadata.unlink()
+    code, out = wildbench_run(archive, cli_home, capsys, *select)
+    assert code == 0 and "nothing to do" not in out and f"{metadata} is missing" in out
+    assert pd.read_parquet(metadata).path.tolist() == expected.path.tolist()
+
+    raw.write_bytes(b"not parquet at all")
+    code, out = wildbench_run(archive, cli_home, capsys, *select)
+    assert code == 0 and f"{raw} is not a Parquet file" in out
+    assert len(pd.read_parquet(raw)) == 3 and len(pd.read_parquet(metadata)) == 3
+    assert "nothing to do" in wildbench_run(archive, cli_home, capsys, *select)[1]

@@ -173,6 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   "[A-Za-z0-9][A-Za-z0-9_.-]* (it becomes a partition key)", file=sys.stderr)
         for park, day in plan.vanished:
             print(f"warning: every object of park={park} day={day} vanished: re-ingesting it as empty", file=sys.stderr)
+        for line in plan.damaged:
+            print(f"warning: {line}: materializing it again", file=sys.stderr)
         for key in plan.order:
             todo, fresh = len(plan.todo.get(key, [])), plan.up_to_date.get(key, 0)
             if key in plan.unselected:

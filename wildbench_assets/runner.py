@@ -3,6 +3,7 @@
 The plan comes from the asset graph and the instance, never from a list kept here:
 1. the archive is scanned and fingerprinted per (park, arrival day) exactly as the `archive_arrivals`
    sensor does; partitions whose fingerprint differs from what their last ingest stored are ingested;
+   a materialized partition whose Parquet file is missing or not Parquet is re-made too;
 2. every other asset partition, in the graph's topological order, runs when it is missing, when an
    upstream partition is planned in this run, or when an upstream partition was materialized after it
    (the automation's own triggers; assets that re-derive only on a schedule in the daemon run here too,
@@ -95,6 +96,7 @@ class Plan:
     vanished: list[tuple[str, str]] = field(default_factory=list)
     rejected_parks: dict[str, int] = field(default_factory=dict)  # folders that cannot be partition keys
     unselected: set[dg.AssetKey] = field(default_factory=set)
+    damaged: list[str] = field(default_factory=list)  # stored tables found missing or unreadable: re-run
 
     @property
     def empty(self) -> bool:
@@ -135,6 +137,7 @@ def _plan(defs, instance, store, selection, force) -> Plan:
         return latest[key]
 
     park_day_def = graph.get(dg.AssetKey("raw_images")).partitions_def
+    tables = defs.resources.get("parquet_io_manager")
     for key in order:
         node = graph.get(key)
         if node.partitions_def is None:
@@ -143,11 +146,17 @@ def _plan(defs, instance, store, selection, force) -> Plan:
             candidates = [str(park_day_key(p, d)) for p, d in known_pairs]
         else:
             candidates = list(node.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+        # a materialized partition whose Parquet file is gone or garbage is re-made (its readers with it)
+        broken = (tables.damaged(key, [c for c in candidates if c in latest_of(key)], node.partitions_def)
+                  if tables is not None and node.assets_def.get_io_manager_key_for_asset_key(key)
+                  == "parquet_io_manager" else {})
+        plan.damaged += [f"{key.to_user_string()} {reason}" for reason in broken.values()]
         if key == dg.AssetKey("raw_images"):
-            chosen = [c for c in candidates if c not in latest_of(key)
+            chosen = [c for c in candidates if c not in latest_of(key) or c in broken
                       or tuple(reversed(c.split("|"))) in to_ingest]
         else:
-            chosen = [c for c in candidates if _needs_run(graph, instance, key, c, latest_of, planned, force)]
+            chosen = [c for c in candidates
+                      if c in broken or _needs_run(graph, instance, key, c, latest_of, planned, force)]
         if selection is not None and key.to_user_string() not in selection:
             chosen = []
             plan.unselected.add(key)
