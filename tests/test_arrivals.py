@@ -552,3 +552,27 @@ def test_run_remakes_a_deleted_or_garbage_parquet_partition(cli_home, capsys):
     assert code == 0 and f"{raw} is not a Parquet file" in out
     assert len(pd.read_parquet(raw)) == 3 and len(pd.read_parquet(metadata)) == 3
     assert "nothing to do" in wildbench_run(archive, cli_home, capsys, *select)[1]
+
+
+def test_cameras_in_card_folders_under_a_manifest_stay_apart(cli_home, capsys):
+    """`D01/100RECNX/` and `D02/100RECNX/` under a park's manifest (no `location`, no species folder) are two
+    cameras: the same-second frames of one species in each are both kept, not burst-cleaned as one camera."""
+    import pandas as pd
+    from PIL import Image
+
+    from wildbench_assets.lib.demo_archive import encode_jpeg, exif_bytes
+
+    archive = cli_home / "archive"
+    taken = datetime(2024, 4, 2, 6, 30)
+    names = [f"{camera}/100RECNX/IMG_{i:04d}.JPG" for camera in ("D01", "D02") for i in range(2)]
+    for name in names:
+        i = int(name[-6:-4])
+        image = Image.new("RGB", (64, 48), (40 * i + 20, 90, 60))
+        put(archive, f"donana/{name}", MAY1, encode_jpeg(image, exif_bytes(taken + timedelta(seconds=30 * i),
+                                                                           "RECONYX", "HC600", "colon")))
+    put(archive, "donana/manifest.json", MAY1, coco_manifest(dict.fromkeys(names, "sus")))
+    code, out = wildbench_run(archive, cli_home, capsys, "--select", "raw_images,image_metadata,curated_images")
+    assert code == 0, out
+    curated = pd.read_parquet(cli_home / "data" / "curated_images")
+    assert sorted(curated.path) == sorted(f"donana/{n}" for n in names)  # no frame lost
+    assert curated.groupby("camera").size().to_dict() == {"donana/D01/100RECNX": 2, "donana/D02/100RECNX": 2}

@@ -23,7 +23,7 @@ from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.manifests import load_manifests, manifest_etags
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-INGEST_CODE_VERSION = "3"
+INGEST_CODE_VERSION = "4"  # 4: manifests in the data version; manifest cameras without location
 
 RAW_CHECKS = ["unique_paths", "known_parks", "known_species", "listing_complete"]
 METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture_dates", "readable_dimensions",
