@@ -43,15 +43,45 @@ def test_selection_filters_orders_and_pages():
         "path": [f"p{i}" for i in range(6)], "park": ["snieves", "donana"] * 3,
         "species": ["sus", "sus", "vul", "emp", "sus", "cer"],
         "captured_at": [t0 + pd.Timedelta(days=d) for d in (5, 1, 2, 3, 4, 0)],
+        "camera": [f"c{i}" for i in range(6)],
     })
     assert list(select_images(curated, spec(species=["sus"])).path) == ["p1", "p4", "p0"]
     assert list(select_images(curated, spec(species=["sus"], offset=1, limit=1)).path) == ["p4"]
     assert list(select_images(curated, spec(parks=["donana"], include_empties=True)).path) == ["p5", "p1", "p3"]
     assert list(select_images(curated, spec(start_date="2024-03-03", end_date="2024-03-05")).path) == ["p2", "p4"]
-    assert list(select_images(curated, spec(species=["sus"]), withheld={"p4"}).path) == ["p1", "p0"]
+    hidden = curated.iloc[[4]].assign(split="test_seen")
+    assert list(select_images(curated, spec(species=["sus"]), [hidden]).path) == ["p1", "p0"]
     with pytest.raises(RequestError, match="no image matches"):
         select_images(curated, spec(species=["lyn"]))
     assert request_id_of("req-1.json") == "req-1" and request_id_of("req-1.result.json") is None
+
+
+def test_requests_withhold_test_cameras_and_hidden_sequences_whole():
+    """Not only the hidden images: every image of an unseen test camera (its empties look exactly like its
+    hidden images), every frame of a hidden sequence — also one added since, that opens the burst — for
+    the current splits and each release alike; a camera that is also public in that set stays requestable."""
+    from wildbench_assets.lib.dataset_requests import withheld_mask
+
+    t0 = pd.Timestamp("2024-03-01 06:00")
+    at = [t0, t0 + pd.Timedelta(seconds=30), t0 + pd.Timedelta(hours=5), t0 - pd.Timedelta(seconds=40),
+          t0 + pd.Timedelta(days=2), t0, t0 + pd.Timedelta(days=1), pd.NaT, pd.NaT]
+    images = pd.DataFrame({
+        "path": [f"p{i}" for i in range(9)],
+        "camera": ["seen", "seen", "seen", "seen", "seen", "unseen", "unseen", "seen", "other"],
+        "captured_at": at,
+    })
+    release = pd.DataFrame({  # as a manifest holds it: strings, "" when undated
+        "split": ["train", "test_seen", "test", "val"], "path": ["p4", "p0", "p5", "p8"],
+        "camera": ["seen", "seen", "unseen", "other"],
+        "captured_at": [str(at[4]).replace(" ", "T"), str(t0).replace(" ", "T"), str(t0).replace(" ", "T"), ""],
+    })
+    withheld = withheld_mask(images, [release])
+    # p0 hidden, p1 its burst, p3 an earlier frame of it; p5/p6 the unseen camera (p6 never selected)
+    assert list(images.path[withheld]) == ["p0", "p1", "p3", "p5", "p6"]
+    current = pd.DataFrame({"split": ["test", "train"], "path": ["p7", "p2"], "camera": ["seen", "seen"],
+                            "captured_at": [pd.NaT, at[2]]})  # split by sequence: a test burst of a seen camera
+    assert list(images.path[withheld_mask(images, [release, current])]) == ["p0", "p1", "p3", "p5", "p6", "p7"]
+    assert not withheld_mask(images, []).any()
 
 
 @pytest.fixture(scope="module")

@@ -97,20 +97,23 @@ def open_stripped(store):
 
 
 @lru_cache(maxsize=256)
-def _hidden_of(manifest: Path, _stamp: tuple[int, int]) -> frozenset[str]:
-    frame = rel.read_manifest(manifest.read_bytes())
-    return frozenset(frame.path[frame.split.isin(rel.HIDDEN_SPLITS)])
+def _manifest_of(manifest: Path, _stamp: tuple[int, int]) -> pd.DataFrame:
+    return rel.read_manifest(manifest.read_bytes())[["split", "path", "camera", "captured_at"]]
 
 
-def withheld_paths(releases_root: Path, current_splits) -> frozenset[str]:
-    """The images no request may hand out: every cut release's hidden test images (manifests read once
-    each and cached by mtime and size: the portal asks on every change of its form) and those of the
-    current test sets (`current_splits`: benchmark_splits tables)."""
-    found: set[str] = set()
-    for manifest in sorted(releases_root.glob("*/manifest.csv")) if releases_root.is_dir() else []:
-        stat = manifest.stat()
-        found |= _hidden_of(manifest, (stat.st_mtime_ns, stat.st_size))
-    for table in current_splits:
-        if table is not None and "path" in table:
-            found |= set(table.path[table.split.isin(rel.HIDDEN_SPLITS)] if "split" in table else table.path)
-    return frozenset(found)
+def hidden_sets(artifacts, current_splits) -> list[pd.DataFrame]:
+    """What requests must withhold from (`lib.dataset_requests.withheld_mask`): the manifest of every cut
+    release (read through the artifact store, once each, cached by mtime and size: the portal asks on
+    every change of its form) and `current_splits`, the benchmark_splits tables (None: not made yet)."""
+    found = []
+    for obj in artifacts.list("releases/"):
+        parts = obj.key.split("/")
+        if len(parts) == 3 and parts[2] == "manifest.csv":  # the seal of a cut release
+            path = artifacts.path(obj.key)
+            if path.is_file():
+                stat = path.stat()
+                found.append(_manifest_of(path, (stat.st_mtime_ns, stat.st_size)))
+    tables = [t for t in current_splits if t is not None and not t.empty]
+    if tables:
+        found.append(pd.concat(tables, ignore_index=True))
+    return found
