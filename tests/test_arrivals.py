@@ -576,3 +576,36 @@ def test_cameras_in_card_folders_under_a_manifest_stay_apart(cli_home, capsys):
     curated = pd.read_parquet(cli_home / "data" / "curated_images")
     assert sorted(curated.path) == sorted(f"donana/{n}" for n in names)  # no frame lost
     assert curated.groupby("camera").size().to_dict() == {"donana/D01/100RECNX": 2, "donana/D02/100RECNX": 2}
+
+
+def test_run_validates_and_applies_a_config_on_an_up_to_date_instance(cli_home, capsys):
+    """`--config` on an up-to-date instance is validated (a bad one is refused, exit 2) and applied: what
+    was made with another config is made again with it (here: a wider burst interval drops a frame);
+    the same config again re-runs nothing and says so."""
+    import pandas as pd
+    from PIL import Image
+
+    from wildbench_assets.lib.demo_archive import encode_jpeg, exif_bytes
+
+    archive = cli_home / "archive"
+    taken = datetime(2024, 4, 2, 6, 30)
+    for i in range(3):
+        image = Image.new("RGB", (64, 48), (40 * i + 20, 90, 60))
+        put(archive, f"donana/lyn/cam0/{i}.jpg", MAY1,
+            encode_jpeg(image, exif_bytes(taken + timedelta(seconds=5 * i), "RECONYX", "HC600", "colon")))
+    select = ("--select", "raw_images,image_metadata,curated_images")
+    assert wildbench_run(archive, cli_home, capsys, *select)[0] == 0
+    curated = cli_home / "data" / "curated_images" / "donana.parquet"
+    assert len(pd.read_parquet(curated)) == 3
+
+    for bad in ('{"curated_images": {"mode": "bogus"}}', '{"curated_images": {"burst_interval": 9}}',
+                '{"raw_images": {"anything": 1}}', '{"curated_images": {"burst_interval_s": -1}}'):
+        code, out = wildbench_run(archive, cli_home, capsys, *select, "--config", bad)
+        assert code == 2 and "--config" in out and "nothing to do" not in out, out
+
+    wider = ("--config", '{"curated_images": {"burst_interval_s": 8}}')
+    code, out = wildbench_run(archive, cli_home, capsys, *select, *wider)
+    assert code == 0 and "nothing to do" not in out and "curated_images: --config differs" in out
+    assert len(pd.read_parquet(curated)) == 2  # the frame 5 s after the first is a burst now
+    code, out = wildbench_run(archive, cli_home, capsys, *select, *wider)
+    assert "nothing to do" in out and "already made with this --config" in out
