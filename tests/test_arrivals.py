@@ -410,6 +410,25 @@ def test_sensor_after_ingest_requests_only_what_changed(archive, tmp_path):
     assert after.run_requests == [] and warnings_in(logs) == ""
 
 
+def test_sensor_reingests_a_park_whose_manifest_changed(archive, tmp_path):
+    """A park's manifest is part of its partitions' fingerprints: a corrected one re-requests every day of
+    that park (and no other park), once; raw_images stores the same fingerprint, so then nothing is due."""
+    put(archive, "donana/manifest.json", MAY1, coco_manifest({f"lyn/cam{i % 2}/01-{i}.jpg": "lyn" for i in range(3)}))
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(instance, archive)
+    apply_partitions(instance, first)
+    ingest(instance, archive, tmp_path / "data", requested(first))
+    assert tick(instance, archive).run_requests == []
+
+    put(archive, "donana/manifest.json", MAY3,  # corrected (same size): a new etag, as on S3 or an edited file
+        coco_manifest({f"lyn/cam{i % 2}/01-{i}.jpg": "vul" for i in range(3)}))
+    changed = tick(instance, archive, first.cursor)
+    assert set(requested(changed)) == {("donana", "2024-05-01"), ("donana", "2024-05-02")}
+    assert tick(instance, archive, changed.cursor).run_requests == []  # pending: not twice
+    ingest(instance, archive, tmp_path / "data", requested(changed))
+    assert tick(instance, archive).run_requests == []
+
+
 def test_sensor_caps_runs_per_tick_and_requests_the_rest_later(archive, monkeypatch):
     """With a cap of 2, four new partitions take two ticks (oldest day first), then nothing is left."""
     monkeypatch.setattr(sensors, "MAX_INGEST_RUNS_PER_TICK", 2)

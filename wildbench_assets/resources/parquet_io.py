@@ -13,7 +13,7 @@ from pydantic import Field
 
 from wildbench_assets.resources.archive import Archive, open_store
 
-PARQUET_MAGIC = b"PAR1"  # the first and last four bytes of every Parquet file
+PARQUET_MAGIC = b"PAR1"  # the last four bytes of every Parquet file (and its first four)
 
 
 def partition_file_name(partition_key: str | dg.MultiPartitionKey | None) -> str:
@@ -77,8 +77,8 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
 
     def damaged(self, asset_key: dg.AssetKey, partition_keys, partitions_def=None) -> dict:
         """partition key -> why its stored file is unusable, for partitions the instance recorded as
-        materialized: the file is gone, or is not Parquet (no `PAR1` at both ends: garbage or truncated).
-        One listing of the asset's folder, then two small reads per file."""
+        materialized: the file is gone, or is not Parquet (no `PAR1` at its end: garbage or truncated).
+        One listing of the asset's folder, then one 4-byte read per file."""
         store = self._store()
         listed = {o.key: o for o in store.list("/".join(asset_key.path) + "/")}
         found = {}
@@ -88,8 +88,7 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
             name = self._key(asset_key, typed)
             if name not in listed:
                 found[key] = f"{self.base_dir.rstrip('/')}/{name} is missing"
-            elif listed[name].size < 12 or store.read_range(name, 0, 4) != PARQUET_MAGIC \
-                    or store.read_tail(name, 4) != PARQUET_MAGIC:
+            elif listed[name].size < 12 or store.read_tail(name, 4) != PARQUET_MAGIC:
                 found[key] = f"{self.base_dir.rstrip('/')}/{name} is not a Parquet file"
         return found
 
