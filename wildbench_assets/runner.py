@@ -198,6 +198,7 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
 
     park_day_def = graph.get(dg.AssetKey("raw_images")).partitions_def
     tables = defs.resources.get("parquet_io_manager")
+    tables = tables.process_config_and_initialize() if tables is not None else None  # EnvVar fields resolved
     for key in order:
         node = graph.get(key)
         if node.partitions_def is None:
