@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for park, day in plan.vanished:
             print(f"warning: every object of park={park} day={day} vanished: re-ingesting it as empty", file=sys.stderr)
         for line in plan.damaged:
-            print(f"warning: {line}: materializing it again", file=sys.stderr)
+            print(f"warning: {line}", file=sys.stderr)
         for line in plan.config_notes:
             print(f"--config: {line}", file=sys.stderr)
         for key in plan.order:

@@ -98,7 +98,7 @@ class Plan:
     vanished: list[tuple[str, str]] = field(default_factory=list)
     rejected_parks: dict[str, int] = field(default_factory=dict)  # folders that cannot be partition keys
     unselected: set[dg.AssetKey] = field(default_factory=set)
-    damaged: list[str] = field(default_factory=list)  # stored tables found missing or unreadable: re-run
+    damaged: list[str] = field(default_factory=list)  # stored tables found missing or unreadable: re-made
     config_notes: list[str] = field(default_factory=list)  # what --config changed, or why it changed nothing
 
     @property
@@ -211,23 +211,25 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
         broken = (tables.damaged(key, [c for c in candidates if c in latest_of(key)], node.partitions_def)
                   if tables is not None and node.assets_def.get_io_manager_key_for_asset_key(key)
                   == "parquet_io_manager" else {})
-        plan.damaged += [f"{key.to_user_string()} {reason}" for reason in broken.values()]
         name = key.to_user_string()
+        selected = selection is None or name in selection
+        then = "materializing it again" if selected else "not selected, left as it is"
+        plan.damaged += [f"{name} {reason}: {then}" for reason in broken.values()]
+        again = set(broken)
         if name in (wanted or {}):  # made with another config: made again with this one
-            broken = {**dict.fromkeys(reconfigured_partitions(defs, instance, key, wanted[name], latest_of(key))),
-                      **broken}
-            redo = len([c for c in candidates if c in broken])
+            redo = reconfigured_partitions(defs, instance, key, wanted[name], latest_of(key)) & set(candidates)
+            again |= redo
             plan.config_notes.append(
-                f"{name}: --config differs from what {redo} of its {len(candidates)} partitions were made with: "
-                "re-running them" if redo else
+                f"{name}: --config differs from what {len(redo)} of its {len(candidates)} partitions were made "
+                "with: re-running them" if redo else
                 f"{name}: every partition was already made with this --config: nothing to re-run for it")
         if key == dg.AssetKey("raw_images"):
-            chosen = [c for c in candidates if c not in latest_of(key) or c in broken
+            chosen = [c for c in candidates if c not in latest_of(key) or c in again
                       or tuple(reversed(c.split("|"))) in to_ingest]
         else:
             chosen = [c for c in candidates
-                      if c in broken or _needs_run(graph, instance, key, c, latest_of, planned, force)]
-        if selection is not None and key.to_user_string() not in selection:
+                      if c in again or _needs_run(graph, instance, key, c, latest_of, planned, force)]
+        if not selected:
             chosen = []
             plan.unselected.add(key)
             if name in (wanted or {}):
