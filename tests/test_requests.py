@@ -82,6 +82,13 @@ def test_requests_withhold_test_cameras_and_hidden_sequences_whole():
                             "captured_at": [pd.NaT, at[2]]})  # split by sequence: a test burst of a seen camera
     assert list(images.path[withheld_mask(images, [release, current])]) == ["p0", "p1", "p3", "p5", "p6", "p7"]
     assert not withheld_mask(images, []).any()
+    # a burst whose first frame (named by the manifest's sequence key) lies beyond one gap of its selected ones
+    start = t0 - pd.Timedelta(seconds=200)
+    opener = pd.concat([images, pd.DataFrame({"path": ["p9"], "camera": ["seen"], "captured_at": [start]})],
+                       ignore_index=True)
+    keyed = release.assign(sequence=["seen@x", f"seen@{start:%Y-%m-%dT%H:%M:%S}", "unseen@x", "other@undated"])
+    assert "p9" not in set(opener.path[withheld_mask(opener, [release])])
+    assert "p9" in set(opener.path[withheld_mask(opener, [keyed])])
 
 
 @pytest.fixture(scope="module")

@@ -131,6 +131,9 @@ def withheld_mask(images: pd.DataFrame, hidden_sets, sequence_gap_s: float = Spl
         cameras |= set(hidden.camera[hidden.split == "test"]) - set(table.camera[table.split != "test"])
         if "captured_at" in table:
             seeds.append(pd.DataFrame({"camera": hidden.camera.astype(str), "captured_at": _times(hidden.captured_at)}))
+        if "sequence" in table:  # `<camera>@<first frame>`: where each hidden burst began, selected or not
+            first = hidden.sequence.astype(str).str.rsplit("@", n=1).str[-1]
+            seeds.append(pd.DataFrame({"camera": hidden.camera.astype(str), "captured_at": _times(first)}))
     mask = images.path.isin(paths) | images.camera.isin(cameras)
     if seeds and len(images):
         mine = pd.DataFrame({"camera": images.camera.astype(str), "captured_at": _times(images.captured_at)})

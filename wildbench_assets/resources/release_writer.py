@@ -98,7 +98,7 @@ def open_stripped(store):
 
 @lru_cache(maxsize=256)
 def _manifest_of(manifest: Path, _stamp: tuple[int, int]) -> pd.DataFrame:
-    return rel.read_manifest(manifest.read_bytes())[["split", "path", "camera", "captured_at"]]
+    return rel.read_manifest(manifest.read_bytes())[["split", "path", "camera", "captured_at", "sequence"]]
 
 
 def hidden_sets(artifacts, current_splits) -> list[pd.DataFrame]:
