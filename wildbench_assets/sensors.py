@@ -51,7 +51,8 @@ def scan_archive(store, cursor: dict, budget_s: float = LISTING_BUDGET_S) -> tup
            default_status=dg.DefaultSensorStatus.RUNNING)
 def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource):
     """Lists the archive and starts one ingest run per new or changed (park, arrival day): changed means
-    its fingerprint (count, newest modification, hash of keys + etags) differs from the data version
+    its fingerprint (count, newest modification, hash of keys + etags and of the park's manifests' etags,
+    `lib.arrivals.partition_fingerprint`) differs from the data version
     the last ingest of that partition stored. New parks and days are registered as partitions; a
     day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
     carries the fingerprint and the partition's last ingest, so each change of a day is ingested once.
