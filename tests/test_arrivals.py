@@ -26,6 +26,7 @@ from wildbench_assets.lib.arrivals import (
     ArchiveScan,
     Fingerprint,
     fingerprint_of,
+    partition_fingerprint,
     plan_ingest,
 )
 from wildbench_assets.lib.inventory import arrival_day
@@ -102,8 +103,9 @@ def test_fingerprint_str_parse_round_trip():
 
 
 def test_archive_scan_groups_by_park_and_utc_day_and_round_trips_json():
-    """ArchiveScan: one fingerprint per (park, UTC day of mtime); root files and manifests are ignored,
-    unsafe park names are counted aside; its JSON form (the sensor cursor) restores it exactly."""
+    """ArchiveScan: one fingerprint per (park, UTC day of mtime); root files are ignored, a park's manifest
+    is part of that park's fingerprints (not an image of it), unsafe park names are counted aside; its JSON
+    form (the sensor cursor) restores it exactly."""
     late = datetime(2024, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=-3)))  # 2024-05-02 02:30 UTC
     objects = [
         Obj("donana/lyn/c1/a.jpg", "1", MAY1), Obj("donana/lyn/c1/b.jpg", "2", late.astimezone(UTC)),
@@ -112,11 +114,13 @@ def test_archive_scan_groups_by_park_and_utc_day_and_round_trips_json():
     ]
     scan = ArchiveScan.empty()
     assert scan.add(objects) == "bad|park/z.jpg"  # the last key seen, whatever it was
+    manifests = {"donana/manifest.json": "5"}
     assert scan.fingerprints() == {
-        ("donana", "2024-05-01"): fingerprint_of(objects[:1]),
-        ("donana", "2024-05-02"): fingerprint_of(objects[1:2]),
+        ("donana", "2024-05-01"): partition_fingerprint(objects[:1], "donana", manifests),
+        ("donana", "2024-05-02"): partition_fingerprint(objects[1:2], "donana", manifests),
         ("snieves", "2024-05-01"): fingerprint_of(objects[2:3]),
     }
+    assert scan.fingerprints()[("donana", "2024-05-01")] != fingerprint_of(objects[:1])
     assert scan.rejected_parks == {"bad|park": 2}
     again = ArchiveScan.from_json(json.loads(json.dumps(scan.to_json())))
     assert again.fingerprints() == scan.fingerprints() and again.rejected_parks == scan.rejected_parks
@@ -406,6 +410,25 @@ def test_sensor_after_ingest_requests_only_what_changed(archive, tmp_path):
     assert after.run_requests == [] and warnings_in(logs) == ""
 
 
+def test_sensor_reingests_a_park_whose_manifest_changed(archive, tmp_path):
+    """A park's manifest is part of its partitions' fingerprints: a corrected one re-requests every day of
+    that park (and no other park), once; raw_images stores the same fingerprint, so then nothing is due."""
+    put(archive, "donana/manifest.json", MAY1, coco_manifest({f"lyn/cam{i % 2}/01-{i}.jpg": "lyn" for i in range(3)}))
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(instance, archive)
+    apply_partitions(instance, first)
+    ingest(instance, archive, tmp_path / "data", requested(first))
+    assert tick(instance, archive).run_requests == []
+
+    put(archive, "donana/manifest.json", MAY3,  # corrected (same size): a new etag, as on S3 or an edited file
+        coco_manifest({f"lyn/cam{i % 2}/01-{i}.jpg": "vul" for i in range(3)}))
+    changed = tick(instance, archive, first.cursor)
+    assert set(requested(changed)) == {("donana", "2024-05-01"), ("donana", "2024-05-02")}
+    assert tick(instance, archive, changed.cursor).run_requests == []  # pending: not twice
+    ingest(instance, archive, tmp_path / "data", requested(changed))
+    assert tick(instance, archive).run_requests == []
+
+
 def test_sensor_caps_runs_per_tick_and_requests_the_rest_later(archive, monkeypatch):
     """With a cap of 2, four new partitions take two ticks (oldest day first), then nothing is left."""
     monkeypatch.setattr(sensors, "MAX_INGEST_RUNS_PER_TICK", 2)
@@ -471,3 +494,137 @@ def test_sensor_reingests_a_day_restored_after_it_vanished(archive, tmp_path):
     assert requested(back) == {part: requested(first)[part]}  # the planner does want to re-ingest it
     run_key = back.run_requests[0].run_key
     assert not instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}))
+
+
+# ------------------------------------------------------------------ changes `wildbench run` must not miss
+
+def wildbench_run(archive: Path, home: Path, capsys, *args: str) -> tuple[int, str]:
+    """`wildbench run --archive …` in process on the instance and data folder under `home`: (exit code, output)."""
+    from wildbench_assets.cli import main
+
+    code = main(["run", "--archive", str(archive), *args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture
+def cli_home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    return tmp_path
+
+
+def coco_manifest(labels: dict[str, str], locations: dict[str, str] | None = None) -> bytes:
+    """A COCO Camera Traps manifest: file name -> species code (one box each), optional locations."""
+    codes = sorted(set(labels.values()))
+    return json.dumps({
+        "images": [{"id": name, "file_name": name, **({"location": locations[name]} if locations else {})}
+                   for name in labels],
+        "annotations": [{"id": i, "image_id": name, "category_id": codes.index(code) + 1, "bbox": [1, 1, 5, 5]}
+                        for i, (name, code) in enumerate(labels.items())],
+        "categories": [{"id": i + 1, "name": code} for i, code in enumerate(codes)],
+    }).encode()
+
+
+def test_run_ingests_again_when_a_manifest_is_corrected(cli_home, capsys):
+    """A corrected manifest (one image relabelled) changes no image, but it changes what the images are:
+    `wildbench run` re-ingests the park instead of answering `nothing to do`."""
+    import pandas as pd
+
+    archive = cli_home / "archive"
+    for i in range(3):
+        put(archive, f"donana/cam0/{i}.jpg", MAY1 + timedelta(minutes=i))
+    put(archive, "donana/manifest.json", MAY1, coco_manifest({f"cam0/{i}.jpg": "lyn" for i in range(3)}))
+    assert wildbench_run(archive, cli_home, capsys, "--select", "raw_images")[0] == 0
+    assert "nothing to do" in wildbench_run(archive, cli_home, capsys, "--select", "raw_images")[1]
+
+    put(archive, "donana/manifest.json", MAY1,  # same arrival time, one label corrected
+        coco_manifest({"cam0/0.jpg": "lyn", "cam0/1.jpg": "sus", "cam0/2.jpg": "lyn"}))
+    code, out = wildbench_run(archive, cli_home, capsys, "--select", "raw_images")
+    assert code == 0 and "nothing to do" not in out
+    table = pd.read_parquet(cli_home / "data" / "raw_images").set_index("path")
+    assert table.loc["donana/cam0/1.jpg", "species"] == "sus"
+    assert "nothing to do" in wildbench_run(archive, cli_home, capsys, "--select", "raw_images")[1]
+
+
+def test_run_remakes_a_deleted_or_garbage_parquet_partition(cli_home, capsys):
+    """A stored table the instance says is current but whose file was deleted, or overwritten with
+    garbage, is named and materialized again (with what reads it), never `nothing to do`."""
+    import pandas as pd
+
+    archive = cli_home / "archive"
+    for i in range(3):
+        put(archive, f"donana/lyn/cam0/{i}.jpg", MAY1 + timedelta(minutes=i))
+    select = ("--select", "raw_images,image_metadata")
+    assert wildbench_run(archive, cli_home, capsys, *select)[0] == 0
+    raw, metadata = (cli_home / "data" / name / "donana" / "2024-05-01.parquet" for name in ("raw_images",
+                                                                                         "image_metadata"))
+    expected = pd.read_parquet(metadata)
+
+    metadata.unlink()
+    code, out = wildbench_run(archive, cli_home, capsys, *select)
+    assert code == 0 and "nothing to do" not in out and f"{metadata} is missing" in out
+    assert pd.read_parquet(metadata).path.tolist() == expected.path.tolist()
+
+    raw.write_bytes(b"not parquet at all")
+    code, out = wildbench_run(archive, cli_home, capsys, *select)
+    assert code == 0 and f"{raw} is not a Parquet file" in out
+    assert len(pd.read_parquet(raw)) == 3 and len(pd.read_parquet(metadata)) == 3
+    assert "nothing to do" in wildbench_run(archive, cli_home, capsys, *select)[1]
+
+
+def test_cameras_in_card_folders_under_a_manifest_stay_apart(cli_home, capsys):
+    """`D01/100RECNX/` and `D02/100RECNX/` under a park's manifest (no `location`, no species folder) are two
+    cameras: the same-second frames of one species in each are both kept, not burst-cleaned as one camera."""
+    import pandas as pd
+    from PIL import Image
+
+    from wildbench_assets.lib.demo_archive import encode_jpeg, exif_bytes
+
+    archive = cli_home / "archive"
+    taken = datetime(2024, 4, 2, 6, 30)
+    names = [f"{camera}/100RECNX/IMG_{i:04d}.JPG" for camera in ("D01", "D02") for i in range(2)]
+    for name in names:
+        i = int(name[-6:-4])
+        image = Image.new("RGB", (64, 48), (40 * i + 20, 90, 60))
+        put(archive, f"donana/{name}", MAY1, encode_jpeg(image, exif_bytes(taken + timedelta(seconds=30 * i),
+                                                                           "RECONYX", "HC600", "colon")))
+    put(archive, "donana/manifest.json", MAY1, coco_manifest(dict.fromkeys(names, "sus")))
+    code, out = wildbench_run(archive, cli_home, capsys, "--select", "raw_images,image_metadata,curated_images")
+    assert code == 0, out
+    curated = pd.read_parquet(cli_home / "data" / "curated_images")
+    assert sorted(curated.path) == sorted(f"donana/{n}" for n in names)  # no frame lost
+    assert curated.groupby("camera").size().to_dict() == {"donana/D01/100RECNX": 2, "donana/D02/100RECNX": 2}
+
+
+def test_run_validates_and_applies_a_config_on_an_up_to_date_instance(cli_home, capsys):
+    """`--config` on an up-to-date instance is validated (a bad one is refused, exit 2) and applied: what
+    was made with another config is made again with it (here: a wider burst interval drops a frame);
+    the same config again re-runs nothing and says so."""
+    import pandas as pd
+    from PIL import Image
+
+    from wildbench_assets.lib.demo_archive import encode_jpeg, exif_bytes
+
+    archive = cli_home / "archive"
+    taken = datetime(2024, 4, 2, 6, 30)
+    for i in range(3):
+        image = Image.new("RGB", (64, 48), (40 * i + 20, 90, 60))
+        put(archive, f"donana/lyn/cam0/{i}.jpg", MAY1,
+            encode_jpeg(image, exif_bytes(taken + timedelta(seconds=5 * i), "RECONYX", "HC600", "colon")))
+    select = ("--select", "raw_images,image_metadata,curated_images")
+    assert wildbench_run(archive, cli_home, capsys, *select)[0] == 0
+    curated = cli_home / "data" / "curated_images" / "donana.parquet"
+    assert len(pd.read_parquet(curated)) == 3
+
+    for bad in ('{"curated_images": {"mode": "bogus"}}', '{"curated_images": {"burst_interval": 9}}',
+                '{"raw_images": {"anything": 1}}', '{"curated_images": {"burst_interval_s": -1}}'):
+        code, out = wildbench_run(archive, cli_home, capsys, *select, "--config", bad)
+        assert code == 2 and "--config" in out and "nothing to do" not in out, out
+
+    wider = ("--config", '{"curated_images": {"burst_interval_s": 8}}')
+    code, out = wildbench_run(archive, cli_home, capsys, *select, *wider)
+    assert code == 0 and "nothing to do" not in out and "curated_images: --config differs" in out
+    assert len(pd.read_parquet(curated)) == 2  # the frame 5 s after the first is a burst now
+    code, out = wildbench_run(archive, cli_home, capsys, *select, *wider)
+    assert "nothing to do" in out and "already made with this --config" in out

@@ -1,11 +1,14 @@
 """curated_images and benchmark_splits materialized for real, after the ingest stages, on the demo archive."""
 
+import dagster as dg
 import pandas as pd
+import pytest
 
 from wildbench_assets.lib.bursts import burst_violations
+from wildbench_assets.runner import plan_pipeline, run_plan
 from wildbench_assets.summary import read_table
 
-from .helpers import latest_checks, run_all
+from .helpers import UP_TO_SPLITS, latest_checks, pipeline_defs, run_all
 
 
 def test_pipeline_curates_and_splits_the_demo_archive(demo_archive, tmp_path):
@@ -64,7 +67,14 @@ def test_rerun_gives_byte_identical_split_tables(demo_archive, tmp_path):
 
 
 def test_bad_config_fails_loudly(demo_archive, tmp_path):
-    _, outcome = run_all(demo_archive, tmp_path, config_by_asset={"curated_images": {"mode": "fuzzy"}})
+    instance = dg.DagsterInstance.ephemeral()
+    with pytest.raises(ValueError, match="curated_images:config:mode .*fuzzy"):  # refused before anything runs
+        run_all(demo_archive, tmp_path, instance=instance, config_by_asset={"curated_images": {"mode": "fuzzy"}})
+    assert not instance.get_runs()
+    # a run that fails at launch still fails alone, and what is downstream of it is skipped
+    defs = pipeline_defs(demo_archive, tmp_path)
+    plan = plan_pipeline(defs, instance, defs.resources["archive"].open(), set(UP_TO_SPLITS))
+    outcome = run_plan(defs, instance, plan, {"curated_images": {"mode": "fuzzy"}})
     assert outcome.get("failure") and all(line.startswith("curated_images") for line in outcome["failure"])
     ran = pd.Series(outcome.get("success", []) + outcome["failure"])
     assert not ran.str.startswith("benchmark_splits").any()  # nothing after a failed stage runs

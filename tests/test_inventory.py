@@ -69,6 +69,16 @@ def test_coco_camera_traps_manifest_names_species_camera_and_sequence():
             row["species_source"]) == ("donana", "vul", "donana/L7", "manifest")
 
 
+def test_manifest_images_without_location_take_every_folder_below_the_park():
+    manifest = {"images": [{"id": i, "file_name": name} for i, name in enumerate(
+        ["D01/100RECNX/a.jpg", "D02/100RECNX/a.jpg", "lyn/cam1/b.jpg"])],
+        "annotations": [{"id": i, "image_id": i, "category_id": 1} for i in range(3)],
+        "categories": [{"id": 1, "name": "lyn"}]}
+    entries = parse_coco_camera_traps(manifest, "donana/manifest.json", ALIASES)
+    cameras = [describe_object(key, entries)["camera"] for key in sorted(entries)]
+    assert cameras == ["donana/D01/100RECNX", "donana/D02/100RECNX", "donana/cam1"]  # a species folder is not one
+
+
 def test_malformed_manifest_is_an_error():
     with pytest.raises(ValueError, match="COCO Camera Traps"):
         parse_coco_camera_traps({"annotations": []}, "manifest.json", ALIASES)

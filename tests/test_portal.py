@@ -25,7 +25,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(scope="module")
 def published(demo_archive, tmp_path_factory):
     """A demo archive labelled, release 2026.11 cut and a leaderboard written; the portal over it."""
-    root = tmp_path_factory.mktemp("portal")
+    return _publish(demo_archive, tmp_path_factory.mktemp("portal"))
+
+
+def _publish(demo_archive, root):
     archive, data = root / "archive", root / "data"
     shutil.copytree(demo_archive, archive, symlinks=True)
     instance = dg.DagsterInstance.ephemeral()
@@ -82,10 +85,11 @@ def test_the_live_count_uses_the_pipelines_selection(client, published):
     from wildbench_assets.lib.dataset_requests import parse_spec, select_images
     from wildbench_assets.summary import read_table
 
-    _defs, _instance, data = published
+    defs, _instance, data = published
+    from wildbench_assets.resources.release_writer import hidden_sets
+
     spec = parse_spec({"parks": ["donana"], "species": ["sus"]}, frozenset({"sus", "emp"}), frozenset({"donana"}))
-    splits = read_table(data, "benchmark_splits")
-    hidden = set(splits.path[splits.split.isin(["test", "test_seen"])])
+    hidden = hidden_sets(defs.resources["artifacts"], [read_table(data, "benchmark_splits")])
     expected = len(select_images(read_table(data, "curated_images"), spec, hidden))
     assert client.get("/api/images", params={"parks": "donana", "species": "sus"}).json()["images"] == expected
     assert client.get("/api/images", params={"species": "unicorn"}).status_code == 422
@@ -160,6 +164,103 @@ def test_a_request_goes_from_queued_to_a_download(client, published, tmp_path):
     splits = read_table(data, "benchmark_splits")
     assert not sources & set(splits.path[splits.split.isin(["test", "test_seen"])])  # hidden labels stay hidden
     assert "Download the ZIP" in client.get(f"/requests/{request_id}").text
+
+
+def _pixels(data: bytes) -> str:
+    """A hash of the decoded pixels: the same picture whatever its EXIF or file name."""
+    import hashlib
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return hashlib.sha256(image.convert("RGB").tobytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def grown(demo_archive, tmp_path_factory):
+    """Release 2026.11 cut, then new empties arrive and are curated (the nightly splits have not run yet):
+    one more of an unseen test camera, and one 30 s before a test_seen frame (it opens that burst)."""
+    import pandas as pd
+    from PIL import Image
+
+    from wildbench_assets.lib.demo_archive import encode_jpeg, exif_bytes
+
+    root = tmp_path_factory.mktemp("portal-grown")
+    defs, instance, data = _publish(demo_archive, root)
+    manifest = pd.read_csv(data / "artifacts" / "releases" / "2026.11" / "manifest.csv", dtype=str,
+                           keep_default_na=False)
+    unseen = set(manifest.camera[manifest.split == "test"]) - set(manifest.camera[manifest.split != "test"])
+    test = manifest[manifest.camera.isin(unseen) & (manifest.captured_at != "")].iloc[0]
+    seen = manifest[(manifest.split == "test_seen") & (manifest.captured_at != "")].iloc[0]
+    for row, shift, name in ((test, pd.Timedelta(hours=5), "later.jpg"),
+                             (seen, pd.Timedelta(seconds=-30), "before.jpg")):
+        park, camera = row.camera.split("/", 1)
+        with Image.open(root / "archive" / row.path) as image:  # the same picture, taken at another time
+            data_bytes = encode_jpeg(image.convert("RGB"), exif_bytes(
+                pd.Timestamp(row.captured_at) + shift, "RECONYX", "HC600", "colon"))
+        (root / "archive" / park / "emp" / camera).mkdir(parents=True, exist_ok=True)
+        (root / "archive" / park / "emp" / camera / name).write_bytes(data_bytes)
+    _, outcome = run_all(root / "archive", data, instance=instance, detector="manifest",
+                         selection=["raw_images", "image_metadata", "curated_images"])
+    assert not outcome.get("failure"), outcome
+    return defs, instance, data
+
+
+def test_a_request_never_hands_out_a_test_camera_or_a_hidden_sequence(grown):
+    """Everything requestable, empties included: the ZIP holds no image of an unseen test camera and no
+    frame of a hidden sequence of the cut release (by camera and time, and by pixels against the hidden
+    images themselves), also among images that arrived after the cut, and the portal's live count is
+    exactly what the export selects: what it packs plus what it reports left out (no animal box: the
+    detector decides that only when it runs)."""
+    import pandas as pd
+
+    from wildbench_assets.lib.leak_audit import perceptual_hash
+    from wildbench_assets.lib.splits import SplitPlan
+    from wildbench_assets.summary import read_table
+
+    defs, instance, data = grown
+    client = TestClient(create_app(defs, token=TOKEN, instance=instance))
+    arrived = [p for p in read_table(data, "curated_images").path if p.endswith(("/later.jpg", "/before.jpg"))]
+    assert len(arrived) == 2  # curated, so requestable unless withheld
+    count = client.get("/api/images", params={"include_empties": "true"}).json()["images"]
+    submitted = client.post("/api/queries", json={"include_empties": True}, headers=AUTH)
+    request_id = submitted.json()["id"]
+    result = defs.resolve_sensor_def("custom_export_requests")(
+        dg.build_sensor_context(instance=instance, resources=defs.resources))
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    assert defs.resolve_job_def("custom_export_job").execute_in_process(
+        instance=instance, partition_key=request_id, tags={"wildbench/request": request_id}).success
+    status = client.get(f"/api/queries/{request_id}").json()
+    assert status["state"] == "done" and status["images"] + status["left_out"] == count > 0
+    with zipfile.ZipFile(io.BytesIO(client.get(status["download_url"]).content)) as archive:
+        sources = {image["source"]: archive.read(image["file"])
+                   for image in json.loads(archive.read("manifest.json"))["images"]}
+    assert len(sources) == status["images"]
+
+    release = data / "artifacts" / "releases" / "2026.11"
+    manifest = pd.read_csv(release / "manifest.csv", dtype=str, keep_default_na=False)
+    unseen = set(manifest.camera[manifest.split == "test"]) - set(manifest.camera[manifest.split != "test"])
+    curated = read_table(data, "curated_images").set_index("path")
+    given = curated.loc[sorted(sources)]
+    assert unseen and not set(given.camera) & unseen  # no image of a test camera, labelled or empty
+    hidden = manifest[manifest.split.isin(["test", "test_seen"])]
+    gap = pd.Timedelta(seconds=SplitPlan.sequence_gap_s)
+    for camera, frames in hidden.groupby("camera"):  # no frame within a burst gap of a hidden frame
+        times = pd.to_datetime(frames.captured_at.replace("", None)).dropna()
+        mine = pd.to_datetime(given.captured_at[given.camera == camera]).dropna()
+        assert not any((abs(times - t) < gap).any() for t in mine), camera
+
+    hidden_pixels, unseen_hashes = set(), set()
+    for split in ("test", "test_seen"):
+        with zipfile.ZipFile(release / "downloads" / f"{split}.zip") as archive:
+            for name in archive.namelist():
+                if name.lower().endswith(".jpg"):
+                    hidden_pixels.add(_pixels(archive.read(name)))
+                    if split == "test":
+                        unseen_hashes.add(perceptual_hash(archive.read(name)))
+    assert not {_pixels(image) for image in sources.values()} & hidden_pixels
+    assert not {perceptual_hash(image) for image in sources.values()} & unseen_hashes  # pHash distance 0
 
 
 def test_a_submission_is_dropped_into_the_inbox(client, published):

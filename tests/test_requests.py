@@ -1,6 +1,7 @@
 """Custom dataset requests: validation, and a request end to end through the sensor and a real run."""
 
 import json
+import os
 import shutil
 import zipfile
 
@@ -42,15 +43,52 @@ def test_selection_filters_orders_and_pages():
         "path": [f"p{i}" for i in range(6)], "park": ["snieves", "donana"] * 3,
         "species": ["sus", "sus", "vul", "emp", "sus", "cer"],
         "captured_at": [t0 + pd.Timedelta(days=d) for d in (5, 1, 2, 3, 4, 0)],
+        "camera": [f"c{i}" for i in range(6)],
     })
     assert list(select_images(curated, spec(species=["sus"])).path) == ["p1", "p4", "p0"]
     assert list(select_images(curated, spec(species=["sus"], offset=1, limit=1)).path) == ["p4"]
     assert list(select_images(curated, spec(parks=["donana"], include_empties=True)).path) == ["p5", "p1", "p3"]
     assert list(select_images(curated, spec(start_date="2024-03-03", end_date="2024-03-05")).path) == ["p2", "p4"]
-    assert list(select_images(curated, spec(species=["sus"]), withheld={"p4"}).path) == ["p1", "p0"]
+    hidden = curated.iloc[[4]].assign(split="test_seen")
+    assert list(select_images(curated, spec(species=["sus"]), [hidden]).path) == ["p1", "p0"]
     with pytest.raises(RequestError, match="no image matches"):
         select_images(curated, spec(species=["lyn"]))
     assert request_id_of("req-1.json") == "req-1" and request_id_of("req-1.result.json") is None
+
+
+def test_requests_withhold_test_cameras_and_hidden_sequences_whole():
+    """Not only the hidden images: every image of an unseen test camera (its empties look exactly like its
+    hidden images), every frame of a hidden sequence — also one added since, that opens the burst — for
+    the current splits and each release alike; a camera that is also public in that set stays requestable."""
+    from wildbench_assets.lib.dataset_requests import withheld_mask
+
+    t0 = pd.Timestamp("2024-03-01 06:00")
+    at = [t0, t0 + pd.Timedelta(seconds=30), t0 + pd.Timedelta(hours=5), t0 - pd.Timedelta(seconds=40),
+          t0 + pd.Timedelta(days=2), t0, t0 + pd.Timedelta(days=1), pd.NaT, pd.NaT]
+    images = pd.DataFrame({
+        "path": [f"p{i}" for i in range(9)],
+        "camera": ["seen", "seen", "seen", "seen", "seen", "unseen", "unseen", "seen", "other"],
+        "captured_at": at,
+    })
+    release = pd.DataFrame({  # as a manifest holds it: strings, "" when undated
+        "split": ["train", "test_seen", "test", "val"], "path": ["p4", "p0", "p5", "p8"],
+        "camera": ["seen", "seen", "unseen", "other"],
+        "captured_at": [str(at[4]).replace(" ", "T"), str(t0).replace(" ", "T"), str(t0).replace(" ", "T"), ""],
+    })
+    withheld = withheld_mask(images, [release])
+    # p0 hidden, p1 its burst, p3 an earlier frame of it; p5/p6 the unseen camera (p6 never selected)
+    assert list(images.path[withheld]) == ["p0", "p1", "p3", "p5", "p6"]
+    current = pd.DataFrame({"split": ["test", "train"], "path": ["p7", "p2"], "camera": ["seen", "seen"],
+                            "captured_at": [pd.NaT, at[2]]})  # split by sequence: a test burst of a seen camera
+    assert list(images.path[withheld_mask(images, [release, current])]) == ["p0", "p1", "p3", "p5", "p6", "p7"]
+    assert not withheld_mask(images, []).any()
+    # a burst whose first frame (named by the manifest's sequence key) lies beyond one gap of its selected ones
+    start = t0 - pd.Timedelta(seconds=200)
+    opener = pd.concat([images, pd.DataFrame({"path": ["p9"], "camera": ["seen"], "captured_at": [start]})],
+                       ignore_index=True)
+    keyed = release.assign(sequence=["seen@x", f"seen@{start:%Y-%m-%dT%H:%M:%S}", "unseen@x", "other@undated"])
+    assert "p9" not in set(opener.path[withheld_mask(opener, [release])])
+    assert "p9" in set(opener.path[withheld_mask(opener, [keyed])])
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +133,21 @@ def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path):
     assert {n[:-4] for n in names if n.endswith(".txt")} == {n[:-4] for n in names if n.endswith(".xml")}
     assert "coco.json" in names and manifest["limit"] == 5
 
+    # The request replaced by another (its file copied in with an older mtime): its content is new, it runs.
+    answered = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=again.cursor))
+    assert not answered.run_requests
+    replaced = inbox / "boar-2024.json"
+    replaced.write_text(json.dumps({"parks": ["snieves"], "species": ["sus"], "limit": 3}))
+    os.utime(replaced, (1_600_000_000, 1_600_000_000))
+    rerun_tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=answered.cursor))
+    assert [r.partition_key for r in rerun_tick.run_requests] == ["boar-2024"]
+    assert rerun_tick.run_requests[0].run_key not in {r.run_key for r in result.run_requests}
+    assert job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False).success
+    assert json.loads((inbox / "boar-2024.result.json").read_text())["images"] == 3
+    replaced.write_text(json.dumps({"parks": ["snieves"], "species": ["sus"], "limit": 5,
+                                    "formats": ["yolo", "voc", "coco"]}))
+    assert job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False).success
+
     bad = job.execute_in_process(instance=instance, partition_key="unicorns", raise_on_error=False)
     assert not bad.success
     error = json.loads((inbox / "unicorns.error.json").read_text())["error"]
@@ -106,6 +159,36 @@ def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path):
     (inbox / "boar-2024.result.json").unlink()
     rerun = job.execute_in_process(instance=instance, partition_key="boar-2024", raise_on_error=False)
     assert rerun.success and json.loads((inbox / "boar-2024.result.json").read_text())["images"] == answer["images"]
+
+
+def test_a_replaced_request_runs_again_whatever_its_mtime(tmp_path):
+    """The requests sensor follows content, not times: a request answered, then replaced by one whose file
+    carries an older mtime (`cp -p`, `rsync -a`), is started again (once); an unchanged one never is."""
+    from wildbench_assets.resources.inbox import RequestInbox
+    from wildbench_assets.sensors import custom_export_requests
+
+    inbox = RequestInbox(uri=str(tmp_path))
+    instance = dg.DagsterInstance.ephemeral()
+
+    def tick(cursor=None):
+        return custom_export_requests(dg.build_sensor_context(instance=instance, cursor=cursor,
+                                                              resources={"inbox": inbox}))
+
+    (tmp_path / "deer.json").write_text(json.dumps({"species": ["cer"]}))
+    first = tick()
+    assert [r.partition_key for r in first.run_requests] == ["deer"]
+    inbox.write_json("deer.result.json", {"request": "deer", "status": "done"})  # what the run answers
+    answered = tick(first.cursor)
+    assert not answered.run_requests and not tick(answered.cursor).run_requests
+
+    (tmp_path / "deer.json").write_text(json.dumps({"species": ["cer", "sus"]}))
+    os.utime(tmp_path / "deer.json", (1_600_000_000, 1_600_000_000))  # older than its answer
+    replaced = tick(answered.cursor)
+    assert [r.partition_key for r in replaced.run_requests] == ["deer"]
+    assert replaced.run_requests[0].run_key != first.run_requests[0].run_key
+    assert not tick(replaced.cursor).run_requests  # started: not twice
+    inbox.write_json("deer.result.json", {"request": "deer", "status": "done"})
+    assert not tick(tick(replaced.cursor).cursor).run_requests
 
 
 def test_the_launchpad_config_and_the_request_schema_are_one():

@@ -178,7 +178,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     with runner.open_instance() as instance:
         for run_id in runner.reap_orphaned_runs(instance):
             print(f"run {run_id} was left STARTED by a killed wildbench process: marked failed", file=sys.stderr)
-        plan = runner.plan_pipeline(defs, instance, store, set(selection) if selection else None, args.force)
+        try:
+            plan = runner.plan_pipeline(defs, instance, store, set(selection) if selection else None, args.force,
+                                        config_by_asset)
+        except ValueError as err:  # an invalid --config: refused before anything runs, up to date or not
+            print(f"--config: {err}", file=sys.stderr)
+            return 2
         if not any(True for _ in store.list()):
             print(f"no objects under {store.uri}", file=sys.stderr)
             return 1
@@ -188,6 +193,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                   "[A-Za-z0-9][A-Za-z0-9_.-]* (it becomes a partition key)", file=sys.stderr)
         for park, day in plan.vanished:
             print(f"warning: every object of park={park} day={day} vanished: re-ingesting it as empty", file=sys.stderr)
+        for line in plan.damaged:
+            print(f"warning: {line}", file=sys.stderr)
+        for line in plan.config_notes:
+            print(f"--config: {line}", file=sys.stderr)
         for key in plan.order:
             todo, fresh = len(plan.todo.get(key, [])), plan.up_to_date.get(key, 0)
             if key in plan.unselected:

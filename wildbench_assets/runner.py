@@ -3,6 +3,7 @@
 The plan comes from the asset graph and the instance, never from a list kept here:
 1. the archive is scanned and fingerprinted per (park, arrival day) exactly as the `archive_arrivals`
    sensor does; partitions whose fingerprint differs from what their last ingest stored are ingested;
+   a materialized partition whose Parquet file is missing or not Parquet is re-made too;
 2. every other asset partition, in the graph's topological order, runs when it is missing, when an
    upstream partition is planned in this run, or when an upstream partition was materialized after it
    (the automation's own triggers; assets that re-derive only on a schedule in the daemon run here too,
@@ -18,11 +19,13 @@ import shutil
 import signal
 import socket
 import threading
+import typing
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import pydantic
 
 from wildbench_assets.assets.inference import MODEL_INPUT_KEYS
 from wildbench_assets.ingest_state import stored_fingerprints
@@ -95,6 +98,8 @@ class Plan:
     vanished: list[tuple[str, str]] = field(default_factory=list)
     rejected_parks: dict[str, int] = field(default_factory=dict)  # folders that cannot be partition keys
     unselected: set[dg.AssetKey] = field(default_factory=set)
+    damaged: list[str] = field(default_factory=list)  # stored tables found missing or unreadable: re-made
+    config_notes: list[str] = field(default_factory=list)  # what --config changed, or why it changed nothing
 
     @property
     def empty(self) -> bool:
@@ -110,13 +115,67 @@ def _latest_storage_ids(instance: dg.DagsterInstance, key: dg.AssetKey, partitio
     return {None: last.storage_id} if last else {}
 
 
+def validated_config(defs: dg.Definitions, config_by_asset: dict | None) -> dict[str, dict]:
+    """asset name -> its config with every default filled in, as a run would get it; ValueError naming
+    each asset whose config is invalid or that takes none."""
+    if not config_by_asset:
+        return {}
+    job = defs.resolve_implicit_job_def_def_for_assets([dg.AssetKey(n) for n in config_by_asset])
+    try:
+        ops = dg.validate_run_config(job, {"ops": {n: {"config": c} for n, c in config_by_asset.items()}})["ops"]
+    except dg.DagsterInvalidConfigError as err:
+        raise ValueError("; ".join(e.message for e in err.errors) or str(err)) from err
+    defaults = dg.validate_run_config(job, {})["ops"]  # an asset without a config class has none (not {})
+    takes_none = sorted(n for n in config_by_asset if defaults.get(n, {}).get("config") is None)
+    if takes_none:
+        raise ValueError(f"{', '.join(takes_none)} take no config")
+    for name in config_by_asset:  # the config class's own rules (bounds; SplitConfig's plan), as the step applies them
+        cls = typing.get_type_hints(defs.get_assets_def(dg.AssetKey(name)).op.compute_fn.decorated_fn).get("config")
+        try:
+            made = cls(**ops[name]["config"])
+            if hasattr(made, "plan"):
+                made.plan()
+        except (pydantic.ValidationError, ValueError) as err:
+            raise ValueError(f"{name}: {err}") from err
+    return {n: ops[n]["config"] for n in config_by_asset}
+
+
+def _config_of_run(job, name: str, run, cache: dict) -> dict | None:
+    """The full config `name` ran with in `run` (defaults filled in); None if it no longer validates."""
+    if run.run_id not in cache:
+        given = (run.run_config or {}).get("ops", {}).get(name, {})
+        try:
+            ops = dg.validate_run_config(job, {"ops": {name: given}} if given else {})["ops"]
+            cache[run.run_id] = ops[name]["config"]
+        except dg.DagsterInvalidConfigError:
+            cache[run.run_id] = None
+    return cache[run.run_id]
+
+
+def reconfigured_partitions(defs, instance, key: dg.AssetKey, wanted: dict, latest: dict) -> set:
+    """Partitions of `key` whose latest materialization ran with a config other than `wanted`."""
+    job, name, runs = defs.resolve_implicit_job_def_def_for_assets([key]), key.to_user_string(), {}
+    by_id = {storage_id: partition for partition, storage_id in latest.items()}
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, storage_ids=list(by_id)),
+                                              limit=max(1, len(by_id))).records if by_id else []
+    changed = set()
+    for record in records:
+        run = instance.get_run_by_id(record.run_id)
+        if run is None or _config_of_run(job, name, run, runs) != wanted:
+            changed.add(by_id[record.storage_id])
+    return changed
+
+
 def plan_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, store, selection: set[str] | None = None,
-                  force: bool = False) -> Plan:
+                  force: bool = False, config_by_asset: dict | None = None) -> Plan:
+    """The plan; `config_by_asset` (validated: ValueError) re-runs the partitions last made with another
+    config, and the plan's `config_notes` say what it changed or why it changed nothing."""
+    wanted = validated_config(defs, config_by_asset)
     with dg.partition_loading_context(dynamic_partitions_store=instance):
-        return _plan(defs, instance, store, selection, force)
+        return _plan(defs, instance, store, selection, force, wanted)
 
 
-def _plan(defs, instance, store, selection, force) -> Plan:
+def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
     graph = defs.resolve_asset_graph()
     archive = scan(store)
     register_partitions(instance, archive.partitions)
@@ -126,6 +185,9 @@ def _plan(defs, instance, store, selection, force) -> Plan:
     known_pairs = sorted(to_ingest | set(archive.partitions) | set(stored))
     order = [k for k in graph.toposorted_asset_keys if k not in INBOX_ASSETS | ON_DEMAND_ASSETS]
     plan = Plan(order, vanished=ingest.vanished, rejected_parks=archive.rejected_parks)
+    for name in sorted(set(wanted or {}) - {k.to_user_string() for k in order}):
+        plan.config_notes.append(f"{name}: not applied, `wildbench run` never runs it (cut releases with "
+                                 "`wildbench release`; requests and submissions run from their inboxes)")
     planned: dict[dg.AssetKey, set] = defaultdict(set)
     latest: dict[dg.AssetKey, dict] = {}
 
@@ -135,6 +197,8 @@ def _plan(defs, instance, store, selection, force) -> Plan:
         return latest[key]
 
     park_day_def = graph.get(dg.AssetKey("raw_images")).partitions_def
+    tables = defs.resources.get("parquet_io_manager")
+    tables = tables.process_config_and_initialize() if tables is not None else None  # EnvVar fields resolved
     for key in order:
         node = graph.get(key)
         if node.partitions_def is None:
@@ -143,14 +207,33 @@ def _plan(defs, instance, store, selection, force) -> Plan:
             candidates = [str(park_day_key(p, d)) for p, d in known_pairs]
         else:
             candidates = list(node.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+        # a materialized partition whose Parquet file is gone or garbage is re-made (its readers with it)
+        broken = (tables.damaged(key, [c for c in candidates if c in latest_of(key)], node.partitions_def)
+                  if tables is not None and node.assets_def.get_io_manager_key_for_asset_key(key)
+                  == "parquet_io_manager" else {})
+        name = key.to_user_string()
+        selected = selection is None or name in selection
+        then = "materializing it again" if selected else "not selected, left as it is"
+        plan.damaged += [f"{name} {reason}: {then}" for reason in broken.values()]
+        again = set(broken)
+        if name in (wanted or {}):  # made with another config: made again with this one
+            redo = reconfigured_partitions(defs, instance, key, wanted[name], latest_of(key)) & set(candidates)
+            again |= redo
+            plan.config_notes.append(
+                f"{name}: --config differs from what {len(redo)} of its {len(candidates)} partitions were made "
+                "with: re-running them" if redo else
+                f"{name}: every partition was already made with this --config: nothing to re-run for it")
         if key == dg.AssetKey("raw_images"):
-            chosen = [c for c in candidates if c not in latest_of(key)
+            chosen = [c for c in candidates if c not in latest_of(key) or c in again
                       or tuple(reversed(c.split("|"))) in to_ingest]
         else:
-            chosen = [c for c in candidates if _needs_run(graph, instance, key, c, latest_of, planned, force)]
-        if selection is not None and key.to_user_string() not in selection:
+            chosen = [c for c in candidates
+                      if c in again or _needs_run(graph, instance, key, c, latest_of, planned, force)]
+        if not selected:
             chosen = []
             plan.unselected.add(key)
+            if name in (wanted or {}):
+                plan.config_notes[-1] = f"{name}: not selected (--select): its --config was not applied"
         planned[key] = set(chosen)
         plan.todo[key] = chosen
         plan.up_to_date[key] = len(candidates) - len(chosen)
@@ -332,5 +415,5 @@ def ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, store, selection: list[str] | None = None,
                  config_by_asset: dict | None = None, force: bool = False, log_level: str = "INFO"):
     """(plan, outcome): plan what is missing or stale and run it."""
-    plan = plan_pipeline(defs, instance, store, set(selection) if selection else None, force)
+    plan = plan_pipeline(defs, instance, store, set(selection) if selection else None, force, config_by_asset)
     return plan, run_plan(defs, instance, plan, config_by_asset, log_level)

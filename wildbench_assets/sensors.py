@@ -51,7 +51,8 @@ def scan_archive(store, cursor: dict, budget_s: float = LISTING_BUDGET_S) -> tup
            default_status=dg.DefaultSensorStatus.RUNNING)
 def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource):
     """Lists the archive and starts one ingest run per new or changed (park, arrival day): changed means
-    its fingerprint (count, newest modification, hash of keys + etags) differs from the data version
+    its fingerprint (count, newest modification, hash of keys + etags and of the park's manifests' etags,
+    `lib.arrivals.partition_fingerprint`) differs from the data version
     the last ingest of that partition stored. New parks and days are registered as partitions; a
     day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
     carries the fingerprint and the partition's last ingest, so each change of a day is ingested once.
@@ -112,11 +113,14 @@ OUTCOME_SUFFIXES = (".error.json", ".result.json", ".score.json")
 
 def new_inbox_files(store, cursor: str | None, suffixes: tuple[str, ...], limit: int):
     """(files to start now, oldest first, at most `limit`; the new cursor). Files are (id, key, etag) of
-    `<id><suffix>` without an outcome file (`<id>.result.json`, …) at least as new as themselves, and not
-    already started with the same etag (the cursor keeps those until their outcome appears). What was
-    seen is tracked, not the newest time: a file moved in with an old mtime (`mv`, `cp -p`, `rsync -a`)
-    is still new."""
-    started = json.loads(cursor).get("started", {}) if cursor else {}
+    `<id><suffix>` that have no outcome file (`<id>.result.json`, …) at least as new as themselves, or
+    whose content (etag) differs from the one the outcome answered, and that were not already started
+    with the same etag (the cursor keeps those until their outcome appears, then remembers which etag it
+    answered). What was seen is tracked, not the newest time: a file moved in with an old mtime (`mv`,
+    `cp -p`, `rsync -a`) is still new, and so is a request replaced by one with an older mtime."""
+    state = json.loads(cursor) if cursor else {}
+    started, answered = state.get("started", {}), state.get("answered", {})
+    since = state.get("since", {})  # item -> time of the outcome it had when started (0: none)
     outcomes: dict[str, object] = {}
     found = []
     for o in store.list():
@@ -130,12 +134,30 @@ def new_inbox_files(store, cursor: str | None, suffixes: tuple[str, ...], limit:
         suffix = next((x for x in suffixes if name.endswith(x)), None)
         if suffix is not None:
             found.append((o.last_modified, o.key, o.etag, name[: -len(suffix)]))
-    waiting = [f for f in sorted(found) if not (f[3] in outcomes and outcomes[f[3]] >= f[0])]
-    fresh = [f for f in waiting if started.get(f[3]) != f[2]]
+    current = {item: (modified, etag) for modified, _key, etag, item in found}
+    # an outcome newer than the one an item had when it was started answers the content that was started
+    answered = {item: etag for item, etag in answered.items() if item in current}
+    for item, etag in started.items():
+        floor = since.get(item)
+        if floor is None:  # a cursor from before `since` was kept: the file's own time, as before
+            floor = current[item][0].timestamp() - 1e-6 if current.get(item, (0, None))[1] == etag else 0
+        if item in current and item in outcomes and outcomes[item].timestamp() > floor:
+            answered[item] = etag
+
+    def waiting(modified, etag, item) -> bool:
+        if item in answered:
+            return answered[item] != etag  # content, not mtimes, says whether it was answered
+        return not (item in outcomes and outcomes[item] >= modified)
+
+    pending = [f for f in sorted(found) if waiting(f[0], f[2], f[3])]
+    fresh = [f for f in pending if started.get(f[3]) != f[2]]
     taken = fresh[:limit]
-    still = {item: etag for _m, _k, etag, item in waiting if started.get(item) == etag}
+    still = {item: etag for _m, _k, etag, item in pending if started.get(item) == etag}
     still.update({item: etag for _m, _k, etag, item in taken})
-    return [(i, k, e) for _m, k, e, i in taken], json.dumps({"started": still})
+    since = {item: since.get(item, 0) for item in still}
+    since.update({item: outcomes[item].timestamp() if item in outcomes else 0 for _m, _k, _e, item in taken})
+    return [(i, k, e) for _m, k, e, i in taken], json.dumps({"started": still, "answered": answered,
+                                                             "since": since})
 
 
 def _runs_for(context, inbox: RequestInbox, partitions_def, tag: str, suffixes: tuple[str, ...]):

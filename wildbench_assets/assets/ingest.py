@@ -9,7 +9,7 @@ import pandas as pd
 from wildbench_assets.assets.checks import counts_table, publish, rules_check
 from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
-from wildbench_assets.lib.arrivals import fingerprint_of
+from wildbench_assets.lib.arrivals import partition_fingerprint
 from wildbench_assets.lib.expectations import Rule, validate_checks
 from wildbench_assets.lib.headers import inspect_objects, metadata_rules, metadata_table, not_a_file_row
 from wildbench_assets.lib.inventory import (
@@ -20,10 +20,10 @@ from wildbench_assets.lib.inventory import (
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
 from wildbench_assets.resources.archive import ArchiveResource
-from wildbench_assets.resources.manifests import load_manifests
+from wildbench_assets.resources.manifests import load_manifests, manifest_etags
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-INGEST_CODE_VERSION = "3"
+INGEST_CODE_VERSION = "4"  # 4: manifests in the data version; manifest cameras without location
 
 RAW_CHECKS = ["unique_paths", "known_parks", "known_species", "listing_complete"]
 METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture_dates", "readable_dimensions",
@@ -46,10 +46,12 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
     """Every object that arrived in the archive for one park on one day: path, park, species, camera,
     size, etag and arrival time. Species/camera come from `<park>/<species>/…/<file>` or the archive's
     COCO Camera Traps manifest. Its data version is the listing's fingerprint (count, newest
-    modification, hash of keys and etags): what the `archive_arrivals` sensor compares against."""
+    modification, hash of keys and etags, and the etags of the park's manifests): what the
+    `archive_arrivals` sensor and `wildbench run` compare against."""
     keys = context.partition_key.keys_by_dimension
     park, day = keys[PARK], keys[ARRIVAL_DAY]
     store, tax = archive.open(), taxonomy.load()
+    manifest_versions = manifest_etags(store, park)  # before reading them: a later edit is seen next time
     manifest = load_manifests(store, park, tax)
     listed_objects = [o for o in store.list(f"{park}/")
                       if arrival_day(o.last_modified) == day and not is_manifest(o.key)]
@@ -83,7 +85,7 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
     ]
     return publish(context, dg.MaterializeResult(
         value=frame,
-        data_version=dg.DataVersion(fingerprint_of(listed_objects)),
+        data_version=dg.DataVersion(partition_fingerprint(listed_objects, park, manifest_versions)),
         metadata={
             "objects": len(frame),
             "bytes_total": int(frame.bytes.sum()),

@@ -18,7 +18,6 @@ from wildbench_assets.lib.dataset_requests import (
     parse_spec,
     select_images,
 )
-from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import request_partitions
 from wildbench_assets.resources.archive import ArchiveResource
@@ -27,7 +26,7 @@ from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
-from wildbench_assets.resources.release_writer import withheld_paths
+from wildbench_assets.resources.release_writer import hidden_sets
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 
@@ -49,14 +48,14 @@ def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, a
 
 
 def _accept(request_id: str, config: ExportRequest, inbox: RequestInbox, artifacts: ArtifactStore, tax,
-            curated: pd.DataFrame, test_splits: pd.DataFrame) -> tuple[ExportSpec, str, pd.DataFrame]:
+            curated: pd.DataFrame, splits: pd.DataFrame) -> tuple[ExportSpec, str, pd.DataFrame]:
     """(spec, where it came from, the requested images), the spec stored so a re-execution needs no
     config. A request that is malformed or matches nothing is answered with its reason, and fails."""
     try:
         check_request_id(request_id)
         raw, source = _request_spec(request_id, config, inbox, artifacts)
         spec = parse_spec(raw, tax.species_codes, tax.park_codes)
-        images = select_images(curated, spec, withheld_paths(artifacts.path("releases"), [test_splits]))
+        images = select_images(curated, spec, hidden_sets(artifacts, [splits]))
     except RequestError as err:
         inbox.answer_error(request_id, str(err), request=request_id)
         raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
@@ -80,7 +79,7 @@ def _check_results(found: ExportFindings) -> list[dg.AssetCheckResult]:
 @dg.asset(
     partitions_def=request_partitions,
     ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
-         "benchmark_splits": dg.AssetIn(partition_mapping=dg.SpecificPartitionsPartitionMapping(list(TEST_SETS)))},
+         "benchmark_splits": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
     group_name="exports",
     kinds={"zip"},
     check_specs=[dg.AssetCheckSpec(name, asset="custom_export", blocking=blocking)
@@ -92,9 +91,10 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
                   benchmark_splits: pd.DataFrame):
     """A ZIP of the requested images (parks, species, capture dates, offset/limit, empties) in the
     thesis's layout with the requested label formats. Boxes come from the same cached labels as the
-    benchmark; missing ones are computed. The benchmark's test images (the current test sets and every
-    release's) are never included: their labels are hidden. The spec is stored, so a re-execution needs
-    no config."""
+    benchmark; missing ones are computed. What the benchmark hides, in the current splits and in every
+    cut release, is never included (`lib.dataset_requests.withheld_mask`): the test images, every image
+    of an unseen test camera and every frame of a hidden sequence. The spec is stored, so a re-execution
+    needs no config."""
     request_id, tax = context.partition_key, taxonomy.load()
     spec, source, images = _accept(request_id, config, inbox, artifacts, tax, curated_images, benchmark_splits)
     context.log.info(f"request {request_id} ({source}): {len(images)} images match {spec.to_dict()}")

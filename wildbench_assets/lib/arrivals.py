@@ -2,8 +2,10 @@
 
 A fingerprint is `<count>-<newest mtime ns>-<xor of per-object hashes>`: order-independent and
 mergeable, so a listing can be paged across sensor ticks and summed up, and any added, removed or
-rewritten object (new etag) changes it. `raw_images` stores the same fingerprint as its data version,
-which is how the sensor and `wildbench run` know what the last run of a partition saw.
+rewritten object (new etag) changes it. The manifests that describe a park (the root `manifest.json`
+and `<park>/manifest.json`) are part of every non-empty partition of that park: a corrected manifest
+relabels images without touching them. `raw_images` stores the same fingerprint (`partition_fingerprint`)
+as its data version, which is how the sensor and `wildbench run` know what the last run of a partition saw.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from wildbench_assets.lib.inventory import arrival_day, is_manifest
+from wildbench_assets.lib.inventory import arrival_day, is_manifest, manifest_keys
 
 # Partition keys become file names and Dagster keys: no '|' (the multi-partition separator), no '/'.
 SAFE_PARK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EMPTY_FINGERPRINT = "0-0-0000000000000000"
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 @dataclass
@@ -30,7 +36,16 @@ class Fingerprint:
     def add(self, key: str, etag: str, modified: datetime) -> None:
         self.count += 1
         self.newest_ns = max(self.newest_ns, int(modified.timestamp() * 1e9))
-        self.digest ^= int.from_bytes(hashlib.blake2b(f"{key}\0{etag}".encode(), digest_size=8).digest(), "big")
+        self.digest ^= _hash(f"{key}\0{etag}")
+
+    def with_manifests(self, park: str, manifests: Mapping[str, str]) -> Fingerprint:
+        """This fingerprint with the etags of the park's manifests (key -> etag) mixed in; an empty
+        partition stays empty (it holds nothing a manifest could describe)."""
+        digest = self.digest
+        for key in manifest_keys(park) if self.count else ():
+            if key in manifests:
+                digest ^= _hash(f"manifest\0{key}\0{manifests[key]}")
+        return Fingerprint(self.count, self.newest_ns, digest)
 
     def merge(self, other: Fingerprint) -> None:
         self.count += other.count
@@ -54,12 +69,19 @@ def fingerprint_of(objects: Iterable) -> str:
     return str(found)
 
 
+def partition_fingerprint(objects: Iterable, park: str, manifests: Mapping[str, str]) -> str:
+    """What raw_images stores and the sensor compares: the partition's objects plus the park's manifests
+    (key -> etag of those that exist)."""
+    return str(Fingerprint.parse(fingerprint_of(objects)).with_manifests(park, manifests))
+
+
 @dataclass
 class ArchiveScan:
     """Fingerprints per (park, day) of the objects seen so far, plus keys that cannot be partitions."""
 
     partitions: dict[tuple[str, str], Fingerprint]
     rejected_parks: dict[str, int]
+    manifests: dict[str, str] = field(default_factory=dict)  # root and park manifests: key -> etag
 
     @classmethod
     def empty(cls) -> ArchiveScan:
@@ -70,7 +92,11 @@ class ArchiveScan:
         last = None
         for o in objects:
             last = o.key
-            if "/" not in o.key or is_manifest(o.key):
+            if is_manifest(o.key):
+                if o.key.count("/") <= 1:  # the root's or a park's: the ones ingest reads
+                    self.manifests[o.key] = o.etag
+                continue
+            if "/" not in o.key:
                 continue
             park = o.key.split("/", 1)[0]
             if not SAFE_PARK.match(park):
@@ -81,15 +107,16 @@ class ArchiveScan:
         return last
 
     def to_json(self) -> dict:
-        return {"p": {f"{p}|{d}": str(f) for (p, d), f in self.partitions.items()}, "r": self.rejected_parks}
+        return {"p": {f"{p}|{d}": str(f) for (p, d), f in self.partitions.items()}, "r": self.rejected_parks,
+                "m": self.manifests}
 
     @classmethod
     def from_json(cls, doc: dict) -> ArchiveScan:
         parts = {tuple(k.split("|", 1)): Fingerprint.parse(v) for k, v in doc.get("p", {}).items()}
-        return cls(parts, dict(doc.get("r", {})))
+        return cls(parts, dict(doc.get("r", {})), dict(doc.get("m", {})))
 
     def fingerprints(self) -> dict[tuple[str, str], str]:
-        return {part: str(f) for part, f in self.partitions.items()}
+        return {(park, day): str(f.with_manifests(park, self.manifests)) for (park, day), f in self.partitions.items()}
 
 
 @dataclass(frozen=True)

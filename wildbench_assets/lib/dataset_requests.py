@@ -14,6 +14,7 @@ import pandas as pd
 
 from wildbench_assets.lib.datasets import FORMATS, usable
 from wildbench_assets.lib.labels import LABELLED
+from wildbench_assets.lib.splits import TEST_SETS, SplitPlan, leakage_groups
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -106,11 +107,49 @@ def parse_spec(raw: object, species_codes: frozenset[str], park_codes: frozenset
     return ExportSpec(parks, species, start, end, offset, limit, include_empties, formats)
 
 
-def select_images(curated: pd.DataFrame, spec: ExportSpec, withheld=frozenset()) -> pd.DataFrame:
-    """The requested images in a stable order (capture time, then path), after offset and limit. Paths
-    in `withheld` (the benchmark's hidden test images) are never handed out: with their labels in a
-    request ZIP, anyone could score perfectly."""
-    rows = curated[~curated.path.isin(withheld)] if len(withheld) else curated
+def _times(values: pd.Series) -> pd.Series:
+    """Capture times as naive datetimes (NaT: undated), whatever form a table holds them in."""
+    times = pd.to_datetime(values, errors="coerce")  # "" (a manifest's undated image): NaT
+    return times.dt.tz_localize(None) if getattr(times.dt, "tz", None) is not None else times
+
+
+def withheld_mask(images: pd.DataFrame, hidden_sets, sequence_gap_s: float = SplitPlan.sequence_gap_s) -> pd.Series:
+    """Which of `images` (path, camera, captured_at) no request may hand out, labelled, empty or otherwise,
+    given `hidden_sets`: tables with split, path, camera, captured_at — the current splits and each cut
+    release's manifest, each judged on its own. Withheld: every hidden test image; every image of an
+    unseen-camera test camera (a `test` camera with no image in that set's other splits): its empties
+    match its hidden images pixel for pixel; and every image in a sequence (same camera, frames less than
+    `sequence_gap_s` apart, as `lib.splits` groups them) with a hidden frame: a `test_seen` burst, or a
+    test burst of a set not split by camera, recomputed over the images at hand so a frame added since
+    (an earlier one opening the burst) is caught too."""
+    paths, cameras, seeds = set(), set(), []
+    for table in hidden_sets:
+        if table is None or table.empty or not {"split", "path", "camera"} <= set(table.columns):
+            continue
+        hidden = table[table.split.isin(TEST_SETS)]
+        paths |= set(hidden.path)
+        cameras |= set(hidden.camera[hidden.split == "test"]) - set(table.camera[table.split != "test"])
+        if "captured_at" in table:
+            seeds.append(pd.DataFrame({"camera": hidden.camera.astype(str), "captured_at": _times(hidden.captured_at)}))
+        if "sequence" in table:  # `<camera>@<first frame>`: where each hidden burst began, selected or not
+            first = hidden.sequence.astype(str).str.rsplit("@", n=1).str[-1]
+            seeds.append(pd.DataFrame({"camera": hidden.camera.astype(str), "captured_at": _times(first)}))
+    mask = images.path.isin(paths) | images.camera.isin(cameras)
+    if seeds and len(images):
+        mine = pd.DataFrame({"camera": images.camera.astype(str), "captured_at": _times(images.captured_at)})
+        both = pd.concat([mine, *seeds], ignore_index=True)
+        groups = leakage_groups(both, "sequence", sequence_gap_s)
+        held = set(groups.iloc[len(mine):])
+        mask |= groups.iloc[: len(mine)].isin(held).to_numpy()
+    return mask
+
+
+def select_images(curated: pd.DataFrame, spec: ExportSpec, hidden_sets=()) -> pd.DataFrame:
+    """The requested images in a stable order (capture time, then path), after offset and limit. What the
+    benchmark hides (`withheld_mask` of `hidden_sets`: the current splits and every cut release) is never
+    handed out: with its labels, or its empties, in a request ZIP, anyone could score perfectly. The
+    portal's live count and `custom_export` both select with this function."""
+    rows = curated[~withheld_mask(curated, hidden_sets).to_numpy()] if len(hidden_sets) else curated
     if spec.parks:
         rows = rows[rows.park.isin(spec.parks)]
     if spec.species:

@@ -3,7 +3,9 @@
 Path convention (the thesis's exports): `<park>/<species>/…/<file>`; camera = every folder between
 species and file, qualified by park. A manifest (LILA's COCO Camera Traps json) named `manifest.json` at the archive
 root or at `<park>/` overrides species from its annotations and camera from each image's `location`;
-its `file_name`s are relative to the manifest's folder.
+its `file_name`s are relative to the manifest's folder. An image a manifest names without a location,
+outside a folder named by its species, has its camera from every folder between park and file (so
+`D01/100RECNX/` and `D02/100RECNX/` stay two cameras there too).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ class ManifestEntry:
 
 def is_manifest(key: str) -> bool:
     return posixpath.basename(key) == MANIFEST_NAME
+
+
+def manifest_keys(park: str) -> tuple[str, str]:
+    """The manifests that describe a park's objects: the archive's root one, then the park's own (it wins)."""
+    return MANIFEST_NAME, f"{park}/{MANIFEST_NAME}"
 
 
 def describe_path(key: str) -> dict[str, str]:
@@ -95,6 +102,11 @@ def parse_coco_camera_traps(
     return entries
 
 
+def _species_folder(folder: str, species: str) -> bool:
+    name = folder.strip().lower()
+    return name == species.lower() or (species == EMPTY_SPECIES and name in _EMPTY_NAMES)
+
+
 def describe_object(key: str, manifest: dict[str, ManifestEntry]) -> dict[str, str | None]:
     """park/species/camera/seq_id of one object, the manifest winning over the path where it knows."""
     row: dict[str, str | None] = {**describe_path(key), "seq_id": None, "species_source": "path"}
@@ -105,6 +117,8 @@ def describe_object(key: str, manifest: dict[str, ManifestEntry]) -> dict[str, s
         row["seq_id"] = entry.seq_id
         if entry.camera:
             row["camera"] = f"{row['park']}/{entry.camera}"
+        elif len(parts := key.split("/")) > 2 and not _species_folder(parts[1], entry.species):
+            row["camera"] = f"{row['park']}/{'/'.join(parts[1:-1])}"  # <park>/<camera folders…>/<file>
     return row
 
 

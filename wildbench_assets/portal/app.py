@@ -34,9 +34,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID, RequestError, parse_spec, select_images
 from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
 from wildbench_assets.lib.releases import RELEASE_SUFFIX
-from wildbench_assets.lib.splits import TEST_SETS
+from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.lib.submissions import OPERATOR, SUBMITTER_SUFFIX, SubmitterError, named_submitter
-from wildbench_assets.resources.release_writer import withheld_paths
+from wildbench_assets.resources.release_writer import hidden_sets
 from wildbench_assets.settings import download_expiry_s
 
 HERE = Path(__file__).resolve().parent
@@ -114,12 +114,12 @@ class Portal:
         if table is None:  # per-park partitions: read the folder
             folder = Path(self.tables.base_dir) / "curated_images"
             table = pd.read_parquet(folder) if folder.is_dir() and any(folder.glob("*.parquet")) else None
-        return table if table is not None else pd.DataFrame(columns=["path", "park", "species", "captured_at"])
+        empty = pd.DataFrame(columns=["path", "park", "species", "camera", "captured_at"])
+        return table if table is not None else empty
 
-    def withheld(self) -> frozenset[str]:
-        """The hidden test images, which requests never include (the same rule as `custom_export`)."""
-        return withheld_paths(self.artifacts.path("releases"),
-                              [self.tables.load_partition("benchmark_splits", s) for s in TEST_SETS])
+    def hidden(self) -> list:
+        """What requests withhold from: every cut release and the current splits (as `custom_export`)."""
+        return hidden_sets(self.artifacts, [self.tables.load_partition("benchmark_splits", s) for s in SPLITS])
 
     def run_status(self, tag: str, item_id: str) -> str | None:
         """The latest Dagster run's status for a request or submission, if the instance has one."""
@@ -445,7 +445,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
         except RequestError as err:
             raise HTTPException(422, str(err)) from err
         try:
-            count = len(select_images(portal.curated(), spec, portal.withheld()))
+            count = len(select_images(portal.curated(), spec, portal.hidden()))
         except RequestError:
             count = 0
         return {"images": count, "spec": spec.to_dict()}

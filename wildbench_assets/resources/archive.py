@@ -62,6 +62,10 @@ class Archive(ABC):
     def open_stream(self, key: str) -> BinaryIO:
         """A readable stream of the object, for copying it without holding it in memory."""
 
+    def describe(self, key: str) -> ArchiveObject | None:
+        """The object at exactly `key`, or None."""
+        return next((o for o in self.list(key) if o.key == key), None)
+
     @abstractmethod
     def read_optional(self, key: str) -> bytes | None:
         """The object's bytes, or None when there is no such object."""
@@ -81,6 +85,17 @@ class Archive(ABC):
     def presign(self, key: str, expires_s: int) -> str | None:
         """A URL anyone can GET `key` from until it expires; None where the store has no such thing."""
         return None
+
+
+def _local_object(key: str, stat: os.stat_result) -> ArchiveObject:
+    kind = REGULAR if stat_module.S_ISREG(stat.st_mode) else SYMLINK if stat_module.S_ISLNK(stat.st_mode) else SPECIAL
+    return ArchiveObject(
+        key=key,
+        size=stat.st_size if kind == REGULAR else 0,
+        etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",  # cheap change marker, like nginx's
+        last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+        kind=kind,
+    )
 
 
 class LocalArchive(Archive):
@@ -108,15 +123,16 @@ class LocalArchive(Archive):
                 continue
             if is_temp(name) or (start_after is not None and key <= start_after):
                 continue
-            stat = entry.stat(follow_symlinks=False)  # a link is described, never followed (dangling ones too)
-            kind = REGULAR if stat_module.S_ISREG(stat.st_mode) else SYMLINK if entry.is_symlink() else SPECIAL
-            yield ArchiveObject(
-                key=key,
-                size=stat.st_size if kind == REGULAR else 0,
-                etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",  # cheap change marker, like nginx's
-                last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
-                kind=kind,
-            )
+            yield _local_object(key, entry.stat(follow_symlinks=False))  # a link is described, never followed
+
+    def describe(self, key: str) -> ArchiveObject | None:
+        if ".." in key.split("/") or key.startswith("/"):
+            return None
+        try:
+            stat = os.lstat(self.root / key)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return None if stat_module.S_ISDIR(stat.st_mode) else _local_object(key, stat)
 
     def _open(self, key: str) -> BinaryIO:
         """The regular file at `key`, opened without following any link; anything else is refused."""

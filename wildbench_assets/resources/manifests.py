@@ -4,7 +4,7 @@ import json
 
 import dagster as dg
 
-from wildbench_assets.lib.inventory import MANIFEST_NAME, parse_coco_camera_traps, species_aliases
+from wildbench_assets.lib.inventory import manifest_keys, parse_coco_camera_traps, species_aliases
 from wildbench_assets.resources.archive import Archive
 from wildbench_assets.taxonomy import Taxonomy
 
@@ -12,7 +12,7 @@ from wildbench_assets.taxonomy import Taxonomy
 def load_manifests(store: Archive, park: str, taxonomy: Taxonomy) -> dict:
     aliases = species_aliases([(s.code, s.scientific_name, s.common_name) for s in taxonomy.species])
     entries: dict = {}
-    for key in (MANIFEST_NAME, f"{park}/{MANIFEST_NAME}"):
+    for key in manifest_keys(park):
         raw = store.read_optional(key)
         if raw is None:
             continue
@@ -21,3 +21,14 @@ def load_manifests(store: Archive, park: str, taxonomy: Taxonomy) -> dict:
         except (ValueError, KeyError, TypeError) as err:  # a wrong manifest would mislabel everything: stop
             raise dg.Failure(f"manifest {store.uri}/{key} is malformed: {err}") from err
     return entries
+
+
+def manifest_etags(store: Archive, park: str) -> dict[str, str]:
+    """key -> etag of the manifests describing `park` that exist: part of each partition's fingerprint, so a
+    corrected manifest (relabelled species, moved locations) is ingested again. Read before the manifests."""
+    found = {}
+    for key in manifest_keys(park):
+        obj = store.describe(key)
+        if obj is not None:
+            found[key] = obj.etag
+    return found

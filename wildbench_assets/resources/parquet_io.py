@@ -13,6 +13,8 @@ from pydantic import Field
 
 from wildbench_assets.resources.archive import Archive, open_store
 
+PARQUET_MAGIC = b"PAR1"  # the last four bytes of every Parquet file (and its first four)
+
 
 def partition_file_name(partition_key: str | dg.MultiPartitionKey | None) -> str:
     """`snieves/2026-11-28.parquet` for park x day keys, `<key>.parquet` else, `data.parquet` if none.
@@ -72,6 +74,23 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
         schema = dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in obj.dtypes.items()])
         context.add_output_metadata({"path": dg.MetadataValue.path(self.uri(context.asset_key, key)),
                                      "dagster/row_count": len(obj), "dagster/column_schema": schema})
+
+    def damaged(self, asset_key: dg.AssetKey, partition_keys, partitions_def=None) -> dict:
+        """partition key -> why its stored file is unusable, for partitions the instance recorded as
+        materialized: the file is gone, or is not Parquet (no `PAR1` at its end: garbage or truncated).
+        One listing of the asset's folder, then one 4-byte read per file."""
+        store = self._store()
+        listed = {o.key: o for o in store.list("/".join(asset_key.path) + "/")}
+        found = {}
+        for key in partition_keys:
+            typed = (partitions_def.get_partition_key_from_str(key)
+                     if key is not None and isinstance(partitions_def, dg.MultiPartitionsDefinition) else key)
+            name = self._key(asset_key, typed)
+            if name not in listed:
+                found[key] = f"{self.base_dir.rstrip('/')}/{name} is missing"
+            elif listed[name].size < 12 or store.read_tail(name, 4) != PARQUET_MAGIC:
+                found[key] = f"{self.base_dir.rstrip('/')}/{name} is not a Parquet file"
+        return found
 
     def load_partition(self, asset: str, partition_key: str | None = None) -> pd.DataFrame | None:
         """One stored partition of an asset (single-dimension key), or None if not materialized."""

@@ -97,23 +97,8 @@ def open_stripped(store):
 
 
 @lru_cache(maxsize=256)
-def _hidden_of(manifest: Path, _stamp: tuple[int, int]) -> frozenset[str]:
-    frame = rel.read_manifest(manifest.read_bytes())
-    return frozenset(frame.path[frame.split.isin(rel.HIDDEN_SPLITS)])
-
-
-def withheld_paths(releases_root: Path, current_splits) -> frozenset[str]:
-    """The images no request may hand out: every cut release's hidden test images (manifests read once
-    each and cached by mtime and size: the portal asks on every change of its form) and those of the
-    current test sets (`current_splits`: benchmark_splits tables)."""
-    found: set[str] = set()
-    for manifest in sorted(releases_root.glob("*/manifest.csv")) if releases_root.is_dir() else []:
-        stat = manifest.stat()
-        found |= _hidden_of(manifest, (stat.st_mtime_ns, stat.st_size))
-    for table in current_splits:
-        if table is not None and "path" in table:
-            found |= set(table.path[table.split.isin(rel.HIDDEN_SPLITS)] if "split" in table else table.path)
-    return frozenset(found)
+def _manifest_of(manifest: Path, _stamp: tuple[int, int]) -> pd.DataFrame:
+    return rel.read_manifest(manifest.read_bytes())[["split", "path", "camera", "captured_at", "sequence"]]
 
 
 # --- the record of every cut, kept outside the release folder (never published) -----------------------
@@ -165,3 +150,26 @@ def cut_records(artifacts, exclude: str) -> list[rel.CutRecord]:
         facts = rel.ReleaseFacts.from_json(text)
         records.append(rel.CutRecord(name, rel.read_manifest(data), facts.split_by, facts.cut_at))
     return records
+
+
+def hidden_sets(artifacts, current_splits) -> list[pd.DataFrame]:
+    """What requests must withhold from (`lib.dataset_requests.withheld_mask`): the manifest of every cut
+    release, from its hidden record (so a release whose folder was lost still counts) or its folder (read
+    through the artifact store, once each, cached by mtime and size: the portal asks on every change of its
+    form), and `current_splits`, the benchmark_splits tables (None: not made yet)."""
+    manifests: dict[str, str] = {}
+    for root in (RECORDS, "releases"):
+        for obj in artifacts.list(f"{root}/"):
+            parts = obj.key[len(root) + 1:].split("/")
+            if len(parts) == 2 and parts[1] == "manifest.csv" and not parts[0].startswith("."):
+                manifests.setdefault(parts[0], obj.key)  # the record first; a folder's manifest is its seal
+    found = []
+    for key in manifests.values():
+        path = artifacts.path(key)
+        if path.is_file():
+            stat = path.stat()
+            found.append(_manifest_of(path, (stat.st_mtime_ns, stat.st_size)))
+    tables = [t for t in current_splits if t is not None and not t.empty]
+    if tables:
+        found.append(pd.concat(tables, ignore_index=True))
+    return found
