@@ -531,6 +531,7 @@ def test_browser_opens_the_leaderboard(browser, served, tmp_path):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{served}/leaderboard")
-    assert "YOLOv8s (thesis)" in browser.find_element(By.CSS_SELECTOR, "table.board").text
+    boards = browser.find_elements(By.CSS_SELECTOR, "table.board")  # one per release; submissions may come first
+    assert any("YOLOv8s (thesis)" in board.text for board in boards)
     assert browser.find_element(By.ID, "submission-form")
     _screenshot(browser, "leaderboard", tmp_path)
