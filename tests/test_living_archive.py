@@ -204,6 +204,47 @@ def test_predict_cli_on_real_photos(tmp_path, samples):
     assert ((annotated / "idaho-cougar.jpg").stat().st_size > 10_000
             and (annotated / "sub" / "idaho-cougar.jpg").exists())
     assert "failed" in done.stdout and "animal" in done.stdout
+    # which model answered, and why no species model did, in the output and in the file
+    assert "answered by: detector only: mdlite" in done.stdout
+    assert "no species model: no species model has been trained yet" in done.stdout
+    answer = document["info"]["wildbench_answer"]
+    assert answer["model"] == "detector" and "no species model has been trained" in answer["why_no_species_model"]
+
+
+def test_a_species_model_that_finds_nothing_is_named_warned_about_and_its_animals_kept(tmp_path, samples):
+    """A species model that returns no box on real photos (an untrained YOLOv8, as the demo models behave
+    on real photos) is named with its weights' sha256; each image in which the detector finds an animal
+    is counted in a warning, and those animals are `other animal`, not lost."""
+    import hashlib
+
+    from wildbench_assets.resources.ultralytics_env import configure_ultralytics_offline
+
+    configure_ultralytics_offline()
+    from ultralytics import YOLO
+
+    weights = tmp_path / "untrained.pt"
+    YOLO("yolov8n.yaml").save(str(weights))  # built from its yaml: random weights, nothing downloaded
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("idaho-cougar.jpg", "orinoquia-ocelot.jpg"):
+        shutil.copy(samples / name, photos / name)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data")}
+    out = tmp_path / "md.json"
+    done = subprocess.run([str(BIN / "wildbench"), "predict", str(photos), "--model", "yolov8", "--weights",
+                           str(weights), "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(out.read_text())
+    answer = document["info"]["wildbench_answer"]
+    assert answer["model"] == "yolov8" and answer["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert f"answered by: yolov8 trained on release (unknown) (weights sha256 {answer['weights_sha256'][:12]}" \
+        in done.stdout
+    cougar = next(i for i in document["images"] if i["file"] == "idaho-cougar.jpg")["detections"]
+    assert cougar and {document["classification_categories"][d["classifications"][0][0]] for d in cougar} \
+        == {"other animal"}
+    missed = sum(1 for i in document["images"] if i["detections"])
+    [warning] = document["info"]["warnings"]
+    assert missed >= 1 and f"found no box on {missed} of {missed} images" in warning
+    assert f"warning: {warning}" in done.stdout and "other animal" in done.stdout
 
 
 def test_a_lost_partition_file_is_an_error_not_a_smaller_table(tmp_path):

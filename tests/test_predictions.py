@@ -85,3 +85,46 @@ def test_prediction_findings_hold_for_a_good_day_and_name_each_fault():
     assert edge.boxes_past_the_edge == 1 and not edge.boxes_in_unit_square
     assert not pred.prediction_findings(images, table, document, 0.5).score_rules[0].success  # 0.4 below 0.5
     assert pred.prediction_findings(images, table, {"images": []}, 0.1).md_errors  # not a batch file
+
+
+def test_an_animal_the_species_model_does_not_place_is_other_animal_and_counted():
+    species = {"width": 40, "height": 30, "failure": None, "detections": [
+        {"category": "1", "conf": 0.8, "bbox": [0.1, 0.1, 0.3, 0.3], "classifications": [["2", 0.8]]}]}
+    seen = [{"category": "1", "conf": 0.9, "bbox": [0.12, 0.1, 0.3, 0.3]},   # the same animal: caca
+            {"category": "1", "conf": 0.7, "bbox": [0.6, 0.5, 0.2, 0.2]},    # one the model left out
+            {"category": "2", "conf": 0.9, "bbox": [0.0, 0.0, 0.1, 0.1]},    # a person: not an animal
+            {"category": "1", "conf": 0.05, "bbox": [0.8, 0.8, 0.1, 0.1]}]   # below the minimum confidence
+    classes = pred.answer_classes(NAMES)
+    merged = pred.with_detector_animals(species, seen, len(NAMES), 0.1)
+    table = pred.predictions_table([("a.jpg", merged)], classes, "yolov8")
+    assert list(table.species) == ["caca", pred.OTHER_ANIMAL] and not merged["species_model_missed"]
+    missed = pred.with_detector_animals({**species, "detections": []}, seen, len(NAMES), 0.1)
+    assert missed["species_model_missed"] and missed["detector_animals"] == 2
+    assert pred.predictions_table([("b.jpg", missed)], classes, "yolov8").species.tolist() == [pred.OTHER_ANIMAL] * 2
+    items = [("a.jpg", merged), ("b.jpg", missed), ("c.jpg", pred.with_detector_animals(ITEMS[1][1], [], 3, 0.1))]
+    answer = {"model": "yolov8", "answered_by": "yolov8 trained on release 2026.11", "why": "promoted"}
+    [warning] = pred.answer_warnings(items, answer)
+    assert "no box on 1 of 2 images" in warning and pred.OTHER_ANIMAL in warning
+    document = pred.md_batch_document(items, classes, "yolov8 abc", answer, [warning])
+    assert validate_batch_results(document)["validation_results"]["errors"] == []
+    assert document["classification_categories"]["3"] == pred.OTHER_ANIMAL
+    assert document["info"]["wildbench_answer"] == answer and document["info"]["warnings"] == [warning]
+    assert any(line.startswith("warning: ") for line in pred.answer_lines(answer, [warning]))
+
+
+def test_why_no_species_model_is_promoted_is_said_plainly():
+    from wildbench_assets.training.predict import promotion_refusal
+
+    def row(model, release, map_50, profile="default"):
+        return {"model": model, "release": release, "profile": profile, "source": "trained here",
+                "map_50": map_50, "map_50_95": map_50 / 2, "f1_weighted": 0.1}
+
+    assert "no species model has been trained" in promotion_refusal(None, lambda m, r: True)
+    thesis = pd.DataFrame([row("yolov8", "2026.11-thesis", 0.8, "thesis")])
+    assert "only on thesis-profile releases (2026.11-thesis)" in promotion_refusal(thesis, lambda m, r: True)
+    weak = pd.DataFrame([row("yolov8", "2026.11", 0.004), row("fasterrcnn", "2026.11", 0.02)])
+    said = promotion_refusal(weak, lambda m, r: True, 0.1)
+    assert "threshold mAP@.5 >= 0.1" in said and "fasterrcnn on release 2026.11" in said and "0.020" in said
+    gone = pd.DataFrame([row("yolov8", "2026.11", 0.5)])
+    assert promoted_model(gone, lambda m, r: False) is None
+    assert "no weights stored (yolov8 on 2026.11)" in promotion_refusal(gone, lambda m, r: False)

@@ -246,7 +246,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     items = list(zip(names, predictor.predict_files(files)))
     table = pred.predictions_table(items, predictor.class_names, predictor.name)
     print(table.drop(columns=["model"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    document = pred.md_batch_document(items, predictor.class_names, predictor.identity)
+    warnings = pred.answer_warnings(items, predictor.answer)
+    document = pred.md_batch_document(items, predictor.class_names, predictor.identity, predictor.answer, warnings)
     if args.out:
         Path(args.out).write_text(json.dumps(document, indent=1))
         print(f"MegaDetector 1.6 batch file: {args.out}")
@@ -265,6 +266,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failed = int((table.drop_duplicates("path").status == pred.FAILED).sum())
     print(f"{len(files)} images, {int((table.status == pred.PREDICTED).sum())} detections, {failed} failed "
           f"(model: {predictor.name})")
+    print("\n".join(pred.answer_lines(predictor.answer, warnings)))
     return 0
 
 

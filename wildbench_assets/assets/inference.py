@@ -24,7 +24,7 @@ from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 PREDICTION_CHECKS = {  # name -> blocking
     "one_row_per_image": True, "boxes_in_unit_square": True, "scores_in_range": True,
-    "megadetector_file_valid": False,
+    "megadetector_file_valid": False, "species_model_sees_detector_animals": False,
 }
 # Read to choose the promoted model, but not triggers: a newly promoted model does not re-predict every
 # old day. `runner.NON_TRIGGERING` takes the same keys, so the CLI and the daemon agree.
@@ -32,7 +32,7 @@ MODEL_INPUT_KEYS = ("leaderboard", "model_weights")
 MODEL_INPUTS = dg.AssetSelection.assets(*MODEL_INPUT_KEYS)
 
 
-def _check_results(found: pred.PredictionFindings) -> list[dg.AssetCheckResult]:
+def _check_results(found: pred.PredictionFindings, missed: int, warnings: list[str]) -> list[dg.AssetCheckResult]:
     return [
         dg.AssetCheckResult(check_name="one_row_per_image", passed=found.one_row_per_image,
                             metadata={"images": found.images, "images_in_table": found.images_in_table}),
@@ -41,6 +41,10 @@ def _check_results(found: pred.PredictionFindings) -> list[dg.AssetCheckResult]:
         rules_check("scores_in_range", found.score_rules),
         dg.AssetCheckResult(check_name="megadetector_file_valid", passed=not found.md_errors,
                             metadata={"errors": dg.MetadataValue.json(found.md_errors)}),
+        # a warning, not a stop: the animals are kept as `other animal`
+        dg.AssetCheckResult(check_name="species_model_sees_detector_animals", passed=not missed,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"images_missed": missed, "warnings": dg.MetadataValue.json(warnings)}),
     ]
 
 
@@ -64,7 +68,8 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
                           image_metadata: pd.DataFrame):
     """Species, score and box for every image that arrived on one day in one park, from the promoted
     model (the best of the most recently cut release that has one, `training.predict.promoted_model`, or
-    `model` in config; with none trained, the detector alone, species "animal"). A table with one row
+    `model` in config; with none promoted, the detector alone, species "animal", and metadata saying why;
+an animal the detector finds that the species model does not place in Table 3.1 is `other animal`). A table with one row
     per detection (one `no detection` row for an image without any; unreadable images as `failed` rows
     with their reason) and a MegaDetector batch file (format 1.6, species as classifications) that
     Timelapse and AddaxAI open."""
@@ -82,8 +87,13 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
     items, inferences = predict_images(images, archive.open().read, predictor, label_cache, context.log)
     table = pred.predictions_table(items, predictor.class_names, predictor.name).assign(park=park, arrival_day=day)
     md_file = f"predictions/{park}/{day}.megadetector-1.6.json"
+    warnings = pred.answer_warnings(items, predictor.answer)
+    missed = sum(1 for _path, p in items if p.get("species_model_missed"))
+    for warning in warnings:
+        context.log.warning(warning)
     with artifacts.writing(md_file) as tmp:
-        tmp.write_text(json.dumps(pred.md_batch_document(items, predictor.class_names, predictor.identity), indent=1))
+        tmp.write_text(json.dumps(pred.md_batch_document(items, predictor.class_names, predictor.identity,
+                                                         predictor.answer, warnings), indent=1))
     stored = artifacts.describe(md_file)
     found = pred.prediction_findings(images, table, json.loads(stored.path.read_text()), config.min_confidence)
     per_species = pd.Series(found.per_species, name="detections", dtype="int64").rename_axis("species").to_frame()
@@ -98,11 +108,15 @@ def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionC
             "failed": found.statuses.get(pred.FAILED, 0),
             "inferences": inferences,
             "model": predictor.name,
+            "answered_by": predictor.answer["answered_by"],
+            "why": predictor.answer.get("why") or predictor.answer.get("why_no_species_model"),
+            "warnings": dg.MetadataValue.json(warnings),
+            "images_species_model_missed": missed,
             "statuses": counts_table(found.statuses, "status", "images"),
             "per_species": counts_table(found.per_species, "species", "detections"),
             **({"plot": png_markdown(plot, "detections per species")} if plot else {}),
             "megadetector_file": dg.MetadataValue.path(str(stored.path)),
             "megadetector_file_sha256": stored.sha256,
         },
-        check_results=_check_results(found),
+        check_results=_check_results(found, missed, warnings),
     ))

@@ -4,7 +4,14 @@ image of the thesis's inference page.
 
 A prediction of one image is a dict: `width`, `height`, `detections` (MegaDetector detections: category
 "1" animal, `conf`, normalised `bbox` [x, y, w, h], optional `classifications` [[class id, conf]]) and
-`failure` (None, or why the image could not be read). Detections are sorted by confidence.
+`failure` (None, or why the image could not be read). Detections are sorted by confidence. A species
+model's prediction also carries `detector_animals` (the detector's animal boxes on the image) and
+`species_model_missed` (the detector found an animal, the species model no box at all).
+
+Outcomes of a detection: a Table 3.1 species code; `other animal` (OTHER_ANIMAL): an animal box of the
+detector that no species box of the species model overlaps (IoU >= MATCH_IOU) with at least the minimum
+confidence, i.e. an animal the species model does not assign to a Table 3.1 species; or `animal`
+(DETECTOR_ONLY): no species model answered at all, only the detector (the answer says why).
 """
 
 from __future__ import annotations
@@ -19,13 +26,72 @@ from wildbench_assets.lib.expectations import Rule, RuleResult, validate_checks
 from wildbench_assets.lib.labels import MD_CATEGORIES
 
 DETECTOR_ONLY = "animal"  # the species of a detection when no species model is promoted yet
+OTHER_ANIMAL = "other animal"  # an animal the species model does not place in Table 3.1 (see above)
+MATCH_IOU = 0.5  # a detector box and a species box this alike are the same animal
 PREDICTED, NO_DETECTION, FAILED = "predicted", "no detection", "failed"
 PREDICTION_COLUMNS = ["path", "status", "species", "score", "x", "y", "w", "h", "failure", "model"]
 
 
 def species_of(detection: dict, class_names: list[str]) -> str:
     classes = detection.get("classifications") or []
-    return class_names[int(classes[0][0])] if classes else DETECTOR_ONLY
+    if not classes:
+        return DETECTOR_ONLY
+    index = int(classes[0][0])
+    return class_names[index] if index < len(class_names) else OTHER_ANIMAL
+
+
+def answer_classes(species: list[str]) -> list[str]:
+    """The classes a species model's answer uses: its Table 3.1 species, then `other animal`."""
+    return [*species, OTHER_ANIMAL] if OTHER_ANIMAL not in species else list(species)
+
+
+def box_iou(a: list[float], b: list[float]) -> float:
+    """Intersection over union of two normalised [x, y, w, h] boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def with_detector_animals(prediction: dict, detector_detections: list[dict] | None, other_index: int,
+                          min_confidence: float, min_iou: float = MATCH_IOU) -> dict:
+    """A species model's `prediction` of one image with the detector's view added: every detector
+    animal box (conf >= `min_confidence`) that no species box overlaps (IoU >= `min_iou`) becomes an
+    `other animal` detection (class `other_index`), so an animal is never lost because the species
+    model has no Table 3.1 class for it; `detector_animals` and `species_model_missed` record what the
+    detector saw. A failed image, or one the detector could not read, is left as it is."""
+    if prediction.get("failure") or detector_detections is None:
+        return prediction
+    species = prediction.get("detections") or []
+    animals = [d for d in detector_detections if str(d["category"]) == "1" and d["conf"] >= min_confidence]
+    others = [{"category": "1", "conf": float(d["conf"]), "bbox": list(d["bbox"]),
+               "classifications": [[str(other_index), float(d["conf"])]]}
+              for d in animals if all(box_iou(d["bbox"], s["bbox"]) < min_iou for s in species)]
+    return {**prediction, "detections": sorted([*species, *others], key=lambda d: -d["conf"]),
+            "detector_animals": len(animals), "species_model_missed": bool(animals) and not species}
+
+
+def answer_warnings(items: list[tuple[str, dict]], answer: dict) -> list[str]:
+    """Warnings about an answer as a whole: the species model found no box on images in which the
+    detector found an animal (counted). Empty when there is nothing to warn about."""
+    missed = sum(1 for _path, p in items if p.get("species_model_missed"))
+    if not missed:
+        return []
+    with_animals = sum(1 for _path, p in items if p.get("detector_animals"))
+    return [f"the species model {answer.get('model')} found no box on {missed} of {with_animals} images in which "
+            f"the detector found an animal: those animals are reported as '{OTHER_ANIMAL}'"]
+
+
+def answer_lines(answer: dict, warnings: list[str]) -> list[str]:
+    """The answer's provenance in words: which model answered, why (or why no species model), warnings."""
+    lines = [f"answered by: {answer['answered_by']}"]
+    if answer.get("why"):
+        lines.append(f"why this model: {answer['why']}")
+    if answer.get("why_no_species_model"):
+        lines.append(f"no species model: {answer['why_no_species_model']} (every animal is reported as "
+                     f"'{DETECTOR_ONLY}')")
+    return lines + [f"warning: {w}" for w in warnings]
 
 
 def prediction_rows(path: str, prediction: dict, class_names: list[str], model: str) -> list[dict]:
@@ -50,8 +116,10 @@ def predictions_table(items: list[tuple[str, dict]], class_names: list[str], mod
     return frame
 
 
-def md_batch_document(items: list[tuple[str, dict]], class_names: list[str], model: str) -> dict:
-    """MegaDetector batch output 1.6: failed images carry `failure` and `"detections": null`."""
+def md_batch_document(items: list[tuple[str, dict]], class_names: list[str], model: str,
+                      answer: dict | None = None, warnings: list[str] | None = None) -> dict:
+    """MegaDetector batch output 1.6: failed images carry `failure` and `"detections": null`; the info
+    block names which model answered and why (`answer`) and carries the answer's `warnings`."""
     images = []
     used_classes = False
     for path, prediction in items:
@@ -69,7 +137,9 @@ def md_batch_document(items: list[tuple[str, dict]], class_names: list[str], mod
         images.append({"file": path, "detections": detections})
     document = {
         "info": {"format_version": "1.6", "detector": model,
-                 "detection_completion_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")},
+                 "detection_completion_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                 **({"wildbench_answer": answer} if answer else {}),
+                 **({"warnings": list(warnings)} if warnings is not None else {})},
         "detection_categories": dict(MD_CATEGORIES),
         "images": images,
     }

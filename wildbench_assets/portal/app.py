@@ -568,9 +568,12 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
 
             annotated.append({"file": name_, "jpeg_base64": base64.b64encode(buffer.getvalue()).decode()})
         table = pred.predictions_table(items, predictor.class_names, predictor.name)
-        return {"model": predictor.name,
+        warnings = pred.answer_warnings(items, predictor.answer)
+        return {"model": predictor.name, "answer": predictor.answer, "warnings": warnings,
+                "answer_lines": pred.answer_lines(predictor.answer, warnings),
                 "predictions": json.loads(table.to_json(orient="records")),
-                "megadetector_1_6": pred.md_batch_document(items, predictor.class_names, predictor.identity),
+                "megadetector_1_6": pred.md_batch_document(items, predictor.class_names, predictor.identity,
+                                                           predictor.answer, warnings),
                 "annotated": annotated}
 
     @app.post("/api/inference", summary="Species and boxes for 1-5 photos by the promoted model (token)",

@@ -142,18 +142,35 @@ def load_chosen_predictor(artifacts: ArtifactStore, leaderboard, class_names: li
                           min_confidence: float, model: str = "auto", min_map_50: float = 0.1,
                           weights: Path | None = None):
     """The predictor of `model`: `auto` is the promoted model (`training.predict.promoted_model`), or the
-    detector alone when none earned promotion; `detector` the detector alone; a model name that model
-    on the most recently cut release it was trained on (or an explicit `weights` file of it)."""
-    from wildbench_assets.training.predict import DETECTOR, load_predictor, promoted_model
+    detector alone when none earned promotion (its `answer` says why: `promotion_refusal`); `detector`
+    the detector alone; a model name that model on the most recently cut release it was trained on (or
+    an explicit `weights` file of it)."""
+    from wildbench_assets.training.predict import (
+        DETECTOR,
+        load_predictor,
+        promoted_model,
+        promotion_reason,
+        promotion_refusal,
+    )
 
-    if weights is not None or model == DETECTOR:
-        return load_predictor(None, class_names, model, detector, min_confidence, weights)
-    chosen = promoted_model(leaderboard, lambda m, r: artifacts.path(f"{model_dir(m, r)}/weights.pt").exists(),
-                            min_map_50, model)
+    def present(m, r):
+        return artifacts.path(f"{model_dir(m, r)}/weights.pt").exists()
+
+    if weights is not None:
+        return load_predictor(None, class_names, model, detector, min_confidence, weights,
+                              why=f"an explicit weights file ({Path(weights).name})")
+    if model == DETECTOR:
+        return load_predictor(None, class_names, model, detector, min_confidence,
+                              why="the detector alone was asked for (model 'detector')")
+    chosen = promoted_model(leaderboard, present, min_map_50, model)
     if chosen is None:
         if model != "auto":
             raise FileNotFoundError(f"no weights for {model} on any release: train it on one (`wildbench run` "
                                     "after `wildbench release`)")
-        return load_predictor(None, class_names, DETECTOR, detector, min_confidence)
+        return load_predictor(None, class_names, DETECTOR, detector, min_confidence,
+                              why=promotion_refusal(leaderboard, present, min_map_50))
     name, release = chosen
-    return load_predictor(artifacts.path(model_dir(name, release)), class_names, name, detector, min_confidence)
+    why = promotion_reason(leaderboard, name, release, min_map_50) if model == "auto" else \
+        f"asked for by name ({name}): the most recently cut default-profile release it was trained on"
+    return load_predictor(artifacts.path(model_dir(name, release)), class_names, name, detector, min_confidence,
+                          why=why, release=release)

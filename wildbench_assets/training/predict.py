@@ -3,8 +3,11 @@
 
 The promoted model is the leaderboard's best model (by COCO mAP@[.5:.95]) of the most recently cut
 default-profile release that has one earning promotion, with its weights present (`promoted_model`),
-or one named explicitly; with none, the box detector alone (species "animal"). A model's files are
-`models/<release>/<model>/` in the artifact store.
+or one named explicitly; with none, the box detector alone (species "animal"), and the answer says why
+(`promotion_refusal`). A species model runs beside the detector: an animal the detector finds and the
+species model does not place in Table 3.1 is `other animal` (`lib.predictions.with_detector_animals`).
+Every predictor carries `answer`: which model answered (name, release, weights sha256, or the detector's
+name and version) and why. A model's files are `models/<release>/<model>/` in the artifact store.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from wildbench_assets.lib import predictions as answers
 from wildbench_assets.lib.image_decode import decode_image
 from wildbench_assets.training.common import Prediction, TrainSettings
 
@@ -62,6 +66,46 @@ def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50
     return next(((m, r) for m, r in zip(ours.model, ours.release) if weights_present(m, r)), None)
 
 
+def _trained_here(leaderboard: pd.DataFrame | None) -> pd.DataFrame:
+    if leaderboard is None or leaderboard.empty or "source" not in leaderboard:
+        return pd.DataFrame(columns=["model", "release", "map_50"])
+    return leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODELS)]
+
+
+def promotion_refusal(leaderboard: pd.DataFrame | None, weights_present, min_map_50: float = 0.1) -> str:
+    """Why `promoted_model` (auto) promotes no species model, in words: none trained, only on
+    thesis-profile releases, none passing the threshold (the best candidate's mAP@.5 against it), or
+    the passing ones' weights gone."""
+    ours = _trained_here(leaderboard)
+    if ours.empty:
+        return "no species model has been trained yet (the leaderboard has no model trained here)"
+    default = ours[ours.profile != "thesis"] if "profile" in ours else ours
+    if default.empty:
+        return (f"species models were trained only on thesis-profile releases ({', '.join(sorted(set(ours.release)))}),"
+                " whose scores are optimistic by construction, so none is promoted")
+    scores = pd.to_numeric(default.map_50, errors="coerce")
+    passing = default[scores >= min_map_50]
+    if passing.empty:
+        if scores.notna().any():
+            best = default.loc[scores.idxmax()]
+            return (f"no trained model passes the promotion threshold mAP@.5 >= {min_map_50:g}: the best candidate, "
+                    f"{best.model} on release {best.release}, scores mAP@.5 {scores.max():.3f}")
+        return "no trained model has a score yet (model_evaluation has not run)"
+    missing = sorted({f"{m} on {r}" for m, r in zip(passing.model, passing.release) if not weights_present(m, r)})
+    return f"the models that pass the promotion threshold have no weights stored ({', '.join(missing)})"
+
+
+def promotion_reason(leaderboard: pd.DataFrame | None, model: str, release: str, min_map_50: float) -> str:
+    """Why `promoted_model` (auto) chose (model, release), in words."""
+    ours = _trained_here(leaderboard)
+    row = ours[(ours.model == model) & (ours.release == release)]
+    if row.empty:
+        return f"promoted: the best model of release {release}"
+    map_50, map_50_95 = (float(pd.to_numeric(row[c], errors="coerce").iloc[0]) for c in ("map_50", "map_50_95"))
+    return (f"promoted: the best model by mAP@[.5:.95] ({map_50_95:.3f}) of release {release}, the most recently cut "
+            f"default-profile release with one passing the threshold (mAP@.5 {map_50:.3f} >= {min_map_50:g})")
+
+
 def decode_check(data: bytes) -> tuple[int, int]:
     """(width, height) after decoding every pixel strictly; raises on a corrupt, cut or non-image file."""
     return decode_image(data).size
@@ -78,6 +122,8 @@ class SpeciesPredictor:
     weights: Path | None = None
     settings: TrainSettings | None = None
     detector: object | None = None  # a resources.detector.Detector, for the detector-only predictor
+    companion: object | None = None  # the detector run beside a species model (`other animal`, warnings)
+    answer: dict | None = None       # which model answered and why (`lib.predictions.answer_lines`)
 
     def predict_files(self, paths: list[Path]) -> list[dict]:
         """One prediction dict (width, height, detections, failure) per path, in order; an unreadable
@@ -99,7 +145,7 @@ class SpeciesPredictor:
                 failures[p] = f"image decode failure: {type(err).__name__}: {err}"
         readable = [p for p in paths if p in sizes]
         predicted = dict(zip(readable, predict_with_model(self.name, self.weights, readable, self.settings,
-                                                          len(self.class_names)))) if readable else {}
+                                                          self.species_classes))) if readable else {}
         out = []
         for p in paths:
             if p in failures:
@@ -116,19 +162,41 @@ class SpeciesPredictor:
                 detections.append({"category": "1", "conf": float(pred.confidence), "bbox": [x1, y1, x2 - x1, y2 - y1],
                                    "classifications": [[str(pred.class_index), float(pred.confidence)]]})
             out.append({"width": width, "height": height, "detections": detections, "failure": None})
-        return out
+        if self.companion is None or not readable:
+            return out
+        seen = {r.key: r for r in self.companion.run([str(p) for p in readable], lambda k: Path(k).read_bytes())}
+        merged = []
+        for p, o in zip(paths, out):
+            found = seen.get(str(p))
+            boxes = None if found is None or found.failure else [d.to_md() for d in found.detections]
+            merged.append(answers.with_detector_animals(o, boxes, self.species_classes, self.min_confidence))
+        return merged
+
+    @property
+    def species_classes(self) -> int:
+        """The model's own classes (Table 3.1); `other animal`, if present, is the index after them."""
+        return len([c for c in self.class_names if c != answers.OTHER_ANIMAL])
+
+
+def detector_name(detector) -> str:
+    """The detector by name and version (its identity: backend, weights sha256, thresholds)."""
+    return detector.backend if detector.identity == detector.backend else f"{detector.backend} {detector.identity}"
 
 
 def load_predictor(model_dir: Path | None, class_names: list[str], model: str | None, detector_resource,
-                   min_confidence: float = 0.1, weights: Path | None = None) -> SpeciesPredictor:
+                   min_confidence: float = 0.1, weights: Path | None = None, why: str | None = None,
+                   release: str | None = None) -> SpeciesPredictor:
     """A trained model from its folder `model_dir` (weights.pt + card.json), an explicit weights file of
     one of our models (with the card beside it, if any), or — `model` None or "detector" — the detector
-    resource alone."""
+    resource alone. `why`: why this model answers (a species model) or why no species model does (the
+    detector alone); it goes into the predictor's `answer`."""
     if model in (None, DETECTOR) and weights is None:
         loaded = detector_resource.load()
+        answer = {"model": DETECTOR, "answered_by": f"detector only: {detector_name(loaded)}",
+                  "detector": loaded.identity, "why_no_species_model": why or "the detector alone was asked for"}
         return SpeciesPredictor(DETECTOR, json.dumps({"predictor": DETECTOR, "detector": loaded.identity,
                                                       "min_conf": min_confidence}),
-                                class_names, min_confidence, detector=loaded)
+                                class_names, min_confidence, detector=loaded, answer=answer)
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {(*MODELS, DETECTOR)}")
     weights = Path(weights) if weights else model_dir / "weights.pt"
@@ -137,6 +205,15 @@ def load_predictor(model_dir: Path | None, class_names: list[str], model: str | 
     if not weights.is_file():
         raise FileNotFoundError(f"no weights for {model} at {weights}: train it (model_weights) or pass --weights")
     settings = TrainSettings(**card["settings"]) if "settings" in card else TrainSettings()
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-    identity = json.dumps({"predictor": model, "weights": digest, "imgsz": settings.imgsz, "min_conf": min_confidence})
-    return SpeciesPredictor(model, identity, card.get("classes") or class_names, min_confidence, weights, settings)
+    sha256 = hashlib.sha256(weights.read_bytes()).hexdigest()
+    companion = detector_resource.load() if detector_resource is not None else None
+    identity = json.dumps({"predictor": model, "weights": sha256[:16], "imgsz": settings.imgsz,
+                           "min_conf": min_confidence, "detector": companion.identity if companion else None})
+    release = release or card.get("release")
+    answer = {"model": model, "release": release, "weights_sha256": sha256,
+              "answered_by": f"{model} trained on release {release or '(unknown)'} (weights sha256 {sha256[:12]}…)"
+                             + (f", with the detector {detector_name(companion)} for 'other animal'" if companion
+                                else ""),
+              "detector": companion.identity if companion else None, "why": why or "asked for by name"}
+    return SpeciesPredictor(model, identity, answers.answer_classes(card.get("classes") or class_names), min_confidence,
+                            weights, settings, companion=companion, answer=answer)
