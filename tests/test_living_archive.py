@@ -288,3 +288,10 @@ def test_a_day_of_only_unreadable_files_materializes_empty_valid_results(tmp_pat
     assert len(pd.read_parquet(data / "curated_images")) == 0
     predictions = pd.read_parquet(data / "new_image_predictions")
     assert len(predictions) == 3 and set(predictions.status) == {"failed"} and predictions.failure.notna().all()
+    # the day says which model answered and why no species model did
+    [event] = instance.fetch_materializations(dg.AssetKey("new_image_predictions"), limit=1).records
+    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert meta["answered_by"].startswith("detector only: mdlite") and meta["images_species_model_missed"] == 0
+    assert "no species model has been trained yet" in meta["why"]
+    document = json.loads(Path(meta["megadetector_file"]).read_text())
+    assert document["info"]["wildbench_answer"]["answered_by"] == meta["answered_by"]

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from wildbench_assets.cli import main
 from wildbench_assets.lib.dataset_requests import RequestError, parse_spec, request_id_of, select_images
 from wildbench_assets.taxonomy import Taxonomy
 
@@ -99,7 +100,7 @@ def curated(demo_archive, tmp_path_factory):
     return instance, data
 
 
-def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path):
+def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path, monkeypatch, capsys):
     instance, source = curated  # the instance that knows the parks the curated tables come from
     data = tmp_path / "data"
     shutil.copytree(source, data)
@@ -125,6 +126,15 @@ def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path):
     assert ok.success
     answer = json.loads((inbox / "boar-2024.result.json").read_text())
     assert answer["status"] == "done" and 1 <= answer["images"] <= 5
+    assert answer["selected"] == 5 and answer["images"] + sum(answer["dropped"].values()) == 5
+    assert answer["summary"].startswith(f"5 images selected, {answer['images']} packed")
+    monkeypatch.setenv("WILDBENCH_REQUESTS", str(inbox))
+    monkeypatch.setenv("WILDBENCH_DATA", str(data))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    capsys.readouterr()
+    assert main(["request", "status", "--id", "boar-2024"]) == 0
+    said = capsys.readouterr()
+    assert json.loads(said.out)["summary"] == answer["summary"] and answer["summary"] in said.err
     with zipfile.ZipFile(answer["zip"]) as zf:
         names = zf.namelist()
         manifest = json.loads(zf.read("manifest.json"))
@@ -210,6 +220,20 @@ def _request_labels(rows):
                          for path, park, species, boxes in rows])
 
 
+def test_the_live_count_says_how_many_already_labelled_images_would_be_left_out():
+    from wildbench_assets.lib.dataset_requests import LEFT_OUT_NOTE, left_out_estimate
+
+    labels = _request_labels([("a", "donana", "sus", 2), ("b", "donana", "sus", 0), ("c", "donana", "sus", 0),
+                              ("z", "donana", "sus", 0)])
+    selected = pd.DataFrame({"path": ["a", "b", "c", "new"]})
+    estimate = left_out_estimate(selected, labels)
+    assert estimate["labels_known"] == 3 and estimate["would_be_left_out"] == 2  # z is not selected, new unknown
+    assert estimate["note"].startswith("Of the 3 of these images already labelled, 2 would be left out "
+                                       "(2 no animal box from the detector)") and LEFT_OUT_NOTE in estimate["note"]
+    unknown = left_out_estimate(selected, labels.iloc[:0])
+    assert unknown["labels_known"] == 0 and unknown["note"].startswith("No labels computed yet")
+
+
 def test_export_findings_compare_the_pack_with_the_request():
     from wildbench_assets.lib.dataset_requests import export_findings
 
@@ -220,6 +244,13 @@ def test_export_findings_compare_the_pack_with_the_request():
     found = export_findings(labels, 4, request, names, None)
     assert (found.images, found.left_out) == (2, 2)  # no box, failed
     assert found.matches_request and found.counts_add_up and found.expected_label_files == 1
+    # the result says what was selected, packed and dropped, and why
+    outcome = found.outcome()
+    assert outcome["selected"] == 4 and outcome["images"] == 2
+    assert outcome["dropped"] == {"no animal box from the detector": 1, "unreadable image": 1}
+    assert outcome["summary"] == ("4 images selected, 2 packed, 2 left out (1 no animal box from the detector, "
+                                  "1 unreadable image)")
+    assert not export_findings(labels, 5, request, names, None).counts_add_up  # a selected image unaccounted for
 
     assert not export_findings(labels, 4, spec(parks=["donana"], species=["sus"]), names, None).matches_request
     assert not export_findings(labels, 4, spec(parks=["snieves"], include_empties=True), names, None).matches_request

@@ -351,7 +351,7 @@ def cmd_request(args: argparse.Namespace) -> int:
             for suffix, code in ((".result.json", 0), (".error.json", 1)):
                 raw = store.read_optional(f"{request_id}{suffix}")
                 if raw is not None:
-                    print(raw.decode())
+                    _print_outcome(raw)
                     return code
             if time.monotonic() >= deadline:
                 print(f"request {request_id}: no result yet", file=sys.stderr)
@@ -424,8 +424,23 @@ def _run_request(defs, request_id: str, timeout: float) -> int:
     store = resource(defs, "inbox").open()
     suffix = ".result.json" if result.success else ".error.json"
     raw = store.read_optional(f"{request_id}{suffix}")
-    print(raw.decode() if raw else f"run {result.run_id} {'succeeded' if result.success else 'failed'}")
+    if raw:
+        _print_outcome(raw)
+    else:
+        print(f"run {result.run_id} {'succeeded' if result.success else 'failed'}")
     return 0 if result.success else 1
+
+
+def _print_outcome(raw: bytes) -> None:
+    """A request's result or error file as it is (JSON on stdout), and in words on stderr: how many
+    images were selected, packed and left out, and why."""
+    print(raw.decode())
+    try:
+        summary = json.loads(raw).get("summary")
+    except (ValueError, AttributeError):
+        summary = None
+    if summary:
+        print(summary, file=sys.stderr)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -72,7 +72,8 @@ def _check_results(found: ExportFindings) -> list[dg.AssetCheckResult]:
         dg.AssetCheckResult(check_name="zip_verified", passed=found.zip_problem is None),
         dg.AssetCheckResult(check_name="matches_request", passed=found.matches_request),
         dg.AssetCheckResult(check_name="counts_add_up", passed=found.counts_add_up,
-                            metadata={"images": found.images, "left_out": found.left_out}),
+                            metadata={"selected": found.selected, "images": found.images,
+                                      "left_out": found.left_out}),
     ]
 
 
@@ -109,8 +110,7 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
                                      {"request": request_id, **spec.to_dict()})
         stored, names = artifacts.publish_zip(f"requests/{request_id}.zip", members, store.open_stream)
         found = export_findings(labels, len(images), spec, names, verify_zip(str(stored.path), names))
-        context.log.info(f"request {request_id}: {found.images} images packed ({found.left_out} left out: no box or "
-                         f"unreadable), {model.inferences} inferences")
+        context.log.info(f"request {request_id}: {found.outcome()['summary']}, {model.inferences} inferences")
     checks = _check_results(found)
     failed = [c.check_name for c in checks if not c.passed]
     if failed:  # the ZIP is withdrawn: nothing that failed its checks is handed out as done
@@ -120,10 +120,12 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
     inbox.write_json(f"{request_id}.result.json", {
         "request": request_id, "status": "done", "zip": stored.uri, "sha256": stored.sha256, "bytes": stored.bytes,
         **download_link(artifacts, f"requests/{request_id}.zip"),
-        "images": found.images, "left_out": found.left_out, "spec": spec.to_dict(),
+        **found.outcome(), "spec": spec.to_dict(),
         "at": datetime.now(UTC).isoformat()})
     return publish(context, dg.MaterializeResult(
-        metadata={**stored.metadata(), "images": found.images, "left_out": found.left_out, "source": source,
+        metadata={**stored.metadata(), "selected": found.selected, "images": found.images, "left_out": found.left_out,
+                  "dropped": dg.MetadataValue.json(found.dropped), "summary": found.outcome()["summary"],
+                  "source": source,
                   "spec": dg.MetadataValue.json(spec.to_dict()), "inferences": model.inferences},
         check_results=checks,
     ))

@@ -13,13 +13,17 @@ from datetime import date, timedelta
 import pandas as pd
 
 from wildbench_assets.lib.datasets import FORMATS, usable
-from wildbench_assets.lib.labels import LABELLED
+from wildbench_assets.lib.labels import FAILED, LABELLED, NO_DETECTION
 from wildbench_assets.lib.splits import TEST_SETS, SplitPlan, leakage_groups
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PROGRESS_SUFFIX = ".progress.json"  # how far a request's run is (written by the run, read by the portal)
 SUFFIXES = (".error.json", ".result.json", PROGRESS_SUFFIX)
+# Why a selected image is not packed (label status -> reason); every other status is packed.
+DROP_REASONS = {NO_DETECTION: "no animal box from the detector", FAILED: "unreadable image"}
+LEFT_OUT_NOTE = ("Images in which the detector finds no animal box, and unreadable images, are left out of the "
+                 "ZIP; the result says how many, and why.")
 
 
 class RequestError(ValueError):
@@ -174,6 +178,8 @@ class ExportFindings:
 
     images: int                 # images packed: labelled animals and empties
     left_out: int               # selected but not packed: no box, or unreadable
+    selected: int               # images the request selected (what the live count promised)
+    dropped: dict[str, int]     # reason (DROP_REASONS) -> images left out for it
     matches_request: bool       # every packed image of a requested park and species, empties only if asked
     label_files: int            # YOLO files in the ZIP
     expected_label_files: int   # one per labelled image, when YOLO was asked for
@@ -181,7 +187,44 @@ class ExportFindings:
 
     @property
     def counts_add_up(self) -> bool:
-        return self.label_files == self.expected_label_files
+        """One label file per labelled image, and every selected image either packed or left out."""
+        return self.label_files == self.expected_label_files and self.images + self.left_out == self.selected
+
+    def outcome(self) -> dict:
+        """What a request's result says about its counts: selected, packed, left out with each reason,
+        and a sentence for people."""
+        return {"selected": self.selected, "images": self.images, "left_out": self.left_out, "dropped": self.dropped,
+                "summary": counts_sentence(self.selected, self.images, self.dropped)}
+
+
+def counts_sentence(selected: int, packed: int, dropped: dict[str, int]) -> str:
+    """`45 images selected, 23 packed, 22 left out (22 no animal box from the detector)`."""
+    left_out = sum(dropped.values())
+    why = ", ".join(f"{n} {reason}" for reason, n in dropped.items() if n)
+    return (f"{selected} images selected, {packed} packed, {left_out} left out" + (f" ({why})" if why else ""))
+
+
+def dropped_by_reason(labels: pd.DataFrame) -> dict[str, int]:
+    """Reason -> images of `labels` (label rows) that a request leaves out, every reason listed."""
+    counts = labels.label_status.value_counts() if len(labels) else pd.Series(dtype="int64")
+    return {reason: int(counts.get(status, 0)) for status, reason in DROP_REASONS.items()}
+
+
+def left_out_estimate(selected: pd.DataFrame, known_labels: pd.DataFrame) -> dict:
+    """Before a request runs: of the `selected` images, how many already have labels (`known_labels`:
+    path, label_status, e.g. the benchmark's `detection_labels`) and how many of those would be left out,
+    by reason; with a sentence for the live count."""
+    known = known_labels[known_labels.path.isin(selected.path)].drop_duplicates("path") if len(known_labels) \
+        else pd.DataFrame(columns=["path", "label_status"])
+    dropped = dropped_by_reason(known)
+    would = sum(dropped.values())
+    if known.empty:
+        note = f"No labels computed yet for these images. {LEFT_OUT_NOTE}"
+    else:
+        why = ", ".join(f"{n} {reason}" for reason, n in dropped.items() if n)
+        note = (f"Of the {len(known)} of these images already labelled, {would} would be left out"
+                + (f" ({why})" if why else "") + f". {LEFT_OUT_NOTE}")
+    return {"labels_known": len(known), "would_be_left_out": would, "dropped": dropped, "note": note}
 
 
 def export_findings(labels: pd.DataFrame, selected: int, spec: ExportSpec, names: list[str],
@@ -195,7 +238,8 @@ def export_findings(labels: pd.DataFrame, selected: int, spec: ExportSpec, names
         and (spec.limit is None or selected <= spec.limit)
     )
     return ExportFindings(
-        images=len(chosen), left_out=len(labels) - len(chosen), matches_request=bool(in_request),
+        images=len(chosen), left_out=len(labels) - len(chosen), selected=selected, dropped=dropped_by_reason(labels),
+        matches_request=bool(in_request),
         label_files=sum(n.endswith(".txt") for n in names),
         expected_label_files=int((chosen.label_status == LABELLED).sum()) * ("yolo" in spec.formats),
         zip_problem=zip_problem)

@@ -31,7 +31,15 @@ from fastapi.templating import Jinja2Templates
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID, RequestError, parse_spec, select_images
+from wildbench_assets.lib.dataset_requests import (
+    LEFT_OUT_NOTE,
+    PROGRESS_SUFFIX,
+    REQUEST_ID,
+    RequestError,
+    left_out_estimate,
+    parse_spec,
+    select_images,
+)
 from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
 from wildbench_assets.lib.releases import RELEASE_SUFFIX
 from wildbench_assets.lib.splits import SPLITS
@@ -45,8 +53,8 @@ MAX_PHOTOS = 5
 RELEASE_FILES = {"train.zip", "val.zip", "test.zip", "test_seen.zip"}
 # what an outcome file may show (never server paths, never a score's breakdowns: a score file from before
 # aggregates-only scoring is shown without them)
-PUBLIC_OUTCOME_KEYS = {"error", "images", "left_out", "spec", "sha256", "at", "release", "submitter", "test",
-                       "test_seen", "threshold", "decimals", "stage", "done", "total"}
+PUBLIC_OUTCOME_KEYS = {"error", "images", "left_out", "selected", "dropped", "summary", "spec", "sha256", "at",
+                       "release", "submitter", "test", "test_seen", "threshold", "decimals", "stage", "done", "total"}
 TOKEN_COOKIE = "wildbench_token"  # set by the submission form, so its status page can be reloaded
 CAMTRAP_DP_FILES = {"datapackage.json", "deployments.csv", "media.csv", "observations.csv"}
 
@@ -120,6 +128,12 @@ class Portal:
     def hidden(self) -> list:
         """What requests withhold from: every cut release and the current splits (as `custom_export`)."""
         return hidden_sets(self.artifacts, [self.tables.load_partition("benchmark_splits", s) for s in SPLITS])
+
+    def known_labels(self) -> pd.DataFrame:
+        """Labels already computed (the benchmark's `detection_labels`, every split): path, label_status."""
+        tables = [t[["path", "label_status"]] for t in (self.tables.load_partition("detection_labels", s)
+                                                        for s in SPLITS) if t is not None and len(t)]
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["path", "label_status"])
 
     def run_status(self, tag: str, item_id: str) -> str | None:
         """The latest Dagster run's status for a request or submission, if the instance has one."""
@@ -374,7 +388,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
     @app.get("/requests/new", response_class=HTMLResponse, include_in_schema=False)
     def request_form(request: Request):
         tax = portal.taxonomy.load()
-        return page(request, "request_new.html", species=tax.species, parks=tax.parks)
+        return page(request, "request_new.html", species=tax.species, parks=tax.parks, left_out_note=LEFT_OUT_NOTE)
 
     @app.get("/requests/{request_id}", response_class=HTMLResponse, include_in_schema=False)
     def request_page(request: Request, request_id: str):
@@ -445,10 +459,11 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
         except RequestError as err:
             raise HTTPException(422, str(err)) from err
         try:
-            count = len(select_images(portal.curated(), spec, portal.hidden()))
+            selected = select_images(portal.curated(), spec, portal.hidden())
         except RequestError:
-            count = 0
-        return {"images": count, "spec": spec.to_dict()}
+            selected = pd.DataFrame(columns=["path"])
+        # what the ZIP may leave out (no animal box, unreadable), said before submitting
+        return {"images": len(selected), **left_out_estimate(selected, portal.known_labels()), "spec": spec.to_dict()}
 
     @app.post("/api/queries", summary="Submit a custom dataset request (token)", status_code=202,
               dependencies=[Depends(token_header)])

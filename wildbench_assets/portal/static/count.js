@@ -11,6 +11,7 @@ async function refresh() {
   const response = await fetch(`/api/images?${query}`);
   const body = await response.json();
   count.textContent = response.ok ? `Matching images: ${body.images}` : `Not valid: ${body.error}`;
+  if (response.ok) document.getElementById("left-out").textContent = body.note;  // what the ZIP may leave out
 }
 form.addEventListener("change", refresh);
 refresh();

@@ -6,6 +6,9 @@ async function poll() {
   const status = await response.json();
   if (status.state === "done") {
     bar.value = 100; state.textContent = `done: ${status.images} images`;
+    if (status.summary) {  // selected, packed, left out and why
+      const counts = document.getElementById("counts"); counts.textContent = status.summary; counts.hidden = false;
+    }
     document.getElementById("download").hidden = false; return;
   }
   if (status.state === "failed") { state.textContent = `failed: ${status.error}`; state.className = "error"; return; }
