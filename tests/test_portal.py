@@ -98,6 +98,15 @@ def test_the_live_count_uses_the_pipelines_selection(client, published):
     not_a_number = client.get("/api/images", params={"offset": "x"})
     assert not_a_number.status_code == 422 and "offset" in not_a_number.json()["error"]
 
+    # before submitting, the count says what the ZIP may leave out, from the labels already computed
+    labels = read_table(data, "detection_labels")
+    selected = select_images(read_table(data, "curated_images"), spec, hidden)
+    known = labels[labels.path.isin(selected.path)]
+    counted = client.get("/api/images", params={"parks": "donana", "species": "sus"}).json()
+    assert counted["labels_known"] == known.path.nunique() > 0
+    assert counted["would_be_left_out"] == int(known.label_status.isin(["no detection", "failed"]).sum())
+    assert "left out of the ZIP" in counted["note"] and "left out of the ZIP" in client.get("/requests/new").text
+
 
 def test_work_needs_the_operators_token(client, published):
     defs, instance, _data = published
@@ -153,17 +162,22 @@ def test_a_request_goes_from_queued_to_a_download(client, published, tmp_path):
         instance=instance, partition_key=request_id, tags={"wildbench/request": request_id}).success
 
     status = client.get(f"/api/queries/{request_id}").json()
-    assert status["state"] == "done" and status["images"] == 5 and "zip" not in status
+    assert status["state"] == "done" and status["images"] + status["left_out"] == 5 and "zip" not in status
+    # the count promised and the result agree, or the result says what was dropped and why
+    promised = client.get("/api/images", params={"parks": "donana", "species": "sus", "limit": 5}).json()["images"]
+    assert status["selected"] == promised == 5 and sum(status["dropped"].values()) == status["left_out"]
+    assert status["summary"].startswith(f"5 images selected, {status['images']} packed, {status['left_out']} left out")
     assert status["run"] == "SUCCESS"
     download = client.get(status["download_url"])
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
-        assert len([n for n in archive.namelist() if n.endswith(".jpg")]) == 5
+        assert len([n for n in archive.namelist() if n.endswith(".jpg")]) == status["images"]
         sources = {image["source"] for image in json.loads(archive.read("manifest.json"))["images"]}
     from wildbench_assets.summary import read_table
 
     splits = read_table(data, "benchmark_splits")
     assert not sources & set(splits.path[splits.split.isin(["test", "test_seen"])])  # hidden labels stay hidden
-    assert "Download the ZIP" in client.get(f"/requests/{request_id}").text
+    page = client.get(f"/requests/{request_id}").text
+    assert "Download the ZIP" in page and status["summary"] in page
 
 
 def _pixels(data: bytes) -> str:
@@ -407,6 +421,13 @@ def test_inference_on_a_real_photo_returns_boxes_and_an_annotated_image(publishe
     boxes = [p for p in body["predictions"] if p["status"] == "predicted"]
     assert boxes and body["annotated"][0]["jpeg_base64"]
     assert body["megadetector_1_6"]["images"][0]["detections"]
+    # which model answered, and why no species model did (none trained here), on the page and in the file
+    assert body["answer"]["answered_by"].startswith("detector only: mdlite")
+    assert "no species model has been trained yet" in body["answer"]["why_no_species_model"]
+    assert body["megadetector_1_6"]["info"]["wildbench_answer"] == body["answer"] and body["warnings"] == []
+    page = client.post("/inference", files={"files": ("idaho-cougar.jpg", photo, "image/jpeg")}, headers=AUTH)
+    assert page.status_code == 200 and "answered by: detector only: mdlite" in page.text
+    assert "no species model has been trained yet" in page.text and "other animal" in page.text
 
 
 # --- in a real browser: Debian's Chromium driven by Selenium (nothing downloaded) ---------------------------
