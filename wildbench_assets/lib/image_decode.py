@@ -20,6 +20,22 @@ class UndecodableImage(ValueError):
     """The bytes are not a whole, decodable image; the message says why."""
 
 
+class ImageTooLarge(UndecodableImage):
+    """The header claims more pixels than may be decoded."""
+
+
+def header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the image's header alone, nothing decoded: a decompression bomb (a small file
+    that claims 144 megapixels) is measured before it can take any memory."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Image.DecompressionBombError as err:  # more pixels than Pillow will even open
+        raise ImageTooLarge(str(err)) from err
+    except Exception as err:  # noqa: BLE001 - Pillow raises many kinds for bad data (its own bomb error too)
+        raise UndecodableImage(f"{type(err).__name__}: {err}") from err
+
+
 def decode_image(data: bytes) -> Image.Image:
     """The image, EXIF-orientation applied, as RGB; UndecodableImage if any part cannot be decoded."""
     if data[:2] == JPEG_SIGNATURE:
