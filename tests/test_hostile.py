@@ -378,3 +378,136 @@ def test_two_concurrent_runs_on_one_data_folder_both_succeed_with_whole_outputs(
         with zipfile.ZipFile(data / "artifacts" / "archives" / f"{name}.zip") as archive:
             assert archive.testzip() is None
     assert not list(data.rglob(".wb-tmp-*"))
+
+
+# --- issue 18, item 7: every failure answered, named, never a traceback ---------------------------------
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf", "-0.1", "1.5"])
+def test_a_threshold_outside_0_1_is_refused_not_printed_as_invalid_json(tmp_path, capsys, threshold):
+    (tmp_path / "truth.json").write_text(json.dumps(TRUTH))
+    (tmp_path / "pred.json").write_text(json.dumps(md_predictions()))
+    code = main(["score", "--truth", str(tmp_path / "truth.json"), "--predictions", str(tmp_path / "pred.json"),
+                 f"--threshold={threshold}"])
+    out = capsys.readouterr()
+    assert code == 2 and "threshold" in out.err and "[0, 1]" in out.err and out.out == ""
+
+
+def test_a_megadetector_file_that_lists_an_image_twice_is_refused(tmp_path, capsys):
+    """A second entry for the same file would silently replace the first one's detections (COCO results
+    may repeat an image: those are several boxes)."""
+    doc = md_predictions()
+    doc["images"].append({"file": doc["images"][0]["file"], "detections": []})
+    code, err = run_score(tmp_path, capsys, TRUTH, doc)
+    assert code == 2 and "appears twice" in err and doc["images"][0]["file"] in err
+
+
+@pytest.mark.parametrize("url", ["file:///{secret}", "http://elsewhere.example/b/data/artifacts/requests/r1.zip",
+                                 "ftp://127.0.0.1:9/b/data/artifacts/requests/r1.zip",
+                                 "http://127.0.0.1:9/b/data/artifacts/requests/other.zip"])
+def test_fetch_follows_only_a_link_to_the_requests_zip_on_the_configured_endpoint(tmp_path, monkeypatch, capsys,
+                                                                                  url):
+    """A result file's `url` is followed only to this request's ZIP on the configured S3 endpoint over
+    http(s): a `file://` result (or another host, scheme or object) is refused and nothing is copied."""
+    secret = tmp_path / "shadow"
+    secret.write_text(SECRET)
+    inbox = tmp_path / "requests"
+    inbox.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", "s3://b/data")
+    monkeypatch.setenv("WILDBENCH_REQUESTS", str(inbox))
+    monkeypatch.setenv("WILDBENCH_S3_ENDPOINT_URL", "http://127.0.0.1:9")
+    (inbox / "r1.result.json").write_text(json.dumps({"status": "done", "url": url.format(secret=secret)}))
+    target = tmp_path / "out.zip"
+    assert main(["request", "fetch", "--id", "r1", "--dest", str(target)]) == 2
+    assert "refusing" in capsys.readouterr().err and not target.exists()
+    # the store's own link is followed (here nothing listens on the endpoint: a named download failure)
+    (inbox / "r1.result.json").write_text(json.dumps(
+        {"status": "done", "url": "http://127.0.0.1:9/b/data/artifacts/requests/r1.zip?X-Amz-Signature=x"}))
+    assert main(["request", "fetch", "--id", "r1", "--dest", str(target)]) == 1
+    assert "download failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("WILDBENCH_DEPLOYMENT", "production", "WILDBENCH_DEPLOYMENT='production' is not one of local, prod"),
+    ("WILDBENCH_ARRIVALS_INTERVAL_S", "often", "WILDBENCH_ARRIVALS_INTERVAL_S='often' is not a whole number"),
+    ("WILDBENCH_S3_ENDPOINT_URL", "not-a-url", "WILDBENCH_S3_ENDPOINT_URL='not-a-url' is not an http(s)"),
+    ("WILDBENCH_RELEASE_CRON", "monthly", "WILDBENCH_RELEASE_CRON='monthly' is not a cron expression"),
+    ("WILDBENCH_DOWNLOAD_EXPIRY_S", "-5", "WILDBENCH_DOWNLOAD_EXPIRY_S='-5' is not a whole number"),
+])
+def test_an_invalid_setting_is_one_line_naming_the_variable(tmp_path, name, value, message):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data"),
+           name: value}
+    done = subprocess.run([str(BIN / "wildbench"), "run", "--archive", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_portal_in_prod_without_its_environment_refuses_to_start(tmp_path):
+    """As `wildbench run` does: exit 2 naming what is missing, instead of serving 200s and 500s."""
+    from .services import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WILDBENCH", "AWS_"))}
+    env.update({"WILDBENCH_DEPLOYMENT": "prod", "DAGSTER_HOME": str(tmp_path)})
+    done = subprocess.run([str(BIN / "wildbench"), "portal", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "WILDBENCH_DATA" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_corrupt_instance_database_is_named(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    (home / "history").mkdir(parents=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "history" / "runs.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 16)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    (tmp_path / "archive").mkdir()
+    assert main(["run", "--archive", str(tmp_path / "archive")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read" in err and str(home / "history" / "runs.db") in err and "Traceback" not in err
+
+
+def test_a_corrupt_parquet_file_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    table = tmp_path / "data" / "raw_images" / "donana"
+    table.mkdir(parents=True)
+    (table / "2024-03-01.parquet").write_bytes(b"PAR1 garbage, not a table")
+    assert main(["summary"]) == 2
+    err = capsys.readouterr().err
+    assert f"{table / '2024-03-01.parquet'} is not a readable Parquet file" in err and "Traceback" not in err
+
+
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose header claims width x height (a decompression bomb's shape: nothing to decode)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "green").save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5: sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_portal_uploads_are_capped_in_pixels_before_any_decoding(tmp_path):
+    """A 144-megapixel photo is refused by its header (413), and so are photos that add up to too many
+    pixels in one request; neither is decoded."""
+    from fastapi.testclient import TestClient
+
+    from wildbench_assets.portal.app import MAX_PIXELS_PER_REQUEST, create_app
+
+    from .helpers import pipeline_defs
+
+    token = "t0ken"
+    client = TestClient(create_app(pipeline_defs(tmp_path / "archive", tmp_path / "data"), token=token))
+    auth = {"Authorization": f"Bearer {token}"}
+    huge = client.post("/api/inference", headers=auth,
+                       files={"files": ("huge.jpg", _jpeg_claiming(12000, 12000), "image/jpeg")})
+    assert huge.status_code == 413 and "12000x12000" in huge.json()["error"]
+    side = int((MAX_PIXELS_PER_REQUEST / 3) ** 0.5)  # each photo allowed, three together too many
+    many = [("files", (f"{i}.jpg", _jpeg_claiming(side, side), "image/jpeg")) for i in range(4)]
+    refused = client.post("/api/inference", headers=auth, files=many)
+    assert refused.status_code == 413 and "per request" in refused.json()["error"]
