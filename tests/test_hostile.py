@@ -511,3 +511,58 @@ def test_portal_uploads_are_capped_in_pixels_before_any_decoding(tmp_path):
     many = [("files", (f"{i}.jpg", _jpeg_claiming(side, side), "image/jpeg")) for i in range(4)]
     refused = client.post("/api/inference", headers=auth, files=many)
     assert refused.status_code == 413 and "per request" in refused.json()["error"]
+
+
+@pytest.fixture(scope="module")
+def curated_world(demo_archive, tmp_path_factory):
+    """(instance, data folder) with the demo archive curated: what a custom request selects from."""
+    data = tmp_path_factory.mktemp("hostile-requests")
+    instance, outcome = run_all(demo_archive, data, selection=["raw_images", "image_metadata", "curated_images"])
+    assert not outcome.get("failure")
+    return instance, data
+
+
+def test_inbox_requests_that_are_not_utf8_too_deep_or_links_are_answered(demo_archive, curated_world, tmp_path):
+    """Each such request ends with `<id>.error.json` giving the reason; a link is never followed (the
+    valid request it points to is not run)."""
+    import shutil
+
+    from .helpers import pipeline_defs
+
+    instance, source = curated_world
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside.json"
+    inbox.mkdir()
+    (inbox / "latin1.json").write_bytes('{"species": ["sus"], "note": "Doñana"}'.encode("latin-1"))
+    (inbox / "deep.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    outside.write_text(json.dumps({"species": ["sus"], "limit": 2}))
+    os.symlink(outside, inbox / "linked.json")
+    defs = pipeline_defs(demo_archive, data, detector="manifest", inbox=inbox)
+    result = defs.resolve_sensor_def("custom_export_requests")(
+        dg.build_sensor_context(instance=instance, resources=defs.resources))
+    assert sorted(r.partition_key for r in result.run_requests) == ["deep", "latin1", "linked"]
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    job = defs.resolve_job_def("custom_export_job")
+    reasons = {"latin1": "not UTF-8 text (byte 32", "deep": "nested too deeply", "linked": "not a regular file"}
+    for request_id, reason in reasons.items():
+        run = job.execute_in_process(instance=instance, partition_key=request_id, raise_on_error=False)
+        assert not run.success
+        assert reason in json.loads((inbox / f"{request_id}.error.json").read_text())["error"]
+    assert not (inbox / "linked.result.json").exists() and not (data / "artifacts" / "requests" / "linked.zip").exists()
+
+
+def test_ctrl_c_during_release_exits_130(demo_archive, tmp_path):
+    """Ctrl-C while `wildbench release` brings its inputs up to date: exit 130 (a stopped command), not 1
+    (a failure), and no release is cut."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data"),
+           "WILDBENCH_DETECTOR": "mdlite"}
+    with open(tmp_path / "release.log", "w") as log:
+        process = subprocess.Popen([str(BIN / "wildbench"), "release", "--archive", str(demo_archive),
+                                    "--name", "c1"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        assert _wait_until((tmp_path / "data" / "raw_images").exists, 240)
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(120) == 130, (tmp_path / "release.log").read_text()[-3000:]
+    assert not (tmp_path / "data" / "artifacts" / "releases" / "c1").exists()
