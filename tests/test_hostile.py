@@ -566,3 +566,68 @@ def test_ctrl_c_during_release_exits_130(demo_archive, tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(120) == 130, (tmp_path / "release.log").read_text()[-3000:]
     assert not (tmp_path / "data" / "artifacts" / "releases" / "c1").exists()
+
+
+LONG = 246  # characters of a file name: with the published name's 11-character prefix, past NAME_MAX (255)
+
+
+@pytest.fixture(scope="module")
+def hostile_release(demo_archive, tmp_path_factory):
+    """A release cut (`wildbench release`) from the demo archive with every Doñana file renamed to a
+    246-character name and every Sierra de las Nieves empty scene cut inside its scan data (an end
+    marker appended, so its header reads whole): (archive, data folder, cut paths, exit code)."""
+    import io
+    import shutil
+
+    root = tmp_path_factory.mktemp("hostile-release")
+    archive, data = root / "archive", root / "data"
+    shutil.copytree(demo_archive, archive)
+    (archive / "manifest.json").unlink()  # species and cameras from the folders, for the renamed files too
+    for path in sorted((archive / "donana").rglob("*.jpg")):
+        stamp = path.stat()
+        target = path.with_name(path.stem.rjust(LONG - 4, "x") + ".jpg")
+        path.rename(target)
+        os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    cut = []
+    for path in sorted((archive / "snieves" / "emp").rglob("*.jpg")):
+        whole = path.read_bytes()
+        stamp = path.stat()
+        path.write_bytes(whole[: len(whole) // 2] + b"\xff\xd9")
+        os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        cut.append(path.relative_to(archive).as_posix())
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(root / "home"))
+        env.setenv("WILDBENCH_DATA", str(data))
+        env.setenv("WILDBENCH_DETECTOR", "mdlite")
+        env.setattr(sys, "stdout", io.StringIO())  # the run's table of steps: not the test's output
+        code = main(["release", "--archive", str(archive), "--name", "h1"])
+    return archive, data, cut, code
+
+
+def test_a_246_character_file_name_is_published_shortened_and_extracts(hostile_release, tmp_path):
+    """The release is cut and every download extracts (the published name keeps the path digest, the
+    name's start and its suffix within 120 bytes); the manifest keeps the archive path."""
+    _archive, data, _cut, code = hostile_release
+    assert code == 0
+    release = data / "artifacts" / "releases" / "h1"
+    manifest = pd.read_csv(release / "manifest.csv")
+    long_paths = [p for p in manifest.path if len(p.rsplit("/", 1)[1]) == LONG]
+    assert long_paths and set(manifest.split[manifest.path.isin(long_paths)]) & {"train", "val"}
+    for download in sorted((release / "downloads").glob("*.zip")):
+        with zipfile.ZipFile(download) as archive:
+            assert all(len(n.rsplit("/", 1)[-1].encode()) <= 120 for n in archive.namelist())
+            archive.extractall(tmp_path / download.stem)  # OSError (name too long) before the fix
+    assert any(len(p.name) > 100 for p in (tmp_path / "train").rglob("*.jpg"))
+
+
+def test_a_truncated_empty_scene_is_a_failed_label_never_published(hostile_release):
+    """Empties are not inferred on, but they are published, so each is decoded strictly: a cut one is a
+    failed row of detection_labels with its reason and is in no release file."""
+    _archive, data, cut, code = hostile_release
+    assert code == 0
+    labels = pd.read_parquet(data / "detection_labels")
+    failed = labels[labels.path.isin(cut)]
+    assert len(failed) and (failed.label_status == "failed").all()
+    assert failed.failure.str.contains("corrupt JPEG data").all()
+    manifest = pd.read_csv(data / "artifacts" / "releases" / "h1" / "manifest.csv")
+    assert not set(manifest.path) & set(cut) and (manifest.species == "emp").any()
