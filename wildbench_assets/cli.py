@@ -21,9 +21,11 @@ def resource(defs, name: str):
     try:
         return defs.resources[name].process_config_and_initialize()
     except dg.DagsterInvalidConfigError as err:
-        missing = re.findall(r'environment variable "(\w+)" which is not set', str(err))
-        raise SettingsError(f"the {name} resource needs {', '.join(sorted(set(missing))) or 'a setting'} "
-                            "to be set in the environment") from err
+        missing = sorted(set(re.findall(r'environment variable "(\w+)" which is not set', str(err))))
+        error = SettingsError(f"the {name} resource needs {', '.join(missing) or 'a setting'} "
+                              "to be set in the environment")
+        error.missing = missing
+        raise error from err
 
 
 def cmd_demo_archive(args: argparse.Namespace) -> int:
@@ -135,8 +137,14 @@ def cmd_portal(args: argparse.Namespace) -> int:
 
     runner.prepare_dagster_home()
     defs = build_defs()
+    missing: set[str] = set()  # prod without its environment: refused here, naming all of it, not a 500 later
     for name in ("artifacts", "parquet_io_manager", "taxonomy", "inbox", "submissions", "detector"):
-        resource(defs, name)  # prod without its environment: refused here, naming it, not answered 500 later
+        try:
+            resource(defs, name)
+        except SettingsError as err:
+            missing |= set(getattr(err, "missing", None) or [str(err)])
+    if missing:
+        raise SettingsError(f"the portal needs {', '.join(sorted(missing))} to be set in the environment")
     if portal_token() is None:
         print("warning: WILDBENCH_PORTAL_TOKEN is not set: the portal shows everything but accepts no work "
               "(requests, submissions, inference)", file=sys.stderr)
