@@ -631,3 +631,42 @@ def test_a_truncated_empty_scene_is_a_failed_label_never_published(hostile_relea
     assert failed.failure.str.contains("corrupt JPEG data").all()
     manifest = pd.read_csv(data / "artifacts" / "releases" / "h1" / "manifest.csv")
     assert not set(manifest.path) & set(cut) and (manifest.species == "emp").any()
+
+
+# --- issue 18, item 8: releases on real photos ------------------------------------------------------------
+
+
+def test_a_release_of_real_photos_without_capture_times_is_cut_without_camtrap_dp(tmp_path, capsys):
+    """Real photos often reach an archive with their EXIF stripped (7 of the 11 samples): undated images
+    cannot be Camtrap DP media, and a package with no media has no temporal coverage either, which the
+    profile requires. The release is cut; Camtrap DP is left out with the reason (a warning), not written
+    invalid (a blocking failure that refused the whole release)."""
+    from .conftest import SAMPLES
+    from .helpers import latest_checks
+
+    if not SAMPLES.is_dir():
+        pytest.skip("../shared/samples/camera-traps is not beside this checkout")
+    archive = tmp_path / "archive"
+    for folder, name in (("snieves/ovar/C11", "snieves-sheep-ovar.jpg"), ("snieves/vul/C12", "cfz-01.jpg"),
+                         ("snieves/vul/C12", "cfz-02.jpg"), ("donana/lyn/D11", "dzf-01.jpg"),
+                         ("donana/lyn/D11", "dzf-02.jpg"), ("donana/cer/D12", "missed-bird.jpg"),
+                         ("donana/cer/D13", "tegu.jpg")):
+        (archive / folder).mkdir(parents=True, exist_ok=True)
+        (archive / folder / name).write_bytes((SAMPLES / name).read_bytes())
+    home = tmp_path / "home"
+    env = {"DAGSTER_HOME": str(home), "WILDBENCH_DATA": str(tmp_path / "data"), "WILDBENCH_DETECTOR": "mdlite"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        code = main(["release", "--archive", str(archive), "--name", "real1"])
+    out = capsys.readouterr()
+    assert code == 0, out.err[-3000:]
+    assert "warnings: camtrap_dp_valid" in out.out
+    release = tmp_path / "data" / "artifacts" / "releases" / "real1"
+    manifest = pd.read_csv(release / "manifest.csv", keep_default_na=False)
+    assert (manifest.split.isin(["train", "val"]) & (manifest.captured_at == "")).any()
+    assert not (release / "camtrap-dp").exists()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        check = latest_checks(instance, "benchmark_release")["camtrap_dp_valid"][-1]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "capture time" in json.dumps(check.metadata["problems"].value)
