@@ -478,6 +478,21 @@ def test_a_corrupt_parquet_file_is_named(tmp_path, monkeypatch, capsys):
     assert f"{table / '2024-03-01.parquet'} is not a readable Parquet file" in err and "Traceback" not in err
 
 
+def test_a_step_reading_a_corrupt_parquet_partition_fails_naming_it(tmp_path, monkeypatch, capsys):
+    """`wildbench run` prints why a run failed: the step and the file it could not read."""
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    _place(archive, _demo_images(4, seed=3), datetime.now(UTC) - timedelta(days=1), "a")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(data))
+    assert main(["run", "--archive", str(archive), "--select", "raw_images,image_metadata"]) == 0
+    [partition] = sorted((data / "image_metadata").rglob("*.parquet"))
+    partition.write_bytes(b"PAR1 not a table any more")
+    capsys.readouterr()
+    assert main(["run", "--archive", str(archive), "--select", "curated_images"]) == 1
+    err = capsys.readouterr().err
+    assert f"{partition} is not a readable Parquet file" in err and "curated_images" in err
+
+
 def _jpeg_claiming(width: int, height: int) -> bytes:
     """A small JPEG whose header claims width x height (a decompression bomb's shape: nothing to decode)."""
     import io

@@ -291,7 +291,7 @@ def _failure_reason(result) -> str:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
-            while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError",):
+            while error.cause is not None:  # Dagster's wrappers first, the cause a person can act on last
                 error = error.cause
             first = (error.message or "").strip().splitlines()
             return f" ({event.step_key}: {first[0][:300] if first else error.cls_name})"
