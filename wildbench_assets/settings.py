@@ -17,6 +17,7 @@ class SettingsError(Exception):
 
 
 def whole_number(name: str, default: int, minimum: int = 1) -> int:
+    """An integer setting (unset or empty: `default`); anything else is a SettingsError naming it."""
     raw = os.environ.get(name) or ""
     if not raw:
         return default
@@ -38,7 +39,8 @@ def _url(name: str) -> str | None:
     from urllib.parse import urlsplit
 
     value = os.environ.get(name) or None
-    if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+    parts = urlsplit(value or "")
+    if value is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
         raise SettingsError(f"{name}={value!r} is not an http(s)://host[:port] address")
     return value
 
