@@ -431,7 +431,7 @@ def test_fetch_follows_only_a_link_to_the_requests_zip_on_the_configured_endpoin
 @pytest.mark.parametrize("name, value, message", [
     ("WILDBENCH_DEPLOYMENT", "production", "WILDBENCH_DEPLOYMENT='production' is not one of local, prod"),
     ("WILDBENCH_ARRIVALS_INTERVAL_S", "often", "WILDBENCH_ARRIVALS_INTERVAL_S='often' is not a whole number"),
-    ("WILDBENCH_S3_ENDPOINT_URL", "not-a-url", "WILDBENCH_S3_ENDPOINT_URL='not-a-url' is not an http(s)"),
+    ("WILDBENCH_S3_ENDPOINT_URL", "key:secret@minio", "WILDBENCH_S3_ENDPOINT_URL is not an http(s)"),
     ("WILDBENCH_RELEASE_CRON", "monthly", "WILDBENCH_RELEASE_CRON='monthly' is not a cron expression"),
     ("WILDBENCH_DOWNLOAD_EXPIRY_S", "-5", "WILDBENCH_DOWNLOAD_EXPIRY_S='-5' is not a whole number"),
 ])
@@ -442,6 +442,7 @@ def test_an_invalid_setting_is_one_line_naming_the_variable(tmp_path, name, valu
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "secret" not in done.stderr
 
 
 def test_the_portal_in_prod_without_its_environment_refuses_to_start(tmp_path):

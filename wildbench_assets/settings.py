@@ -41,7 +41,8 @@ def _url(name: str) -> str | None:
     value = os.environ.get(name) or None
     parts = urlsplit(value or "")
     if value is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
-        raise SettingsError(f"{name}={value!r} is not an http(s)://host[:port] address")
+        # the value is not echoed: an address may carry credentials (user:secret@host)
+        raise SettingsError(f"{name} is not an http(s)://host[:port] address (scheme {parts.scheme or 'missing'!r})")
     return value
 
 
