@@ -48,16 +48,14 @@ def _url(name: str) -> str | None:
 
 def check_environment() -> None:
     """Every WildBench setting of the environment is well-formed; else a SettingsError naming the variable
-    and what is wrong (read once up front, so no command starts and then dies in a traceback)."""
+    and what is wrong (read once up front, so no command starts and then dies in a traceback). The cron
+    settings are checked where the schedules are built (that needs Dagster, which light commands skip)."""
     deployment()
     for name, default in (("WILDBENCH_ARRIVALS_INTERVAL_S", 60), ("WILDBENCH_AUTOMATION_INTERVAL_S", 30),
                           ("WILDBENCH_CELERY_VISIBILITY_S", 6 * 3600)):
         whole_number(name, default)
     download_expiry_s()
     request_retention_days()
-    refresh_cron()
-    release_cron()
-    retention_cron()
     for name in ("WILDBENCH_S3_ENDPOINT_URL", "WILDBENCH_S3_PUBLIC_ENDPOINT_URL"):
         _url(name)
 
