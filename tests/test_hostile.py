@@ -378,3 +378,309 @@ def test_two_concurrent_runs_on_one_data_folder_both_succeed_with_whole_outputs(
         with zipfile.ZipFile(data / "artifacts" / "archives" / f"{name}.zip") as archive:
             assert archive.testzip() is None
     assert not list(data.rglob(".wb-tmp-*"))
+
+
+# --- issue 18, item 7: every failure answered, named, never a traceback ---------------------------------
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf", "-0.1", "1.5"])
+def test_a_threshold_outside_0_1_is_refused_not_printed_as_invalid_json(tmp_path, capsys, threshold):
+    (tmp_path / "truth.json").write_text(json.dumps(TRUTH))
+    (tmp_path / "pred.json").write_text(json.dumps(md_predictions()))
+    code = main(["score", "--truth", str(tmp_path / "truth.json"), "--predictions", str(tmp_path / "pred.json"),
+                 f"--threshold={threshold}"])
+    out = capsys.readouterr()
+    assert code == 2 and "threshold" in out.err and "[0, 1]" in out.err and out.out == ""
+
+
+def test_a_megadetector_file_that_lists_an_image_twice_is_refused(tmp_path, capsys):
+    """A second entry for the same file would silently replace the first one's detections (COCO results
+    may repeat an image: those are several boxes)."""
+    doc = md_predictions()
+    doc["images"].append({"file": doc["images"][0]["file"], "detections": []})
+    code, err = run_score(tmp_path, capsys, TRUTH, doc)
+    assert code == 2 and "appears twice" in err and doc["images"][0]["file"] in err
+
+
+@pytest.mark.parametrize("url", ["file:///{secret}", "http://elsewhere.example/b/data/artifacts/requests/r1.zip",
+                                 "ftp://127.0.0.1:9/b/data/artifacts/requests/r1.zip",
+                                 "http://127.0.0.1:9/b/data/artifacts/requests/other.zip"])
+def test_fetch_follows_only_a_link_to_the_requests_zip_on_the_configured_endpoint(tmp_path, monkeypatch, capsys,
+                                                                                  url):
+    """A result file's `url` is followed only to this request's ZIP on the configured S3 endpoint over
+    http(s): a `file://` result (or another host, scheme or object) is refused and nothing is copied."""
+    secret = tmp_path / "shadow"
+    secret.write_text(SECRET)
+    inbox = tmp_path / "requests"
+    inbox.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", "s3://b/data")
+    monkeypatch.setenv("WILDBENCH_REQUESTS", str(inbox))
+    monkeypatch.setenv("WILDBENCH_S3_ENDPOINT_URL", "http://127.0.0.1:9")
+    (inbox / "r1.result.json").write_text(json.dumps({"status": "done", "url": url.format(secret=secret)}))
+    target = tmp_path / "out.zip"
+    assert main(["request", "fetch", "--id", "r1", "--dest", str(target)]) == 2
+    assert "refusing" in capsys.readouterr().err and not target.exists()
+    # the store's own link is followed (here nothing listens on the endpoint: a named download failure)
+    (inbox / "r1.result.json").write_text(json.dumps(
+        {"status": "done", "url": "http://127.0.0.1:9/b/data/artifacts/requests/r1.zip?X-Amz-Signature=x"}))
+    assert main(["request", "fetch", "--id", "r1", "--dest", str(target)]) == 1
+    assert "download failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("WILDBENCH_DEPLOYMENT", "production", "WILDBENCH_DEPLOYMENT='production' is not one of local, prod"),
+    ("WILDBENCH_ARRIVALS_INTERVAL_S", "often", "WILDBENCH_ARRIVALS_INTERVAL_S='often' is not a whole number"),
+    ("WILDBENCH_S3_ENDPOINT_URL", "key:secret@minio", "WILDBENCH_S3_ENDPOINT_URL is not an http(s)"),
+    ("WILDBENCH_RELEASE_CRON", "monthly", "WILDBENCH_RELEASE_CRON='monthly' is not a cron expression"),
+    ("WILDBENCH_DOWNLOAD_EXPIRY_S", "-5", "WILDBENCH_DOWNLOAD_EXPIRY_S='-5' is not a whole number"),
+])
+def test_an_invalid_setting_is_one_line_naming_the_variable(tmp_path, name, value, message):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data"),
+           name: value}
+    done = subprocess.run([str(BIN / "wildbench"), "run", "--archive", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "secret" not in done.stderr
+
+
+def test_the_portal_in_prod_without_its_environment_refuses_to_start(tmp_path):
+    """As `wildbench run` does: exit 2 naming what is missing, instead of serving 200s and 500s."""
+    from .services import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WILDBENCH", "AWS_"))}
+    env.update({"WILDBENCH_DEPLOYMENT": "prod", "DAGSTER_HOME": str(tmp_path)})
+    done = subprocess.run([str(BIN / "wildbench"), "portal", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "WILDBENCH_DATA" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_corrupt_instance_database_is_named(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    (home / "history").mkdir(parents=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "history" / "runs.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 16)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    (tmp_path / "archive").mkdir()
+    assert main(["run", "--archive", str(tmp_path / "archive")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read" in err and str(home / "history" / "runs.db") in err and "Traceback" not in err
+
+
+def test_a_corrupt_parquet_file_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    table = tmp_path / "data" / "raw_images" / "donana"
+    table.mkdir(parents=True)
+    (table / "2024-03-01.parquet").write_bytes(b"PAR1 garbage, not a table")
+    assert main(["summary"]) == 2
+    err = capsys.readouterr().err
+    assert f"{table / '2024-03-01.parquet'} is not a readable Parquet file" in err and "Traceback" not in err
+
+
+def test_a_step_reading_a_corrupt_parquet_partition_fails_naming_it(tmp_path, monkeypatch, capsys):
+    """`wildbench run` prints why a run failed: the step and the file it could not read."""
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    _place(archive, _demo_images(4, seed=3), datetime.now(UTC) - timedelta(days=1), "a")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(data))
+    assert main(["run", "--archive", str(archive), "--select", "raw_images,image_metadata"]) == 0
+    [partition] = sorted((data / "image_metadata").rglob("*.parquet"))
+    partition.write_bytes(b"PAR1 not a table any more")
+    capsys.readouterr()
+    assert main(["run", "--archive", str(archive), "--select", "curated_images"]) == 1
+    err = capsys.readouterr().err
+    assert f"{partition} is not a readable Parquet file" in err and "curated_images" in err
+
+
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose header claims width x height (a decompression bomb's shape: nothing to decode)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "green").save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5: sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_portal_uploads_are_capped_in_pixels_before_any_decoding(tmp_path):
+    """A 144-megapixel photo is refused by its header (413), and so are photos that add up to too many
+    pixels in one request; neither is decoded."""
+    from fastapi.testclient import TestClient
+
+    from wildbench_assets.portal.app import MAX_PIXELS_PER_REQUEST, create_app
+
+    from .helpers import pipeline_defs
+
+    token = "t0ken"
+    client = TestClient(create_app(pipeline_defs(tmp_path / "archive", tmp_path / "data"), token=token))
+    auth = {"Authorization": f"Bearer {token}"}
+    huge = client.post("/api/inference", headers=auth,
+                       files={"files": ("huge.jpg", _jpeg_claiming(12000, 12000), "image/jpeg")})
+    assert huge.status_code == 413 and "12000x12000" in huge.json()["error"]
+    side = int((MAX_PIXELS_PER_REQUEST / 3) ** 0.5)  # each photo allowed, three together too many
+    many = [("files", (f"{i}.jpg", _jpeg_claiming(side, side), "image/jpeg")) for i in range(4)]
+    refused = client.post("/api/inference", headers=auth, files=many)
+    assert refused.status_code == 413 and "per request" in refused.json()["error"]
+
+
+@pytest.fixture(scope="module")
+def curated_world(demo_archive, tmp_path_factory):
+    """(instance, data folder) with the demo archive curated: what a custom request selects from."""
+    data = tmp_path_factory.mktemp("hostile-requests")
+    instance, outcome = run_all(demo_archive, data, selection=["raw_images", "image_metadata", "curated_images"])
+    assert not outcome.get("failure")
+    return instance, data
+
+
+def test_inbox_requests_that_are_not_utf8_too_deep_or_links_are_answered(demo_archive, curated_world, tmp_path):
+    """Each such request ends with `<id>.error.json` giving the reason; a link is never followed (the
+    valid request it points to is not run)."""
+    import shutil
+
+    from .helpers import pipeline_defs
+
+    instance, source = curated_world
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside.json"
+    inbox.mkdir()
+    (inbox / "latin1.json").write_bytes('{"species": ["sus"], "note": "Doñana"}'.encode("latin-1"))
+    (inbox / "deep.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    outside.write_text(json.dumps({"species": ["sus"], "limit": 2}))
+    os.symlink(outside, inbox / "linked.json")
+    defs = pipeline_defs(demo_archive, data, detector="manifest", inbox=inbox)
+    result = defs.resolve_sensor_def("custom_export_requests")(
+        dg.build_sensor_context(instance=instance, resources=defs.resources))
+    assert sorted(r.partition_key for r in result.run_requests) == ["deep", "latin1", "linked"]
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    job = defs.resolve_job_def("custom_export_job")
+    reasons = {"latin1": "not UTF-8 text (byte 32", "deep": "nested too deeply", "linked": "not a regular file"}
+    for request_id, reason in reasons.items():
+        run = job.execute_in_process(instance=instance, partition_key=request_id, raise_on_error=False)
+        assert not run.success
+        assert reason in json.loads((inbox / f"{request_id}.error.json").read_text())["error"]
+    assert not (inbox / "linked.result.json").exists() and not (data / "artifacts" / "requests" / "linked.zip").exists()
+
+
+def test_ctrl_c_during_release_exits_130(demo_archive, tmp_path):
+    """Ctrl-C while `wildbench release` brings its inputs up to date: exit 130 (a stopped command), not 1
+    (a failure), and no release is cut."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data"),
+           "WILDBENCH_DETECTOR": "mdlite"}
+    with open(tmp_path / "release.log", "w") as log:
+        process = subprocess.Popen([str(BIN / "wildbench"), "release", "--archive", str(demo_archive),
+                                    "--name", "c1"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        assert _wait_until((tmp_path / "data" / "raw_images").exists, 240)
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(120) == 130, (tmp_path / "release.log").read_text()[-3000:]
+    assert not (tmp_path / "data" / "artifacts" / "releases" / "c1").exists()
+
+
+LONG = 246  # characters of a file name: with the published name's 11-character prefix, past NAME_MAX (255)
+
+
+@pytest.fixture(scope="module")
+def hostile_release(demo_archive, tmp_path_factory):
+    """A release cut (`wildbench release`) from the demo archive with every Doñana file renamed to a
+    246-character name and every Sierra de las Nieves empty scene cut inside its scan data (an end
+    marker appended, so its header reads whole): (archive, data folder, cut paths, exit code)."""
+    import io
+    import shutil
+
+    root = tmp_path_factory.mktemp("hostile-release")
+    archive, data = root / "archive", root / "data"
+    shutil.copytree(demo_archive, archive)
+    (archive / "manifest.json").unlink()  # species and cameras from the folders, for the renamed files too
+    for path in sorted((archive / "donana").rglob("*.jpg")):
+        stamp = path.stat()
+        target = path.with_name(path.stem.rjust(LONG - 4, "x") + ".jpg")
+        path.rename(target)
+        os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    cut = []
+    for path in sorted((archive / "snieves" / "emp").rglob("*.jpg")):
+        whole = path.read_bytes()
+        stamp = path.stat()
+        path.write_bytes(whole[: len(whole) // 2] + b"\xff\xd9")
+        os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        cut.append(path.relative_to(archive).as_posix())
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(root / "home"))
+        env.setenv("WILDBENCH_DATA", str(data))
+        env.setenv("WILDBENCH_DETECTOR", "mdlite")
+        env.setattr(sys, "stdout", io.StringIO())  # the run's table of steps: not the test's output
+        code = main(["release", "--archive", str(archive), "--name", "h1"])
+    return archive, data, cut, code
+
+
+def test_a_246_character_file_name_is_published_shortened_and_extracts(hostile_release, tmp_path):
+    """The release is cut and every download extracts (the published name keeps the path digest, the
+    name's start and its suffix within 120 bytes); the manifest keeps the archive path."""
+    _archive, data, _cut, code = hostile_release
+    assert code == 0
+    release = data / "artifacts" / "releases" / "h1"
+    manifest = pd.read_csv(release / "manifest.csv")
+    long_paths = [p for p in manifest.path if len(p.rsplit("/", 1)[1]) == LONG]
+    assert long_paths and set(manifest.split[manifest.path.isin(long_paths)]) & {"train", "val"}
+    for download in sorted((release / "downloads").glob("*.zip")):
+        with zipfile.ZipFile(download) as archive:
+            archive.extractall(tmp_path / download.stem)  # OSError (name too long) before the fix
+            assert all(len(n.rsplit("/", 1)[-1].encode()) <= 120 for n in archive.namelist())
+    assert any(len(p.name) > 100 for p in (tmp_path / "train").rglob("*.jpg"))
+
+
+def test_a_truncated_empty_scene_is_a_failed_label_never_published(hostile_release):
+    """Empties are not inferred on, but they are published, so each is decoded strictly: a cut one is a
+    failed row of detection_labels with its reason and is in no release file."""
+    _archive, data, cut, code = hostile_release
+    assert code == 0
+    labels = pd.read_parquet(data / "detection_labels")
+    failed = labels[labels.path.isin(cut)]
+    assert len(failed) and (failed.label_status == "failed").all()
+    assert failed.failure.str.contains("corrupt JPEG data").all()
+    manifest = pd.read_csv(data / "artifacts" / "releases" / "h1" / "manifest.csv")
+    assert not set(manifest.path) & set(cut) and (manifest.species == "emp").any()
+
+
+# --- issue 18, item 8: releases on real photos ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_release_of_real_photos_without_capture_times_is_cut_without_camtrap_dp(tmp_path, capsys, samples):
+    """Real photos often reach an archive with their EXIF stripped (7 of the 11 samples): undated images
+    cannot be Camtrap DP media, and a package with no media has no temporal coverage either, which the
+    profile requires. The release is cut; Camtrap DP is left out with the reason (a warning), not written
+    invalid (a blocking failure that refused the whole release)."""
+    from .helpers import latest_checks
+
+    archive = tmp_path / "archive"
+    for folder, name in (("snieves/ovar/C11", "snieves-sheep-ovar.jpg"), ("snieves/vul/C12", "cfz-01.jpg"),
+                         ("snieves/vul/C12", "cfz-02.jpg"), ("donana/lyn/D11", "dzf-01.jpg"),
+                         ("donana/lyn/D11", "dzf-02.jpg"), ("donana/cer/D12", "missed-bird.jpg"),
+                         ("donana/cer/D13", "tegu.jpg")):
+        (archive / folder).mkdir(parents=True, exist_ok=True)
+        (archive / folder / name).write_bytes((samples / name).read_bytes())
+    home = tmp_path / "home"
+    env = {"DAGSTER_HOME": str(home), "WILDBENCH_DATA": str(tmp_path / "data"), "WILDBENCH_DETECTOR": "mdlite"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        code = main(["release", "--archive", str(archive), "--name", "real1"])
+    out = capsys.readouterr()
+    assert code == 0, out.err[-3000:]
+    assert "warnings: camtrap_dp_valid" in out.out
+    release = tmp_path / "data" / "artifacts" / "releases" / "real1"
+    manifest = pd.read_csv(release / "manifest.csv", keep_default_na=False)
+    assert (manifest.split.isin(["train", "val"]) & (manifest.captured_at == "")).any()
+    assert not (release / "camtrap-dp").exists()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        check = latest_checks(instance, "benchmark_release")["camtrap_dp_valid"][-1]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "capture time" in json.dumps(check.metadata["problems"].value)

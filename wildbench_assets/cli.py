@@ -10,9 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-
-class SettingsError(Exception):
-    """A setting the command needs is missing or invalid (e.g. an unset environment variable in prod)."""
+from wildbench_assets.settings import SettingsError, check_environment
 
 
 def resource(defs, name: str):
@@ -23,9 +21,11 @@ def resource(defs, name: str):
     try:
         return defs.resources[name].process_config_and_initialize()
     except dg.DagsterInvalidConfigError as err:
-        missing = re.findall(r'environment variable "(\w+)" which is not set', str(err))
-        raise SettingsError(f"the {name} resource needs {', '.join(sorted(set(missing))) or 'a setting'} "
-                            "to be set in the environment") from err
+        missing = sorted(set(re.findall(r'environment variable "(\w+)" which is not set', str(err))))
+        error = SettingsError(f"the {name} resource needs {', '.join(missing) or 'a setting'} "
+                              "to be set in the environment")
+        error.missing = missing
+        raise error from err
 
 
 def cmd_demo_archive(args: argparse.Namespace) -> int:
@@ -97,17 +97,24 @@ def cmd_release(args: argparse.Namespace) -> int:
             return 2
         if not args.verify and not lost:
             plan, outcome = runner.run_pipeline(defs, instance, resource(defs, "archive").open(), sorted(needed))
-            if outcome.get("failure") or outcome.get("interrupted"):
+            if outcome.get("interrupted"):
+                print(f"interrupted during {outcome['interrupted'][0]}: stopped, no release cut", file=sys.stderr)
+                return 130
+            if outcome.get("failure"):
                 print(f"the release's inputs could not be brought up to date: {outcome}", file=sys.stderr)
                 return 1
             if args.if_changed and existing and labels_fingerprint(instance) == last_release_fingerprint(instance):
                 print(f"no release cut: the labelled splits are unchanged since release {existing[-1]}")
                 return 0
         instance.add_dynamic_partitions("releases", [name])
-        result = defs.resolve_job_def("release_job").execute_in_process(
-            instance=instance, partition_key=name, raise_on_error=False, tags=runner.cli_run_tags(),
+        result, interrupted = runner.execute_interruptible(
+            defs.resolve_job_def("release_job"), instance, partition_key=name, raise_on_error=False,
+            tags=runner.cli_run_tags(),
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
                         "ops": {"benchmark_release": {"config": {"profile": args.profile}}}})
+    if interrupted:
+        print(f"release {name}: interrupted; nothing was published", file=sys.stderr)
+        return 130
     failed = [e.event_specific_data.check_name for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
     folder = artifacts.path(f"releases/{name}")
@@ -133,6 +140,7 @@ def cmd_portal(args: argparse.Namespace) -> int:
     import uvicorn
 
     from wildbench_assets import runner
+    from wildbench_assets.definitions import build_defs
     from wildbench_assets.lib.submissions import SubmitterError
     from wildbench_assets.portal.app import create_app
     from wildbench_assets.settings import portal_token, submission_limit, submitter_tokens
@@ -143,17 +151,27 @@ def cmd_portal(args: argparse.Namespace) -> int:
         print(f"cannot serve the portal: {err}", file=sys.stderr)
         return 2
     runner.prepare_dagster_home()
+    defs = build_defs()
+    missing: set[str] = set()  # prod without its environment: refused here, naming all of it, not a 500 later
+    for name in ("artifacts", "parquet_io_manager", "taxonomy", "inbox", "submissions", "detector"):
+        try:
+            resource(defs, name)
+        except SettingsError as err:
+            missing |= set(getattr(err, "missing", None) or [str(err)])
+    if missing:
+        raise SettingsError(f"the portal needs {', '.join(sorted(missing))} to be set in the environment")
     if portal_token() is None and not tokens:
         print("warning: neither WILDBENCH_PORTAL_TOKEN nor WILDBENCH_PORTAL_TOKENS_FILE is set: the portal shows "
               "everything but accepts no work (requests, submissions, inference)", file=sys.stderr)
     with runner.open_instance() as instance:
-        uvicorn.run(create_app(instance=instance), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(create_app(defs, instance=instance), host=args.host, port=args.port, log_level="warning")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Bring the instance up to date with the archive: only what is missing or stale runs."""
     from wildbench_assets import runner
+    from wildbench_assets.resources.parquet_io import UnreadableTable
     from wildbench_assets.summary import print_summary
 
     runner.prepare_dagster_home()
@@ -215,7 +233,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.get("skipped"):
         print(f"not run after the failure: {', '.join(outcome['skipped'])}", file=sys.stderr)
     print(f"{len(outcome.get('success', []))} runs succeeded, {len(outcome.get('failure', []))} failed")
-    print_summary(resource(defs, "parquet_io_manager").base_dir)
+    try:
+        print_summary(resource(defs, "parquet_io_manager").base_dir)
+    except UnreadableTable as err:  # the runs' outcome above stands; the summary only reports
+        print(f"no summary: {err}", file=sys.stderr)
     return 1 if outcome.get("failure") else 0
 
 
@@ -369,6 +390,11 @@ def cmd_request(args: argparse.Namespace) -> int:
             return 1
         target = Path(args.dest) / f"{request_id}.zip" if Path(args.dest).is_dir() else Path(args.dest)
         if result.get("url"):  # presigned: works from any machine, no credentials needed
+            if not resource(defs, "artifacts").is_download_url(result["url"], f"requests/{request_id}.zip"):
+                print(f"request {request_id}: its result's url is not this request's ZIP on the configured S3 "
+                      "endpoint (WILDBENCH_S3_PUBLIC_ENDPOINT_URL, else WILDBENCH_S3_ENDPOINT_URL, over "
+                      "http(s)); refusing to follow it", file=sys.stderr)
+                return 2
             return _download(result["url"], result.get("sha256"), target)
         published = resource(defs, "artifacts").path("requests").resolve()
         zip_path = Path(result.get("zip", "")).resolve()
@@ -652,8 +678,19 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        check_environment()
         return args.func(args)
     except SettingsError as err:
+        print(f"wildbench {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C between steps: the shell's convention for a stopped command
+        print(f"wildbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except ValueError as err:
+        from wildbench_assets.resources.parquet_io import UnreadableTable
+
+        if not isinstance(err, UnreadableTable):
+            raise
         print(f"wildbench {args.command}: {err}", file=sys.stderr)
         return 2
 

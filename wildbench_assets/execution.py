@@ -8,6 +8,8 @@ import os
 
 import dagster as dg
 
+from wildbench_assets.settings import whole_number
+
 CPU_QUEUE, GPU_QUEUE = "cpu", "gpu"
 GPU_POOL = "gpu"
 # Heavy steps (detection, training, inference): routed to GPU workers and counted against the `gpu` pool,
@@ -37,7 +39,7 @@ def celery_settings() -> dict:
         "worker_redirect_stdouts": False,  # else Celery swallows what Dagster captures into the step logs
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
-            "visibility_timeout": int(os.environ.get("WILDBENCH_CELERY_VISIBILITY_S") or 6 * 3600),
+            "visibility_timeout": whole_number("WILDBENCH_CELERY_VISIBILITY_S", 6 * 3600),
             "max_retries": 5, "interval_start": 0, "interval_step": 0.5, "interval_max": 3},
         "result_backend_transport_options": {"retry_policy": {"timeout": 10.0}},
         "result_backend_always_retry": True,  # a step's result is stored even across a Redis restart

@@ -32,7 +32,7 @@ from wildbench_assets.ingest_state import stored_fingerprints
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
 from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
 from wildbench_assets.resources.atomic import process_alive
-from wildbench_assets.settings import PROJECT_ROOT, default_dagster_home
+from wildbench_assets.settings import PROJECT_ROOT, SettingsError, default_dagster_home
 
 # Partitioned by request or submission id: driven by their inboxes (sensors), not by the archive.
 INBOX_ASSETS = {dg.AssetKey("custom_export"), dg.AssetKey("submission_scores")}
@@ -58,15 +58,37 @@ def open_instance() -> dg.DagsterInstance:
     once on a fresh SQLite instance would otherwise race to create the same tables."""
     import fcntl
 
+    from sqlalchemy.exc import DatabaseError
+
     home = prepare_dagster_home()
     with open(home / ".wildbench-open.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        instance = dg.DagsterInstance.get()
-        instance.get_runs(limit=1)  # creates the run, event-log and schedule storages now, under the lock
-        instance.get_dynamic_partitions("parks")
-        instance.event_log_storage.get_latest_storage_id_by_partition(
-            dg.AssetKey("raw_images"), dg.DagsterEventType.ASSET_MATERIALIZATION)
+        try:
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)  # creates the run, event-log and schedule storages now, under the lock
+            instance.get_dynamic_partitions("parks")
+            instance.event_log_storage.get_latest_storage_id_by_partition(
+                dg.AssetKey("raw_images"), dg.DagsterEventType.ASSET_MATERIALIZATION)
+        except DatabaseError as err:
+            damaged = unreadable_sqlite(home) or err.orig
+            raise SettingsError(f"the Dagster instance in {home} cannot be read: {damaged}; restore it "
+                                "from a backup, or move it away to start a new instance "
+                                "(which forgets past runs and cut releases)") from None
     return instance
+
+
+def unreadable_sqlite(home: Path) -> str:
+    """Which SQLite files of a Dagster home are damaged, and how (empty when none is, e.g. Postgres)."""
+    import sqlite3
+
+    found = []
+    for path in sorted(home.rglob("*.db")):
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                db.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as err:
+            found.append(f"{path} ({err})")
+    return ", ".join(found)
 
 
 def scan(store) -> ArchiveScan:
@@ -322,7 +344,8 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
                         continue
                     if interrupted.is_set() or _was_interrupted(result):  # Ctrl-C stops the whole plan
                         raise KeyboardInterrupt
-                    outcome["success" if result.success else "failure"].append(f"{label}: {result.run_id}")
+                    reason = "" if result.success else _failure_reason(result)
+                    outcome["success" if result.success else "failure"].append(f"{label}: {result.run_id}{reason}")
                     if not result.success:  # what did not materialize blocks everything downstream of it
                         done = {e.asset_key for e in result.get_asset_materialization_events()}
                         failed |= set(keys) - done
@@ -330,6 +353,32 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
             _cancel_own_runs(instance)
             outcome["interrupted"] = [label]
     return dict(outcome)
+
+
+def execute_interruptible(job, instance: dg.DagsterInstance, **kwargs):
+    """(the result or None, interrupted): `job` run in process; Ctrl-C during it is told apart from a failure
+    (Dagster turns it into a failed run), so a command can exit 130 as a stopped command should."""
+    with _stop_on_interrupt() as interrupted:
+        try:
+            result = job.execute_in_process(instance=instance, **kwargs)
+        except KeyboardInterrupt:
+            result = None
+        stopped = result is None or interrupted.is_set() or _was_interrupted(result)
+    if stopped:
+        _cancel_own_runs(instance)
+    return result, stopped
+
+
+def _failure_reason(result) -> str:
+    """` (step: first line of its error)` of the run's first failed step, so a failure names its cause."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None:  # Dagster's wrappers first, the cause a person can act on last
+                error = error.cause
+            first = (error.message or "").strip().splitlines()
+            return f" ({event.step_key}: {first[0][:300] if first else error.cls_name})"
+    return ""
 
 
 def _was_interrupted(result) -> bool:

@@ -9,6 +9,55 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEPLOYMENTS = ("local", "prod")
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid (e.g. an unset environment variable in prod); the message names it."""
+
+
+def whole_number(name: str, default: int, minimum: int = 1) -> int:
+    """An integer setting (unset or empty: `default`); anything else is a SettingsError naming it."""
+    raw = os.environ.get(name) or ""
+    if not raw:
+        return default
+    if not raw.strip().isdigit() or int(raw) < minimum:
+        raise SettingsError(f"{name}={raw!r} is not a whole number >= {minimum}")
+    return int(raw)
+
+
+def _cron(name: str, default: str) -> str:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    value = os.environ.get(name) or default
+    if not is_valid_cron_string(value):
+        raise SettingsError(f"{name}={value!r} is not a cron expression (five fields, e.g. {default!r})")
+    return value
+
+
+def _url(name: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    value = os.environ.get(name) or None
+    parts = urlsplit(value or "")
+    if value is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
+        # the value is not echoed: an address may carry credentials (user:secret@host)
+        raise SettingsError(f"{name} is not an http(s)://host[:port] address (scheme {parts.scheme or 'missing'!r})")
+    return value
+
+
+def check_environment() -> None:
+    """Every WildBench setting of the environment is well-formed; else a SettingsError naming the variable
+    and what is wrong (read once up front, so no command starts and then dies in a traceback). The cron
+    settings are checked where the schedules are built (that needs Dagster, which light commands skip)."""
+    deployment()
+    for name, default in (("WILDBENCH_ARRIVALS_INTERVAL_S", 60), ("WILDBENCH_AUTOMATION_INTERVAL_S", 30),
+                          ("WILDBENCH_CELERY_VISIBILITY_S", 6 * 3600)):
+        whole_number(name, default)
+    download_expiry_s()
+    request_retention_days()
+    for name in ("WILDBENCH_S3_ENDPOINT_URL", "WILDBENCH_S3_PUBLIC_ENDPOINT_URL"):
+        _url(name)
 
 
 def default_data_dir() -> str:
@@ -40,7 +89,10 @@ def default_dagster_home() -> str:
 
 
 def deployment() -> str:
-    return os.environ.get("WILDBENCH_DEPLOYMENT") or "local"
+    value = os.environ.get("WILDBENCH_DEPLOYMENT") or "local"
+    if value not in DEPLOYMENTS:
+        raise SettingsError(f"WILDBENCH_DEPLOYMENT={value!r} is not one of {', '.join(DEPLOYMENTS)}")
+    return value
 
 
 def taxonomy_file() -> str | None:
@@ -54,12 +106,12 @@ def optional(name: str) -> str | None:
 
 def refresh_cron() -> str:
     """When the benchmark's splits (and what follows them) may refresh: nightly by default."""
-    return os.environ.get("WILDBENCH_REFRESH_CRON") or "0 2 * * *"
+    return _cron("WILDBENCH_REFRESH_CRON", "0 2 * * *")
 
 
 def release_cron() -> str:
     """When the release schedule looks for changes worth a new release: monthly by default."""
-    return os.environ.get("WILDBENCH_RELEASE_CRON") or "0 3 1 * *"
+    return _cron("WILDBENCH_RELEASE_CRON", "0 3 1 * *")
 
 
 def portal_token() -> str | None:
@@ -69,21 +121,21 @@ def portal_token() -> str | None:
 
 def interval_s(name: str, default: int) -> int:
     """A sensor's minimum interval, overridable for tests and busy archives."""
-    return int(os.environ.get(name) or default)
+    return whole_number(name, default)
 
 
 def download_expiry_s() -> int:
     """How long a presigned download URL works: 7 days by default (the most S3 signatures allow)."""
-    return min(int(os.environ.get("WILDBENCH_DOWNLOAD_EXPIRY_S") or 7 * 86400), 7 * 86400)
+    return min(whole_number("WILDBENCH_DOWNLOAD_EXPIRY_S", 7 * 86400), 7 * 86400)
 
 
 def request_retention_days() -> int:
     """Custom-request ZIPs older than this are deleted by the `delete_custom_datasets` schedule."""
-    return int(os.environ.get("WILDBENCH_REQUEST_RETENTION_DAYS") or 30)
+    return whole_number("WILDBENCH_REQUEST_RETENTION_DAYS", 30, minimum=0)
 
 
 def retention_cron() -> str:
-    return os.environ.get("WILDBENCH_RETENTION_CRON") or "30 4 * * *"
+    return _cron("WILDBENCH_RETENTION_CRON", "30 4 * * *")
 
 
 def submitter_tokens() -> dict[str, str]:

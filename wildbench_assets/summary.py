@@ -7,12 +7,13 @@ from pathlib import Path
 import pandas as pd
 
 from wildbench_assets.resources.atomic import is_temp
+from wildbench_assets.resources.parquet_io import read_parquet_bytes
 
 
 def read_table(data_dir: str | Path, asset: str) -> pd.DataFrame | None:
     files = sorted(Path(data_dir, asset).rglob("*.parquet"))
     files = [f for f in files if not is_temp(f.name)]
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
+    return pd.concat([read_parquet_bytes(f.read_bytes(), str(f)) for f in files], ignore_index=True) if files else None
 
 
 def print_summary(data_dir: str | Path) -> None:

@@ -47,7 +47,7 @@ def _check_results(found: lab.LabelFindings, config: LabelConfig) -> list[dg.Ass
     op_tags=GPU_STEP,
     pool=gpu_pool(),
     io_manager_key="parquet_io_manager",
-    code_version="1",
+    code_version="2",  # 2: empties are decoded too (a truncated one is a failed row)
     automation_condition=when_inputs_changed(),
     check_specs=[dg.AssetCheckSpec(name, asset="detection_labels", blocking=blocking)
                  for name, blocking in LABEL_CHECKS.items()],

@@ -15,12 +15,13 @@ from wildbench_assets.lib.dataset_requests import (
     RequestError,
     check_request_id,
     export_findings,
+    parse_json_document,
     parse_spec,
     select_images,
 )
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import request_partitions
-from wildbench_assets.resources.archive import ArchiveResource
+from wildbench_assets.resources.archive import ArchiveResource, NotARegularFile
 from wildbench_assets.resources.artifacts import ArtifactStore, download_link
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
@@ -35,12 +36,12 @@ def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, a
     given = {k: v for k, v in config.model_dump().items() if v is not None and k != "label_threshold"}
     if given:
         return given, "run config"
-    raw = inbox.open().read_optional(f"{request_id}.json")
+    try:  # a link in the inbox is refused, never followed
+        raw = inbox.open().read_optional(f"{request_id}.json")
+    except NotARegularFile as err:
+        raise RequestError(f"{request_id}.json is not a regular file (a link, pipe or device is never read)") from err
     if raw is not None:
-        try:
-            return json.loads(raw), "inbox"
-        except json.JSONDecodeError as err:
-            raise RequestError(f"{request_id}.json is not valid JSON: {err}") from err
+        return parse_json_document(raw, f"{request_id}.json"), "inbox"
     stored = artifacts.path(f"requests/{request_id}/spec.json")
     if stored.exists():
         return json.loads(stored.read_text()), "stored spec"

@@ -52,6 +52,9 @@ def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, crea
     if unplaced:
         raise CamtrapDPUnavailable(f"parks without coordinates in the taxonomy: {unplaced}")
     dated = manifest[manifest.captured_at != ""].copy()
+    if dated.empty:  # e.g. real photos whose EXIF was stripped: Camtrap DP requires a timestamp per media file
+        raise CamtrapDPUnavailable(f"none of the {len(manifest)} public images has a capture time (EXIF date); "
+                                   "Camtrap DP needs one per media file and a temporal coverage")
     offsets = dated.park.map(lambda code: parks[code].utc_offset)
     dated["timestamp"] = _stamp(dated.captured_at, offsets)
     dated["deploymentID"] = dated.camera  # already park-qualified (`donana/D03`)
@@ -92,7 +95,7 @@ def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, crea
                                  "classificationMethod": "human", "classifiedBy": "archive folder (park staff)"})
     observations = pd.DataFrame(observations, columns=_fields("observations")).astype({"count": "Int64"})
     present = sorted({scientific.get(s, s) for s in dated.species if s != EMPTY})
-    located = [parks[p] for p in sorted(set(dated.park))]
+    located = [parks[p] for p in sorted(set(manifest.park))]  # where the package's images are, dated or not
     lats, lons = [p.latitude for p in located], [p.longitude for p in located]
     descriptor = {
         "profile": f"{BASE_URL}/camtrap-dp-profile.json",

@@ -6,6 +6,7 @@ the label formats. Anything wrong is a `RequestError` with a message a person ca
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
@@ -56,6 +57,19 @@ def request_id_of(key: str) -> str | None:
     if not name.endswith(".json") or name.endswith(SUFFIXES):
         return None
     return name[: -len(".json")]
+
+
+def parse_json_document(raw: bytes, name: str) -> object:
+    """The JSON in `raw`, or a RequestError naming why not: not UTF-8 (with the byte offset), not JSON,
+    or nested too deeply for the parser (a request is one flat object)."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise RequestError(f"{name} is not UTF-8 text (byte {err.start}: {raw[err.start:err.start + 1]!r})") from None
+    except json.JSONDecodeError as err:
+        raise RequestError(f"{name} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise RequestError(f"{name} is nested too deeply to parse (a request is one flat JSON object)") from None
 
 
 def check_request_id(request_id: str) -> None:

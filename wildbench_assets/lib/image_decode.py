@@ -10,6 +10,7 @@ still read.
 from __future__ import annotations
 
 import io
+import warnings
 
 from PIL import Image, ImageOps
 
@@ -18,6 +19,24 @@ JPEG_SIGNATURE = b"\xff\xd8"
 
 class UndecodableImage(ValueError):
     """The bytes are not a whole, decodable image; the message says why."""
+
+
+class ImageTooLarge(UndecodableImage):
+    """The header claims more pixels than may be decoded."""
+
+
+def header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the image's header alone, nothing decoded: a decompression bomb (a small file
+    that claims 144 megapixels) is measured before it can take any memory."""
+    try:
+        with warnings.catch_warnings():  # the size is the caller's to judge: Pillow's bomb warning is noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError as err:  # more pixels than Pillow will even open
+        raise ImageTooLarge(str(err)) from err
+    except Exception as err:  # noqa: BLE001 - Pillow raises many kinds for bad data (its own bomb error too)
+        raise UndecodableImage(f"{type(err).__name__}: {err}") from err
 
 
 def decode_image(data: bytes) -> Image.Image:

@@ -19,9 +19,21 @@ ANIMAL = "1"
 MD_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
 
 
+MAX_IMAGE_ID_BYTES = 120  # a published name extracts anywhere: NAME_MAX is 255 bytes, Windows paths ~260
+
+
 def image_id(path: str) -> str:
-    """A file name unique within any archive: base names repeat across cameras (IMG_0001.JPG)."""
-    return f"{hashlib.sha1(path.encode()).hexdigest()[:10]}_{posixpath.basename(path)}"
+    """A file name unique within any archive: base names repeat across cameras (IMG_0001.JPG). The
+    digest of the whole archive path keeps it unique, so a long base name is shortened (its start and its
+    suffix kept) rather than the image refused: the archive path stays in every manifest."""
+    digest, base = hashlib.sha1(path.encode()).hexdigest()[:10], posixpath.basename(path)
+    name = f"{digest}_{base}"
+    if len(name.encode()) <= MAX_IMAGE_ID_BYTES:
+        return name
+    stem, suffix = posixpath.splitext(base)
+    suffix = suffix[:16]
+    room = MAX_IMAGE_ID_BYTES - len(digest) - 1 - len(suffix.encode())
+    return f"{digest}_{stem.encode()[:room].decode('utf-8', 'ignore')}{suffix}"
 
 
 def label_boxes(detections: list[dict], threshold: float) -> list[list[float]]:

@@ -140,6 +140,8 @@ def load_predictions(text: str, truth_doc_categories: dict[int, int] | None, cla
         categories = {k: resolve(v) for k, v in doc["detection_categories"].items()}
         for image in doc["images"]:
             key = _key(image["file"])
+            if key in detections:  # a second entry would silently replace the first one's detections
+                raise ScoringError(f"image {image['file']!r} appears twice in the MegaDetector file")
             if image.get("failure"):
                 detections[key] = []
                 continue
@@ -174,6 +176,8 @@ def score(truth_text: str, predictions_text: str, class_names: list[str], specie
     the unseen- and seen-camera test sets, or parks), the same metrics for each group under "groups".
     A file of the wrong shape (missing keys, wrong types, binary data) is a ScoringError naming what is
     wrong, never a traceback."""
+    if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:  # also refuses NaN
+        raise ScoringError(f"threshold {threshold!r} is not a number in [0, 1]")
     try:
         return _score(truth_text, predictions_text, class_names, species, threshold, groups or {})
     except ScoringError:

@@ -40,7 +40,7 @@ from wildbench_assets.lib.dataset_requests import (
     parse_spec,
     select_images,
 )
-from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
+from wildbench_assets.lib.image_decode import ImageTooLarge, UndecodableImage, decode_image, header_size
 from wildbench_assets.lib.releases import RELEASE_SUFFIX
 from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.lib.submissions import OPERATOR, SUBMITTER_SUFFIX, SubmitterError, named_submitter
@@ -50,6 +50,8 @@ from wildbench_assets.settings import download_expiry_s
 HERE = Path(__file__).resolve().parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024   # per photo or submission file
 MAX_PHOTOS = 5
+MAX_PIXELS_PER_PHOTO = 40_000_000      # camera traps shoot up to ~30 MP; the detector sees 1280 px anyway
+MAX_PIXELS_PER_REQUEST = 60_000_000    # what one request may make the server decode, all photos together
 RELEASE_FILES = {"train.zip", "val.zip", "test.zip", "test_seen.zip"}
 # what an outcome file may show (never server paths, never a score's breakdowns: a score file from before
 # aggregates-only scoring is shown without them)
@@ -557,14 +559,28 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
 
         if not files or len(files) > MAX_PHOTOS:
             raise HTTPException(422, f"send 1 to {MAX_PHOTOS} photos")
-        photos = []
-        for upload in files:
+        photos, total = [], 0
+        for upload in files:  # every header is measured before any photo is decoded
             data = await _read_limited(upload)
+            try:
+                width, height = header_size(data)
+            except ImageTooLarge as err:
+                raise HTTPException(413, f"{upload.filename}: too many pixels ({err})") from err
+            except UndecodableImage as err:
+                raise HTTPException(415, f"{upload.filename}: not a readable image ({err})") from err
+            total += width * height
+            if width * height > MAX_PIXELS_PER_PHOTO:
+                raise HTTPException(413, f"{upload.filename}: {width}x{height} is more than "
+                                         f"{MAX_PIXELS_PER_PHOTO // 1_000_000} megapixels per photo")
+            if total > MAX_PIXELS_PER_REQUEST:
+                raise HTTPException(413, f"the photos add up to more than {MAX_PIXELS_PER_REQUEST // 1_000_000} "
+                                         "megapixels per request: send fewer or smaller photos")
+            photos.append((Path(upload.filename or "photo.jpg").name, data))
+        for name, data in photos:
             try:
                 decode_image(data)
             except UndecodableImage as err:
-                raise HTTPException(415, f"{upload.filename}: not a readable image ({err})") from err
-            photos.append((Path(upload.filename or "photo.jpg").name, data))
+                raise HTTPException(415, f"{name}: not a readable image ({err})") from err
         tax = portal.taxonomy.load()
         predictor = model_store.load_chosen_predictor(portal.artifacts, portal.leaderboard(), tax.class_names,
                                                       portal.detector, 0.1)

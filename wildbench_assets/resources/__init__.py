@@ -11,9 +11,7 @@ from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.settings import default_archive_uri, default_data_dir, optional, taxonomy_file
-
-DEPLOYMENTS = ("local", "prod")
+from wildbench_assets.settings import DEPLOYMENTS, default_archive_uri, default_data_dir, optional, taxonomy_file
 
 
 def build_resources(deployment: str = "local") -> dict:

@@ -204,3 +204,18 @@ class ArtifactStore(ResourceWithS3Configuration):
             return self._store().presign(relative, expires_s)
         public = self.model_copy(update={"endpoint_url": self.public_endpoint_url})
         return open_store(f"{self.base_dir.rstrip('/')}/artifacts", public).presign(relative, expires_s)
+
+    def is_download_url(self, url: object, relative: str) -> bool:
+        """Whether `url` is an http(s) link to `relative` on the store's S3 endpoint (the public one when
+        set), the only kind of link `download_url` hands out: anything else in a result file
+        (`file:///etc/shadow`, another host, another object) is never followed."""
+        from urllib.parse import unquote, urlsplit
+
+        if not (self.remote and isinstance(url, str)):
+            return False
+        given = urlsplit(url)
+        endpoint = self.public_endpoint_url or self.endpoint_url
+        host_ok = (given.netloc == urlsplit(endpoint).netloc if endpoint
+                   else given.hostname is not None and given.hostname.endswith(".amazonaws.com"))
+        return (given.scheme in ("http", "https") and host_ok
+                and unquote(given.path).endswith(f"/artifacts/{relative}"))

@@ -1,6 +1,7 @@
 """Labelling images with the detector: boxes from the label cache when this detector has seen an object
 or its content, the detector for the rest, checkpointed into the cache as it goes."""
 
+import hashlib
 import json
 
 import pandas as pd
@@ -24,6 +25,38 @@ def _manifest_detections(store, parks, taxonomy) -> dict[str, tuple]:
                 boxes[key] = tuple(Detection(ANIMAL, 1.0, Box.from_coco([x, y, w, h], entry.width, entry.height))
                                    for _species, x, y, w, h in entry.boxes)
     return boxes
+
+
+DECODED = "strict-decode"  # label cache identity of empties that decoded whole (no detector involved)
+
+
+def _decoded_empties(empties: pd.DataFrame, store, label_cache: LabelCache) -> dict[str, dict]:
+    """path -> result for empty images: no detector runs on them, but they are published too, so each is
+    decoded strictly once (a truncated empty scene is a failed row, never a half-grey photo in a
+    release); what decoded whole is remembered by (path, etag) in the label cache."""
+    from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
+
+    cached = label_cache.load(DECODED)
+    known = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
+    results, new_rows = {}, []
+    for path, etag in zip(empties.path, empties.etag):
+        hit = known.get((path, etag))
+        if hit is not None:
+            results[path] = {"sha256": hit.sha256, "width": hit.width, "height": hit.height, "detections": [],
+                             "failure": None}
+            continue
+        try:
+            data = store.read(path)
+            width, height = decode_image(data).size
+        except (UndecodableImage, OSError) as err:
+            results[path] = {"failure": f"image decode failure: {err}"}
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        results[path] = {"sha256": sha, "width": width, "height": height, "detections": [], "failure": None}
+        new_rows.append({"path": path, "etag": etag, "sha256": sha, "width": width, "height": height,
+                         "detections": "[]"})
+    label_cache.append(DECODED, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
+    return results
 
 
 def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_cache: LabelCache, tax,
@@ -67,6 +100,7 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
         if progress is not None and (done % 16 == 0 or done == len(to_run)):
             progress(done, len(to_run))
     label_cache.append(model.identity, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
+    results.update(_decoded_empties(images[images.species == EMPTY_SPECIES], store, label_cache))
     rows = []
     for image in images.itertuples(index=False):
         found = results.get(image.path, {})

@@ -43,8 +43,18 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def read_parquet_bytes(data: bytes | None) -> pd.DataFrame | None:
-    return None if data is None else pd.read_parquet(io.BytesIO(data))
+class UnreadableTable(ValueError):
+    """A stored table file that is not readable Parquet (truncated, overwritten, garbage); names the file."""
+
+
+def read_parquet_bytes(data: bytes | None, where: str = "a table file") -> pd.DataFrame | None:
+    if data is None:
+        return None
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several kinds for garbage
+        raise UnreadableTable(f"{where} is not a readable Parquet file ({type(err).__name__}: {err}); delete it "
+                              "and re-materialize its partition (wildbench run --force), or restore it") from None
 
 
 class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
@@ -94,7 +104,8 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
 
     def load_partition(self, asset: str, partition_key: str | None = None) -> pd.DataFrame | None:
         """One stored partition of an asset (single-dimension key), or None if not materialized."""
-        return read_parquet_bytes(self._store().read_optional(self._key(dg.AssetKey(asset), partition_key)))
+        key = self._key(dg.AssetKey(asset), partition_key)
+        return read_parquet_bytes(self._store().read_optional(key), f"{self.base_dir.rstrip('/')}/{key}")
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """One partition, or every mapped partition concatenated. Partitions that were never
@@ -103,14 +114,15 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
         as materialized whose file is gone is an error: the table would silently shrink."""
         asset_key, store = context.asset_key, self._store()
         if not context.has_asset_partitions:
-            return pd.read_parquet(io.BytesIO(store.read(self._key(asset_key, None))))
+            return read_parquet_bytes(store.read(self._key(asset_key, None)), self.uri(asset_key))
         partitions_def = context.asset_partitions_def
         materialized = context.instance.get_materialized_partitions(asset_key)
         frames, lost = [], []
         for key in context.asset_partition_keys:
-            frame = read_parquet_bytes(store.read_optional(self._key(
-                asset_key, partitions_def.get_partition_key_from_str(key)
-                if isinstance(partitions_def, dg.MultiPartitionsDefinition) else key)))
+            partition = (partitions_def.get_partition_key_from_str(key)
+                         if isinstance(partitions_def, dg.MultiPartitionsDefinition) else key)
+            frame = read_parquet_bytes(store.read_optional(self._key(asset_key, partition)),
+                                       self.uri(asset_key, partition))
             if frame is not None:
                 frames.append(frame)
             elif str(key) in materialized:
