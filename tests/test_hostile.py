@@ -256,6 +256,13 @@ def test_a_failed_blocking_check_leaves_the_last_good_table(demo_archive, tmp_pa
     failed = next(r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE)
     [step] = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
     assert "blocking checks failed: splits_disjoint" in step.dagster_event.step_failure_data.error.to_string()
+    # Its evaluations name the split they judged and mark no materialization: the stored one was not judged.
+    judged = [e.dagster_event.event_specific_data
+              for e in instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+    disjoint = next(e for e in judged if e.check_name == "splits_disjoint")
+    assert not disjoint.passed and disjoint.metadata["written"].value is False
+    assert {e.partition for e in judged} == {failed.tags["dagster/partition"]}
+    assert all(e.target_materialization_data is None for e in judged)
 
 
 def _start_run(archive: Path, tmp_path: Path, detector: str, select: str):

@@ -75,6 +75,39 @@ def test_checks_judge_the_partition(demo_archive, tmp_path):
             assert e[("image_metadata", name)].passed, name
 
 
+def test_each_check_evaluation_judges_its_own_partition_and_materialization(demo_archive, tmp_path):
+    """Two partitions, then the first again: every evaluation names the partition it judged and targets
+    the materialization its own run made (not the partition's previous one, nor none)."""
+    archive = ArchiveResource(uri=str(demo_archive))
+    resources = {"archive": archive, "taxonomy": TaxonomyResource(),
+                 "parquet_io_manager": ParquetIOManager(base_dir=str(tmp_path))}
+    instance = dg.DagsterInstance.ephemeral()
+    pairs = archive_partitions(archive.open())
+    register_partitions(instance, pairs)
+    first, second = park_day_key(*pairs[0]), park_day_key(*pairs[1])
+    for key in (first, second, first):
+        result = dg.materialize([raw_images, image_metadata], partition_key=key, instance=instance,
+                                resources=resources)
+        evaluations = result.get_asset_check_evaluations()
+        assert len(evaluations) == len(raw_images.check_specs) + len(image_metadata.check_specs)
+        for e in evaluations:
+            [made] = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=e.asset_key, asset_partitions=[key]), limit=1).records
+            assert made.run_id == result.run_id
+            assert e.partition == key, e.check_name
+            target = e.target_materialization_data
+            assert target is not None and (target.run_id, target.storage_id) == (result.run_id, made.storage_id)
+
+
+def test_every_check_in_the_definitions_says_what_it_judges():
+    from wildbench_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    specs = [graph.get_check_spec(key) for key in graph.asset_check_keys]
+    assert len(specs) >= 50
+    assert not [s.key.to_user_string() for s in specs if not (s.description or "").strip()]
+
+
 def test_failed_share_warns_above_the_configured_rate(demo_archive, tmp_path):
     config = {"ops": {"image_metadata": {"config": {"max_failed_share": 0.0}}}}
     _pairs, results = materialize_all(str(demo_archive), tmp_path, run_config=config)

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import dagster as dg
 
 from wildbench_assets.lib.expectations import RuleResult
+
+
+@dataclass(frozen=True)
+class Check:
+    """One asset check, declared once: what it judges (shown in the Dagster UI) and whether its failure
+    stops the step (blocking: nothing is written, downstream steps do not run)."""
+
+    description: str
+    blocking: bool = True
+
+
+def check_specs(asset: str, checks: Mapping[str, Check],
+                partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetCheckSpec]:
+    """The asset's check specs. `partitions_def` is the asset's: a partitioned check's evaluation names the
+    partition it judged (Dagster records no partition for an unpartitioned check on a partitioned asset)."""
+    with warnings.catch_warnings():  # partitioned checks are a Dagster preview; used as documented
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [dg.AssetCheckSpec(name, asset=asset, blocking=c.blocking, description=c.description,
+                                  partitions_def=partitions_def) for name, c in checks.items()]
 
 
 def rules_check(name: str, results: list[RuleResult], severity=dg.AssetCheckSeverity.ERROR,
@@ -42,15 +65,27 @@ def frame_markdown(frame, max_rows: int = 40) -> dg.MetadataValue:
 
 
 def publish(context: dg.AssetExecutionContext, result: dg.MaterializeResult):
-    """Record the step's check results first, then its output, unless a blocking check failed: then the
-    step fails with the failed checks named and nothing is written (the last good table or file stays
-    current; a blocking check that failed never leaves its output looking current)."""
-    blocking = {spec.name for spec in context.assets_def.check_specs if spec.blocking}
+    """The step's output with its check results, unless a blocking check failed: then the step fails with
+    the failed checks named and nothing is written (the last good table or file stays current; a blocking
+    check that failed never leaves its output looking current).
+
+    Passed: one MaterializeResult carrying the check results, so Dagster records the materialization first
+    and each evaluation then targets it (its run, its partition). Failed: the evaluations are recorded with
+    no target materialization (what they judged was never written, so they do not mark the previous,
+    still current one), naming their partition, and the step fails before the output is yielded."""
+    specs = {spec.name: spec for spec in context.assets_def.check_specs}
     checks = list(result.check_results or [])
-    yield from checks
-    failed = [c.check_name for c in checks if not c.passed and c.check_name in blocking
+    failed = [c.check_name for c in checks if not c.passed and specs[c.check_name].blocking
               and c.severity == dg.AssetCheckSeverity.ERROR]
     if failed:
+        partition = context.partition_key if context.has_partition_key else None
+        for c in checks:
+            spec = specs[c.check_name]
+            yield dg.AssetCheckEvaluation(
+                asset_key=c.asset_key or spec.asset_key, check_name=c.check_name, passed=c.passed,
+                metadata={**c.metadata, "written": False}, severity=c.severity, blocking=spec.blocking,
+                description=c.description, partition=partition if spec.partitions_def else None)
         raise dg.Failure(f"{context.asset_key.to_user_string()}: blocking checks failed: {', '.join(failed)}; "
                          "nothing was written", metadata={"failed_checks": dg.MetadataValue.json(failed)})
-    yield dg.MaterializeResult(value=result.value, metadata=result.metadata, data_version=result.data_version)
+    yield dg.MaterializeResult(value=result.value, metadata=result.metadata, data_version=result.data_version,
+                               check_results=checks)

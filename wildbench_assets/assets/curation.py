@@ -5,7 +5,7 @@ import warnings
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish, rules_check
+from wildbench_assets.assets.checks import Check, check_specs, frame_markdown, png_markdown, publish, rules_check
 from wildbench_assets.automation import nightly_when_inputs_changed, on_new_data
 from wildbench_assets.config import CurationConfig, SplitConfig
 from wildbench_assets.lib.bursts import burst_violations
@@ -19,8 +19,24 @@ from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-CURATION_CHECKS = ["known_species_only", "readable_only", "counts_add_up", "burst_rule_holds"]
-SPLIT_CHECKS = ["splits_disjoint", "split_shares", "species_in_every_split", "cap_respected", "burst_rule_holds"]
+CURATION_CHECKS = {
+    "known_species_only": Check("Every kept image is of a Table 3.1 species or empty."),
+    "readable_only": Check("Every kept image passed the integrity check (status ok)."),
+    "counts_add_up": Check("Every input image is kept or dropped for a recorded reason; per-species counts sum "
+                           "to the table."),
+    "burst_rule_holds": Check("No two kept frames of one camera and species are closer than burst_interval_s "
+                              "(the thesis rule in thesis mode)."),
+}
+SPLIT_CHECKS = {
+    "splits_disjoint": Check("No image, and no leakage group (camera by default), is in this split and another."),
+    "split_shares": Check("The split's share of images is within share_tolerance of its target (64/16/20; warns).",
+                          blocking=False),
+    "species_in_every_split": Check("Every species with images is present in this split (warns, names the "
+                                    "missing ones).", blocking=False),
+    "cap_respected": Check("No species exceeds its per-split cap."),
+    "burst_rule_holds": Check("No two frames of one camera and species in the split are closer than the burst "
+                              "interval."),
+}
 
 
 # The mapping from park x day to park is stable in use; Dagster still labels the class beta.
@@ -35,7 +51,7 @@ warnings.filterwarnings("ignore", message="Class `MultiToSingleDimensionPartitio
     io_manager_key="parquet_io_manager",
     code_version="1",
     automation_condition=on_new_data(),
-    check_specs=[dg.AssetCheckSpec(name, asset="curated_images", blocking=True) for name in CURATION_CHECKS],
+    check_specs=check_specs("curated_images", CURATION_CHECKS, park_partitions),
 )
 def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, taxonomy: TaxonomyResource,
                    image_metadata: pd.DataFrame):
@@ -90,8 +106,7 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     io_manager_key="parquet_io_manager",
     code_version="1",
     automation_condition=nightly_when_inputs_changed(),
-    check_specs=[dg.AssetCheckSpec(name, asset="benchmark_splits", blocking=name != "split_shares"
-                                   and name != "species_in_every_split") for name in SPLIT_CHECKS],
+    check_specs=check_specs("benchmark_splits", SPLIT_CHECKS, split_partitions),
 )
 def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, taxonomy: TaxonomyResource,
                      parquet_io_manager: dg.ResourceParam[ParquetIOManager], curated_images: pd.DataFrame):

@@ -5,7 +5,7 @@ import zipfile
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import publish
+from wildbench_assets.assets.checks import Check, check_specs, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.ingest_state import cut_release_facts
 from wildbench_assets.lib import datasets as ds
@@ -22,8 +22,19 @@ from wildbench_assets.resources.dataset_writer import write_training_split
 from wildbench_assets.resources.release_writer import open_stripped
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-DATASET_CHECKS = {  # name -> blocking
-    "files_present": True, "counts_add_up": True, "formats_agree": True, "images_match_release": True}
+DATASET_CHECKS = {
+    "files_present": Check("Every image and label file written is present and non-empty."),
+    "counts_add_up": Check("Images and label files per split match the release manifest (empties have no label "
+                           "file)."),
+    "formats_agree": Check("YOLO, Pascal VOC and COCO agree on every box."),
+    "images_match_release": Check("Every image's bytes are the ones the release was cut from (manifest sha256)."),
+}
+ARCHIVE_CHECKS = {
+    "zip_verified": Check("The ZIP opens and every entry's CRC verifies."),
+    "counts_add_up": Check("The ZIP holds one image per usable label row and one label file per labelled image."),
+    "public_test_has_no_labels": Check("A test set's public ZIP holds no label file and no species name."),
+    "images_stored": Check("Images are stored, not re-deflated."),
+}
 
 
 def _dataset_checks(found: dict[str, ds.DatasetFindings], changed: list[str]) -> list[dg.AssetCheckResult]:
@@ -50,8 +61,7 @@ def _dataset_checks(found: dict[str, ds.DatasetFindings], changed: list[str]) ->
     kinds={"yolo", "coco"},
     code_version="3",
     automation_condition=when_inputs_changed(inputs_required=True),
-    check_specs=[dg.AssetCheckSpec(name, asset="training_datasets", blocking=blocking)
-                 for name, blocking in DATASET_CHECKS.items()],
+    check_specs=check_specs("training_datasets", DATASET_CHECKS, release_partitions),
 )
 def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore):
     """A release's train and val splits as training data, read from its frozen manifest (so models
@@ -94,8 +104,7 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
     kinds={"zip"},
     code_version="1",
     automation_condition=when_inputs_changed(),
-    check_specs=[dg.AssetCheckSpec(n, asset="split_archives", blocking=True)
-                 for n in ("zip_verified", "counts_add_up", "public_test_has_no_labels", "images_stored")],
+    check_specs=check_specs("split_archives", ARCHIVE_CHECKS, split_partitions),
 )
 def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, artifacts: ArtifactStore,
                    taxonomy: TaxonomyResource, detection_labels: pd.DataFrame):

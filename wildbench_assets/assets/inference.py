@@ -5,7 +5,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import counts_table, png_markdown, publish, rules_check
+from wildbench_assets.assets.checks import Check, check_specs, counts_table, png_markdown, publish, rules_check
 from wildbench_assets.automation import on_new_data
 from wildbench_assets.config import PredictionConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
@@ -22,9 +22,15 @@ from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.predicting import predict_images
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-PREDICTION_CHECKS = {  # name -> blocking
-    "one_row_per_image": True, "boxes_in_unit_square": True, "scores_in_range": True,
-    "megadetector_file_valid": False, "species_model_sees_detector_animals": False,
+PREDICTION_CHECKS = {
+    "one_row_per_image": Check("One prediction row per image of the park and day."),
+    "boxes_in_unit_square": Check("Every box is in normalized coordinates inside the unit square."),
+    "scores_in_range": Check("Every score is between min_confidence and 1."),
+    "megadetector_file_valid": Check("The MegaDetector batch-output file, as written, passes the format's validator.",
+                                     blocking=False),
+    "species_model_sees_detector_animals": Check(
+        "Where the detector finds an animal, the species model answers too (a warning counts the images it missed).",
+        blocking=False),
 }
 # Read to choose the promoted model, but not triggers: a newly promoted model does not re-predict every
 # old day. `runner.NON_TRIGGERING` takes the same keys, so the CLI and the daemon agree.
@@ -59,8 +65,7 @@ def _check_results(found: pred.PredictionFindings, missed: int, warnings: list[s
     code_version="1",
     # New days are predicted as they arrive; a newly promoted model does not re-predict every old day.
     automation_condition=on_new_data(ignore=MODEL_INPUTS),
-    check_specs=[dg.AssetCheckSpec(name, asset="new_image_predictions", blocking=blocking)
-                 for name, blocking in PREDICTION_CHECKS.items()],
+    check_specs=check_specs("new_image_predictions", PREDICTION_CHECKS, park_day_partitions),
 )
 def new_image_predictions(context: dg.AssetExecutionContext, config: PredictionConfig, archive: ArchiveResource,
                           artifacts: ArtifactStore, detector: DetectorResource, label_cache: LabelCache,

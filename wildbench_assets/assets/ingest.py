@@ -6,7 +6,7 @@ from datetime import datetime
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import counts_table, publish, rules_check
+from wildbench_assets.assets.checks import Check, check_specs, counts_table, publish, rules_check
 from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.arrivals import partition_fingerprint
@@ -25,9 +25,26 @@ from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 INGEST_CODE_VERSION = "4"  # 4: manifests in the data version; manifest cameras without location
 
-RAW_CHECKS = ["unique_paths", "known_parks", "known_species", "listing_complete"]
-METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture_dates", "readable_dimensions",
-                   "failed_share"]
+RAW_CHECKS = {
+    "unique_paths": Check("No object path is listed twice."),
+    "known_parks": Check("Every object's park is a park of the taxonomy (warns, names the unknown ones).",
+                         blocking=False),
+    "known_species": Check("Every object's species (folder or manifest) is a Table 3.1 code (warns, names the "
+                           "unknown ones).", blocking=False),
+    "listing_complete": Check("Every listed object of this park and day is in the table with its etag, size and "
+                              "arrival day, under the park's folder."),
+}
+METADATA_CHECKS = {
+    "one_row_per_raw_image": Check("One row per raw_images object, same paths, none twice."),
+    "valid_statuses": Check("Every integrity status is a known one and every status but ok has a reason.",
+                            blocking=False),
+    "plausible_capture_dates": Check("Every readable image has a capture time between the earliest plausible "
+                                     "date and tomorrow.", blocking=False),
+    "readable_dimensions": Check("Every readable image has a width and height of at least 1 pixel.",
+                                 blocking=False),
+    "failed_share": Check("The share of unreadable objects stays within max_failed_share (warns).",
+                          blocking=False),
+}
 
 
 
@@ -38,8 +55,7 @@ METADATA_CHECKS = ["one_row_per_raw_image", "valid_statuses", "plausible_capture
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
     code_version=INGEST_CODE_VERSION,
-    check_specs=[dg.AssetCheckSpec(name, asset="raw_images", blocking=name in ("unique_paths", "listing_complete"))
-                 for name in RAW_CHECKS],
+    check_specs=check_specs("raw_images", RAW_CHECKS, park_day_partitions),
 )
 def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
                taxonomy: TaxonomyResource):
@@ -106,8 +122,7 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
     code_version=INGEST_CODE_VERSION,
-    check_specs=[dg.AssetCheckSpec(name, asset="image_metadata", blocking=name == "one_row_per_raw_image")
-                 for name in METADATA_CHECKS],
+    check_specs=check_specs("image_metadata", METADATA_CHECKS, park_day_partitions),
 )
 def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfig, archive: ArchiveResource,
                    raw_images: pd.DataFrame):

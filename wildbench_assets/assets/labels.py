@@ -5,7 +5,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import counts_table, publish, rules_check
+from wildbench_assets.assets.checks import Check, check_specs, counts_table, publish, rules_check
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import LabelConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
@@ -19,9 +19,14 @@ from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-LABEL_CHECKS = {  # name -> blocking
-    "one_row_per_image": True, "boxes_inside_image": True, "confidences_in_range": True,
-    "unlabelled_share": False, "failed_share": False,
+LABEL_CHECKS = {
+    "one_row_per_image": Check("One label row per image of the split, none twice."),
+    "boxes_inside_image": Check("Every box lies inside its image and has a positive width and height."),
+    "confidences_in_range": Check("Every detection confidence is between 0 and 1."),
+    "unlabelled_share": Check("The share of images the detector found no animal in stays within "
+                              "max_unlabelled_share (warns).", blocking=False),
+    "failed_share": Check("The share of images the detector failed on stays within max_failed_share (warns).",
+                          blocking=False),
 }
 
 
@@ -49,8 +54,7 @@ def _check_results(found: lab.LabelFindings, config: LabelConfig) -> list[dg.Ass
     io_manager_key="parquet_io_manager",
     code_version="2",  # 2: empties are decoded too (a truncated one is a failed row)
     automation_condition=when_inputs_changed(),
-    check_specs=[dg.AssetCheckSpec(name, asset="detection_labels", blocking=blocking)
-                 for name, blocking in LABEL_CHECKS.items()],
+    check_specs=check_specs("detection_labels", LABEL_CHECKS, split_partitions),
 )
 def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, archive: ArchiveResource,
                      detector: DetectorResource, label_cache: LabelCache, artifacts: ArtifactStore,

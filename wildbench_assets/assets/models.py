@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import frame_markdown, png_markdown, publish
+from wildbench_assets.assets.checks import Check, check_specs, frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
@@ -32,9 +32,18 @@ from wildbench_assets.settings import submission_limit
 TRAINING_CODE_VERSION = "1"
 # A model partition (model x release) reads its release's datasets, and its release's hidden truth.
 OF_ITS_RELEASE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=RELEASE)
-WEIGHTS_CHECKS = {"weights_loadable": True, "loss_finite": True}  # name -> blocking
-EVALUATION_CHECKS = {"predictions_match_test_split": True, "metrics_in_range": True}
-SUBMISSION_CHECKS = {"metrics_in_range": True}
+WEIGHTS_CHECKS = {
+    "weights_loadable": Check("The trained weights load back into the model."),
+    "loss_finite": Check("Every recorded training loss is finite."),
+}
+EVALUATION_CHECKS = {
+    "predictions_match_test_split": Check("The model predicted every image of each test set, and only those."),
+    "metrics_in_range": Check("Every metric (mAP, precision, recall, accuracy) is between 0 and 1."),
+}
+LEADERBOARD_CHECKS = {"one_row_per_model": Check("One row per model and release.")}
+SUBMISSION_CHECKS = {
+    "metrics_in_range": Check("Every metric of the scored submission is between 0 and 1."),
+}
 THESIS_RESULTS = Path(__file__).resolve().parents[1] / "data" / "thesis_results.json.gz"
 
 
@@ -56,8 +65,7 @@ def _weights_checks(found: WeightsFindings | None) -> list[dg.AssetCheckResult]:
     pool=gpu_pool(),
     code_version=TRAINING_CODE_VERSION,
     automation_condition=when_inputs_changed(inputs_required=True),
-    check_specs=[dg.AssetCheckSpec(name, asset="model_weights", blocking=blocking)
-                 for name, blocking in WEIGHTS_CHECKS.items()],
+    check_specs=check_specs("model_weights", WEIGHTS_CHECKS, model_release_partitions),
 )
 def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifacts: ArtifactStore):
     """Trained weights of one model on one release's train split (validated on its val split): `yolov8`
@@ -128,8 +136,7 @@ def _evaluation_metadata(found: lb.EvaluationFindings, class_names: list[str]) -
     op_tags=GPU_STEP,
     pool=gpu_pool(),
     automation_condition=when_inputs_changed(inputs_required=True),
-    check_specs=[dg.AssetCheckSpec(name, asset="model_evaluation", blocking=blocking)
-                 for name, blocking in EVALUATION_CHECKS.items()],
+    check_specs=check_specs("model_evaluation", EVALUATION_CHECKS, model_release_partitions),
 )
 def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                      taxonomy: TaxonomyResource):
@@ -184,7 +191,7 @@ def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     io_manager_key="parquet_io_manager",
     code_version="3",
     automation_condition=when_inputs_changed(),
-    check_specs=[dg.AssetCheckSpec("one_row_per_model", asset="leaderboard", blocking=True)],
+    check_specs=check_specs("leaderboard", LEADERBOARD_CHECKS),
 )
 def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFrame, submission_scores: pd.DataFrame):
     """Every model trained on a release and every scored submission, per release (two rows of one release
@@ -237,8 +244,7 @@ def _admitted(submissions: RequestInbox, submission: str, release: str) -> str:
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
     code_version="2",  # aggregates only, submitter and limit
-    check_specs=[dg.AssetCheckSpec(name, asset="submission_scores", blocking=blocking)
-                 for name, blocking in SUBMISSION_CHECKS.items()],
+    check_specs=check_specs("submission_scores", SUBMISSION_CHECKS, submission_partitions),
 )
 def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
                       taxonomy: TaxonomyResource, submissions: RequestInbox):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import publish
+from wildbench_assets.assets.checks import Check, check_specs, publish
 from wildbench_assets.config import LabelConfig, ReleaseConfig
 from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
 from wildbench_assets.lib import releases as rel
@@ -31,9 +31,17 @@ from wildbench_assets.resources.release_writer import (
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 CODE_VERSION = "2"  # 2: keyed public ids, other releases' hidden labels kept hidden
-RELEASE_CHECKS = {  # name -> blocking
-    "manifest_sealed": True, "reproducible": True, "counts_add_up": True, "public_test_has_no_labels": True,
-    "no_near_duplicates_across_splits": True, "camtrap_dp_valid": True, "hidden_labels_stay_hidden": True,
+RELEASE_CHECKS = {
+    "manifest_sealed": Check("The manifest's sha256 is the one the release was sealed with at its cut."),
+    "reproducible": Check("A rebuild from the frozen manifest reproduces every file byte for byte."),
+    "counts_add_up": Check("Images per split agree between the manifest, the labelled inputs and the ZIPs."),
+    "public_test_has_no_labels": Check("The public test ZIPs hold no label file and no species name."),
+    "no_near_duplicates_across_splits": Check("No perceptual-hash near-duplicate pair straddles train and test "
+                                              "(warns where the split rule allows it)."),
+    "camtrap_dp_valid": Check("The Camtrap DP package validates against its profile (warns when none was "
+                              "written)."),
+    "hidden_labels_stay_hidden": Check("No label another release keeps hidden is published here, and none "
+                                       "published elsewhere is hidden."),
 }
 
 
@@ -111,8 +119,7 @@ def _check_results(found: rel.ReleaseFindings, built, cut: bool) -> list[dg.Asse
     group_name="releases",
     kinds={"csv", "zip"},
     code_version=CODE_VERSION,
-    check_specs=[dg.AssetCheckSpec(name, asset="benchmark_release", blocking=blocking)
-                 for name, blocking in RELEASE_CHECKS.items()],
+    check_specs=check_specs("benchmark_release", RELEASE_CHECKS, release_partitions),
 )
 def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, archive: ArchiveResource,
                       artifacts: ArtifactStore, taxonomy: TaxonomyResource, detector: DetectorResource,

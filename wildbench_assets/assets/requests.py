@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import publish
+from wildbench_assets.assets.checks import Check, check_specs, publish
 from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib.dataset_requests import (
@@ -65,7 +65,12 @@ def _accept(request_id: str, config: ExportRequest, inbox: RequestInbox, artifac
     return spec, source, images
 
 
-EXPORT_CHECKS = {"zip_verified": True, "matches_request": True, "counts_add_up": True}  # name -> blocking
+EXPORT_CHECKS = {
+    "zip_verified": Check("The export ZIP opens and every entry's CRC verifies."),
+    "matches_request": Check("Every packed image is of a requested park and species (empties only if asked), "
+                           "within the requested limit."),
+    "counts_add_up": Check("One YOLO label file per labelled image packed, when YOLO was asked for."),
+}
 
 
 def _check_results(found: ExportFindings) -> list[dg.AssetCheckResult]:
@@ -84,8 +89,7 @@ def _check_results(found: ExportFindings) -> list[dg.AssetCheckResult]:
          "benchmark_splits": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
     group_name="exports",
     kinds={"zip"},
-    check_specs=[dg.AssetCheckSpec(name, asset="custom_export", blocking=blocking)
-                 for name, blocking in EXPORT_CHECKS.items()],
+    check_specs=check_specs("custom_export", EXPORT_CHECKS, request_partitions),
 )
 def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbox: RequestInbox,
                   archive: ArchiveResource, detector: DetectorResource, label_cache: LabelCache,
