@@ -191,6 +191,27 @@ def test_a_download_trains_with_yolo_and_loads_in_pycocotools_and_torchvision(re
         assert targets and {names[t["category_id"] - 1] for t in targets} == {row.species}
 
 
+def test_the_operators_licence_is_in_every_download_and_frozen_at_the_cut(demo_archive, tmp_path, monkeypatch):
+    """The terms the operator states (WILDBENCH_DATA_LICENCE; `--licence` or run config) are the LICENSE of
+    every download; stated otherwise later, a rebuild still reproduces the cut's."""
+    archive = tmp_path / "archive"
+    shutil.copytree(demo_archive, archive, symlinks=True)
+    instance = dg.DagsterInstance.ephemeral()
+    terms = "CC BY-NC 4.0, (c) Example Park Authority 2026"
+    monkeypatch.setenv("WILDBENCH_DATA_LICENCE", terms)
+    assert _cut(archive, tmp_path / "data", instance, "2026.11").success
+    folder = _release(tmp_path / "data", "2026.11")
+    for split in ("train", "val", "test", "test_seen"):
+        with zipfile.ZipFile(folder / "downloads" / f"{split}.zip") as download:
+            assert terms in download.read("LICENSE").decode() and "as the operator stated" in \
+                download.read("README.md").decode()
+    before = _files(folder)
+    monkeypatch.setenv("WILDBENCH_DATA_LICENCE", "other terms")
+    rebuilt = pipeline_defs(archive, tmp_path / "data", detector="manifest").resolve_job_def("release_job")
+    assert rebuilt.execute_in_process(instance=instance, partition_key="2026.11").success
+    assert _files(folder) == before
+
+
 def test_test_seen_shares_cameras_with_train_but_no_sequence(released):
     _archive, data, _instance = released
     manifest = read_manifest((_release(data, "2026.11") / "manifest.csv").read_bytes())

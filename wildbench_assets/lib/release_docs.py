@@ -58,7 +58,7 @@ def readme(manifest: pd.DataFrame, facts: ReleaseFacts, manifest_sha256: str) ->
         *(f"| {s}.zip | {per_split[s]} | none (hidden; named by public id) |" for s in HIDDEN_SPLITS), "",
         "## Classes", "",
         "In this order everywhere: YOLO class index = line of `classes.txt` - 1 = COCO `category_id` - 1.", "",
-        *(f"{i}. `{name}`" for i, name in enumerate(facts.class_names)), "",
+        *(f"- {i}: `{name}`" for i, name in enumerate(facts.class_names)), "",
         "## What a training download holds", "",
         "Unzip `train.zip` and `val.zip` into one folder (`unzip -o`: both carry the same `dataset.yaml`, "
         "`classes.txt`, `README.md` and `LICENSE`):", "",
@@ -94,7 +94,7 @@ def readme(manifest: pd.DataFrame, facts: ReleaseFacts, manifest_sha256: str) ->
         "## Test sets and submitting", "",
         "`test.zip` and `test_seen.zip` hold images named by public id (`images/wb<16 hex>.jpg`, EXIF stripped) "
         "and `images.csv` (`public_id,file,width,height`); their labels are hidden. Public ids are keyed per "
-        "release: the same photo has another id in another release. Unzip each test set into its own folder.",
+        "release: the same photo has another id in another release. Unzip each test set into its own folder.", "",
         "Predict both test sets and submit one file covering them, with images named by public id: MegaDetector "
         "1.6 or COCO results json (category ids as above, + 1), or a CSV `image_id,label` (species code or "
         f"`emp`). Submit it on the portal, or `wildbench score --release {release} --predictions FILE --submit "
