@@ -192,23 +192,26 @@ def test_a_download_trains_with_yolo_and_loads_in_pycocotools_and_torchvision(re
 
 
 def test_the_operators_licence_is_in_every_download_and_frozen_at_the_cut(demo_archive, tmp_path, monkeypatch):
-    """The terms the operator states (WILDBENCH_DATA_LICENCE; `--licence` or run config) are the LICENSE of
-    every download; stated otherwise later, a rebuild still reproduces the cut's."""
-    archive = tmp_path / "archive"
+    """The terms the operator states at the cut (`wildbench release --licence`, the run config or
+    WILDBENCH_DATA_LICENCE) are the LICENSE of every download; stated otherwise later, `--verify` still
+    reproduces the cut's."""
+    from wildbench_assets.cli import main
+
+    archive, data = tmp_path / "archive", tmp_path / "data"
     shutil.copytree(demo_archive, archive, symlinks=True)
-    instance = dg.DagsterInstance.ephemeral()
+    for key, value in {"DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(data),
+                       "WILDBENCH_DETECTOR": "manifest"}.items():
+        monkeypatch.setenv(key, value)
     terms = "CC BY-NC 4.0, (c) Example Park Authority 2026"
-    monkeypatch.setenv("WILDBENCH_DATA_LICENCE", terms)
-    assert _cut(archive, tmp_path / "data", instance, "2026.11").success
-    folder = _release(tmp_path / "data", "2026.11")
+    assert main(["release", "--archive", str(archive), "--name", "2026.11", "--licence", terms]) == 0
+    folder = _release(data, "2026.11")
     for split in ("train", "val", "test", "test_seen"):
         with zipfile.ZipFile(folder / "downloads" / f"{split}.zip") as download:
-            assert terms in download.read("LICENSE").decode() and "as the operator stated" in \
-                download.read("README.md").decode()
+            assert terms in download.read("LICENSE").decode()
+            assert "as the operator stated it" in download.read("README.md").decode()
     before = _files(folder)
     monkeypatch.setenv("WILDBENCH_DATA_LICENCE", "other terms")
-    rebuilt = pipeline_defs(archive, tmp_path / "data", detector="manifest").resolve_job_def("release_job")
-    assert rebuilt.execute_in_process(instance=instance, partition_key="2026.11").success
+    assert main(["release", "--archive", str(archive), "--name", "2026.11", "--verify"]) == 0
     assert _files(folder) == before
 
 
