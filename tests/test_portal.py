@@ -50,6 +50,7 @@ def client(published):
 
 
 @pytest.mark.parametrize("path, text", [("/", "Current release: 2026.11"), ("/datasets", "Release 2026.11"),
+                                        ("/datasets", "yolo train data=&lt;folder&gt;/dataset.yaml"),
                                         ("/leaderboard", "thesis"), ("/requests/new", "Custom dataset request"),
                                         ("/inference", "Which species"), ("/api", "/api/queries")])
 def test_every_page_renders(client, path, text):

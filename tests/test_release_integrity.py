@@ -116,7 +116,7 @@ def test_public_test_ids_lead_to_no_published_digest(world):
     digests = set()
     for name in (DEFAULT, THESIS):
         for split in ("train", "val"):
-            listing = json.loads(_download(data, name, split)["manifest.json"])
+            listing = json.loads(_download(data, name, split)[f"annotations/manifest_{split}.json"])
             digests |= {row["sha256"] for row in listing["images"]}
     for name in (DEFAULT, THESIS):
         manifest = _manifest(data, name)

@@ -121,15 +121,98 @@ def test_the_public_test_download_holds_no_label(released):
     original = (archive_dir / first.path).read_bytes()
     assert b"Exif" in original[:4096] and b"Exif" not in public[:4096]  # no camera make, model or date
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(public))), np.asarray(Image.open(io.BytesIO(original))))
-    assert sorted(names) == sorted(["images.csv", *(f"images/{p}.jpg" for p in test_rows.public_id)])
-    assert names[:-1] == sorted(names[:-1])  # public-id order: the path order would group them by species
+    docs = ["README.md", "LICENSE", "classes.txt"]  # the release's, the same as in train.zip: no label
+    assert sorted(names) == sorted(["images.csv", *docs, *(f"images/{p}.jpg" for p in test_rows.public_id)])
+    images = [n for n in names if n.startswith("images/")]
+    assert images == sorted(images)  # public-id order: the path order would group them by species
     assert list(listing.columns) == ["public_id", "file", "width", "height"]  # no park, species, camera, path
     species = set(Taxonomy().species_codes)
     assert not [n for n in names if set(n.replace(".", "/").split("/")) & species]
     truth = json.loads((folder / "hidden" / "truth.coco.json").read_text())
     assert sorted(i["public_id"] for i in truth["images"] if i["test_set"] == "test") == sorted(listing.public_id)
+    with zipfile.ZipFile(folder / "downloads" / "test.zip") as archive:
+        shown = {n: archive.read(n) for n in docs}
     with zipfile.ZipFile(folder / "downloads" / "train.zip") as archive:  # train keeps its labels
-        assert any(n.endswith(".txt") for n in archive.namelist())
+        assert any(n.startswith("labels/train/") and n.endswith(".txt") for n in archive.namelist())
+        assert shown == {n: archive.read(n) for n in docs}
+
+
+def test_a_download_trains_with_yolo_and_loads_in_pycocotools_and_torchvision(released, tmp_path):
+    """As a researcher would: train.zip and val.zip unzipped into one new folder. Ultralytics accepts its
+    dataset.yaml with the release's classes in the release's order and a one-epoch YOLO train runs; each
+    split's COCO json loads in pycocotools and torchvision with the unzipped images. Before: no
+    dataset.yaml, no class list, no README or licence."""
+    from pycocotools.coco import COCO
+    from torchvision.datasets import CocoDetection
+
+    from wildbench_assets.resources.ultralytics_env import configure_ultralytics_offline
+
+    _archive, data, _instance = released
+    folder = _release(data, "2026.11")
+    names = json.loads((folder / "release.json").read_text())["class_names"]
+    manifest = read_manifest((folder / "manifest.csv").read_bytes())
+    out = tmp_path / "wb"
+    shared = {}
+    for split in ("train", "val"):
+        with zipfile.ZipFile(folder / "downloads" / f"{split}.zip") as archive:
+            shared[split] = {n: archive.read(n) for n in ("dataset.yaml", "classes.txt", "README.md", "LICENSE")}
+            assert all(not n.startswith("/") and ".." not in n for n in archive.namelist())
+            archive.extractall(out)
+    assert shared["train"] == shared["val"]  # one folder: the second unzip overwrites nothing with other bytes
+    assert (out / "classes.txt").read_text().splitlines() == names
+    readme, licence = (out / "README.md").read_text(), (out / "LICENSE").read_text()
+    assert "release 2026.11" in readme and "yolo train data=" in readme and "wildbench score --release" in readme
+    assert "not stated by the operator" in licence  # no licence is invented for someone else's photos
+
+    configure_ultralytics_offline()
+    from ultralytics import YOLO
+    from ultralytics.data.utils import check_det_dataset
+
+    checked = check_det_dataset(str(out / "dataset.yaml"))
+    assert [checked["names"][i] for i in range(len(names))] == names and checked["nc"] == len(names)
+    assert Path(checked["train"]) == (out / "images" / "train").resolve()
+    labelled = manifest[manifest.split.isin(["train", "val"]) & (manifest.label_status == "labelled")]
+    assert len(list((out / "labels").rglob("*.txt"))) == len(labelled)
+    YOLO("yolov8n.yaml").train(data=str(out / "dataset.yaml"), epochs=1, imgsz=64, batch=2, workers=0, device="cpu",
+                               project=str(tmp_path / "runs"), name="run", plots=False, verbose=False, amp=False)
+    assert (tmp_path / "runs" / "run" / "weights" / "last.pt").is_file()
+
+    for split in ("train", "val"):
+        annotations = out / "annotations" / f"instances_{split}.json"
+        coco = COCO(str(annotations))
+        assert len(coco.getImgIds()) == int((manifest.split == split).sum())
+        assert [c["name"] for c in coco.loadCats(sorted(coco.getCatIds()))] == names
+        dataset = CocoDetection(str(out / "images" / split), str(annotations))
+        index = next(i for i, image_id in enumerate(dataset.ids) if coco.getAnnIds(imgIds=image_id))
+        image, targets = dataset[index]
+        info = coco.loadImgs(dataset.ids[index])[0]
+        row = manifest[manifest.path == info["source_path"]].iloc[0]
+        assert image.size == (row.width, row.height)
+        assert targets and {names[t["category_id"] - 1] for t in targets} == {row.species}
+
+
+def test_the_operators_licence_is_in_every_download_and_frozen_at_the_cut(demo_archive, tmp_path, monkeypatch):
+    """The terms the operator states at the cut (`wildbench release --licence`, the run config or
+    WILDBENCH_DATA_LICENCE) are the LICENSE of every download; stated otherwise later, `--verify` still
+    reproduces the cut's."""
+    from wildbench_assets.cli import main
+
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    shutil.copytree(demo_archive, archive, symlinks=True)
+    for key, value in {"DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(data),
+                       "WILDBENCH_DETECTOR": "manifest"}.items():
+        monkeypatch.setenv(key, value)
+    terms = "CC BY-NC 4.0, (c) Example Park Authority 2026"
+    assert main(["release", "--archive", str(archive), "--name", "2026.11", "--licence", terms]) == 0
+    folder = _release(data, "2026.11")
+    for split in ("train", "val", "test", "test_seen"):
+        with zipfile.ZipFile(folder / "downloads" / f"{split}.zip") as download:
+            assert terms in download.read("LICENSE").decode()
+            assert "as the operator stated it" in download.read("README.md").decode()
+    before = _files(folder)
+    monkeypatch.setenv("WILDBENCH_DATA_LICENCE", "other terms")
+    assert main(["release", "--archive", str(archive), "--name", "2026.11", "--verify"]) == 0
+    assert _files(folder) == before
 
 
 def test_test_seen_shares_cameras_with_train_but_no_sequence(released):
@@ -268,15 +351,17 @@ def test_release_findings_name_what_is_wrong():
     manifest = pd.DataFrame({"split": ["train", "train", "test"]})
     good = release_findings(manifest, "abc", None, {"a": "1"}, None, None,
                             {"train": ["x/y/1.jpg", "x/y/2.jpg", "x/y/1.txt"], "test": ["images/wb1.jpg"]},
-                            {"test": ["images/wb1.jpg", "images.csv"]}, {"lyn", "emp"}, 0, "camera",
+                            {"test": ["images/wb1.jpg", "images.csv", "README.md", "LICENSE", "classes.txt"]},
+                            {"lyn", "emp"}, 0, "camera",
                             {"written": True, "problems": []})
     assert good.sealed and good.counts_add_up and not good.files_that_differ and not good.label_leaks
     bad = release_findings(manifest, "abc", "def", {"a": "1", "b": "2"}, {"a": "9"}, {"train": 2, "test": 2},
                            {"train": ["1.jpg"], "test": ["images/wb1.jpg"]},
-                           {"test": ["images/wb1.jpg", "lyn/wb2.jpg", "labels/wb1.txt"]}, {"lyn", "emp"}, 1, "image",
+                           {"test": ["images/wb1.jpg", "lyn/wb2.jpg", "labels/wb1.txt", "lyn/README.md"]},
+                           {"lyn", "emp"}, 1, "image",
                            {"written": False, "problems": ["no coordinates"]})
     assert not bad.sealed and bad.files_that_differ == ["a", "b"] and not bad.counts_add_up
-    assert bad.label_leaks == ["test.zip: lyn/wb2.jpg", "test.zip: labels/wb1.txt",
+    assert bad.label_leaks == ["test.zip: lyn/wb2.jpg", "test.zip: labels/wb1.txt", "test.zip: lyn/README.md",
                                "test.zip: entries are not in public-id order"] and not bad.leaks_block
 
 

@@ -111,7 +111,8 @@ def cmd_release(args: argparse.Namespace) -> int:
             defs.resolve_job_def("release_job"), instance, partition_key=name, raise_on_error=False,
             tags=runner.cli_run_tags(),
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
-                        "ops": {"benchmark_release": {"config": {"profile": args.profile}}}})
+                        "ops": {"benchmark_release": {"config": {"profile": args.profile,
+                                                                 "licence": args.licence or ""}}}})
     if interrupted:
         print(f"release {name}: interrupted; nothing was published", file=sys.stderr)
         return 130
@@ -613,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("--profile", choices=["default", "thesis"], default="default",
                          help="thesis: the thesis's construction (bursts per species over both parks, random image "
                               "split, one box per image), named YYYY.MM-thesis, to score beside the default one")
+    release.add_argument("--licence", help="the terms under which the archive's owner lets its images and labels "
+                                           "be used, written into every download's LICENSE (frozen at the cut)")
     release.add_argument("--if-changed", action="store_true",
                          help="cut only if the labelled splits changed since the last release (as the schedule)")
     release.add_argument("--archive", help="local folder or s3://bucket/prefix (default: $WILDBENCH_ARCHIVE)")

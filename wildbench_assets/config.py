@@ -87,6 +87,11 @@ class ReleaseConfig(dg.Config):
                     "(bursts per species over both parks with one median exemption, a random image split, one "
                     "box per image), cut beside a default release to measure the thesis protocol's optimism; "
                     "its leak audit reports but does not block. Read at the cut only (then frozen)")
+    licence: str = Field(
+        default="",
+        description="The terms under which the archive's owner lets these images and labels be used, written "
+                    "into every download's LICENSE (empty: $WILDBENCH_DATA_LICENCE, else LICENSE says the terms were "
+                    "not stated and to ask the operator). Read at the cut only (then frozen)")
 
 
 class TrainConfig(dg.Config):

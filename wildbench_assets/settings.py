@@ -114,6 +114,12 @@ def release_cron() -> str:
     return _cron("WILDBENCH_RELEASE_CRON", "0 3 1 * *")
 
 
+def data_licence() -> str:
+    """The archive owner's terms for the images and labels, for releases cut without `licence` in their run
+    config (the schedule's): empty when the operator has not stated them."""
+    return (os.environ.get("WILDBENCH_DATA_LICENCE") or "").strip()
+
+
 def portal_token() -> str | None:
     """The API token the portal's operator configured; without one, nothing that starts work is accepted."""
     return os.environ.get("WILDBENCH_PORTAL_TOKEN") or None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets import settings
 from wildbench_assets.assets.checks import Check, check_specs, publish
 from wildbench_assets.config import LabelConfig, ReleaseConfig
 from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
@@ -30,7 +31,7 @@ from wildbench_assets.resources.release_writer import (
 )
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-CODE_VERSION = "2"  # 2: keyed public ids, other releases' hidden labels kept hidden
+CODE_VERSION = "3"  # 2: keyed public ids, other releases' hidden labels kept hidden; 3: plug-and-play downloads
 RELEASE_CHECKS = {
     "manifest_sealed": Check("The manifest's sha256 is the one the release was sealed with at its cut."),
     "reproducible": Check("A rebuild from the frozen manifest reproduces every file byte for byte."),
@@ -127,7 +128,9 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
                       image_metadata: pd.DataFrame):
     """One frozen release (`releases/<id>/`): the manifest of train/val/test membership (path, content
     sha256, species, park, camera, sequence, split, boxes) sealed by its sha256; a datasheet (md + json);
-    downloads (train/val ZIPs with labels, a test ZIP of images named by public id with no label); the
+    downloads (train/val ZIPs with labels that `yolo train`, pycocotools and torchvision read after a plain
+    unzip, a test ZIP of images named by public id with no label; each with a README, LICENSE and the
+    class list); the
     hidden test truth submissions are scored against; a perceptual-hash leak audit; Camtrap DP 1.0.
     The first materialization cuts it; every later one rebuilds it from its own frozen manifest and
     must reproduce every byte, or fails naming what differs. Images arriving later change only the next.
@@ -146,6 +149,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     if cut:
         labels, splits = detection_labels, benchmark_splits
         facts, sealed_as = _facts(context, benchmark_splits, tax.class_names, config.max_distance), None
+        facts = replace(facts, licence=config.licence.strip() or settings.data_licence() or None)
         if config.profile == "thesis":
             labels, splits, facts = _thesis_cut(context, facts, image_metadata, store, tax, detector, label_cache)
         rows = rel.manifest_rows(labels, splits, lambda p: rel.sha256_hex(store.read(p)))

@@ -48,10 +48,10 @@ def coco_document(rows: list[dict], class_names: list[str], split: str) -> dict:
             "categories": [{"id": i + 1, "name": name} for i, name in enumerate(class_names)]}
 
 
-def dataset_yaml(class_names: list[str]) -> str:
-    """The splits relative to the file's own folder (the trainers' copy sets `path` to where it lies)."""
-    return yaml.safe_dump({"train": "train/images", "val": "val/images", "names": dict(enumerate(class_names))},
-                          sort_keys=False)
+def dataset_yaml(class_names: list[str], train: str = "train/images", val: str = "val/images") -> str:
+    """The splits relative to the file's own folder (no `path`: ultralytics then resolves them against the
+    yaml's folder, wherever it was unzipped; the trainers' copy sets `path` to where it lies)."""
+    return yaml.safe_dump({"train": train, "val": val, "names": dict(enumerate(class_names))}, sort_keys=False)
 
 
 def read_back_yolo(text: str) -> list[tuple[int, Box]]:
@@ -105,6 +105,37 @@ def archive_members(rows: list[dict], class_names: list[str], formats: tuple[str
     members.append(ZipMember("manifest.json",
                              text=manifest_json(manifest_rows, {**(extra or {}), "images": len(rows)})))
     return members
+
+
+def download_members(rows: list[dict], class_names: list[str], split: str, shared: list,
+                     extra: dict | None = None) -> list:
+    """A release's train/val download in the layout ultralytics, pycocotools and torchvision read after a
+    plain unzip (train.zip and val.zip unzip into one folder without clashing):
+    `images/<split>/<park>/<species>/<id>.jpg`, `labels/<split>/.../<stem>.txt` (YOLO: ultralytics maps
+    `/images/` to `/labels/`), `voc/<split>/.../<stem>.xml`, `annotations/instances_<split>.json` (COCO,
+    `file_name` relative to `images/<split>`), `annotations/manifest_<split>.json`, then `shared` (the
+    release's dataset.yaml, classes.txt, README.md and LICENSE: the same bytes in every download)."""
+    from wildbench_assets.lib.zips import ZipMember, manifest_json, member_name
+
+    members, manifest_rows = [], []
+    for row in rows:
+        inner = member_name(row["park"], row["species"], image_id(row["path"]))
+        stem = inner.rsplit(".", 1)[0]
+        members.append(ZipMember(f"images/{split}/{inner}", source=row["path"]))
+        if row["label_status"] == LABELLED:
+            members.append(ZipMember(f"labels/{split}/{stem}.txt", text=yolo_text(row)))
+            members.append(ZipMember(f"voc/{split}/{stem}.xml", text=voc_text(row, class_names)))
+        manifest_rows.append({"file": f"images/{split}/{inner}", "source": row["path"], "park": row["park"],
+                              "species": row["species"], "sha256": row["sha256"],
+                              "boxes": [b.to_md() + [c] for b, c in boxes_of(row)]})
+    document = coco_document(rows, class_names, split)
+    for image, row in zip(document["images"], rows):
+        image["file_name"] = member_name(row["park"], row["species"], image_id(row["path"]))
+    document["info"]["image_folder"] = f"images/{split}"
+    members.append(ZipMember(f"annotations/instances_{split}.json", text=dumps(document)))
+    members.append(ZipMember(f"annotations/manifest_{split}.json",
+                             text=manifest_json(manifest_rows, {**(extra or {}), "images": len(rows)})))
+    return [*members, *shared]
 
 
 def formats_disagreement(yolo: list, coco: list, voc: list, expected: int, width: int, height: int) -> int:

@@ -52,6 +52,7 @@ class ReleaseFacts:
     profile: str = "default"    # lib/profiles: default | thesis
     profile_rules: dict | None = None  # the rules a non-default profile used (burst, split, boxes, audit)
     cross_release: dict | None = None  # what was kept public or withheld so no other release's hidden labels leak
+    licence: str | None = None  # the data's terms as the operator stated them at the cut (None: not stated)
 
     def to_json(self) -> str:
         facts = asdict(self)
@@ -59,6 +60,8 @@ class ReleaseFacts:
             del facts["profile"], facts["profile_rules"]
         if self.cross_release is None:
             del facts["cross_release"]
+        if self.licence is None:
+            del facts["licence"]
         return json.dumps(facts, indent=1, sort_keys=True) + "\n"
 
     @classmethod
@@ -110,14 +113,19 @@ def with_digests(rows: pd.DataFrame, read_digest) -> pd.DataFrame:
     return rows
 
 
+# The release's documents every download carries (same bytes in each); the test ZIPs only the label-free ones.
+TEST_DOCS = ("README.md", "LICENSE", "classes.txt")
+TRAINING_DOCS = ("dataset.yaml", *TEST_DOCS)
+
+
 def label_leaks(names: list[str], species_codes) -> list[str]:
-    """Entries of a public test ZIP that could give a label away: anything but `images/wb<id>.jpg` and
-    the image list, or a folder named like a species."""
-    species = set(species_codes)
-    leaks = [n for n in names if n != "images.csv" and not (
+    """Entries of a public test ZIP that could give a label away: anything but `images/wb<id>.jpg`, the
+    image list and the release's label-free documents (`TEST_DOCS`), or a folder named like a species."""
+    species, listed = set(species_codes), {"images.csv", *TEST_DOCS}
+    leaks = [n for n in names if n not in listed and not (
         n.startswith("images/wb") and is_image_name(n) and n.count("/") == 1)
         or any(part in species for part in n.split("/")[:-1])]
-    images = [n for n in names if n != "images.csv"]
+    images = [n for n in names if n not in listed]
     if images != sorted(images):  # any other order can group images by what they show
         leaks.append("entries are not in public-id order")
     return leaks
@@ -195,8 +203,9 @@ def public_file_name(public_id: str, path: str) -> str:
     return f"images/{public_id}{posixpath.splitext(path)[1].lower() or '.jpg'}"
 
 
-def public_test_members(manifest: pd.DataFrame, split: str) -> list[ZipMember]:
-    """The public download of a test set: images named by public id and an image list; no label, no
+def public_test_members(manifest: pd.DataFrame, split: str, docs: dict[str, str] | None = None) -> list[ZipMember]:
+    """The public download of a test set: images named by public id, an image list and the release's
+    label-free documents (`docs`: README, LICENSE, class list; `TEST_DOCS` only); no label, no
     park, species, camera or archive path (the writer strips the images' EXIF) — and in public-id order
     (a content hash: random), since the manifest's path order would group the images by park and
     species and, with the datasheet's counts, give every label away."""
@@ -205,7 +214,8 @@ def public_test_members(manifest: pd.DataFrame, split: str) -> list[ZipMember]:
     listing = "public_id,file,width,height\n" + "".join(
         f"{r.public_id},{name},{r.width},{r.height}\n" for r, name in zip(rows.itertuples(index=False), names))
     return [*(ZipMember(name, source=r.path) for r, name in zip(rows.itertuples(index=False), names)),
-            ZipMember("images.csv", text=listing)]
+            ZipMember("images.csv", text=listing),
+            *(ZipMember(name, text=(docs or {})[name]) for name in TEST_DOCS if name in (docs or {}))]
 
 
 def training_rows(manifest: pd.DataFrame, split: str, class_names: list[str]) -> list[dict]:
@@ -222,6 +232,11 @@ def counts(manifest: pd.DataFrame) -> dict[str, dict[str, dict[str, int]]]:
     return out
 
 
+SPLIT_MEANINGS = {"camera": "every image of a camera is in one split (test = unseen cameras)",
+                  "sequence": "every sequence (burst) of a camera is in one split",
+                  "image": "images split one by one (the thesis's random split: leaks bursts)"}
+
+
 def datasheet(manifest: pd.DataFrame, facts: ReleaseFacts, manifest_sha256: str, leak_summary: dict) -> dict:
     """Everything a researcher needs to know about what the release holds and how it was made."""
     return {
@@ -233,13 +248,11 @@ def datasheet(manifest: pd.DataFrame, facts: ReleaseFacts, manifest_sha256: str,
         "images_per_split": {s: int((manifest.split == s).sum()) for s in RELEASE_SPLITS},
         "counts": counts(manifest),
         "leakage_grouping": {"by": facts.split_by, "seed": facts.split_seed,
-                             "meaning": {"camera": "every image of a camera is in one split (test = unseen cameras)",
-                                         "sequence": "every sequence (burst) of a camera is in one split",
-                                         "image": "images split one by one (the thesis's random split: leaks bursts)"
-                                         }[facts.split_by]},
+                             "meaning": SPLIT_MEANINGS[facts.split_by]},
         "burst_rule": facts.burst_rules,
         "labels": {"detector": facts.detector, "label_threshold": facts.label_threshold,
-                   "test_labels": "hidden: the public test download holds images and an image list only"},
+                   "test_labels": "hidden: the public test download holds images, an image list and the "
+                                  "release's README, LICENSE and class list only"},
         "leak_audit": leak_summary,
         **({} if facts.profile == "default" else {"profile": facts.profile, "profile_rules": facts.profile_rules}),
         **({} if facts.cross_release is None else {"other_releases": facts.cross_release}),

@@ -12,9 +12,10 @@ import pandas as pd
 
 from wildbench_assets.lib import camtrap_dp, leak_audit
 from wildbench_assets.lib import releases as rel
-from wildbench_assets.lib.datasets import archive_members, dumps
+from wildbench_assets.lib.datasets import download_members, dumps
 from wildbench_assets.lib.image_header import strip_jpeg_metadata
-from wildbench_assets.lib.zips import write_zip
+from wildbench_assets.lib.release_docs import release_docs
+from wildbench_assets.lib.zips import ZipMember, write_zip
 from wildbench_assets.resources.artifacts import sha256_file
 
 
@@ -40,12 +41,14 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
     downloads.mkdir()
     hidden.mkdir()
     names = {}
+    docs = release_docs(manifest, facts, rel.sha256_hex(manifest_data))  # the same bytes in every download
+    shared = [ZipMember(name, text=docs[name]) for name in rel.TRAINING_DOCS]
     for split in rel.PUBLIC_SPLITS:
-        members = archive_members(rel.training_rows(manifest, split, class_names), class_names, ("yolo", "voc"),
-                                  {"release": facts.release, "split": split})
+        members = download_members(rel.training_rows(manifest, split, class_names), class_names, split, shared,
+                                   {"release": facts.release, "split": split})
         names[split] = write_zip(str(downloads / f"{split}.zip"), members, store.open_stream)
     for split in rel.HIDDEN_SPLITS:  # without EXIF: a camera's make or serial would tell its park
-        names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split),
+        names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split, docs),
                                  open_stripped(store))
 
     (hidden / "truth.coco.json").write_text(dumps(rel.hidden_truth(manifest, class_names)))
