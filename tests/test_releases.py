@@ -230,7 +230,8 @@ def test_camtrap_dp_is_refused_for_a_park_without_coordinates():
                               "camera": "x/C1", "captured_at": "2024-01-01T00:00:00", "species": "emp",
                               "boxes": "[]"}])
     with pytest.raises(CamtrapDPUnavailable, match="'x'"):
-        build_package(manifest, Taxonomy(), "r", "2026-01-01T00:00:00Z")
+        build_package(manifest, Taxonomy(), "r", "2026-01-01T00:00:00Z",
+                      {"x/emp/C1/a.jpg": ("train.zip", "x/emp/a.jpg")}, "manifest")
 
 
 def test_the_release_command_cuts_verifies_and_cuts_only_on_change(demo_archive, tmp_path):

@@ -588,7 +588,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
                 "answer_lines": pred.answer_lines(predictor.answer, warnings),
                 "predictions": json.loads(table.to_json(orient="records")),
                 "megadetector_1_6": pred.md_batch_document(items, predictor.class_names, predictor.identity,
-                                                           predictor.answer, warnings),
+                                                           predictor.answer, warnings, predictor.min_confidence),
                 "annotated": annotated}
 
     @app.post("/api/inference", summary="Species and boxes for 1-5 photos by the promoted model (token)",

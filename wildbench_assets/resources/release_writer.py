@@ -39,10 +39,11 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
     downloads, hidden = folder / "downloads", folder / "hidden"
     downloads.mkdir()
     hidden.mkdir()
-    names = {}
+    names, zipped = {}, {}  # zipped: archive path -> (public ZIP, path inside it), for Camtrap DP's filePath
     for split in rel.PUBLIC_SPLITS:
         members = archive_members(rel.training_rows(manifest, split, class_names), class_names, ("yolo", "voc"),
                                   {"release": facts.release, "split": split})
+        zipped.update({m.source: (f"{split}.zip", m.name) for m in members if m.source})
         names[split] = write_zip(str(downloads / f"{split}.zip"), members, store.open_stream)
     for split in rel.HIDDEN_SPLITS:  # without EXIF: a camera's make or serial would tell its park
         names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split),
@@ -60,7 +61,7 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
 
     public = manifest[manifest.split.isin(rel.PUBLIC_SPLITS)]
     try:
-        package = camtrap_dp.build_package(public, taxonomy, facts.release, facts.cut_at)
+        package = camtrap_dp.build_package(public, taxonomy, facts.release, facts.cut_at, zipped, facts.detector)
     except camtrap_dp.CamtrapDPUnavailable as err:
         camtrap = {"written": False, "problems": [str(err)]}
     else:
