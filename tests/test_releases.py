@@ -150,6 +150,19 @@ def test_the_release_validates_as_camtrap_dp_and_a_broken_one_does_not(released,
     media = pd.read_csv(package / "media.csv")
     manifest = read_manifest((_release(data, "2026.11") / "manifest.csv").read_bytes())
     assert set(media.mediaID) <= set(manifest[manifest.split.isin(["train", "val"])].public_id)  # tests stay hidden
+    observations = pd.read_csv(package / "observations.csv")
+    hidden = set(manifest[manifest.split.isin(["test", "test_seen"])].public_id)
+    assert len(observations) and not set(observations.mediaID) & hidden
+    # every filePath is an entry of the public ZIP its row names, and every observation has its sequence
+    downloads = _release(data, "2026.11") / "downloads"
+    entries = {z: set(zipfile.ZipFile(downloads / z).namelist()) for z in ("train.zip", "val.zip")}
+    for path, comment in zip(media.filePath, media.mediaComments):
+        assert path in entries[comment.split("in ")[-1]]
+    sequences = dict(zip(manifest.public_id, manifest.sequence))
+    assert observations.eventID.notna().all()
+    assert all(sequences[m] == e for m, e in zip(observations.mediaID, observations.eventID))
+    boxes = observations[observations.observationType == "animal"]
+    assert len(boxes) and (boxes.classificationMethod == "human").all()  # this release's boxes are the manifest's
     broken = tmp_path / "broken"
     shutil.copytree(package, broken)
     observations = pd.read_csv(broken / "observations.csv")
