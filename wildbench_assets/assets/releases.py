@@ -121,7 +121,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     """One frozen release (`releases/<id>/`): the manifest of train/val/test membership (path, content
     sha256, species, park, camera, sequence, split, boxes) sealed by its sha256; a datasheet (md + json);
     downloads (train/val ZIPs with labels, a test ZIP of images named by public id with no label); the
-    hidden test truth submissions are scored against; a perceptual-hash leak audit; Camtrap DP 1.0.
+    hidden test truth submissions are scored against; a perceptual-hash leak audit; Camtrap DP 1.0.2.
     The first materialization cuts it; every later one rebuilds it from its own frozen manifest and
     must reproduce every byte, or fails naming what differs. Images arriving later change only the next.
     The cut is recorded in the hidden store (manifest, facts, the key of its public ids); a release the
