@@ -59,14 +59,16 @@ def version_of(identity: str) -> str:
 
 
 def is_machine(identity: str) -> bool:
-    """Whether boxes of this identity were drawn by a model (not by people, as a manifest's are)."""
-    return backend_of(identity) not in ("manifest", "unknown", "none")
+    """Whether boxes of this identity were drawn by a model (not by people, as a manifest's are); with
+    several detectors, a model drew some, so they cannot all be called human."""
+    return any(backend_of(one) not in ("manifest", "unknown", "none") for one in (identity or "").split(" | "))
 
 
 def classified_by(identity: str) -> str:
-    """`<name> <version>` of whoever drew the boxes (Camtrap DP `classifiedBy`)."""
-    version = version_of(identity)
-    return f"{display_name(identity)} {version}".strip() if version else display_name(identity)
+    """`<name> <version>` of whoever drew the boxes (Camtrap DP `classifiedBy`); each of a release's
+    detectors, ` | `-joined, when its splits were labelled by more than one."""
+    named = [f"{display_name(one)} {version_of(one)}".strip() for one in (identity or "").split(" | ")]
+    return " | ".join(dict.fromkeys(named))
 
 
 def md_detector_metadata(identity: str, threshold: float | None) -> dict:
