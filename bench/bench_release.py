@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wildbench_assets.lib import camtrap_dp, leak_audit  # noqa: E402
 from wildbench_assets.lib import releases as rel  # noqa: E402
+from wildbench_assets.lib.labels import image_id  # noqa: E402
+from wildbench_assets.lib.zips import member_name  # noqa: E402
 from wildbench_assets.resources.archive import LocalArchive  # noqa: E402
 from wildbench_assets.resources.release_writer import write_release  # noqa: E402
 from wildbench_assets.taxonomy import Taxonomy  # noqa: E402
@@ -184,8 +186,10 @@ def main() -> None:
                                 lambda: [leak_audit.perceptual_hash(store.read(p)) for p in manifest.path])
         print(f"  leak audit throughput: {len(hashes) / audit_s:.0f} images/s")
         public = manifest[manifest.split.isin(rel.PUBLIC_SPLITS)]
+        zipped = {p: (f"{s}.zip", member_name(pk, sp, image_id(p)))
+                  for p, s, pk, sp in zip(public.path, public.split, public.park, public.species)}
         package, _ = timed("of which: Camtrap DP build", camtrap_dp.build_package, public, taxonomy, "bench",
-                           facts.cut_at)
+                           facts.cut_at, zipped, facts.detector)
         check = Path(tmp) / "ctdp"
         check.mkdir()
         for name, data in package.items():

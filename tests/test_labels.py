@@ -6,7 +6,9 @@ import shutil
 import pandas as pd
 import pytest
 
+from wildbench_assets.config import LabelConfig
 from wildbench_assets.lib.labels import FAILED, LABELLED
+from wildbench_assets.lib.predictions import md_document_errors
 from wildbench_assets.resources.archive import LocalArchive
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.summary import read_table
@@ -58,6 +60,9 @@ def test_megadetector_file_and_multi_animal_labels(demo_archive, split_data, tmp
     assert animals.n_boxes.max() == 2  # multi-animal images keep every box, not just the top one
     md = json.loads((data / "artifacts" / "labels" / "train.megadetector-1.6.json").read_text())
     assert md["info"]["format_version"] == "1.6" and md["detection_categories"]["1"] == "animal"
+    assert md["info"]["detector_metadata"]["typical_detection_threshold"] == LabelConfig().label_threshold
+    assert md["info"]["detector_metadata"]["megadetector_version"].startswith("the archive's own boxes")
+    assert md_document_errors(md) == []  # megadetector's own validator
     train = labels[labels.split == "train"]
     assert {i["file"] for i in md["images"]} == set(train.path)
     for image in md["images"]:

@@ -58,6 +58,16 @@ def test_every_page_renders(client, path, text):
     assert response.status_code == 200 and text in response.text
 
 
+@pytest.mark.parametrize("backend, name", [("mdlite", "MegadetectorLite (YOLOX-tiny, zamba)"),
+                                           ("manifest", "the archive&#39;s own boxes"),
+                                           ("megadetector", "MegaDetector (")])
+def test_the_home_page_names_the_configured_detector(tmp_path, backend, name):
+    defs = pipeline_defs(tmp_path / "archive", tmp_path / "data", detector=backend)
+    page = TestClient(create_app(defs, token=None, instance=dg.DagsterInstance.ephemeral())).get("/")
+    assert page.status_code == 200 and f"boxes from {name}" in page.text
+    assert "boxes by MegaDetector" not in page.text
+
+
 def test_release_endpoints_and_streamed_downloads(client, published):
     _defs, _instance, data = published
     [sheet] = client.get("/api/datasets").json()

@@ -1,5 +1,7 @@
 """Species predictions as people open them: the table, the MegaDetector 1.6 file, the promoted model."""
 
+import json
+
 import pandas as pd
 from megadetector.postprocessing.validate_batch_results import validate_batch_results
 from PIL import Image
@@ -34,6 +36,34 @@ def test_megadetector_file_is_valid_with_species_as_classifications():
     detector_only = pred.md_batch_document([("d.jpg", found)], NAMES, "detector")
     assert "classification_categories" not in detector_only
     assert isinstance(detector_only["images"][0]["detections"][0]["conf"], float)  # the validator insists
+
+
+MDLITE = '{"backend": "mdlite", "weights": "0123456789abcdef", "min_conf": 0.05, "image_size": null}'
+
+
+def test_megadetector_files_name_the_real_detector_and_the_threshold_to_read_them_at():
+    """megadetector's own tools take their default threshold from `info.detector_metadata`: both of our
+    writers (labels, predictions) give it, with the detector's real name and version."""
+    from megadetector.detection.run_detector import get_typical_confidence_threshold_from_results
+
+    from wildbench_assets.lib.labels import md_batch_output
+
+    labels = pd.DataFrame([{"path": "p/a.jpg", "label_status": "labelled",
+                            "detections": '[{"category": "1", "conf": 0.9, "bbox": [0.1, 0.2, 0.3, 0.4]}]',
+                            "failure": None}])
+    detector_only = f'{{"predictor": "detector", "detector": {json.dumps(MDLITE)}}}'
+    for document, threshold in [(md_batch_output(labels, MDLITE, 0.35), 0.35),
+                                (pred.md_batch_document(ITEMS[:2], NAMES, detector_only, threshold=0.15), 0.15)]:
+        assert validate_batch_results(document)["validation_results"]["errors"] == []
+        metadata = document["info"]["detector_metadata"]
+        assert metadata["typical_detection_threshold"] == threshold
+        assert get_typical_confidence_threshold_from_results(document) == threshold
+        assert metadata["megadetector_version"].startswith("MegadetectorLite (YOLOX-tiny, zamba)")
+        assert "yolox_tiny_640_20220528" in metadata["megadetector_version"]
+        assert "0123456789abcdef" in metadata["megadetector_version"]
+        assert (metadata["conf_digits"], metadata["coord_digits"]) == (4, 4)
+    species = pred.md_batch_document(ITEMS, NAMES, '{"predictor": "yolov8", "weights": "ab"}', threshold=0.25)
+    assert species["info"]["detector_metadata"]["megadetector_version"].startswith("yolov8 species model")
 
 
 def test_annotated_image_has_the_box_drawn():

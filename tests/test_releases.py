@@ -233,6 +233,19 @@ def test_the_release_validates_as_camtrap_dp_and_a_broken_one_does_not(released,
     media = pd.read_csv(package / "media.csv")
     manifest = read_manifest((_release(data, "2026.11") / "manifest.csv").read_bytes())
     assert set(media.mediaID) <= set(manifest[manifest.split.isin(["train", "val"])].public_id)  # tests stay hidden
+    observations = pd.read_csv(package / "observations.csv")
+    hidden = set(manifest[manifest.split.isin(["test", "test_seen"])].public_id)
+    assert len(observations) and not set(observations.mediaID) & hidden
+    # every filePath is an entry of the public ZIP its row names, and every observation has its sequence
+    downloads = _release(data, "2026.11") / "downloads"
+    entries = {z: set(zipfile.ZipFile(downloads / z).namelist()) for z in ("train.zip", "val.zip")}
+    for path, comment in zip(media.filePath, media.mediaComments):
+        assert path in entries[comment.split("in ")[-1]]
+    sequences = dict(zip(manifest.public_id, manifest.sequence))
+    assert observations.eventID.notna().all()
+    assert all(sequences[m] == e for m, e in zip(observations.mediaID, observations.eventID))
+    boxes = observations[observations.observationType == "animal"]
+    assert len(boxes) and (boxes.classificationMethod == "human").all()  # this release's boxes are the manifest's
     broken = tmp_path / "broken"
     shutil.copytree(package, broken)
     observations = pd.read_csv(broken / "observations.csv")
@@ -313,7 +326,53 @@ def test_camtrap_dp_is_refused_for_a_park_without_coordinates():
                               "camera": "x/C1", "captured_at": "2024-01-01T00:00:00", "species": "emp",
                               "boxes": "[]"}])
     with pytest.raises(CamtrapDPUnavailable, match="'x'"):
-        build_package(manifest, Taxonomy(), "r", "2026-01-01T00:00:00Z")
+        build_package(manifest, Taxonomy(), "r", "2026-01-01T00:00:00Z",
+                      {"x/emp/C1/a.jpg": ("train.zip", "x/emp/a.jpg")}, "manifest")
+
+
+def _photo(public_id: str, split: str, species: str, camera: str, sequence: str, boxes: str) -> dict:
+    return {"public_id": public_id, "split": split, "path": f"snieves/{species}/{camera}/{public_id}.jpg",
+            "park": "snieves", "camera": f"snieves/{camera}", "sequence": sequence,
+            "captured_at": "2024-05-01T10:00:00", "species": species, "boxes": boxes}
+
+
+def test_camtrap_dp_links_sequences_zips_and_who_drew_the_boxes_and_no_test_image(tmp_path):
+    """The package as frictionless reads it, unchanged, against the shipped Camtrap DP 1.0.2 profile:
+    eventID is the sequence, filePath the image's path inside its public ZIP, detector boxes are
+    `machine` by the detector and its version, coordinates say they are the park's centre, and a hidden
+    test image is in no table."""
+    box = "[[0.1, 0.2, 0.3, 0.4, 0.9]]"
+    manifest = pd.DataFrame([_photo("wb1", "train", "lyn", "C1", "snieves/C1/s1", box),
+                             _photo("wb2", "val", "emp", "C2", "snieves/C2/s7", "[]"),
+                             _photo("wb3", "test", "sus", "C3", "snieves/C3/s2", box)])
+    zipped = {manifest.path[0]: ("train.zip", "snieves/lyn/wb1.jpg"),
+              manifest.path[1]: ("val.zip", "snieves/emp/wb2.jpg")}
+    mdlite = '{"backend": "mdlite", "weights": "0123456789abcdef", "min_conf": 0.05, "image_size": null}'
+    drawn_by = {}
+    for folder, identity, method in [("detector", mdlite, "machine"), ("manifest", "manifest", "human")]:
+        package = tmp_path / folder
+        package.mkdir()
+        for name, data in build_package(manifest, Taxonomy(), "r1", "2026-01-01T00:00:00Z", zipped, identity).items():
+            (package / name).write_bytes(data)
+        assert json.loads((package / "datapackage.json").read_text())["profile"].endswith(
+            "/camtrap-dp/1.0.2/camtrap-dp-profile.json")
+        assert validate_package(package) == []
+        media = pd.read_csv(package / "media.csv")
+        observations = pd.read_csv(package / "observations.csv")
+        deployments = pd.read_csv(package / "deployments.csv")
+        assert list(media.mediaID) == ["wb1", "wb2"] and set(observations.mediaID) == {"wb1", "wb2"}
+        assert "snieves/C3" not in set(deployments.deploymentID)  # the test camera is nowhere
+        assert list(media.filePath) == ["snieves/lyn/wb1.jpg", "snieves/emp/wb2.jpg"]
+        assert list(media.mediaComments) == ["split:train; in train.zip", "split:val; in val.zip"]
+        assert dict(zip(observations.mediaID, observations.eventID)) == {"wb1": "snieves/C1/s1", "wb2": "snieves/C2/s7"}
+        animal = observations[observations.observationType == "animal"].iloc[0]
+        assert animal.classificationMethod == method
+        drawn_by[folder] = animal.classifiedBy
+        blank = observations[observations.observationType == "blank"].iloc[0]
+        assert blank.classificationMethod == "human"  # empty by the archive's folders, not by a detector
+        assert deployments.deploymentComments.str.contains("park's centre").all()
+    assert drawn_by["detector"].startswith("MegadetectorLite") and "yolox_tiny_640_20220528" in drawn_by["detector"]
+    assert "0123456789abcdef" in drawn_by["detector"] and "COCO Camera Traps manifest" in drawn_by["manifest"]
 
 
 def test_the_release_command_cuts_verifies_and_cuts_only_on_change(demo_archive, tmp_path):

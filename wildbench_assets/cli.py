@@ -269,7 +269,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     table = pred.predictions_table(items, predictor.class_names, predictor.name)
     print(table.drop(columns=["model"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     warnings = pred.answer_warnings(items, predictor.answer)
-    document = pred.md_batch_document(items, predictor.class_names, predictor.identity, predictor.answer, warnings)
+    document = pred.md_batch_document(items, predictor.class_names, predictor.identity, predictor.answer, warnings,
+                                      predictor.min_confidence)
     if args.out:
         Path(args.out).write_text(json.dumps(document, indent=1))
         print(f"MegaDetector 1.6 batch file: {args.out}")

@@ -98,7 +98,8 @@ an animal the detector finds that the species model does not place in Table 3.1 
         context.log.warning(warning)
     with artifacts.writing(md_file) as tmp:
         tmp.write_text(json.dumps(pred.md_batch_document(items, predictor.class_names, predictor.identity,
-                                                         predictor.answer, warnings), indent=1))
+                                                         predictor.answer, warnings, predictor.min_confidence),
+                                  indent=1))
     stored = artifacts.describe(md_file)
     found = pred.prediction_findings(images, table, json.loads(stored.path.read_text()), config.min_confidence)
     per_species = pd.Series(found.per_species, name="detections", dtype="int64").rename_axis("species").to_frame()

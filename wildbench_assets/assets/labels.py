@@ -71,7 +71,7 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
                                  config.label_threshold, context.log, name=split)
     md_file = f"labels/{split}.megadetector-1.6.json"
     with artifacts.writing(md_file) as tmp:
-        tmp.write_text(json.dumps(lab.md_batch_output(labels, model.identity), indent=1))
+        tmp.write_text(json.dumps(lab.md_batch_output(labels, model.identity, config.label_threshold), indent=1))
     stored = artifacts.describe(md_file)
     found = lab.label_findings(images, labels, config.label_threshold)
     return publish(context, dg.MaterializeResult(

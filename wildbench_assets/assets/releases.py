@@ -131,7 +131,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     downloads (train/val ZIPs with labels that `yolo train`, pycocotools and torchvision read after a plain
     unzip, a test ZIP of images named by public id with no label; each with a README, LICENSE and the
     class list); the
-    hidden test truth submissions are scored against; a perceptual-hash leak audit; Camtrap DP 1.0.
+    hidden test truth submissions are scored against; a perceptual-hash leak audit; Camtrap DP 1.0.2.
     The first materialization cuts it; every later one rebuilds it from its own frozen manifest and
     must reproduce every byte, or fails naming what differs. Images arriving later change only the next.
     The cut is recorded in the hidden store (manifest, facts, the key of its public ids); a release the

@@ -1,11 +1,14 @@
-"""A release as a Camtrap DP 1.0 data package (https://camtrap-dp.tdwg.org), the exchange standard of
-GBIF and AddaxAI, validated offline with frictionless against the standard's own table schemas and
-profile (shipped in `wildbench_assets/data/camtrap-dp-1.0/`, MIT).
+"""A release as a Camtrap DP 1.0.2 data package (https://camtrap-dp.tdwg.org), the exchange standard of
+GBIF and AddaxAI, validated offline by frictionless against the standard's own profile and table schemas,
+as published (shipped in `wildbench_assets/data/camtrap-dp-1.0.2/`, MIT).
 
-Deployments are cameras (placed at their park's centre with the park's radius as uncertainty: the
-archive holds no camera positions); media are images; observations are one row per box (species from
-the archive's folders, i.e. classified by people; boxes from the detector) and one `blank` row per empty
-image. Undated images cannot be media (a timestamp is required) and are left out, counted.
+Deployments are cameras, placed at their park's centre with the park's radius as uncertainty (the archive
+holds no camera positions; every deployment and the package say so). Media are the images of the release's
+public ZIPs (`filePath`: the image's path inside the ZIP named in `mediaComments`); hidden test images are
+never media, so no label of theirs is published. Observations are one row per box (species from the
+archive's folders; the box's `classificationMethod` and `classifiedBy` name who drew it: the detector and
+its version, or people for a human-labelled manifest) and one `blank` row per empty image, each with its
+sequence as `eventID`. Undated images cannot be media (a timestamp is required) and are left out, counted.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from wildbench_assets.lib import detectors
 from wildbench_assets.lib.labels import image_id
-from wildbench_assets.lib.zips import member_name
 from wildbench_assets.taxonomy import EMPTY, Taxonomy
 
-VERSION = "1.0"
-SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "camtrap-dp-1.0"
+VERSION = "1.0.2"
+SCHEMAS = Path(__file__).resolve().parents[1] / "data" / f"camtrap-dp-{VERSION}"
 BASE_URL = f"https://raw.githubusercontent.com/tdwg/camtrap-dp/{VERSION}"
 TABLES = ("deployments", "media", "observations")
+CENTROIDS = ("coordinates are the park's centre, not the camera's (the archive holds no camera positions); "
+             "coordinateUncertainty is the park's radius")
 
 
 class CamtrapDPUnavailable(ValueError):
@@ -45,9 +50,13 @@ def _stamp(local: pd.Series, offsets: pd.Series) -> pd.Series:
     return local.str.slice(0, 19) + offsets
 
 
-def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, created: str) -> dict[str, bytes]:
-    """file name -> bytes of the package (datapackage.json and the three tables)."""
+def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, created: str,
+                  zipped: dict[str, tuple[str, str]], detector: str) -> dict[str, bytes]:
+    """file name -> bytes of the package (datapackage.json and the three tables). `zipped`: archive path ->
+    (public ZIP, path inside it) of every image the release publishes; only those become media.
+    `detector`: the identity of the detector that drew the boxes (the release's facts)."""
     parks = {p.code: p for p in taxonomy.parks}
+    manifest = manifest[manifest.path.isin(zipped)]  # never an image of the hidden test ZIPs
     unplaced = sorted(set(manifest.park) - {code for code, p in parks.items() if p.latitude is not None})
     if unplaced:
         raise CamtrapDPUnavailable(f"parks without coordinates in the taxonomy: {unplaced}")
@@ -68,31 +77,37 @@ def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, crea
         "coordinateUncertainty": [parks[p].uncertainty_m for p in spans.park],
         "deploymentStart": spans.start.to_numpy(), "deploymentEnd": spans.end.to_numpy(),
         "captureMethod": "activityDetection", "deploymentTags": "park:" + spans.park.to_numpy(),
+        "deploymentComments": CENTROIDS,
     })
     media = pd.DataFrame({
         "mediaID": dated.public_id, "deploymentID": dated.deploymentID, "captureMethod": "activityDetection",
         "timestamp": dated.timestamp, "filePublic": True,
-        # where the image is once `<split>.zip` of the release is unpacked into a folder named after the split
-        "filePath": [f"{s}/{member_name(p, sp, image_id(path))}" for s, p, sp, path
-                     in zip(dated.split, dated.park, dated.species, dated.path)],
+        "filePath": [zipped[path][1] for path in dated.path],  # inside the ZIP that mediaComments names
         "fileName": [image_id(path) for path in dated.path],
         "fileMediatype": ["image/png" if path.lower().endswith(".png") else "image/jpeg" for path in dated.path],
-        "mediaComments": "split:" + dated.split,
+        "mediaComments": [f"split:{split}; in {zipped[path][0]}" for split, path in zip(dated.split, dated.path)],
     })
     scientific = {s.code: s.scientific_name for s in taxonomy.species}
+    # Who drew the boxes: a detector (machine) or people (a human-labelled COCO Camera Traps manifest).
+    method = "machine" if detectors.is_machine(detector) else "human"
+    drawn_by = detectors.classified_by(detector)
     observations = []
     for row in dated.itertuples(index=False):
-        common = {"deploymentID": row.deploymentID, "mediaID": row.public_id, "eventStart": row.timestamp,
-                  "eventEnd": row.timestamp, "observationLevel": "media"}
+        event = row.sequence if isinstance(row.sequence, str) and row.sequence else f"image:{row.public_id}"
+        common = {"deploymentID": row.deploymentID, "mediaID": row.public_id, "eventID": event,
+                  "eventStart": row.timestamp, "eventEnd": row.timestamp, "observationLevel": "media"}
         if row.species == EMPTY:
-            observations.append({**common, "observationID": f"{row.public_id}-blank", "observationType": "blank"})
+            observations.append({**common, "observationID": f"{row.public_id}-blank", "observationType": "blank",
+                                 "classificationMethod": "human", "classifiedBy": "archive folder (park staff)"})
             continue
         for number, box in enumerate(json.loads(row.boxes), start=1):
             x, y, w, h = (min(1.0, max(0.0, round(float(v), 6))) for v in box[:4])
             observations.append({**common, "observationID": f"{row.public_id}-{number}", "observationType": "animal",
                                  "scientificName": scientific.get(row.species, row.species), "count": 1,
                                  "bboxX": x, "bboxY": y, "bboxWidth": max(w, 1e-6), "bboxHeight": max(h, 1e-6),
-                                 "classificationMethod": "human", "classifiedBy": "archive folder (park staff)"})
+                                 "classificationMethod": method, "classifiedBy": drawn_by,
+                                 "observationComments": "species from the archive's folders (park staff); "
+                                                        f"box by {drawn_by}"})
     observations = pd.DataFrame(observations, columns=_fields("observations")).astype({"count": "Int64"})
     present = sorted({scientific.get(s, s) for s in dated.species if s != EMPTY})
     located = [parks[p] for p in sorted(set(manifest.park))]  # where the package's images are, dated or not
@@ -102,6 +117,9 @@ def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, crea
         "name": f"wildbench-{release}".lower().replace(".", "-"),
         "id": f"wildbench/{release}",
         "title": f"WildBench camera-trap benchmark, release {release} (train and val; test labels are hidden)",
+        "description": f"The train and val images of WildBench release {release}; media.filePath is the image's "
+                       "path inside the release's ZIP named in media.mediaComments. Hidden test images are not "
+                       f"in the package. Boxes by {drawn_by}. Deployment {CENTROIDS}.",
         "created": created,
         "contributors": [{"title": "WildBench", "role": "publisher"}],
         "project": {"title": "WildBench", "samplingDesign": "opportunistic", "captureMethod": ["activityDetection"],
@@ -121,45 +139,58 @@ def build_package(manifest: pd.DataFrame, taxonomy: Taxonomy, release: str, crea
             "observations.csv": _csv(observations, "observations")}
 
 
-def _no_retrieval(uri: str):
-    raise LookupError(f"{uri}: schemas are never fetched at run time")
+def _shipped_documents() -> dict[str, bytes]:
+    """URL -> bytes of every schema the package's descriptor names, answered from local copies: the
+    Camtrap DP 1.0.2 profile and table schemas as published, GeoJSON from frictionless's own copy, and
+    the generic Data Package profile as frictionless itself encodes it (it checks that part anyway)."""
+    import frictionless
+    from frictionless import settings
+
+    documents = {f"{BASE_URL}/{path.name}": path.read_bytes() for path in SCHEMAS.glob("*.json")}
+    geojson = json.dumps(settings.GEOJSON_PROFILE).encode()
+    documents["http://json.schemastore.org/geojson.json"] = geojson
+    documents[settings.GEOJSON_PROFILE["id"].rstrip("#")] = geojson
+    documents["https://specs.frictionlessdata.io/schemas/data-package.json"] = \
+        json.dumps({"$schema": "http://json-schema.org/draft-04/schema#",
+                    **frictionless.Package.metadata_profile}).encode()
+    return documents
 
 
-def _offline_registry():
-    """The profile's one remote $ref (GeoJSON) answered locally: `spatial` must be a GeoJSON object with a
-    known geometry type; nothing is ever fetched."""
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT4
+def _offline_session():
+    """A requests session that answers only the shipped documents: nothing is ever fetched."""
+    import requests
 
-    geojson = {"type": "object", "required": ["type"],
-               "properties": {"type": {"enum": ["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
-                                                "MultiPolygon", "GeometryCollection", "Feature",
-                                                "FeatureCollection"]}}}
-    return Registry(retrieve=_no_retrieval).with_resource(
-        "http://json.schemastore.org/geojson.json", Resource.from_contents(geojson, default_specification=DRAFT4))
+    documents = _shipped_documents()
+
+    class Shipped(requests.adapters.BaseAdapter):
+        def send(self, request, **_kwargs):
+            response = requests.Response()
+            response.url, response.request = request.url, request
+            body = documents.get(request.url)
+            response.status_code, response.reason = (200, "OK") if body is not None else \
+                (404, "not shipped with WildBench (schemas are never fetched)")
+            response.raw = io.BytesIO(body or b"")
+            return response
+
+        def close(self):
+            pass
+
+    session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, Shipped())
+    return session
 
 
 def validate_package(folder: Path) -> list[str]:
-    """Every problem frictionless finds in the package (rows against the Camtrap DP table schemas,
-    foreign keys between tables) and every Camtrap DP profile requirement the descriptor misses."""
+    """Every problem frictionless finds in the package as written: its descriptor against the Camtrap DP
+    1.0.2 profile it names, its tables against the table schemas they name (rows, foreign keys). Those
+    URLs are answered from the shipped copies, offline; a descriptor naming any other version fails."""
     import frictionless
-    import jsonschema
 
-    descriptor = json.loads((folder / "datapackage.json").read_text())
-    # The 1.0 profile writes its one internal pointer as `#$defs/...`; JSON Schema wants `#/$defs/...`.
-    profile = json.loads((SCHEMAS / "camtrap-dp-profile.json").read_text().replace('"#$defs/', '"#/$defs/'))
-    # allOf[0] is the generic Data Package profile (a remote $ref): frictionless checks that part.
-    camtrap_rules = {**profile["allOf"][1], "$defs": profile["$defs"]}
-    offline = _offline_registry()
-    problems = [f"datapackage.json: {e.message}"
-                for e in jsonschema.Draft4Validator(camtrap_rules, registry=offline).iter_errors(descriptor)]
-    resources = []
-    for entry in descriptor["resources"]:
-        schema = json.loads((SCHEMAS / f"{entry['name']}-table-schema.json").read_text())
-        if entry["schema"] != f"{BASE_URL}/{entry['name']}-table-schema.json":
-            problems.append(f"{entry['name']}: schema {entry['schema']} is not Camtrap DP {VERSION}'s")
-        resources.append(frictionless.Resource(path=entry["path"], basepath=str(folder), name=entry["name"],
-                                               schema=frictionless.Schema.from_descriptor(schema)))
-    report = frictionless.Package(resources=resources).validate()
-    problems += [f"{task.name}: {error.message}" for task in report.tasks for error in task.errors]
-    return problems
+    with frictionless.system.use_context(http_session=_offline_session()):
+        try:
+            report = frictionless.Package(str(folder / "datapackage.json")).validate()
+        except frictionless.FrictionlessException as err:
+            return [f"datapackage.json: {e.message}" for e in (err.reasons or [err.error])]
+    problems = [f"datapackage.json: {error.message}" for error in report.errors]
+    return problems + [f"{task.name}: {error.message}" for task in report.tasks for error in task.errors]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from wildbench_assets.lib.annotations import Box
+from wildbench_assets.lib.detectors import md_detector_metadata
 from wildbench_assets.lib.expectations import Rule, RuleResult, validate
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
@@ -62,8 +63,9 @@ def boxes_of(row) -> list[tuple[Box, float]]:
     return [(Box.from_md(b[:4]), b[4]) for b in json.loads(row["boxes"])]
 
 
-def md_batch_output(labels: pd.DataFrame, detector: str) -> dict:
-    """MegaDetector batch output format 1.6, openable in Timelapse and AddaxAI."""
+def md_batch_output(labels: pd.DataFrame, detector: str, threshold: float | None = None) -> dict:
+    """MegaDetector batch output format 1.6, openable in Timelapse and AddaxAI; `detector_metadata` names
+    the detector that really made the boxes and the label threshold they were kept at."""
     images = []
     for row in labels.itertuples(index=False):
         if row.label_status == FAILED:
@@ -74,6 +76,7 @@ def md_batch_output(labels: pd.DataFrame, detector: str) -> dict:
         "images": images,
         "detection_categories": MD_CATEGORIES,
         "info": {"format_version": "1.6", "detector": detector,
+                 "detector_metadata": md_detector_metadata(detector, threshold),
                  "detection_completion_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")},
     }
 

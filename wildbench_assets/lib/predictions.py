@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from wildbench_assets.lib.detectors import md_detector_metadata
 from wildbench_assets.lib.expectations import Rule, RuleResult, validate_checks
 from wildbench_assets.lib.labels import MD_CATEGORIES
 
@@ -117,9 +118,11 @@ def predictions_table(items: list[tuple[str, dict]], class_names: list[str], mod
 
 
 def md_batch_document(items: list[tuple[str, dict]], class_names: list[str], model: str,
-                      answer: dict | None = None, warnings: list[str] | None = None) -> dict:
+                      answer: dict | None = None, warnings: list[str] | None = None,
+                      threshold: float | None = None) -> dict:
     """MegaDetector batch output 1.6: failed images carry `failure` and `"detections": null`; the info
-    block names which model answered and why (`answer`) and carries the answer's `warnings`."""
+    block names which model answered and why (`answer`), the answer's `warnings`, and in
+    `detector_metadata` the model's real name and the confidence its detections were kept at."""
     images = []
     used_classes = False
     for path, prediction in items:
@@ -137,6 +140,7 @@ def md_batch_document(items: list[tuple[str, dict]], class_names: list[str], mod
         images.append({"file": path, "detections": detections})
     document = {
         "info": {"format_version": "1.6", "detector": model,
+                 "detector_metadata": md_detector_metadata(model, threshold),
                  "detection_completion_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                  **({"wildbench_answer": answer} if answer else {}),
                  **({"warnings": list(warnings)} if warnings is not None else {})},

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 import pandas as pd
 
 from wildbench_assets.lib.datasets import coco_document, usable
+from wildbench_assets.lib.detectors import classified_by
 from wildbench_assets.lib.image_header import IMAGE_SUFFIXES
 from wildbench_assets.lib.scoring import ScoringError
 from wildbench_assets.lib.splits import SplitPlan, leakage_groups
@@ -250,7 +251,8 @@ def datasheet(manifest: pd.DataFrame, facts: ReleaseFacts, manifest_sha256: str,
         "leakage_grouping": {"by": facts.split_by, "seed": facts.split_seed,
                              "meaning": SPLIT_MEANINGS[facts.split_by]},
         "burst_rule": facts.burst_rules,
-        "labels": {"detector": facts.detector, "label_threshold": facts.label_threshold,
+        "labels": {"detector": facts.detector, "detector_name": classified_by(facts.detector),
+                   "label_threshold": facts.label_threshold,
                    "test_labels": "hidden: the public test download holds images, an image list and the "
                                   "release's README, LICENSE and class list only"},
         "leak_audit": leak_summary,
@@ -284,7 +286,8 @@ def datasheet_markdown(sheet: dict) -> str:
         f"- Leakage grouping: `{sheet['leakage_grouping']['by']}` (seed {sheet['leakage_grouping']['seed']}): "
         f"{sheet['leakage_grouping']['meaning']}.",
         bursts or "- Burst rule: no park in this release",
-        f"- Boxes: detector `{sheet['labels']['detector']}`, kept at confidence >= "
+        f"- Boxes: {sheet['labels'].get('detector_name', 'detector')} (`{sheet['labels']['detector']}`), "
+        "kept at confidence >= "
         f"{sheet['labels']['label_threshold']}.",
         f"- Test labels: {sheet['labels']['test_labels']}.",
         f"- Leak audit: {audit.get('pairs', 0)} near-duplicate pairs across splits (perceptual hash distance <= "

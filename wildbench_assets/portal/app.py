@@ -31,6 +31,7 @@ from fastapi.templating import Jinja2Templates
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from wildbench_assets.lib import detectors
 from wildbench_assets.lib.dataset_requests import (
     LEFT_OUT_NOTE,
     PROGRESS_SUFFIX,
@@ -368,7 +369,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
         # the benchmark's current release: the newest of the default profile (a thesis-profile release
         # only measures the thesis's protocol)
         current = next((r for r in releases if r.get("profile", "default") == "default"), None)
-        return page(request, "home.html", release=current,
+        return page(request, "home.html", release=current, detector=detectors.display_name(portal.detector.backend),
                     chart=_counts_svg(current["counts"]) if current else "")
 
     @app.get("/datasets", response_class=HTMLResponse, include_in_schema=False)
@@ -604,7 +605,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
                 "answer_lines": pred.answer_lines(predictor.answer, warnings),
                 "predictions": json.loads(table.to_json(orient="records")),
                 "megadetector_1_6": pred.md_batch_document(items, predictor.class_names, predictor.identity,
-                                                           predictor.answer, warnings),
+                                                           predictor.answer, warnings, predictor.min_confidence),
                 "annotated": annotated}
 
     @app.post("/api/inference", summary="Species and boxes for 1-5 photos by the promoted model (token)",

@@ -40,12 +40,13 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
     downloads, hidden = folder / "downloads", folder / "hidden"
     downloads.mkdir()
     hidden.mkdir()
-    names = {}
+    names, zipped = {}, {}  # zipped: archive path -> (public ZIP, path inside it), for Camtrap DP's filePath
     docs = release_docs(manifest, facts, rel.sha256_hex(manifest_data))  # the same bytes in every download
     shared = [ZipMember(name, text=docs[name]) for name in rel.TRAINING_DOCS]
     for split in rel.PUBLIC_SPLITS:
         members = download_members(rel.training_rows(manifest, split, class_names), class_names, split, shared,
                                    {"release": facts.release, "split": split})
+        zipped.update({m.source: (f"{split}.zip", m.name) for m in members if m.source})
         names[split] = write_zip(str(downloads / f"{split}.zip"), members, store.open_stream)
     for split in rel.HIDDEN_SPLITS:  # without EXIF: a camera's make or serial would tell its park
         names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split, docs),
@@ -63,7 +64,7 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
 
     public = manifest[manifest.split.isin(rel.PUBLIC_SPLITS)]
     try:
-        package = camtrap_dp.build_package(public, taxonomy, facts.release, facts.cut_at)
+        package = camtrap_dp.build_package(public, taxonomy, facts.release, facts.cut_at, zipped, facts.detector)
     except camtrap_dp.CamtrapDPUnavailable as err:
         camtrap = {"written": False, "problems": [str(err)]}
     else:
