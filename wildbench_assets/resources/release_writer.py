@@ -13,7 +13,7 @@ import pandas as pd
 from wildbench_assets.lib import camtrap_dp, leak_audit
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.datasets import archive_members, dumps
-from wildbench_assets.lib.image_header import strip_jpeg_metadata
+from wildbench_assets.lib.image_header import strip_metadata
 from wildbench_assets.lib.zips import write_zip
 from wildbench_assets.resources.artifacts import sha256_file
 
@@ -93,7 +93,7 @@ def test_zip_entries(folder: Path) -> dict[str, list[str]]:
 
 def open_stripped(store):
     """An `open_source` for ZIP writers that hands out images without their EXIF (public test sets)."""
-    return lambda key: io.BytesIO(strip_jpeg_metadata(store.read(key)))
+    return lambda key: io.BytesIO(strip_metadata(store.read(key)))
 
 
 @lru_cache(maxsize=256)
