@@ -137,7 +137,8 @@ def record_cut(artifacts, release: str, manifest_data: bytes, facts_json: str, i
 
 def cut_records(artifacts, exclude: str) -> list[rel.CutRecord]:
     """Every cut release but `exclude`: its hidden record, or (a release cut before records were kept)
-    its folder; a release whose folder was lost still counts."""
+    its folder; a release whose folder was lost still counts. Then what each custom request handed out
+    (`handed_out_records`): public with labels, like a release's train set."""
     found: dict[str, tuple[bytes, str]] = {}
     for root in (RECORDS, "releases"):  # listed, then only the two small files fetched (not the ZIPs)
         names = sorted({o.key.split("/")[-2] for o in artifacts.list(f"{root}/")
