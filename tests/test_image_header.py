@@ -112,3 +112,65 @@ def test_real_camera_trap_photos_are_read_correctly(samples):
         assert rows[name]["status"] == hdr.NO_EXIF_DATE
     assert (rows["snieves-sheep-ovar.jpg"]["width"], rows["snieves-sheep-ovar.jpg"]["height"]) == (1920, 1080)
     assert all(r["bytes_read"] < 64 * 1024 for r in rows.values())
+
+
+def _metadata_images() -> dict[str, bytes]:
+    """Images of every format a release accepts, each carrying EXIF and text metadata a camera could write."""
+    from PIL import PngImagePlugin
+
+    picture = Image.effect_noise((40, 30), 60).convert("RGB")
+    exif = exif_bytes(datetime(2024, 3, 1, 8, 0, 1), "RECONYX", "HC500 SERIAL-4711", "colon")
+    png, text = io.BytesIO(), PngImagePlugin.PngInfo()
+    text.add_text("Comment", "park donana, species sus, camera SERIAL-4711")
+    picture.save(png, "PNG", pnginfo=text, exif=exif)
+    tiff = io.BytesIO()
+    picture.save(tiff, "TIFF", exif=exif, description="species sus at donana")
+    webp = io.BytesIO()
+    picture.save(webp, "WEBP", lossless=True, exif=exif, xmp=b"<x:xmpmeta>SERIAL-4711</x:xmpmeta>")
+    main = encode_jpeg(picture, exif)
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>SERIAL-4711</x:xmpmeta>"
+    icc = b"ICC_PROFILE\x00\x01\x01" + b"SERIAL-4711 profile"
+    extra = (b"\xff\xfe" + (len(b"SERIAL-4711 comment") + 2).to_bytes(2, "big") + b"SERIAL-4711 comment"
+             + b"\xff\xe1" + (len(xmp) + 2).to_bytes(2, "big") + xmp
+             + b"\xff\xe2" + (len(icc) + 2).to_bytes(2, "big") + icc)
+    appended = encode_jpeg(Image.new("RGB", (8, 8), (1, 2, 3)), exif)  # a second picture after EOI
+    return {"a.png": png.getvalue(), "b.tif": tiff.getvalue(), "c.webp": webp.getvalue(),
+            "d.jpg": main[:2] + extra + main[2:] + appended}
+
+
+def test_public_test_images_of_every_format_lose_their_metadata_not_their_pixels(tmp_path):
+    """Before, only a JPEG's EXIF was stripped: PNG/TIFF/WebP went out with EXIF, XMP and text chunks, and a
+    JPEG kept its comment, APP2 and a second picture (with its EXIF) appended after its EOI. Written as a
+    release writes its public test ZIP, every image comes out with no metadata and the same decoded pixels."""
+    import zipfile
+
+    import numpy as np
+    import pandas as pd
+
+    from wildbench_assets.lib.releases import public_test_members
+    from wildbench_assets.lib.zips import write_zip
+    from wildbench_assets.resources.release_writer import open_stripped
+
+    originals = _metadata_images()
+    for name, data in originals.items():
+        (tmp_path / name).write_bytes(data)
+        assert b"SERIAL-4711" in data or b"sus" in data  # the fixture does carry metadata
+    manifest = pd.DataFrame({"split": "test", "path": list(originals), "width": 40, "height": 30,
+                             "public_id": [f"wb{i:016x}" for i in range(len(originals))]})
+    target = tmp_path / "test.zip"
+    write_zip(str(target), public_test_members(manifest, "test"), open_stripped(LocalArchive(tmp_path)))
+    with zipfile.ZipFile(target) as archive:
+        published = {row.path: archive.read(next(n for n in archive.namelist()
+                                                 if n.startswith(f"images/{row.public_id}")))
+                     for row in manifest.itertuples()}
+    for path, data in published.items():
+        for secret in (b"SERIAL-4711", b"RECONYX", b"sus", b"Exif\x00", b"xmpmeta", b"ICC_PROFILE"):
+            assert secret not in data, (path, secret)
+        with Image.open(io.BytesIO(data)) as image:
+            exif = image.getexif()  # a TIFF's own structure tags are fine; no camera, date, text, XMP or GPS
+            assert not {270, 271, 272, 305, 306, 315, 700, 0x8769, 0x8825} & set(exif)
+            assert not {"exif", "xmp", "icc_profile", "comment", "description", "XML:com.adobe.xmp"} & set(image.info)
+            assert image.format == Image.open(io.BytesIO(originals[path])).format
+            assert np.array_equal(np.asarray(image.convert("RGB")),
+                                  np.asarray(Image.open(io.BytesIO(originals[path])).convert("RGB")))
+    assert published["d.jpg"].endswith(b"\xff\xd9") and published["d.jpg"].count(b"\xff\xd8") == 1

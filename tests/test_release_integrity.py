@@ -109,6 +109,37 @@ def test_the_thesis_release_publishes_no_label_hidden_in_the_default_release(wor
     assert other["test_labels_published_elsewhere"] > 0 and "test labels are not secret" in text
 
 
+def _test_images(data: Path, name: str, splits=("test",)) -> list[bytes]:
+    return [b for split in splits for n, b in _download(data, name, split).items() if is_image_name(n)]
+
+
+def _no_thesis_test_image_is_hidden_in(data: Path, thesis: str, default: str) -> None:
+    """No image of the thesis release's public test ZIP is byte-, pixel- or pHash-identical to one of the
+    default release's hidden test images: the thesis datasheet's per-species test counts, less what the
+    default release labels in train/val, would otherwise name their labels (notes/attack/thesis_residual)."""
+    from wildbench_assets.lib.leak_audit import perceptual_hash
+
+    hidden = _test_images(data, default, ("test", "test_seen"))
+    shown = _test_images(data, thesis)
+    assert hidden and shown
+    assert not {hashlib.sha256(b).hexdigest() for b in hidden} & {hashlib.sha256(b).hexdigest() for b in shown}
+    assert not {_pixels(b) for b in hidden} & {_pixels(b) for b in shown}
+    hashes = [{h for b in images if (h := perceptual_hash(b)) is not None} for images in (hidden, shown)]
+    assert hashes[0] and not hashes[0] & hashes[1]
+
+
+def test_no_thesis_test_image_is_a_hidden_image_of_the_default_release(world):
+    """Before, the thesis release's test ZIP held the default release's hidden test images, and its datasheet
+    counted them per species and park: a residual attack labelled them. Now they are withheld from every split
+    of the thesis release, and its datasheet says how many."""
+    _archive, data, _env = world
+    _no_thesis_test_image_is_hidden_in(data, THESIS, DEFAULT)
+    other = json.loads((_folder(data, THESIS) / "datasheet.json").read_text())["other_releases"]
+    assert other["withheld_from_test"] > 0
+    assert f"{other['withheld_from_test']} test images hidden in another release are withheld" in \
+        (_folder(data, THESIS) / "datasheet.md").read_text()
+
+
 def test_public_test_ids_lead_to_no_published_digest(world):
     """Train/val ZIPs list their images' sha256; a test id that was a prefix of a content digest could be
     matched to any release's published digests. Ids are keyed per release with a secret never published."""
@@ -249,3 +280,4 @@ def test_a_thesis_release_cut_first_leaves_the_default_release_whole(demo_archiv
     assert other["compared_with"] == ["t0"] and other["kept_public"]["images"] == other["withheld"]["images"] == 0
     hidden = _hidden_pixels(data, "d0")
     assert len(hidden) >= 10 and not hidden & _labelled_pixels(data, "t0")
+    _no_thesis_test_image_is_hidden_in(data, "t0", "d0")

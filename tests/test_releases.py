@@ -472,6 +472,17 @@ def test_a_cut_keeps_every_earlier_release_s_hidden_labels_hidden():
     assert dict(zip(kept.path, kept.split)) == {"a0": "test", "a1": "test", "a2": "train", "c2": "test",
                                                 "d1": "train"}
     assert summary["withheld"]["images"] == 2 and summary["test_labels_published_elsewhere"] == 2
+    # Its datasheet counts its test images per species and park, so they are as good as published: an image
+    # another release hides is withheld from its test set too (before: kept there, only counted) ...
+    leaking = pd.concat([as_thesis, pd.DataFrame([row("b1", "test", "B", "2024-01-01T10:00:00")])],
+                        ignore_index=True)
+    kept, summary = keep_hidden_labels_hidden(leaking, "image", [earlier])
+    assert "b1" not in set(kept.path) and summary["withheld_from_test"] == 1
+    assert cross_release_conflicts(kept, "image", [earlier]).binding.sum() == 0
+    # ... and a later release may not hide one of its test images.
+    later = cross_release_conflicts(pd.DataFrame([row("c2", "test_seen", "C", "2024-01-03T10:00:00")]), "camera",
+                                    [thesis])
+    assert list(later.path) == ["c2"] and later.binding.all()
 
 
 def test_public_ids_are_keyed_per_release():

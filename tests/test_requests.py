@@ -95,7 +95,7 @@ def test_requests_withhold_test_cameras_and_hidden_sequences_whole():
 @pytest.fixture(scope="module")
 def curated(demo_archive, tmp_path_factory):
     data = tmp_path_factory.mktemp("requests-data")
-    instance, outcome = run_all(demo_archive, data, selection=["raw_images", "image_metadata", "curated_images"])
+    instance, outcome = run_all(demo_archive, data)  # up to the splits: requests hand out only train/val images
     assert not outcome.get("failure")
     return instance, data
 
@@ -247,7 +247,8 @@ def test_export_findings_compare_the_pack_with_the_request():
     # the result says what was selected, packed and dropped, and why
     outcome = found.outcome()
     assert outcome["selected"] == 4 and outcome["images"] == 2
-    assert outcome["dropped"] == {"no animal box from the detector": 1, "unreadable image": 1}
+    assert outcome["dropped"] == {"no animal box from the detector": 1, "unreadable image": 1,
+                                  "byte-identical to an image the benchmark hides": 0}
     assert outcome["summary"] == ("4 images selected, 2 packed, 2 left out (1 no animal box from the detector, "
                                   "1 unreadable image)")
     assert not export_findings(labels, 5, request, names, None).counts_add_up  # a selected image unaccounted for
@@ -258,3 +259,78 @@ def test_export_findings_compare_the_pack_with_the_request():
     assert not export_findings(labels, 4, request, names[:1], None).counts_add_up  # a label file missing
     voc_only = export_findings(labels, 4, spec(include_empties=True, formats=["voc"]), names[:1], "bad CRC")
     assert voc_only.counts_add_up and voc_only.expected_label_files == 0 and voc_only.zip_problem == "bad CRC"
+
+
+def test_requests_hand_out_only_assigned_images_never_a_hidden_copy_and_record_what_they_hand_out(
+        demo_archive, tmp_path):
+    """Before: a request handed out images the nightly splits had not placed yet (a new camera: tonight's
+    unseen test camera), a byte-identical copy of a release's hidden image at another path, and left no
+    trace of what it published, so a later release could hide it. Now the new camera's images are withheld
+    (the result says why), the copy is left out with its reason, and the hand-out is recorded where the
+    release cut's cross-release rule reads it."""
+    import hashlib
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    from PIL import Image
+
+    from wildbench_assets.lib import releases as rel
+    from wildbench_assets.lib.dataset_requests import COPY_OF_HIDDEN, DROP_REASONS, NOT_ASSIGNED
+    from wildbench_assets.lib.demo_archive import exif_bytes
+    from wildbench_assets.resources.release_writer import cut_records
+    from wildbench_assets.summary import read_table
+
+    from .test_releases import _add_with_boxes
+
+    archive, data, inbox = tmp_path / "archive", tmp_path / "data", tmp_path / "inbox"
+    shutil.copytree(demo_archive, archive, symlinks=True)
+    inbox.mkdir()
+    instance, outcome = run_all(archive, data)
+    assert not outcome.get("failure")
+    splits = read_table(data, "benchmark_splits")
+    train = splits[(splits.split == "train") & (splits.park == "snieves") & (splits.species == "sus")]
+    train = train.sort_values("path")
+    original = train.path.iloc[0]
+    photo = (archive / original).read_bytes()
+    # A cut release hides a byte-identical copy of `original` (at another path): `original` must not go out.
+    hidden_copy = pd.DataFrame([{"public_id": "wb0", "split": "test", "path": "snieves/sus/ELSEWHERE/copy.jpg",
+                                 "sha256": hashlib.sha256(photo).hexdigest(), "park": "snieves", "camera": "ELSEWHERE",
+                                 "sequence": "", "captured_at": "", "species": "sus", "width": 1, "height": 1,
+                                 "label_status": "labelled", "boxes": "[]"}])
+    record = data / "artifacts" / "hidden" / "releases" / "r0"
+    record.mkdir(parents=True)
+    (record / "manifest.csv").write_bytes(rel.manifest_bytes(hidden_copy.reindex(columns=rel.MANIFEST_COLUMNS)))
+    # A new camera arrives after tonight's splits: curated, but not assigned to any split yet.
+    frames = []
+    for i in range(3):  # hours apart: three bursts
+        buffer = io.BytesIO()
+        Image.open(archive / original).save(buffer, "JPEG", quality=90, exif=exif_bytes(
+            datetime(2024, 5, 1, 6 + 3 * i), "RECONYX", "HC500 HYPERFIRE", "colon"))
+        frames.append((f"snieves/sus/NEWCAM/new{i}.jpg", buffer.getvalue(), [("sus", [10.0, 10.0, 60.0, 40.0])]))
+    _add_with_boxes(archive, "snieves", frames, datetime.now(UTC) - timedelta(hours=1))
+    _instance, outcome = run_all(archive, data, instance, selection=["raw_images", "image_metadata", "curated_images"])
+    assert not outcome.get("failure")
+    assert read_table(data, "curated_images").path.str.contains("NEWCAM").sum() == 3
+
+    defs = pipeline_defs(archive, data, detector="manifest", inbox=inbox)
+    (inbox / "boar.json").write_text(json.dumps({"parks": ["snieves"], "species": ["sus"]}))
+    job = defs.resolve_job_def("custom_export_job")
+    instance.add_dynamic_partitions("requests", ["boar"])
+    assert job.execute_in_process(instance=instance, partition_key="boar", raise_on_error=False).success
+    answer = json.loads((inbox / "boar.result.json").read_text())
+    with zipfile.ZipFile(answer["zip"]) as zf:
+        packed = {n.rsplit("/", 1)[-1] for n in zf.namelist() if n.endswith(".jpg")}
+        listed = json.loads(zf.read("manifest.json"))
+    sources = {row["source"] for row in listed["images"]}
+    assert packed and not any("NEWCAM" in p for p in sources) and original not in sources
+    assert answer["withheld"][NOT_ASSIGNED] == 3 and "3 not yet assigned to train or val" in answer["summary"]
+    assert answer["dropped"][DROP_REASONS[COPY_OF_HIDDEN]] == 1
+    assert hashlib.sha256(photo).hexdigest() not in {row["sha256"] for row in listed["images"]}
+
+    # What it handed out is recorded, and a release cut honours it as published with labels.
+    handed = [r for r in cut_records(defs.resources["artifacts"], "next") if r.release == "request boar"]
+    assert len(handed) == 1 and len(handed[0].manifest) == len(packed) == answer["images"]
+    out = handed[0].manifest
+    moved = out.iloc[:1].assign(split="test_seen")
+    conflicts = rel.cross_release_conflicts(moved, "camera", handed)
+    assert list(conflicts.path) == [out.path.iloc[0]] and conflicts.binding.all()

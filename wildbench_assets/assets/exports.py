@@ -102,7 +102,7 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
     partitions_def=split_partitions,
     group_name="labels",
     kinds={"zip"},
-    code_version="1",
+    code_version="2",  # 2: public test images stripped of all metadata, every format
     automation_condition=when_inputs_changed(),
     check_specs=check_specs("split_archives", ARCHIVE_CHECKS, split_partitions),
 )

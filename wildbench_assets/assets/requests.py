@@ -9,16 +9,22 @@ import pandas as pd
 from wildbench_assets.assets.checks import Check, check_specs, publish
 from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
+from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.dataset_requests import (
+    COPY_OF_HIDDEN,
     ExportFindings,
     ExportSpec,
     RequestError,
+    Withholding,
     check_request_id,
     export_findings,
     parse_json_document,
     parse_spec,
     select_images,
+    withheld_by_reason,
 )
+from wildbench_assets.lib.labels import EMPTY, LABELLED
+from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import request_partitions
 from wildbench_assets.resources.archive import ArchiveResource, NotARegularFile
@@ -27,7 +33,7 @@ from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
-from wildbench_assets.resources.release_writer import hidden_sets
+from wildbench_assets.resources.release_writer import hidden_sets, record_handed_out
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 
@@ -49,20 +55,36 @@ def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, a
 
 
 def _accept(request_id: str, config: ExportRequest, inbox: RequestInbox, artifacts: ArtifactStore, tax,
-            curated: pd.DataFrame, splits: pd.DataFrame) -> tuple[ExportSpec, str, pd.DataFrame]:
-    """(spec, where it came from, the requested images), the spec stored so a re-execution needs no
-    config. A request that is malformed or matches nothing is answered with its reason, and fails."""
+            curated: pd.DataFrame, splits: pd.DataFrame) -> tuple[ExportSpec, str, pd.DataFrame, Withholding]:
+    """(spec, where it came from, the requested images, what is withheld), the spec stored so a re-execution
+    needs no config. A request that is malformed or matches nothing is answered with its reason, and fails."""
     try:
         check_request_id(request_id)
         raw, source = _request_spec(request_id, config, inbox, artifacts)
         spec = parse_spec(raw, tax.species_codes, tax.park_codes)
-        images = select_images(curated, spec, hidden_sets(artifacts, [splits]))
+        withholding = hidden_sets(artifacts, [splits])
+        images = select_images(curated, spec, withholding)
     except RequestError as err:
         inbox.answer_error(request_id, str(err), request=request_id)
         raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
     with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
         tmp.write_text(json.dumps(spec.to_dict(), indent=1))
-    return spec, source, images
+    return spec, source, images, withholding
+
+
+def _copies_withheld(labels: pd.DataFrame, store, withholding: Withholding, label_cache: LabelCache, model,
+                     splits: pd.DataFrame) -> pd.DataFrame:
+    """`labels` with every digest read, and an image byte-identical to one the benchmark hides (a cut
+    release's hidden image, or a current test image whose digest the label cache knows) marked
+    COPY_OF_HIDDEN, so it is left out with its reason: a copy at another path is the same hidden image."""
+    labels = labels.copy()
+    packed = labels.label_status.isin([LABELLED, EMPTY]).to_numpy()  # only these are read again
+    labels.loc[packed, "sha256"] = rel.with_digests(labels[packed], lambda p: rel.sha256_hex(store.read(p))).sha256
+    cached = label_cache.load(model.identity)
+    current = set(splits.path[splits.split.isin(TEST_SETS)]) if len(splits) else set()
+    digests = withholding.hidden_digests | set(cached.sha256[cached.path.isin(current)])
+    labels.loc[labels.sha256.isin(digests).to_numpy(), "label_status"] = COPY_OF_HIDDEN
+    return labels
 
 
 EXPORT_CHECKS = {
@@ -99,10 +121,14 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
     thesis's layout with the requested label formats. Boxes come from the same cached labels as the
     benchmark; missing ones are computed. What the benchmark hides, in the current splits and in every
     cut release, is never included (`lib.dataset_requests.withheld_mask`): the test images, every image
-    of an unseen test camera and every frame of a hidden sequence. The spec is stored, so a re-execution
-    needs no config."""
+    of an unseen test camera and every frame of a hidden sequence, nor a byte-identical copy of a hidden
+    image; only images the current splits have put in train or val are handed out (a new camera's or burst's
+    images wait for the nightly splits). What a request hands out is recorded in the hidden store as
+    published with labels, so no later release hides it. The spec is stored, so a re-execution needs no
+    config."""
     request_id, tax = context.partition_key, taxonomy.load()
-    spec, source, images = _accept(request_id, config, inbox, artifacts, tax, curated_images, benchmark_splits)
+    spec, source, images, withholding = _accept(request_id, config, inbox, artifacts, tax, curated_images,
+                                                benchmark_splits)
     context.log.info(f"request {request_id} ({source}): {len(images)} images match {spec.to_dict()}")
     with inbox.answering(request_id):
         store = archive.open()
@@ -110,11 +136,13 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         labels, model = label_images(images.assign(split="export"), store, detector, label_cache, tax,
                                      config.label_threshold, context.log, name=request_id,
                                      progress=inbox.progress(request_id, "labelling"))
+        labels = _copies_withheld(labels, store, withholding, label_cache, model, benchmark_splits)
         inbox.report_progress(request_id, "packing", len(images), len(images))
         members = ds.archive_members(ds.usable(labels).to_dict("records"), tax.class_names, spec.formats,
                                      {"request": request_id, **spec.to_dict()})
         stored, names = artifacts.publish_zip(f"requests/{request_id}.zip", members, store.open_stream)
-        found = export_findings(labels, len(images), spec, names, verify_zip(str(stored.path), names))
+        found = export_findings(labels, len(images), spec, names, verify_zip(str(stored.path), names),
+                                withheld_by_reason(curated_images, spec, withholding))
         context.log.info(f"request {request_id}: {found.outcome()['summary']}, {model.inferences} inferences")
     checks = _check_results(found)
     failed = [c.check_name for c in checks if not c.passed]
@@ -122,6 +150,8 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         artifacts.delete(f"requests/{request_id}.zip")
         inbox.answer_error(request_id, f"the export failed its checks {failed}", request=request_id)
         raise dg.Failure(f"request {request_id}: the export failed its checks {failed}")
+    record_handed_out(artifacts, request_id, ds.usable(labels).merge(
+        images[["path", "camera", "captured_at"]], on="path", how="left", suffixes=("_label", "")))
     inbox.write_json(f"{request_id}.result.json", {
         "request": request_id, "status": "done", "zip": stored.uri, "sha256": stored.sha256, "bytes": stored.bytes,
         **download_link(artifacts, f"requests/{request_id}.zip"),

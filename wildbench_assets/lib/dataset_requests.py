@@ -21,8 +21,13 @@ from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PROGRESS_SUFFIX = ".progress.json"  # how far a request's run is (written by the run, read by the portal)
 SUFFIXES = (".error.json", ".result.json", PROGRESS_SUFFIX)
+COPY_OF_HIDDEN = "copy of a hidden image"  # a label status of a request's image only: never packed
 # Why a selected image is not packed (label status -> reason); every other status is packed.
-DROP_REASONS = {NO_DETECTION: "no animal box from the detector", FAILED: "unreadable image"}
+DROP_REASONS = {NO_DETECTION: "no animal box from the detector", FAILED: "unreadable image",
+                COPY_OF_HIDDEN: "byte-identical to an image the benchmark hides"}
+# Why an image that matches a request's filters is not requestable at all (never selected).
+NOT_ASSIGNED = "not yet assigned to train or val by the current splits (requestable once they cover it)"
+HIDDEN = "hidden by the benchmark (a test image, an unseen test camera or a hidden sequence)"
 LEFT_OUT_NOTE = ("Images in which the detector finds no animal box, and unreadable images, are left out of the "
                  "ZIP; the result says how many, and why.")
 
@@ -162,12 +167,31 @@ def withheld_mask(images: pd.DataFrame, hidden_sets, sequence_gap_s: float = Spl
     return mask
 
 
-def select_images(curated: pd.DataFrame, spec: ExportSpec, hidden_sets=()) -> pd.DataFrame:
-    """The requested images in a stable order (capture time, then path), after offset and limit. What the
-    benchmark hides (`withheld_mask` of `hidden_sets`: the current splits and every cut release) is never
-    handed out: with its labels, or its empties, in a request ZIP, anyone could score perfectly. The
-    portal's live count and `custom_export` both select with this function."""
-    rows = curated[~withheld_mask(curated, hidden_sets).to_numpy()] if len(hidden_sets) else curated
+@dataclass(frozen=True)
+class Withholding:
+    """What no request may hand out. `hidden_sets`: every cut release's manifest and the current splits
+    (`withheld_mask`); `assigned`: the paths the current splits put in train or val, the only ones a
+    request may hand out: an image the nightly splits have not placed yet (a new camera, a new burst) may
+    become an unseen-test or test_seen image tonight; `hidden_digests`: the sha256 of every image a cut
+    release hides (or the label cache knows for a current test image), so a copy at another path is
+    withheld too."""
+
+    hidden_sets: list
+    assigned: frozenset[str]
+    hidden_digests: frozenset[str] = frozenset()
+
+    def reasons(self, images: pd.DataFrame) -> pd.Series:
+        """Per image: why it is withheld (HIDDEN, NOT_ASSIGNED), or None."""
+        hidden = withheld_mask(images, self.hidden_sets).to_numpy()
+        if "sha256" in images:
+            hidden |= images.sha256.isin(self.hidden_digests).to_numpy()
+        unassigned = ~images.path.isin(self.assigned).to_numpy()
+        return pd.Series([HIDDEN if h else NOT_ASSIGNED if u else None for h, u in zip(hidden, unassigned)],
+                         index=images.index, dtype=object)
+
+
+def _matching(rows: pd.DataFrame, spec: ExportSpec) -> pd.DataFrame:
+    """`rows` of the request's parks, species, empties and dates (before order and paging)."""
     if spec.parks:
         rows = rows[rows.park.isin(spec.parks)]
     if spec.species:
@@ -178,11 +202,34 @@ def select_images(curated: pd.DataFrame, spec: ExportSpec, hidden_sets=()) -> pd
         rows = rows[rows.captured_at >= pd.Timestamp(spec.start_date)]
     if spec.end_date:
         rows = rows[rows.captured_at < pd.Timestamp(spec.end_date) + pd.Timedelta(days=1)]
-    rows = rows.sort_values(["captured_at", "path"], ignore_index=True, na_position="last")
+    return rows
+
+
+def withheld_by_reason(curated: pd.DataFrame, spec: ExportSpec, withholding: Withholding) -> dict[str, int]:
+    """Reason -> images that match the request's filters but no request may hand out (every reason listed)."""
+    why = withholding.reasons(_matching(curated, spec)).value_counts()
+    return {reason: int(why.get(reason, 0)) for reason in (HIDDEN, NOT_ASSIGNED)}
+
+
+def select_images(curated: pd.DataFrame, spec: ExportSpec, hidden_sets: Withholding | list = ()) -> pd.DataFrame:
+    """The requested images in a stable order (capture time, then path), after offset and limit. What the
+    benchmark hides (`withheld_mask` of the hidden sets: the current splits and every cut release) is never
+    handed out: with its labels, or its empties, in a request ZIP, anyone could score perfectly; given a
+    `Withholding` (what the pipeline and the portal pass), neither is an image the current splits have not
+    put in train or val yet. The portal's live count and `custom_export` both select with this function."""
+    if isinstance(hidden_sets, Withholding):
+        rows = curated[hidden_sets.reasons(curated).isna().to_numpy()]
+    else:
+        rows = curated[~withheld_mask(curated, hidden_sets).to_numpy()] if len(hidden_sets) else curated
+    rows = _matching(rows, spec).sort_values(["captured_at", "path"], ignore_index=True, na_position="last")
     end = None if spec.limit is None else spec.offset + spec.limit
     rows = rows.iloc[spec.offset:end].reset_index(drop=True)
     if rows.empty:
-        raise RequestError("no image matches the request (check parks, species, dates and offset)")
+        unassigned = withheld_by_reason(curated, spec, hidden_sets)[NOT_ASSIGNED] \
+            if isinstance(hidden_sets, Withholding) else 0
+        raise RequestError("no image matches the request (check parks, species, dates and offset)" + (
+            f"; {unassigned} matching images are not yet assigned to train or val by the current splits and are "
+            "withheld until the splits cover them" if unassigned else ""))
     return rows
 
 
@@ -198,6 +245,7 @@ class ExportFindings:
     label_files: int            # YOLO files in the ZIP
     expected_label_files: int   # one per labelled image, when YOLO was asked for
     zip_problem: str | None     # what verifying the ZIP found (None: every entry and CRC good)
+    withheld: dict[str, int] = field(default_factory=dict)  # reason -> matching images never selectable
 
     @property
     def counts_add_up(self) -> bool:
@@ -208,14 +256,18 @@ class ExportFindings:
         """What a request's result says about its counts: selected, packed, left out with each reason,
         and a sentence for people."""
         return {"selected": self.selected, "images": self.images, "left_out": self.left_out, "dropped": self.dropped,
-                "summary": counts_sentence(self.selected, self.images, self.dropped)}
+                "withheld": self.withheld,
+                "summary": counts_sentence(self.selected, self.images, self.dropped, self.withheld)}
 
 
-def counts_sentence(selected: int, packed: int, dropped: dict[str, int]) -> str:
-    """`45 images selected, 23 packed, 22 left out (22 no animal box from the detector)`."""
+def counts_sentence(selected: int, packed: int, dropped: dict[str, int], withheld: dict[str, int] | None = None) -> str:
+    """`45 images selected, 23 packed, 22 left out (22 no animal box from the detector)`, and `; 7 matching
+    images withheld (7 not yet assigned ...)` when some were never selectable."""
     left_out = sum(dropped.values())
     why = ", ".join(f"{n} {reason}" for reason, n in dropped.items() if n)
-    return (f"{selected} images selected, {packed} packed, {left_out} left out" + (f" ({why})" if why else ""))
+    held = ", ".join(f"{n} {reason}" for reason, n in (withheld or {}).items() if n)
+    return (f"{selected} images selected, {packed} packed, {left_out} left out" + (f" ({why})" if why else "")
+            + (f"; {sum((withheld or {}).values())} matching images withheld ({held})" if held else ""))
 
 
 def dropped_by_reason(labels: pd.DataFrame) -> dict[str, int]:
@@ -242,7 +294,7 @@ def left_out_estimate(selected: pd.DataFrame, known_labels: pd.DataFrame) -> dic
 
 
 def export_findings(labels: pd.DataFrame, selected: int, spec: ExportSpec, names: list[str],
-                    zip_problem: str | None) -> ExportFindings:
+                    zip_problem: str | None, withheld: dict[str, int] | None = None) -> ExportFindings:
     """Findings of a request's ZIP (entry `names`) packed from `labels` of the `selected` images."""
     chosen = usable(labels)
     in_request = (
@@ -256,7 +308,7 @@ def export_findings(labels: pd.DataFrame, selected: int, spec: ExportSpec, names
         matches_request=bool(in_request),
         label_files=sum(n.endswith(".txt") for n in names),
         expected_label_files=int((chosen.label_status == LABELLED).sum()) * ("yolo" in spec.formats),
-        zip_problem=zip_problem)
+        zip_problem=zip_problem, withheld=dict(withheld or {}))
 
 
 def expired_request_zips(objects, now, days: int, folder: str = "requests/") -> list[str]:

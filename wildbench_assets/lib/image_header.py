@@ -7,6 +7,7 @@ few KiB, and the tail tells a truncated JPEG/PNG from a whole one without readin
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 from dataclasses import dataclass
@@ -156,30 +157,103 @@ def read_image_header(fileobj: BinaryIO, size: int, tail: bytes, now: datetime) 
     return ImageHeader(status, reason, captured_at, source, raw, width, height, image_format, **camera)
 
 
-# Segments that carry metadata, not pixels: EXIF/XMP (APP1), maker and vendor blocks (APP3-APP13, APP15),
-# comments. Kept: APP0 (JFIF), APP2 (ICC colour profile), APP14 (Adobe colour transform).
-_METADATA_MARKERS = {0xE1, *range(0xE3, 0xEE), 0xEF, 0xFE}
+# A public test image keeps only what decoding needs. JPEG: the frame, tables and scans; APP0 only as a bare
+# JFIF header (no thumbnail: it says the components are YCbCr) and APP14 only as its 12-byte Adobe colour
+# transform (it says whether they are YCbCr, RGB or YCCK); every other APPn (EXIF/XMP, ICC profiles whose
+# description can name the camera, FlashPix, maker blocks) and every comment is dropped, and the file ends at
+# the main image's EOI (cameras append a second JPEG with its own EXIF after it). Other formats are decoded
+# and re-encoded losslessly in their own format, with no text, EXIF, XMP or ICC chunk: the pixels are the same.
+_RST = range(0xD0, 0xD8)
+_LOSSLESS = {"PNG": {"format": "PNG", "optimize": False}, "TIFF": {"format": "TIFF", "compression": "tiff_lzw"},
+             "WEBP": {"format": "WEBP", "lossless": True, "quality": 100, "exact": True}, "BMP": {"format": "BMP"}}
 
 
-def strip_jpeg_metadata(data: bytes) -> bytes:
-    """The JPEG without its metadata segments (camera make and model, serial numbers, GPS, dates, maker
-    notes), pixels untouched: the entropy-coded data is copied byte for byte. Anything that is not a
-    well-formed JPEG header is returned as it is."""
-    if data[:2] != b"\xff\xd8":
-        return data
-    out, position = [data[:2]], 2
-    while position + 4 <= len(data) and data[position] == 0xFF:
+def _jpeg_segment(marker: int, payload: bytes) -> bytes | None:
+    """The segment as published, or None to drop it."""
+    if marker == 0xE0:
+        if not payload.startswith(b"JFIF\x00") or len(payload) < 14:
+            return None
+        payload = payload[:12] + b"\x00\x00"  # no thumbnail
+    elif marker == 0xEE:
+        if not payload.startswith(b"Adobe") or len(payload) < 12:
+            return None
+        payload = payload[:12]
+    elif 0xE1 <= marker <= 0xEF or marker == 0xFE:
+        return None
+    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def _strip_jpeg(data: bytes) -> bytes | None:
+    """The JPEG as `_jpeg_segment` keeps it, up to its EOI; None if it is not a well-formed JPEG."""
+    out, position, scanning = [b"\xff\xd8"], 2, False
+    while position < len(data):
+        if scanning:  # entropy-coded data: runs to the next marker that is not stuffing or a restart
+            start = position
+            while True:
+                position = data.find(b"\xff", position)
+                if position < 0 or position + 1 >= len(data):
+                    return None
+                following = data[position + 1]
+                if following == 0x00 or following in _RST:
+                    position += 2
+                elif following == 0xFF:
+                    position += 1
+                else:
+                    break
+            out.append(data[start:position])
+            scanning = False
+            continue
+        if data[position] != 0xFF or position + 1 >= len(data):
+            return None
         marker = data[position + 1]
-        if marker == 0xDA:  # start of scan: the rest is image data
-            break
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xD9:  # EOI: whatever follows (another picture, padding) is not published
+            out.append(b"\xff\xd9")
+            return b"".join(out)
+        if marker in _RST or marker in (0x01, 0xD8):
+            return None
+        if position + 4 > len(data):
+            return None
         length = int.from_bytes(data[position + 2:position + 4], "big")
         end = position + 2 + length
         if length < 2 or end > len(data):
-            return data
-        if marker not in _METADATA_MARKERS:
-            out.append(data[position:end])
-        position = end
-    else:
-        return data
-    out.append(data[position:])
-    return b"".join(out)
+            return None
+        kept = _jpeg_segment(marker, data[position + 4:end])
+        if kept is not None:
+            out.append(kept)
+        position, scanning = end, marker == 0xDA
+    return None
+
+
+def _reencoded(data: bytes) -> bytes | None:
+    """A non-JPEG image decoded and written again losslessly in its own format with nothing but its pixels
+    (and palette or transparency, which decoding needs); None if it cannot be decoded."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            options = _LOSSLESS.get(image.format or "")
+            if options is None:
+                return None
+            image.load()
+            clean = image.copy()
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return None
+    clean.info = {k: v for k, v in clean.info.items() if k == "transparency"}
+    buffer = io.BytesIO()
+    try:
+        clean.save(buffer, **options, **({"transparency": clean.info["transparency"]}
+                                         if "transparency" in clean.info and options["format"] == "PNG" else {}))
+    except (OSError, ValueError, KeyError):
+        return None
+    return buffer.getvalue()
+
+
+def strip_metadata(data: bytes) -> bytes:
+    """The image without its metadata (camera make, model and serial, GPS, dates, maker notes, comments,
+    thumbnails, appended pictures), its decoded pixels unchanged: a JPEG's entropy-coded data is copied
+    byte for byte; other formats are re-encoded losslessly. Bytes that cannot be parsed as an image are
+    returned as they are (the decode check of what is published judges them)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return _strip_jpeg(data) or data
+    return _reencoded(data) or data

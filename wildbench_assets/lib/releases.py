@@ -313,7 +313,8 @@ def _other_release_lines(sheet: dict) -> list[str]:
             f"(or of its unseen test cameras or hidden sequences) withheld, {other['kept_public']['images']} images "
             "whose label another release published kept in train instead of a test set."
             + (f" Its test labels are not secret: {other['test_labels_published_elsewhere']} of its test images are "
-               "published with a label by another release (the thesis protocol is measured here, not a benchmark)."
+               "published with a label by another release (the thesis protocol is measured here, not a benchmark); "
+               f"so {other.get('withheld_from_test', 0)} test images hidden in another release are withheld too."
                if "test_labels_published_elsewhere" in other else "")]
 
 
@@ -427,9 +428,13 @@ def cross_release_conflicts(new: pd.DataFrame, split_by: str, earlier: list[CutR
     capture time), so a burst that gained an earlier frame is still the same burst. Columns:
     CONFLICT_COLUMNS, one row per path (its first reason); `binding` False: a test image of a release
     whose test labels are not secret (`keeps_tests_secret`), published elsewhere: reported, not a conflict.
-    A release whose test labels are not secret binds no other."""
+    A release whose test labels are not secret hides nothing, so binds no other; its every image counts as
+    published, test images too (its datasheet's per-species test counts, less the images other releases
+    label, give their labels away), so none of them may be an image another release hides."""
     found = []
-    new_public = new.split.isin(PUBLIC_SPLITS).to_numpy()
+    # A release whose test labels are not secret publishes its test images as good as labelled (its
+    # datasheet counts them per species and park): they may no more be hidden elsewhere than its train.
+    new_public = (new.split.isin(PUBLIC_SPLITS) | (not keeps_tests_secret(split_by))).to_numpy()
     new_hidden = new.split.isin(HIDDEN_SPLITS).to_numpy()
     new_units = pd.Series([hidden_unit(s, split_by) for s in new.split], index=new.index, dtype=object)
     for record in earlier:
@@ -441,8 +446,8 @@ def cross_release_conflicts(new: pd.DataFrame, split_by: str, earlier: list[CutR
         old_seq = pd.Series(sequences.iloc[len(new):].to_numpy(), index=old.index)
         hidden, public = old.split.isin(HIDDEN_SPLITS), old.split.isin(PUBLIC_SPLITS)
         units = pd.Series([hidden_unit(s, record.split_by) for s in old.split], index=old.index, dtype=object)
-        if not keeps_tests_secret(record.split_by):  # binds no other release
-            hidden = pd.Series(False, index=old.index)
+        if not keeps_tests_secret(record.split_by):  # hides nothing; its test images count as published
+            hidden, public = pd.Series(False, index=old.index), old.split.isin(RELEASE_SPLITS)
         same_image = new.path.isin(old.path[hidden]) | new.sha256.isin(old.sha256[hidden])
         tests = [(same_image, "an image hidden"),
                  (new.camera.isin(old.camera[hidden & (units == "camera")]), "a frame of an unseen test camera"),
@@ -477,20 +482,22 @@ def keep_hidden_labels_hidden(rows: pd.DataFrame, split_by: str, earlier: list[C
     the release's facts). A test image whose image, camera or sequence an earlier release published
     with a label is kept public (train: its label is public already) — e.g. a train burst that gained
     an earlier frame and so a new sequence key; a train/val image hidden in an earlier release (or of
-    its unseen test cameras or hidden sequences) is withheld. Each round strictly shrinks the hidden
+    its unseen test cameras or hidden sequences) is withheld — from every split, test too, where this
+    release's test labels are not secret (the thesis profile). Each round strictly shrinks the hidden
     rows or the rows, so it ends."""
-    rows, kept_public, withheld = rows.copy(), {}, {}
+    rows, kept_public, withheld, withheld_splits = rows.copy(), {}, {}, {}
     while True:
         reported = cross_release_conflicts(rows, split_by, earlier, gap_s)
         found = reported[reported.binding]
         if found.empty:
             break
-        hidden = found[found.split.isin(HIDDEN_SPLITS)]
+        hidden = found[found.split.isin(HIDDEN_SPLITS) & keeps_tests_secret(split_by)]
         if len(hidden):  # first: a moved image may be hidden in yet another release, and is then withheld
             rows.loc[rows.path.isin(hidden.path), "split"] = "train"
             kept_public.update(zip(hidden.path, hidden.reason))
             continue
         withheld.update(zip(found.path, found.reason))
+        withheld_splits.update(zip(found.path, found.split))
         kept_public = {p: r for p, r in kept_public.items() if p not in withheld}
         rows = rows[~rows.path.isin(found.path)]
 
@@ -502,4 +509,5 @@ def keep_hidden_labels_hidden(rows: pd.DataFrame, split_by: str, earlier: list[C
                "withheld": tally(withheld)}
     if not keeps_tests_secret(split_by):
         summary["test_labels_published_elsewhere"] = int((~reported.binding).sum())
+        summary["withheld_from_test"] = int(sum(s in HIDDEN_SPLITS for s in withheld_splits.values()))
     return rows, summary

@@ -5,6 +5,7 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import pandas as pd
 
 from wildbench_assets.lib import camtrap_dp, leak_audit
 from wildbench_assets.lib import releases as rel
+from wildbench_assets.lib.dataset_requests import Withholding
 from wildbench_assets.lib.datasets import download_members, dumps
-from wildbench_assets.lib.image_header import strip_jpeg_metadata
+from wildbench_assets.lib.image_header import strip_metadata
 from wildbench_assets.lib.release_docs import release_docs
 from wildbench_assets.lib.zips import ZipMember, write_zip
 from wildbench_assets.resources.artifacts import sha256_file
@@ -97,12 +99,12 @@ def test_zip_entries(folder: Path) -> dict[str, list[str]]:
 
 def open_stripped(store):
     """An `open_source` for ZIP writers that hands out images without their EXIF (public test sets)."""
-    return lambda key: io.BytesIO(strip_jpeg_metadata(store.read(key)))
+    return lambda key: io.BytesIO(strip_metadata(store.read(key)))
 
 
 @lru_cache(maxsize=256)
 def _manifest_of(manifest: Path, _stamp: tuple[int, int]) -> pd.DataFrame:
-    return rel.read_manifest(manifest.read_bytes())[["split", "path", "camera", "captured_at", "sequence"]]
+    return rel.read_manifest(manifest.read_bytes())[["split", "path", "sha256", "camera", "captured_at", "sequence"]]
 
 
 # --- the record of every cut, kept outside the release folder (never published) -----------------------
@@ -139,7 +141,8 @@ def record_cut(artifacts, release: str, manifest_data: bytes, facts_json: str, i
 
 def cut_records(artifacts, exclude: str) -> list[rel.CutRecord]:
     """Every cut release but `exclude`: its hidden record, or (a release cut before records were kept)
-    its folder; a release whose folder was lost still counts."""
+    its folder; a release whose folder was lost still counts. Then what each custom request handed out
+    (`handed_out_records`): public with labels, like a release's train set."""
     found: dict[str, tuple[bytes, str]] = {}
     for root in (RECORDS, "releases"):  # listed, then only the two small files fetched (not the ZIPs)
         names = sorted({o.key.split("/")[-2] for o in artifacts.list(f"{root}/")
@@ -153,14 +156,49 @@ def cut_records(artifacts, exclude: str) -> list[rel.CutRecord]:
     for name, (data, text) in sorted(found.items()):
         facts = rel.ReleaseFacts.from_json(text)
         records.append(rel.CutRecord(name, rel.read_manifest(data), facts.split_by, facts.cut_at))
+    return records + handed_out_records(artifacts)
+
+
+# --- what custom requests handed out with labels: public, like an earlier release's train set ------------
+
+HANDED_OUT = "hidden/requests"  # <request id>/published.csv: path, split (train), sha256, camera, captured_at, at
+_HANDED_OUT_COLUMNS = ["path", "split", "sha256", "camera", "captured_at", "at"]
+
+
+def record_handed_out(artifacts, request_id: str, images: pd.DataFrame) -> None:
+    """Record `images` (path, sha256, camera, captured_at), just handed out with labels by a request, in the
+    hidden store; kept with what earlier runs of the request handed out (a ZIP once downloaded stays public)."""
+    key = f"{HANDED_OUT}/{request_id}/published.csv"
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = images.assign(split="train", at=at)
+    rows["captured_at"] = pd.to_datetime(rows.captured_at, errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%S")
+    rows = rows.reindex(columns=_HANDED_OUT_COLUMNS).fillna("")
+    path = artifacts.path(key)
+    if path.is_file():
+        rows = pd.concat([pd.read_csv(path, dtype=str, keep_default_na=False), rows]).drop_duplicates("path")
+    with artifacts.writing(key) as tmp:
+        rows.to_csv(tmp, index=False, lineterminator="\n")
+
+
+def handed_out_records(artifacts) -> list[rel.CutRecord]:
+    """Each request's handed-out images as a record a release cut honours like an earlier release's public
+    sets (`lib.releases.cross_release_conflicts`): never hidden later. Cut at: its first hand-out."""
+    records = []
+    for obj in artifacts.list(f"{HANDED_OUT}/"):
+        parts = obj.key[len(HANDED_OUT) + 1:].split("/")
+        path = artifacts.path(obj.key)
+        if len(parts) == 2 and parts[1] == "published.csv" and path.is_file():
+            rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+            records.append(rel.CutRecord(f"request {parts[0]}", rows, "camera", min(rows["at"], default="")))
     return records
 
 
-def hidden_sets(artifacts, current_splits) -> list[pd.DataFrame]:
-    """What requests must withhold from (`lib.dataset_requests.withheld_mask`): the manifest of every cut
-    release, from its hidden record (so a release whose folder was lost still counts) or its folder (read
+def hidden_sets(artifacts, current_splits) -> Withholding:
+    """What requests must withhold (`lib.dataset_requests.Withholding`): what the manifest of every cut
+    release hides, from its hidden record (so a release whose folder was lost still counts) or its folder (read
     through the artifact store, once each, cached by mtime and size: the portal asks on every change of its
-    form), and `current_splits`, the benchmark_splits tables (None: not made yet)."""
+    form), and `current_splits`, the benchmark_splits tables (None: not made yet), whose train and val
+    images are the only ones a request may hand out (none before the splits are made)."""
     manifests: dict[str, str] = {}
     for root in (RECORDS, "releases"):
         for obj in artifacts.list(f"{root}/"):
@@ -173,7 +211,11 @@ def hidden_sets(artifacts, current_splits) -> list[pd.DataFrame]:
         if path.is_file():
             stat = path.stat()
             found.append(_manifest_of(path, (stat.st_mtime_ns, stat.st_size)))
+    digests = frozenset(d for t in found for d in t.sha256[t.split.isin(rel.HIDDEN_SPLITS)] if d)
     tables = [t for t in current_splits if t is not None and not t.empty]
+    assigned: frozenset[str] = frozenset()
     if tables:
-        found.append(pd.concat(tables, ignore_index=True))
-    return found
+        current = pd.concat(tables, ignore_index=True)
+        found.append(current)
+        assigned = frozenset(current.path[current.split.isin(rel.PUBLIC_SPLITS)])
+    return Withholding(found, assigned, digests)
