@@ -30,7 +30,7 @@ from wildbench_assets.resources.release_writer import (
 )
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
-CODE_VERSION = "2"  # 2: keyed public ids, other releases' hidden labels kept hidden
+CODE_VERSION = "3"  # 2: keyed public ids, other releases' hidden labels kept hidden; 3: truth ids = public ids
 RELEASE_CHECKS = {
     "manifest_sealed": Check("The manifest's sha256 is the one the release was sealed with at its cut."),
     "reproducible": Check("A rebuild from the frozen manifest reproduces every file byte for byte."),

@@ -171,12 +171,20 @@ def _with_class_index(rows: pd.DataFrame, class_names: list[str]) -> list[dict]:
 
 def hidden_truth(manifest: pd.DataFrame, class_names: list[str]) -> dict:
     """The labelled test sets as one COCO file, images named by public id and marked with their
-    `test_set` (and park, for the breakdown): what submissions are scored against. Never published."""
-    rows = _with_class_index(manifest[manifest.split.isin(HIDDEN_SPLITS)], class_names)
+    `test_set` (and park, for the breakdown): what submissions are scored against. Never published.
+    The COCO image id is the public id itself and images are listed in public-id order (keyed-random):
+    an integer id in manifest order (split, archive path = park/species) would spell out the labels to
+    anyone who learns which public id an integer stands for, and pycocotools breaks ties in that order."""
+    hidden = manifest[manifest.split.isin(HIDDEN_SPLITS)].sort_values("public_id", kind="stable")
+    rows = _with_class_index(hidden, class_names)
     document = coco_document(rows, class_names, "+".join(HIDDEN_SPLITS))
     for image, row in zip(document["images"], rows):
-        image.update({"file_name": f"{row['public_id']}.jpg", "public_id": row["public_id"], "test_set": row["split"]})
+        image.update({"id": row["public_id"], "file_name": f"{row['public_id']}.jpg", "public_id": row["public_id"],
+                      "test_set": row["split"]})
         del image["source_path"]
+    numbers = {n: image["id"] for n, image in enumerate(document["images"], start=1)}
+    for annotation in document["annotations"]:
+        annotation["image_id"] = numbers[annotation["image_id"]]
     return document
 
 
