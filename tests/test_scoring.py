@@ -349,6 +349,42 @@ def test_the_submission_limit_counts_per_submitter_release_and_window():
     assert "already scored" in Limit(5).refusal(rescored, "a1", "inbox", "r1", t0 + timedelta(hours=5))
 
 
+def test_a_failure_after_the_hidden_truth_was_read_is_charged():
+    """A file refused against the public listing learned nothing and costs nothing; one that failed once
+    the hidden truth was read might have learned something from failing, so the limit charges it."""
+    from datetime import UTC, datetime, timedelta
+
+    from wildbench_assets.lib.leaderboard import submission_findings
+    from wildbench_assets.lib.scoring import ScoringError
+    from wildbench_assets.lib.submissions import Limit, history
+
+    truth, _species = _cut_truth()
+    ids = [i["id"] for i in truth["images"]]
+    sizeless = {**truth, "images": [{**i, "width": 0} for i in truth["images"]]}  # fails only past the truth
+    detections = [{"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}]
+    raw = json.dumps({"detection_categories": {"1": "sus"},
+                      "images": [{"file": i, "detections": detections} for i in ids]}).encode()
+    failures = {}
+    for name, doc, sent in (("listing", truth, _md_file(ids[1:])), ("truth", sizeless, raw)):
+        with pytest.raises(ScoringError) as raised:
+            submission_findings("x", sent, "r1", "default", json.dumps(doc), ["sus", "vul", "lyn", "cer"],
+                                ATTACK_SPECIES, 0.2)
+        failures[name] = raised.value.reached_truth
+    assert failures == {"listing": False, "truth": True}
+
+    t0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    files = {"a1.csv": (b"x", t0), "a1.error.json": (b'{"error": "e", "counted": true}', t0 + timedelta(minutes=1)),
+             "a2.csv": (b"x", t0), "a2.error.json": (b'{"error": "e", "counted": false}', t0 + timedelta(minutes=1))}
+    seen = history([(k, v[1]) for k, v in files.items()], lambda k: files[k][0] if k in files else None, "r1",
+                   t0 - timedelta(days=1))
+    later = t0 + timedelta(hours=1)
+    assert "submission limit reached" in Limit(1).refusal(seen, "new", "inbox", "r1", later)  # a1 counted
+    assert Limit(2).refusal(seen, "new", "inbox", "r1", later) is None  # a2 did not
+    assert "already scored" in Limit(5).refusal(
+        history([("a1.csv", later), ("a1.error.json", t0)], lambda k: files[k][0] if k in files else None, "r1",
+                t0), "a1", "inbox", "r1", later)  # and its id is spent
+
+
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not JSON"),
     ('{"ann": "short"}', "at least 16"),

@@ -271,10 +271,12 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
                                            facts.class_names if facts else tax.class_names, species,
                                            config.image_threshold)  # the release's frozen classes, as models
         except (ScoringError, SubmitterError) as err:
-            submissions.answer_error(submission, str(err), submission=submission)
+            # a failure once the hidden truth was read counts against the limit like a score
+            submissions.answer_error(submission, str(err), submission=submission,
+                                     counted=getattr(err, "reached_truth", False))
             raise dg.Failure(f"submission {submission} rejected: {err}") from err
         if not found.in_range:  # never a NaN on the leaderboard
-            submissions.answer_error(submission, found.range_error, submission=submission)
+            submissions.answer_error(submission, found.range_error, submission=submission, counted=True)
             raise dg.Failure(f"submission {submission}: {found.range_error}")
         # aggregates only: this file is the researcher's answer (and the portal's)
         submissions.write_json(f"{submission}.score.json", {"submission": submission, "submitter": submitter,

@@ -23,7 +23,10 @@ from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 
 class ScoringError(ValueError):
-    """A truth or prediction file that cannot be scored, with the reason."""
+    """A truth or prediction file that cannot be scored, with the reason. `reached_truth`: it failed after
+    the truth was read (its outcome may depend on hidden labels: a submission's limit charges it)."""
+
+    reached_truth = False
 
 
 @dataclass
@@ -181,17 +184,23 @@ def score(truth_text: str, predictions_text: str, class_names: list[str], specie
     those ids before the truth is read, so a failing file learns nothing the listing does not say."""
     if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:  # also refuses NaN
         raise ScoringError(f"threshold {threshold!r} is not a number in [0, 1]")
+    progress: dict = {}
     try:
-        return _score(truth_text, predictions_text, class_names, species, threshold, groups or {}, public_ids)
-    except ScoringError:
+        return _score(truth_text, predictions_text, class_names, species, threshold, groups or {}, public_ids,
+                      progress)
+    except ScoringError as err:
+        err.reached_truth = bool(progress)
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         what = f"missing key {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
-        raise ScoringError(f"a file is not in any accepted shape ({what})") from err
+        failed = ScoringError(f"a file is not in any accepted shape ({what})")
+        failed.reached_truth = bool(progress)
+        raise failed from err
 
 
 def _score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
-           threshold: float, groups: dict[str, set[str]], public_ids: set[str] | None = None) -> dict:
+           threshold: float, groups: dict[str, set[str]], public_ids: set[str] | None = None,
+           progress: dict | None = None) -> dict:
     coco_categories = None
     if truth_text.lstrip().startswith("{"):
         doc = json.loads(truth_text)
@@ -203,6 +212,7 @@ def _score(truth_text: str, predictions_text: str, class_names: list[str], speci
         _check_public_ids(predictions, public_ids)
     elif predictions.detections and coco_categories is not None:  # COCO results use the truth's image ids
         predictions.detections = {id_to_key.get(_coerce(k, id_to_key), k): v for k, v in predictions.detections.items()}
+    (progress if progress is not None else {})["reached_truth"] = True
     truth = load_truth(truth_text, class_names, species)
     if not predictions.lists_every_image:
         predictions.detections = {k: predictions.detections.get(k, []) for k in truth.labels} | predictions.detections
