@@ -214,6 +214,8 @@ def _score(truth_text: str, predictions_text: str, class_names: list[str], speci
         predictions.detections = {id_to_key.get(_coerce(k, id_to_key), k): v for k, v in predictions.detections.items()}
     (progress if progress is not None else {})["reached_truth"] = True
     truth = load_truth(truth_text, class_names, species)
+    if public_ids is not None:  # pycocotools' tie order: public-id order, whatever ids an older truth has
+        truth.order = sorted(truth.order)
     if not predictions.lists_every_image:
         predictions.detections = {k: predictions.detections.get(k, []) for k in truth.labels} | predictions.detections
     predicted_keys = set(predictions.image_labels or predictions.detections)
