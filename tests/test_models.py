@@ -60,6 +60,8 @@ def test_training_data_is_the_release_manifest(trained):
 
 
 def test_every_model_is_scored_on_each_release_like_a_submission(trained):
+    from wildbench_assets.lib import leaderboard as lb
+
     instance, data = trained
     evaluation = read_table(data, "model_evaluation")
     assert set(zip(evaluation.model, evaluation.release)) == {(m, r) for m in ("yolov8", "megadetector", "fasterrcnn")
@@ -78,13 +80,17 @@ def test_every_model_is_scored_on_each_release_like_a_submission(trained):
     default = evaluation[evaluation.release == RELEASE]
     for column in ("seen_map_50", "seen_accuracy"):  # seen cameras (test_seen) beside unseen ones (test)
         assert default[column].between(0, 1).all(), column
-    assert ((default.seen_map_50 - default.map_50) == default.gap_map_50).all()
-    assert all(set(json.loads(p)) == {"snieves", "donana"} for p in default.per_park)
+    assert ((default.seen_map_50 - default.map_50).round(lb.PUBLIC_DECIMALS) == default.gap_map_50).all()
+    assert "per_park" not in default and "per_class_ap" not in default  # in its Dagster metadata only
     for name in ("predictions_match_test_split", "metrics_in_range"):
         assert all(e.passed for e in latest_checks(instance, "model_evaluation")[name]), name
     board = read_table(data, "leaderboard")
     assert not board.duplicated(["model", "release"]).any()
     assert len(board[board.source == "trained here"]) == 6  # the same model on both releases, side by side
+    ours = board[board.source == "trained here"]
+    for column in [c for c in ours.columns if c.removeprefix("seen_").removeprefix("gap_") in lb.HEADLINE]:
+        values = ours[column].dropna().astype(float)  # a model's public row is rounded as a submission's
+        assert (values == values.round(lb.PUBLIC_DECIMALS)).all(), column
     if (SHARED / "reference" / "seed-results").is_dir():  # the thesis rows ship; their numbers are checked there
         thesis = board.set_index("model").loc["YOLOv8s (thesis)"]
         assert round(thesis.f1_weighted, 4) == 0.9073 and thesis.map_50_95 != thesis.map_50_95  # no boxes: no mAP
@@ -127,7 +133,8 @@ def test_submissions_are_scored_against_the_latest_release_by_public_id(trained,
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     assert job.execute_in_process(instance=instance, partition_key="oracle").success
     bad = job.execute_in_process(instance=instance, partition_key="partial", raise_on_error=False)
-    assert not bad.success and "disagree" in json.loads((inbox / "partial.error.json").read_text())["error"]
+    refused = json.loads((inbox / "partial.error.json").read_text())
+    assert not bad.success and "have no prediction" in refused["error"] and refused["counted"] is False
     scored = json.loads((inbox / "oracle.score.json").read_text())
     assert scored["test"]["accuracy"] == scored["test_seen"]["accuracy"] == 1.0 and scored["release"] == "2026.11"
     assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
@@ -240,7 +247,7 @@ def test_evaluation_findings_score_a_model_as_a_submission():
     assert (row["profile"], row["release_cut_at"]) == ("default", "2026-11-28T00:00:00Z")
     assert row["accuracy"] == 1.0 and row["seen_accuracy"] == 0.5 and row["gap_accuracy"] == -0.5
     assert row["map_50"] == pytest.approx(1.0) and row["gap_map_50"] < 0 and row["images_per_s"] == 8
-    assert set(json.loads(row["per_park"])) == {"p1", "p2"}
+    assert set(json.loads(found.detail["per_park"])) == {"p1", "p2"} and "per_park" not in row  # operators only
     assert found.predictions_match and found.in_range and found.metrics_checked == 2 * len(lb.HEADLINE)
     # the same predictions as a researcher's COCO results file give the same row
     submitted = lb.submission_findings("s", json.dumps(lb.coco_results(predicted)).encode(), "2026.11", "default",
@@ -255,6 +262,26 @@ def test_evaluation_findings_score_a_model_as_a_submission():
     untrained = lb.evaluation_findings("fasterrcnn", _facts(), {}, truth, {}, 0.0, SPECIES, 0.2)
     assert untrained.note.startswith("no weights were trained") and untrained.predictions_match
     assert untrained.metrics_checked == 0 and untrained.row["map_50"] is None
+
+
+def test_a_models_leaderboard_row_is_rounded_as_a_submissions():
+    """Issue 18 (attack review): a model's row held full-precision macro metrics; with the promoted model's
+    predictions (/api/inference) and the datasheet's counts they solve for per-class hits. Its public row is
+    now a submission's (`public_row`); the unrounded row stays in the operators' metadata (`detail`)."""
+    from wildbench_assets.lib import leaderboard as lb
+    from wildbench_assets.training.common import Prediction
+
+    right, wrong = Prediction(0, 0.9, (20, 10, 60, 40)), Prediction(1, 0.9, (20, 10, 60, 40))
+    truth = _truth([("test", "p1"), ("test", "p2"), ("test", "p1"), ("test_seen", "p1"), ("test_seen", "p2"),
+                    ("test_seen", "p2")])
+    predicted = {"wb1": [right], "wb2": [right], "wb3": [wrong], "wb4": [right], "wb5": [wrong], "wb6": [wrong]}
+    found = lb.evaluation_findings("yolov8", _facts(), {"sha256": "ab"}, truth, predicted, 0.5, SPECIES, 0.2)
+    assert found.row["accuracy"] == 0.667 and found.detail["accuracy"] == pytest.approx(2 / 3)
+    metrics = [k for k in found.row if k.removeprefix("seen_").removeprefix("gap_") in lb.HEADLINE]
+    assert len(metrics) == 2 * len(lb.HEADLINE) + 4
+    assert all(found.row[k] is None or found.row[k] == round(found.row[k], lb.PUBLIC_DECIMALS) for k in metrics)
+    assert any(found.detail[k] != found.row[k] for k in metrics)  # the full detail is the operators'
+    assert not {"per_park", "per_class_ap"} & set(found.row)
 
 
 def test_seen_unseen_gap_and_range():

@@ -385,6 +385,40 @@ def test_a_decoding_submission_learns_nothing_and_only_its_sender_sees_it(resear
     assert not {"per_park", "per_class_ap", "groups", "confusion"} & {k for r in rows for k in r}
 
 
+def test_the_hidden_truths_integer_ids_are_refused_and_map_to_nothing(researchers, published):
+    """Issue 18 (attack review): a file naming images 1..N (the hidden truth's COCO ids, in archive-path
+    order) was scored; one leaving out integer k failed, for free, naming k's public id. Now the truth's
+    ids are the public ids in public-id order, integer names are refused, and the refusal names the same
+    public ids whichever integer was left out: no integer or path leads to a public id."""
+    from wildbench_assets.lib.leaderboard import release_score
+    from wildbench_assets.taxonomy import load_taxonomy
+
+    defs, instance, data = published
+    truth = json.loads((data / "artifacts" / "releases" / "2026.11" / "hidden" / "truth.coco.json").read_text())
+    ids = [i["public_id"] for i in truth["images"]]
+    assert [i["id"] for i in truth["images"]] == ids == sorted(ids)  # pycocotools' tie order: public-id order
+    assert not any(isinstance(a["image_id"], int) for a in truth["annotations"])
+    every = [str(n) for n in range(1, len(ids) + 1)]
+    errors = []
+    for left_out in ("1", "2"):  # the attack script's first two probes, through the portal and the inbox
+        raw = json.dumps({"detection_categories": {"1": "sus"},
+                          "images": [{"file": f, "detections": []} for f in every if f != left_out]}).encode()
+        sent = researchers.post("/api/submissions", files={"file": ("ints.json", raw, "application/json")},
+                                headers=bearer("alice"))
+        assert sent.status_code == 202
+        assert score_inbox(defs, instance) == {sent.json()["id"]: False}
+        answer = researchers.get(f"/api/submissions/{sent.json()['id']}", headers=bearer("alice")).json()
+        assert answer["state"] == "failed" and "public ids" in answer["error"] and answer["counted"] is False
+        errors.append({i for i in ids if i in answer["error"]})
+    assert errors[0] == errors[1] and errors[0] <= set(ids[:3])  # the listing's first ids, whatever was left out
+    # public ids (as the public test ZIP names its images) still score, as the models' COCO results do
+    names = json.loads((data / "artifacts" / "releases" / "2026.11" / "release.json").read_text())["class_names"]
+    species = [(s.code, s.scientific_name, s.common_name) for s in load_taxonomy().species]
+    scored = release_score(json.dumps(truth), json.dumps({"detection_categories": {"1": names[0]}, "images": [
+        {"file": f"images/{i}.jpg", "detections": []} for i in ids]}), names, species, 0.2)
+    assert scored["images"] == len(ids)
+
+
 def test_the_submission_limit_refuses_one_too_many_in_the_portal_and_the_inbox(researchers, published,
                                                                                 monkeypatch):
     defs, instance, data = published

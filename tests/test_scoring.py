@@ -111,7 +111,7 @@ def test_a_submission_row_splits_unseen_seen_and_parks():
     (None, "r1", "no s1.json or s1.csv"),
     (b"\xff\xfe\x00binary", "r1", "not UTF-8"),
     (b"image_id,label\nwb1,sus\n", None, "no benchmark release"),
-    (b"image_id,label\nwb1,sus\n", "r1", "disagree"),
+    (b"image_id,label\nwb1,sus\n", "r1", "public ids have no prediction"),
 ])
 def test_a_submission_that_cannot_be_scored_says_why(raw, release, message):
     from wildbench_assets.lib.scoring import ScoringError
@@ -225,7 +225,7 @@ def test_a_submission_is_told_aggregates_only(attack):
         raw = as_csv({k: ("sus" if k == "wb01" else "emp") for k in guesses})
     elif attack == "distinct_coco":
         ids = {c["name"]: c["id"] for c in ATTACKED["categories"]}
-        raw = json.dumps([{"image_id": int(k[2:]), "category_id": ids[v], "bbox": [0, 0, 200, 100], "score": 0.9}
+        raw = json.dumps([{"image_id": k, "category_id": ids[v], "bbox": [0, 0, 200, 100], "score": 0.9}
                           for k, v in guesses.items() if v != "emp"])
     else:
         raw = json.dumps(_ranking_attack(ATTACKED))
@@ -247,6 +247,83 @@ def test_the_decoding_attack_recovers_nothing_better_than_chance():
     assert changed == sum(labels[k] != moved[k] for k in labels) >= len(labels) // 2
     assert Counter(labels.values()) == Counter(moved.values())  # the datasheet's counts cannot tell them apart
     assert _answer(ATTACKED, as_csv(guesses)) == _answer(other, as_csv(guesses))
+
+
+def _cut_truth(by_public_id: bool = True) -> tuple[dict, dict[str, str]]:
+    """A release's hidden truth as the cut writes it, from a manifest in archive-path order (park, species
+    folder, camera): 2 parks x 3 species x 4 images in each test set. (truth, public id -> species)"""
+    import hashlib
+
+    import pandas as pd
+
+    from wildbench_assets.lib.releases import build_manifest, hidden_truth
+
+    rows = [{"split": split, "path": f"{park}/{sp}/C{n % 2}/img{split}{n}.jpg", "park": park, "camera": f"C{n % 2}",
+             "sequence": "", "captured_at": "2026-01-01T00:00:00", "species": sp, "width": 200, "height": 100,
+             "label_status": "labelled", "boxes": json.dumps([[0.1, 0.1, 0.3, 0.3, 0.9]]),
+             "sha256": hashlib.sha256(f"{split}{park}{sp}{n}".encode()).hexdigest()}
+            for split in ("test", "test_seen") for park in ("p1", "p2") for sp in ("cer", "lyn", "sus")
+            for n in range(4)]
+    manifest = build_manifest(pd.DataFrame(rows), b"k" * 32)
+    return (hidden_truth(manifest, ["sus", "vul", "lyn", "cer"], by_public_id),
+            dict(zip(manifest.public_id, manifest.species)))
+
+
+def _md_file(names) -> bytes:
+    return json.dumps({"detection_categories": {"1": "sus"},
+                       "images": [{"file": str(f), "detections": []} for f in names]}).encode()
+
+
+def test_the_hidden_truths_integer_ids_lead_to_no_label():
+    """Issue 18 (attack review): the hidden truth's COCO ids were 1..N in manifest order (split, then
+    archive path = park/species), and the scorer took them in place of public ids; a file leaving out
+    integer k failed (for free) naming k's public id, so path order plus the datasheet's counts gave every
+    label. Now the truth's ids are the public ids, in public-id order; anything else is refused with an
+    error drawn from the public listing only, and the attack's decoder learns nothing."""
+    from wildbench_assets.lib.leaderboard import submission_findings
+    from wildbench_assets.lib.scoring import ScoringError
+
+    truth, species = _cut_truth()
+    text, names = json.dumps(truth), ["sus", "vul", "lyn", "cer"]
+    ids = [i["id"] for i in truth["images"]]
+    assert ids == sorted(species) and ids == [i["public_id"] for i in truth["images"]]  # no archive order
+    assert {a["image_id"] for a in truth["annotations"]} == set(ids)
+    assert truth_labels(truth) == species  # what the scorer reads is unchanged
+
+    def error(raw: bytes) -> str:
+        with pytest.raises(ScoringError) as raised:
+            submission_findings("x", raw, "r1", "default", text, names, ATTACK_SPECIES, 0.2)
+        return str(raised.value)
+
+    n = len(ids)
+    every_int = [str(i) for i in range(1, n + 1)]
+    assert "public ids" in error(_md_file(every_int))  # integers are refused, not scored
+    coco = [{"image_id": i, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9} for i in range(1, n + 1)]
+    assert "public ids" in error(json.dumps(coco).encode())
+    assert "public ids" in error(b"image_id,label\np1/sus/C0/imgtest0,sus\n")  # an archive path
+    # the attack script: leave out integer k, read the public id the error names
+    named = {k: {i for i in ids if i in error(_md_file([x for x in every_int if x != str(k)]))}
+             for k in range(1, n + 1)}
+    assert all(found == named[1] for found in named.values())  # the same for every k: no mapping
+    assert named[1] <= set(ids[:3])  # ... and drawn from the public listing's order
+    # an incomplete file of public ids names only the ids it left out (which its sender knows)
+    left_out = error(_md_file(ids[1:]))
+    assert ids[0] in left_out and not {i for i in ids[1:] if i in left_out}
+    # images/<id>.jpg (the public ZIP's member name) is a public id too
+    assert submission_findings("x", _md_file([f"images/{i}.jpg" for i in ids]), "r1", "default", text, names,
+                               ATTACK_SPECIES, 0.2).public["test"]["images"] == n // 2
+    # a release cut before keeps its integer ids (rebuilt byte for byte), yet is scored by public id only,
+    # ties broken in public-id order: the same answers, and integers refused all the same
+    legacy, _ = _cut_truth(by_public_id=False)
+    assert [i["id"] for i in legacy["images"]] == list(range(1, n + 1))
+    tied = json.dumps({"detection_categories": {"1": "sus", "2": "cer"}, "images": [
+        {"file": i, "detections": [{"category": str(1 + k % 2), "conf": 0.5, "bbox": [0.1, 0.1, 0.3, 0.3]}]}
+        for k, i in enumerate(ids)]}).encode()
+    answers = [submission_findings("x", tied, "r1", "default", json.dumps(doc), names, ATTACK_SPECIES, 0.2).public
+               for doc in (truth, legacy)]
+    assert answers[0] == answers[1]
+    with pytest.raises(ScoringError, match="public ids"):
+        submission_findings("x", _md_file(every_int), "r1", "default", json.dumps(legacy), names, ATTACK_SPECIES, 0.2)
 
 
 # --- who submits, and how often -------------------------------------------------------------------------------
@@ -282,6 +359,42 @@ def test_the_submission_limit_counts_per_submitter_release_and_window():
     assert Limit(0).refusal([], "new", "ann", "r1", later)                 # 0: submissions closed
     rescored = history([("a1.csv", t0 + timedelta(hours=5)), ("a1.score.json", t0)], lambda k: None, "r1", t0)
     assert "already scored" in Limit(5).refusal(rescored, "a1", "inbox", "r1", t0 + timedelta(hours=5))
+
+
+def test_a_failure_after_the_hidden_truth_was_read_is_charged():
+    """A file refused against the public listing learned nothing and costs nothing; one that failed once
+    the hidden truth was read might have learned something from failing, so the limit charges it."""
+    from datetime import UTC, datetime, timedelta
+
+    from wildbench_assets.lib.leaderboard import submission_findings
+    from wildbench_assets.lib.scoring import ScoringError
+    from wildbench_assets.lib.submissions import Limit, history
+
+    truth, _species = _cut_truth()
+    ids = [i["id"] for i in truth["images"]]
+    sizeless = {**truth, "images": [{**i, "width": 0} for i in truth["images"]]}  # fails only past the truth
+    detections = [{"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}]
+    raw = json.dumps({"detection_categories": {"1": "sus"},
+                      "images": [{"file": i, "detections": detections} for i in ids]}).encode()
+    failures = {}
+    for name, doc, sent in (("listing", truth, _md_file(ids[1:])), ("truth", sizeless, raw)):
+        with pytest.raises(ScoringError) as raised:
+            submission_findings("x", sent, "r1", "default", json.dumps(doc), ["sus", "vul", "lyn", "cer"],
+                                ATTACK_SPECIES, 0.2)
+        failures[name] = raised.value.reached_truth
+    assert failures == {"listing": False, "truth": True}
+
+    t0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    files = {"a1.csv": (b"x", t0), "a1.error.json": (b'{"error": "e", "counted": true}', t0 + timedelta(minutes=1)),
+             "a2.csv": (b"x", t0), "a2.error.json": (b'{"error": "e", "counted": false}', t0 + timedelta(minutes=1))}
+    seen = history([(k, v[1]) for k, v in files.items()], lambda k: files[k][0] if k in files else None, "r1",
+                   t0 - timedelta(days=1))
+    later = t0 + timedelta(hours=1)
+    assert "submission limit reached" in Limit(1).refusal(seen, "new", "inbox", "r1", later)  # a1 counted
+    assert Limit(2).refusal(seen, "new", "inbox", "r1", later) is None  # a2 did not
+    assert "already scored" in Limit(5).refusal(
+        history([("a1.csv", later), ("a1.error.json", t0)], lambda k: files[k][0] if k in files else None, "r1",
+                t0), "a1", "inbox", "r1", later)  # and its id is spent
 
 
 @pytest.mark.parametrize("text, message", [

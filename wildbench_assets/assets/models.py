@@ -111,13 +111,13 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
 
 def _evaluation_metadata(found: lb.EvaluationFindings, class_names: list[str]) -> dict:
     """The row's numbers; with an unseen-camera score, per-species AP and F1, per park, and the confusion."""
-    metadata = lb.numeric_metadata(found.row) | {"release": found.row["release"]}
+    metadata = lb.numeric_metadata(found.detail) | {"release": found.row["release"]}  # unrounded: operators
     model, unseen = f"{found.row['model']} on {found.row['release']}", found.unseen
     if unseen:
         per_class = lb.per_class_frame(unseen)
         metadata |= {
             "per_class": frame_markdown(per_class),
-            "per_park": dg.MetadataValue.json(json.loads(found.row["per_park"])),
+            "per_park": dg.MetadataValue.json(json.loads(found.detail["per_park"])),
             "per_class_plot": png_markdown(bar_chart_png(per_class, f"{model}: per-species AP and F1", "score"),
                                            "per-species AP and F1"),
             "confusion_matrix": png_markdown(confusion_png(
@@ -132,7 +132,7 @@ def _evaluation_metadata(found: lb.EvaluationFindings, class_names: list[str]) -
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="4",
+    code_version="5",  # 5: the table holds the public (rounded) row; detail in metadata only
     op_tags=GPU_STEP,
     pool=gpu_pool(),
     automation_condition=when_inputs_changed(inputs_required=True),
@@ -271,10 +271,12 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
                                            facts.class_names if facts else tax.class_names, species,
                                            config.image_threshold)  # the release's frozen classes, as models
         except (ScoringError, SubmitterError) as err:
-            submissions.answer_error(submission, str(err), submission=submission)
+            # a failure once the hidden truth was read counts against the limit like a score
+            submissions.answer_error(submission, str(err), submission=submission,
+                                     counted=getattr(err, "reached_truth", False))
             raise dg.Failure(f"submission {submission} rejected: {err}") from err
         if not found.in_range:  # never a NaN on the leaderboard
-            submissions.answer_error(submission, found.range_error, submission=submission)
+            submissions.answer_error(submission, found.range_error, submission=submission, counted=True)
             raise dg.Failure(f"submission {submission}: {found.range_error}")
         # aggregates only: this file is the researcher's answer (and the portal's)
         submissions.write_json(f"{submission}.score.json", {"submission": submission, "submitter": submitter,

@@ -32,7 +32,8 @@ from wildbench_assets.resources.release_writer import (
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 CODE_VERSION = "4"  # 2: keyed public ids, other releases' hidden labels kept hidden; 3: plug-and-play
-# downloads; 4: a by-image release withholds them from its test set too; test images stripped of all metadata
+# downloads, truth ids = public ids; 4: a by-image release withholds them from its test set too; test images
+# stripped of all metadata
 RELEASE_CHECKS = {
     "manifest_sealed": Check("The manifest's sha256 is the one the release was sealed with at its cut."),
     "reproducible": Check("A rebuild from the frozen manifest reproduces every file byte for byte."),

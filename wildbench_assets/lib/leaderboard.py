@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -109,7 +109,8 @@ def release_score(truth: str, predictions: str, class_names: list[str], species:
     """Predictions scored against a release's hidden truth: overall, per test set and per park of the
     unseen-camera one. The one scoring of models and submissions. Raises `ScoringError`."""
     groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
-    return score(truth, predictions, class_names, species, threshold, groups)
+    public_ids = {posixpath.splitext(k)[0] for name in (UNSEEN, SEEN) for k in groups.get(name, ())}
+    return score(truth, predictions, class_names, species, threshold, groups, public_ids)
 
 
 def public_score(scored: dict, decimals: int = PUBLIC_DECIMALS) -> dict:
@@ -155,6 +156,7 @@ class EvaluationFindings:
     predicted: dict[str, int]       # test set -> of those, images the model was run on
     in_range: bool                  # every headline metric in [0, 1]
     metrics_checked: int
+    detail: dict = field(default_factory=dict)  # the unrounded row with breakdowns: operators only (metadata)
 
     @property
     def predictions_match(self) -> bool:
@@ -180,17 +182,23 @@ def evaluation_findings(model: str, release: ReleaseFacts, card: dict, truth: st
     scored = None
     if card and document["images"]:
         scored = release_score(truth, json.dumps(coco_results(predicted)), release.class_names, species, threshold)
-    row = release_row(model, "trained here", release.release, release.profile, scored)
+    detail = release_row(model, "trained here", release.release, release.profile, scored)
+    # the public row is a submission's (`public_row`): per-image predictions are one /api/inference away, so
+    # unrounded macro metrics would solve for per-class true positives
+    row = {k: v for k, v in detail.items() if k not in BREAKDOWN_COLUMNS}
+    if scored:
+        row |= public_row(model, "trained here", release.release, release.profile, public_score(scored))
     why = "no weights were trained (empty train split)" if not card else "the unseen-camera test set has no images"
     settings = card.get("settings", {})
     row |= {"release_cut_at": release.cut_at,
             "images_per_s": len(predicted) / seconds if predicted and seconds else None,
             "imgsz": settings.get("imgsz"), "epochs": settings.get("epochs"),
             "weights_sha256": card.get("sha256"), "note": None if row["images"] else why}
-    values = headline_values(row)
+    detail |= {k: row[k] for k in ("release_cut_at", "images_per_s", "imgsz", "epochs", "weights_sha256", "note")}
+    values = headline_values(detail)
     return EvaluationFindings(row=row, unseen=scored["groups"].get(UNSEEN) if scored else None, images=images,
                               predicted=ran if card else images, in_range=all_in_range(values),
-                              metrics_checked=len(values))
+                              metrics_checked=len(values), detail=detail)
 
 
 def per_class_frame(scored: dict) -> pd.DataFrame:

@@ -178,14 +178,34 @@ def _with_class_index(rows: pd.DataFrame, class_names: list[str]) -> list[dict]:
     return [{**row, "class_index": index.get(row["species"], -1)} for row in rows.to_dict("records")]
 
 
-def hidden_truth(manifest: pd.DataFrame, class_names: list[str]) -> dict:
+TRUTH_BY_PUBLIC_ID_SINCE = 3  # the release code version whose hidden truth is keyed by public id
+
+
+def truth_keyed_by_public_id(code_version: str) -> bool:
+    """Whether a release cut by `code_version` has the public-id hidden truth (older cuts are rebuilt
+    byte for byte as they were; their submissions are scored by public id all the same)."""
+    return not code_version.isdigit() or int(code_version) >= TRUTH_BY_PUBLIC_ID_SINCE
+
+
+def hidden_truth(manifest: pd.DataFrame, class_names: list[str], by_public_id: bool = True) -> dict:
     """The labelled test sets as one COCO file, images named by public id and marked with their
-    `test_set` (and park, for the breakdown): what submissions are scored against. Never published."""
-    rows = _with_class_index(manifest[manifest.split.isin(HIDDEN_SPLITS)], class_names)
+    `test_set` (and park, for the breakdown): what submissions are scored against. Never published.
+    The COCO image id is the public id itself and images are listed in public-id order (keyed-random):
+    an integer id in manifest order (split, archive path = park/species) would spell out the labels to
+    anyone who learns which public id an integer stands for, and pycocotools breaks ties in that order.
+    `by_public_id` False: the integer ids in manifest order of releases cut before (reproducibility)."""
+    hidden = manifest[manifest.split.isin(HIDDEN_SPLITS)]
+    rows = _with_class_index(hidden.sort_values("public_id", kind="stable") if by_public_id else hidden, class_names)
     document = coco_document(rows, class_names, "+".join(HIDDEN_SPLITS))
     for image, row in zip(document["images"], rows):
         image.update({"file_name": f"{row['public_id']}.jpg", "public_id": row["public_id"], "test_set": row["split"]})
         del image["source_path"]
+    if by_public_id:
+        numbers = {image["id"]: row["public_id"] for image, row in zip(document["images"], rows)}
+        for image in document["images"]:
+            image["id"] = numbers[image["id"]]
+        for annotation in document["annotations"]:
+            annotation["image_id"] = numbers[annotation["image_id"]]
     return document
 
 

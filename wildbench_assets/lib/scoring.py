@@ -23,7 +23,10 @@ from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 
 class ScoringError(ValueError):
-    """A truth or prediction file that cannot be scored, with the reason."""
+    """A truth or prediction file that cannot be scored, with the reason. `reached_truth`: it failed after
+    the truth was read (its outcome may depend on hidden labels: a submission's limit charges it)."""
+
+    reached_truth = False
 
 
 @dataclass
@@ -171,25 +174,33 @@ def load_predictions(text: str, truth_doc_categories: dict[int, int] | None, cla
 
 
 def score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
-          threshold: float = 0.2, groups: dict[str, set[str]] | None = None) -> dict:
+          threshold: float = 0.2, groups: dict[str, set[str]] | None = None,
+          public_ids: set[str] | None = None) -> dict:
     """Every metric the leaderboard shows, as a JSON-able dict; with `groups` (name -> image keys, e.g.
     the unseen- and seen-camera test sets, or parks), the same metrics for each group under "groups".
     A file of the wrong shape (missing keys, wrong types, binary data) is a ScoringError naming what is
-    wrong, never a traceback."""
+    wrong, never a traceback. With `public_ids` (a release's public test listing), images are named by
+    public id only (`<id>` or `<id>.<ext>`): anything else is refused, and coverage is checked against
+    those ids before the truth is read, so a failing file learns nothing the listing does not say."""
     if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:  # also refuses NaN
         raise ScoringError(f"threshold {threshold!r} is not a number in [0, 1]")
+    progress: dict = {}
     try:
-        return _score(truth_text, predictions_text, class_names, species, threshold, groups or {})
-    except ScoringError:
+        return _score(truth_text, predictions_text, class_names, species, threshold, groups or {}, public_ids,
+                      progress)
+    except ScoringError as err:
+        err.reached_truth = bool(progress)
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         what = f"missing key {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
-        raise ScoringError(f"a file is not in any accepted shape ({what})") from err
+        failed = ScoringError(f"a file is not in any accepted shape ({what})")
+        failed.reached_truth = bool(progress)
+        raise failed from err
 
 
 def _score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
-           threshold: float, groups: dict[str, set[str]]) -> dict:
-    truth = load_truth(truth_text, class_names, species)
+           threshold: float, groups: dict[str, set[str]], public_ids: set[str] | None = None,
+           progress: dict | None = None) -> dict:
     coco_categories = None
     if truth_text.lstrip().startswith("{"):
         doc = json.loads(truth_text)
@@ -197,8 +208,14 @@ def _score(truth_text: str, predictions_text: str, class_names: list[str], speci
         coco_categories = {c["id"]: resolve(c["name"]) for c in doc.get("categories", [])}
         id_to_key = {i["id"]: _key(i["file_name"]) for i in doc["images"]}
     predictions = load_predictions(predictions_text, coco_categories, class_names, species)
-    if predictions.detections and coco_categories is not None:  # COCO results use the truth's image ids
+    if public_ids is not None:
+        _check_public_ids(predictions, public_ids)
+    elif predictions.detections and coco_categories is not None:  # COCO results use the truth's image ids
         predictions.detections = {id_to_key.get(_coerce(k, id_to_key), k): v for k, v in predictions.detections.items()}
+    (progress if progress is not None else {})["reached_truth"] = True
+    truth = load_truth(truth_text, class_names, species)
+    if public_ids is not None:  # pycocotools' tie order: public-id order, whatever ids an older truth has
+        truth.order = sorted(truth.order)
     if not predictions.lists_every_image:
         predictions.detections = {k: predictions.detections.get(k, []) for k in truth.labels} | predictions.detections
     predicted_keys = set(predictions.image_labels or predictions.detections)
@@ -213,6 +230,30 @@ def _score(truth_text: str, predictions_text: str, class_names: list[str], speci
         result["groups"] = {name: _metrics(*_restricted(truth, predictions, keys), class_names, threshold)
                             for name, keys in groups.items()}
     return result
+
+
+def _check_public_ids(predictions: Predictions, public_ids: set[str]) -> None:
+    """Images named by anything but a public id (a COCO integer id, an archive path) are refused, and
+    so is a file that misses public ids: both judged from the public listing alone (the error names
+    only the sender's own keys and public ids), never from the hidden truth."""
+    def by_id(found: dict) -> dict:  # `images/<id>.jpg` (the ZIP's member name) is the public id too
+        renamed = {posixpath.basename(_key(k)) if posixpath.dirname(_key(k)) == "images" else _key(k): v
+                   for k, v in found.items()}
+        if len(renamed) < len(found):
+            raise ScoringError("an image is named twice (by its id and by its file name)")
+        return renamed
+
+    if predictions.image_labels is not None:
+        predictions.image_labels = by_id(predictions.image_labels)
+    predictions.detections = by_id(predictions.detections)
+    named = set(predictions.image_labels or predictions.detections)
+    unknown = sorted(named - public_ids)
+    missing = sorted(public_ids - named) if predictions.lists_every_image else []
+    if unknown or missing:
+        raise ScoringError(f"images must be named by the public ids of the release's public test ZIPs "
+                           f"(`<id>` or `<id>.jpg`, as in their image list): {len(unknown)} named images are not "
+                           f"among them (e.g. {[str(k)[:40] for k in unknown[:3]]}), {len(missing)} public ids "
+                           f"have no prediction (e.g. {missing[:3]})")
 
 
 def _restricted(truth: Truth, predictions: Predictions, keys: set[str]) -> tuple[Truth, Predictions]:

@@ -70,7 +70,7 @@ class Submission:
     release: str | None
     arrived: datetime
     state: str  # "pending" | "scored" | "failed" (an outcome at least as new as the file)
-    scored_at: datetime | None = None  # when a `<id>.score.json` was written, if ever
+    scored_at: datetime | None = None  # when a `<id>.score.json` (or a counted error) was written, if ever
 
     @property
     def reuses_a_scored_id(self) -> bool:
@@ -90,10 +90,12 @@ class Limit:
                 arrived: datetime) -> str | None:
         """Why `submission_id` (arrived at `arrived`) is refused, or None. It counts the same submitter's
         other submissions on the same release that arrived earlier in the window and were ever scored or
-        are still pending (one that only failed gave no score, so it costs nothing)."""
+        are still pending, or failed once the hidden truth was read (`counted`); one refused before that
+        (a malformed file, ids not of the public listing) learned nothing, so it costs nothing."""
         history = list(history)
         if any(s.id == submission_id and s.reuses_a_scored_id for s in history):
-            return f"submission {submission_id} was already scored: send new predictions under a new id"
+            return (f"submission {submission_id} was already scored (or failed against the hidden truth): send new "
+                    "predictions under a new id")
         counted = sorted(s.arrived for s in history
                          if s.id != submission_id and s.submitter == submitter and s.release == release
                          and (s.state == "pending" or s.scored_at is not None)
@@ -129,9 +131,19 @@ def history(listing: Iterable[tuple[str, datetime]], read, default_release: str 
         release = named.decode("utf-8", "replace").strip() if named is not None else None
         if release is None and state == "scored":
             release = _scored_release(read(f"{item}.score.json"))
-        found.append(Submission(item, submitter, release or default_release, arrived, state,
-                                names.get(f"{item}.score.json")))
+        scored_at = names.get(f"{item}.score.json")
+        if scored_at is None and _counted(read(f"{item}.error.json") if f"{item}.error.json" in names else None):
+            scored_at = names[f"{item}.error.json"]  # it failed after reaching the hidden truth: charged as a score
+        found.append(Submission(item, submitter, release or default_release, arrived, state, scored_at))
     return found
+
+
+def _counted(raw: bytes | None) -> bool:
+    """Whether an `<id>.error.json` says the failure reached the hidden truth (`counted`)."""
+    try:
+        return bool(raw) and json.loads(raw).get("counted") is True
+    except (ValueError, AttributeError):
+        return False
 
 
 def _scored_release(raw: bytes | None) -> str | None:

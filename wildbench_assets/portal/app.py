@@ -57,7 +57,8 @@ RELEASE_FILES = {"train.zip", "val.zip", "test.zip", "test_seen.zip"}
 # what an outcome file may show (never server paths, never a score's breakdowns: a score file from before
 # aggregates-only scoring is shown without them)
 PUBLIC_OUTCOME_KEYS = {"error", "images", "left_out", "selected", "dropped", "summary", "spec", "sha256", "at",
-                       "release", "submitter", "test", "test_seen", "threshold", "decimals", "stage", "done", "total"}
+                       "release", "submitter", "test", "test_seen", "threshold", "decimals", "stage", "done", "total",
+                       "counted"}  # counted: a failed submission charged against the limit
 TOKEN_COOKIE = "wildbench_token"  # set by the submission form, so its status page can be reloaded
 CAMTRAP_DP_FILES = {"datapackage.json", "deployments.csv", "media.csv", "observations.csv"}
 

@@ -54,7 +54,8 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
         names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split, docs),
                                  open_stripped(store))
 
-    (hidden / "truth.coco.json").write_text(dumps(rel.hidden_truth(manifest, class_names)))
+    (hidden / "truth.coco.json").write_text(dumps(rel.hidden_truth(
+        manifest, class_names, by_public_id=rel.truth_keyed_by_public_id(facts.code_version))))
 
     hashes = [leak_audit.perceptual_hash(store.read(path)) for path in manifest.path]
     pairs = leak_audit.cross_split_pairs(manifest[["path", "split", "camera"]], hashes, max_distance)
