@@ -15,6 +15,23 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SAMPLES = SHARED / "samples" / "camera-traps"
 
 
+def _import_anyio_now() -> None:
+    """anyio imports its parts on first use, which for the portal's streamed files is a server thread. anyio is
+    a pytest plugin, so pytest rewrites those imports, and CPython 3.11.7's compiler is not thread-safe for that
+    (CI: "SystemError: AST constructor recursion depth mismatch"). Importing them here, once, avoids the race."""
+    import warnings
+
+    import anyio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in dir(anyio):
+            getattr(anyio, name, None)
+
+
+_import_anyio_now()
+
+
 def shared_path(relative: str) -> Path:
     """A path under ../shared, or a skip when this checkout has none (a user's clone)."""
     path = SHARED / relative
