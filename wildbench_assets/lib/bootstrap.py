@@ -59,21 +59,24 @@ def weighted_accuracy(correct: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.divide(hits, total, out=np.full(len(total), np.nan), where=total > 0)
 
 
-def _iou_xywh(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+def _iou_xywh(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """pycocotools' bbox IoU; against a crowd region, intersection over the detection's area."""
     x1 = np.maximum(d[:, None, 0], g[None, :, 0])
     y1 = np.maximum(d[:, None, 1], g[None, :, 1])
     x2 = np.minimum(d[:, None, 0] + d[:, None, 2], g[None, :, 0] + g[None, :, 2])
     y2 = np.minimum(d[:, None, 1] + d[:, None, 3], g[None, :, 1] + g[None, :, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    union = (d[:, 2] * d[:, 3])[:, None] + (g[:, 2] * g[:, 3])[None, :] - inter
+    area_d = (d[:, 2] * d[:, 3])[:, None]
+    union = np.where(crowd[None, :], area_d, area_d + (g[:, 2] * g[:, 3])[None, :] - inter)
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 @dataclass(frozen=True)
 class _ClassMatches:
-    image: np.ndarray      # (n,) image index of each detection, in COCO's ranking order
-    tp: np.ndarray         # (iou thresholds, n) 1 = matched a box at that threshold
-    gt_per_image: np.ndarray  # (images,) boxes of this class per image
+    image: np.ndarray         # (n,) image index of each detection, in COCO's ranking order
+    tp: np.ndarray            # (iou thresholds, n) 1: matched a box at that threshold
+    fp: np.ndarray            # (iou thresholds, n) 1: matched nothing (0 for both: matched a crowd region)
+    gt_per_image: np.ndarray  # (images,) boxes of this class per image (crowd regions not counted)
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,7 @@ class DetectionMatches:
                 if npig[b] <= 0 or not len(matches.image):
                     continue
                 wd = w[matches.image]
-                tps = np.cumsum(matches.tp * wd, axis=1)
-                fps = np.cumsum((1 - matches.tp) * wd, axis=1)
+                tps, fps = np.cumsum(matches.tp * wd, axis=1), np.cumsum(matches.fp * wd, axis=1)
                 drawn = tps + fps
                 pr = np.divide(tps, drawn, out=np.zeros_like(tps), where=drawn > 0)
                 rc = tps / npig[b]
@@ -114,44 +116,70 @@ class DetectionMatches:
             return np.nanmean(np.column_stack(at50), axis=1), np.nanmean(np.column_stack(at_all), axis=1)
 
 
-def match_detections(ground_truth: list[dict], predictions: list[dict], images: list) -> DetectionMatches:
-    """COCO's matching (area all, no crowd) of `predictions` (image_id, category_id, bbox xywh, score)
-    to `ground_truth` (image_id, category_id, bbox; iscrowd boxes left out), over `images` in COCO's
-    order (the order confidence ties are broken in)."""
+def _match_image(truth: np.ndarray, crowd: np.ndarray, found: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """pycocotools' `evaluateImg` for one image and class (area all): (tp, fp) per threshold and
+    detection, detections in confidence order; a detection matched to a crowd region is neither."""
+    order = np.argsort(crowd, kind="stable")  # real boxes before crowd regions, as COCO sorts them
+    truth, crowd = truth[order], crowd[order]
+    ious = _iou_xywh(np.asarray([d["bbox"] for d in found], dtype=float), truth, crowd)
+    tp, fp = np.zeros((len(IOU_THRESHOLDS), len(found))), np.zeros((len(IOU_THRESHOLDS), len(found)))
+    for t, threshold in enumerate(IOU_THRESHOLDS):
+        taken = np.zeros(len(truth), bool)
+        for k in range(len(found)):
+            best, m = min(threshold, 1 - 1e-10), -1
+            for j in range(len(truth)):
+                if taken[j] and not crowd[j]:
+                    continue
+                if m > -1 and not crowd[m] and crowd[j]:
+                    break
+                if ious[k, j] < best:
+                    continue
+                best, m = ious[k, j], j
+            if m < 0:
+                fp[t, k] = 1
+            else:
+                taken[m] = True
+                tp[t, k] = 0 if crowd[m] else 1
+    return tp, fp
+
+
+def match_detections(ground_truth: list[dict], predictions: list[dict], images: list,
+                     tie_order: list | None = None) -> DetectionMatches:
+    """COCO's matching (area all, crowd regions ignored) of `predictions` (image_id, category_id, bbox
+    xywh, score) to `ground_truth` (image_id, category_id, bbox, iscrowd) over `images` (the columns of
+    the weights `ap` is given); confidence ties are broken in `tie_order` (COCO's: the truth file's image
+    order; default `images`)."""
     index = {image: i for i, image in enumerate(images)}
+    rank = {image: i for i, image in enumerate(tie_order or images)}
+    by_rank = [rank.get(image, len(rank)) for image in images]
     gts, dts = defaultdict(list), defaultdict(list)
     for g in ground_truth:
-        if not g.get("iscrowd") and g["image_id"] in index:
-            gts[(g["category_id"], index[g["image_id"]])].append(g["bbox"])
+        if g["image_id"] in index:
+            gts[(g["category_id"], index[g["image_id"]])].append(g)
     for d in predictions:
         if d["image_id"] in index:
             dts[(d["category_id"], index[d["image_id"]])].append(d)
     classes = {}
-    for category in sorted({c for c, _i in gts}):  # a class without boxes has no AP (COCO leaves it out)
+    # a class with no real box has no AP (COCO leaves it out of the mean)
+    for category in sorted({c for (c, _i), boxes in gts.items() if any(not g.get("iscrowd") for g in boxes)}):
         per_image = np.zeros(len(images))
-        rows: list[tuple[float, int, int, np.ndarray]] = []
+        rows: list[tuple[float, int, int, np.ndarray, np.ndarray]] = []
         for i in range(len(images)):
-            truth = np.asarray(gts.get((category, i), []), dtype=float).reshape(-1, 4)
-            per_image[i] = len(truth)
+            boxes = gts.get((category, i), [])
+            truth = np.asarray([g["bbox"] for g in boxes], dtype=float).reshape(-1, 4)
+            crowd = np.asarray([bool(g.get("iscrowd")) for g in boxes], dtype=bool)
+            per_image[i] = int((~crowd).sum())
             found = sorted(dts.get((category, i), []), key=lambda d: -d["score"])[:MAX_DETS]
-            if not found:
-                continue
-            ious = _iou_xywh(np.asarray([d["bbox"] for d in found], dtype=float), truth)
-            tp = np.zeros((len(IOU_THRESHOLDS), len(found)))
-            for t, threshold in enumerate(IOU_THRESHOLDS):
-                taken = np.zeros(len(truth), bool)
-                for k in range(len(found)):
-                    best, m = min(threshold, 1 - 1e-10), -1
-                    for j in range(len(truth)):
-                        if not taken[j] and ious[k, j] >= best:
-                            best, m = ious[k, j], j
-                    if m >= 0:
-                        taken[m], tp[t, k] = True, 1
-            rows += [(found[k]["score"], i, k, tp[:, k]) for k in range(len(found))]
-        order = sorted(range(len(rows)), key=lambda n: -rows[n][0])  # stable: COCO's mergesort on -score
+            if found:
+                tp, fp = _match_image(truth, crowd, found)
+                rows += [(found[k]["score"], i, k, tp[:, k], fp[:, k]) for k in range(len(found))]
+        # COCO: images in their order, then a stable sort on -score
+        order = sorted(range(len(rows)), key=lambda n: (-rows[n][0], by_rank[rows[n][1]], rows[n][2]))
+        empty = np.zeros((len(IOU_THRESHOLDS), 0))
         classes[category] = _ClassMatches(
             image=np.asarray([rows[n][1] for n in order], dtype=int),
-            tp=np.column_stack([rows[n][3] for n in order]) if order else np.zeros((len(IOU_THRESHOLDS), 0)),
+            tp=np.column_stack([rows[n][3] for n in order]) if order else empty,
+            fp=np.column_stack([rows[n][4] for n in order]) if order else empty,
             gt_per_image=per_image)
     return DetectionMatches(classes)
 
@@ -183,8 +211,7 @@ class Uncertainty:
     def as_dict(self) -> dict:
         return {"sequences": self.sequences, "event_accuracy": self.event_accuracy,
                 **{f"{k}_{side}": None if v is None else v[n]
-                   for k, v in self.intervals.items() for n, side in enumerate(("low", "high"))},
-                "resamples": RESAMPLES, "seed": SEED, "level": LEVEL}
+                   for k, v in self.intervals.items() for n, side in enumerate(("low", "high"))}}
 
 
 def uncertainty(sequences: list[str], true_classes: list[int], image_classes: list[int], confidences: list[float],
