@@ -242,6 +242,16 @@ def _counts_svg(counts: dict[str, dict[str, dict[str, int]]]) -> str:
             f'{"".join(rows)}<text x="70" y="{y + 14}" font-size="12">{legend}</text></svg>')
 
 
+def _board_entry(row: dict) -> dict:
+    """A leaderboard row as the page shows it: counts as integers, each 95 % interval as `[low, high]`."""
+    entry = {**row, **{k: None if row.get(k) is None else int(row[k]) for k in ("images", "sequences")}}
+    for metric in ("map_50", "accuracy"):
+        low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
+        entry[f"{metric} 95% CI"] = None if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
+    entry["tied_with"] = row.get("tied_with") or None
+    return entry
+
+
 def _scores_svg(rows: list[dict]) -> str:
     """mAP@.5 on unseen (dark) and seen (light) cameras per model, as inline SVG; image-level accuracy
     where a row has no boxes (the thesis's rows)."""
@@ -362,12 +372,12 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
     @app.get("/leaderboard", response_class=HTMLResponse, include_in_schema=False)
     def leaderboard_page(request: Request):
         board = portal.leaderboard()
-        columns = ["model", "map_50", "map_50_95", "seen_map_50", "gap_map_50", "accuracy", "seen_accuracy",
-                   "gap_accuracy", "f1_weighted"]
+        columns = ["model", "images", "sequences", "map_50", "map_50 95% CI", "map_50_95", "seen_map_50", "gap_map_50",
+                   "accuracy", "accuracy 95% CI", "event_accuracy", "seen_accuracy", "gap_accuracy", "f1_weighted",
+                   "tied_with"]
         by_release = {}
         for release, rows in (board.groupby("release", sort=True) if len(board) else []):
-            shown = rows.reindex(columns=columns)
-            entries = shown.astype(object).where(shown.notna(), None).to_dict("records")
+            entries = [_board_entry(row) for row in rows.astype(object).where(rows.notna(), None).to_dict("records")]
             by_release[release] = {"rows": entries, "chart": _scores_svg(entries)}
         return page(request, "leaderboard.html", by_release=by_release, columns=columns)
 
