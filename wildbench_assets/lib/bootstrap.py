@@ -186,7 +186,8 @@ def match_detections(ground_truth: list[dict], predictions: list[dict], images: 
 
 def event_classes(sequences: list[str], image_classes: list[int], confidences: list[float]) -> dict[str, int]:
     """Each sequence's predicted class: the most frequent non-empty class its frames were given, ties
-    broken by the highest confidence; empty only when every frame is empty."""
+    broken by the highest confidence, then the lower class index; empty only when every frame is empty
+    (MegaDetector's sequence smoothing reads a burst the same way: deer/deer/elk/deer is a deer)."""
     votes: dict[str, dict[int, list[float]]] = defaultdict(dict)
     for sequence, cls, conf in zip(sequences, image_classes, confidences):
         classes = votes[sequence]  # every sequence gets an entry, empty ones too
