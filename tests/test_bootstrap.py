@@ -39,8 +39,8 @@ def test_one_huge_sequence_gives_a_wider_interval_than_images_resampled_alone():
     predicted = [1] * 30 + [0] * 30
     by_sequence = ["burst"] * 30 + [f"single{i}" for i in range(30)]
     by_image = [f"image{i}" for i in range(60)]
-    sequences = bs.uncertainty(by_sequence, truth, predicted, [0.9] * 60, None)
-    images = bs.uncertainty(by_image, truth, predicted, [0.9] * 60, None)
+    sequences = bs.uncertainty(by_sequence, truth, predicted, None)
+    images = bs.uncertainty(by_image, truth, predicted, None)
     assert _width(sequences.intervals["accuracy"]) > 2 * _width(images.intervals["accuracy"])
     assert (sequences.sequences, images.sequences) == (31, 60)
     assert sequences.event_accuracy == pytest.approx(30 / 31)  # per event: one wrong burst of 31 events
@@ -52,24 +52,26 @@ def test_intervals_are_reproducible_with_the_seed_and_contain_the_point_estimate
     matches = bs.match_detections(gts, dts, ids)
     sequences = [f"s{k // 4}" for k in range(len(ids))]  # bursts of four frames
     truth = [k % 3 for k in range(len(ids))]
-    predicted = [t if k % 5 else -1 for k, t in enumerate(truth)]
-    first = bs.uncertainty(sequences, truth, predicted, [0.5] * len(ids), matches)
-    again = bs.uncertainty(sequences, truth, predicted, [0.5] * len(ids), matches)
-    other = bs.uncertainty(sequences, truth, predicted, [0.5] * len(ids), matches, seed=bs.SEED + 1)
+    predicted = [(t + 1) % 3 if k % 5 == 0 or k % 7 == 0 else t for k, t in enumerate(truth)]  # some bursts wrong
+    first = bs.uncertainty(sequences, truth, predicted, matches)
+    again = bs.uncertainty(sequences, truth, predicted, matches)
+    other = bs.uncertainty(sequences, truth, predicted, matches, seed=bs.SEED + 1)
     assert first == again and first.intervals != other.intervals
     map_50_95, map_50, _per_class = pycocotools_map(images, gts, dts)
-    points = {"map_50": map_50, "map_50_95": map_50_95, "accuracy": 0.8, "event_accuracy": first.event_accuracy}
+    points = {"map_50": map_50, "map_50_95": map_50_95, "accuracy": np.mean(np.equal(truth, predicted)),
+              "event_accuracy": first.event_accuracy}
     for metric, point in points.items():
         low, high = first.intervals[metric]
         assert low < point < high, metric
 
 
-def test_event_level_class_is_the_majority_of_non_empty_frames():
-    sequences = ["a", "a", "a", "b", "b", "c", "c"]
-    classes = [2, 2, -1, 1, 3, -1, -1]
-    confidences = [0.3, 0.3, 0.0, 0.4, 0.9, 0.0, 0.0]
-    # a: two frames say 2 (an empty frame does not vote); b: a tie, broken by confidence; c: all empty
-    assert bs.event_classes(sequences, classes, confidences) == {"a": 2, "b": 3, "c": -1}
+def test_an_event_is_right_when_most_frames_naming_an_animal_are_right():
+    sequences = ["a", "a", "a", "b", "b", "c", "c", "d", "d"]
+    classes = [2, 2, -1, 1, 3, -1, -1, -1, -1]
+    correct = [True, True, False, True, False, True, True, False, True]
+    # a: both frames naming an animal are right (the empty frame does not vote); b: one of two is not a
+    # majority; c: an empty burst called empty; d: half its (all empty) frames right is not a majority
+    assert bs.event_outcomes(sequences, classes, correct) == {"a": True, "b": False, "c": True, "d": False}
 
 
 def test_rows_whose_intervals_overlap_are_ties_within_a_release():

@@ -198,11 +198,14 @@ ATTACKED = {  # a hidden truth of 24 images in two parks and both test sets, sev
 ATTACK_SPECIES = [*SPECIES, ("lyn", "Lynx pardinus", "Iberian lynx"), ("cer", "Cervus elaphus", "Red deer")]
 
 
-def _answer(truth: dict, raw: str) -> dict:
+BURSTS = {f"wb{i:02d}.jpg": f"cam@{(i - 1) // 4}" for i in range(1, 25)}  # the hidden sequences: 4 frames each
+
+
+def _answer(truth: dict, raw: str, sequences: dict | None = None) -> dict:
     from wildbench_assets.lib.leaderboard import submission_findings
 
     return submission_findings("attack", raw.encode(), "r1", "default", json.dumps(truth),
-                               ["sus", "vul", "lyn", "cer"], ATTACK_SPECIES, 0.2).public
+                               ["sus", "vul", "lyn", "cer"], ATTACK_SPECIES, 0.2, sequences).public
 
 
 def test_a_row_carries_its_test_set_size_interval_resampling_sequences_and_event_accuracy():
@@ -212,8 +215,7 @@ def test_a_row_carries_its_test_set_size_interval_resampling_sequences_and_event
 
     labels = truth_labels(ATTACKED)
     guesses = {k: ("emp" if v != "emp" else "sus") if k <= "wb04" else v for k, v in labels.items()}
-    bursts = {f"wb{i:02d}.jpg": f"cam@{(i - 1) // 4}" for i in range(1, 25)}
-
+    bursts = BURSTS
     def row(sequences):
         return submission_findings("s1", as_csv(guesses).encode(), "r1", "default", json.dumps(ATTACKED),
                                    ["sus", "vul", "lyn", "cer"], ATTACK_SPECIES, 0.2, sequences).row
@@ -269,6 +271,8 @@ def test_the_decoding_attack_recovers_nothing_better_than_chance():
     assert changed == sum(labels[k] != moved[k] for k in labels) >= len(labels) // 2
     assert Counter(labels.values()) == Counter(moved.values())  # the datasheet's counts cannot tell them apart
     assert _answer(ATTACKED, as_csv(guesses)) == _answer(other, as_csv(guesses))
+    # event-level accuracy and every interval, resampling the hidden bursts, tell the two truths apart no better
+    assert _answer(ATTACKED, as_csv(guesses), BURSTS) == _answer(other, as_csv(guesses), BURSTS)
 
 
 # --- who submits, and how often -------------------------------------------------------------------------------

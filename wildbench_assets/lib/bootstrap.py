@@ -184,21 +184,19 @@ def match_detections(ground_truth: list[dict], predictions: list[dict], images: 
     return DetectionMatches(classes)
 
 
-def event_classes(sequences: list[str], image_classes: list[int], confidences: list[float]) -> dict[str, int]:
-    """Each sequence's predicted class: the most frequent non-empty class its frames were given, ties
-    broken by the highest confidence, then the lower class index; empty only when every frame is empty
-    (MegaDetector's sequence smoothing reads a burst the same way: deer/deer/elk/deer is a deer)."""
-    votes: dict[str, dict[int, list[float]]] = defaultdict(dict)
-    for sequence, cls, conf in zip(sequences, image_classes, confidences):
-        classes = votes[sequence]  # every sequence gets an entry, empty ones too
+def event_outcomes(sequences: list[str], image_classes: list[int], correct: list[bool]) -> dict[str, bool]:
+    """Each sequence's event-level outcome, the field's majority vote over a burst (MegaDetector's sequence
+    smoothing: deer/deer/elk/deer is a deer): right when more than half of the frames that name an animal
+    name the right one (all its frames when none does, i.e. an empty burst called empty). Stated through
+    each frame's correctness alone, so it tells a submitter nothing about hidden labels that per-image
+    accuracy does not (a class vote against a per-sequence truth would: issue 18's relabelling test)."""
+    votes: dict[str, list[bool]] = defaultdict(list)
+    fallback: dict[str, list[bool]] = defaultdict(list)
+    for sequence, cls, right in zip(sequences, image_classes, correct):
+        fallback[sequence].append(bool(right))
         if cls != EMPTY:
-            classes.setdefault(cls, []).append(conf)
-    return {s: max(v, key=lambda c: (len(v[c]), max(v[c]), -c)) if v else EMPTY for s, v in votes.items()}
-
-
-def event_truth(sequences: list[str], true_classes: list[int]) -> dict[str, int]:
-    """Each sequence's true class: the most frequent non-empty class of its frames (empty when none)."""
-    return event_classes(sequences, true_classes, [0.0] * len(true_classes))
+            votes[sequence].append(bool(right))
+    return {s: sum(v) * 2 > len(v) for s, frames in fallback.items() for v in [votes.get(s) or frames]}
 
 
 @dataclass(frozen=True)
@@ -215,16 +213,16 @@ class Uncertainty:
                    for k, v in self.intervals.items() for n, side in enumerate(("low", "high"))}}
 
 
-def uncertainty(sequences: list[str], true_classes: list[int], image_classes: list[int], confidences: list[float],
+def uncertainty(sequences: list[str], true_classes: list[int], image_classes: list[int],
                 matches: DetectionMatches | None, resamples: int = RESAMPLES, seed: int = SEED) -> Uncertainty:
     """Intervals of accuracy, event-level accuracy and (with `matches`) mAP@.5 and mAP@[.5:.95] over the
     images of one test set (lists aligned with `matches`' images), resampling whole sequences."""
     sequences = [s if s else f"\0image{i}" for i, s in enumerate(sequences)]
     weights = sequence_weights(sequences, resamples, seed)
     correct = np.asarray(true_classes) == np.asarray(image_classes)
-    predicted, truth = event_classes(sequences, image_classes, confidences), event_truth(sequences, true_classes)
-    names = sorted(truth)
-    event_correct = np.asarray([predicted[s] == truth[s] for s in names], dtype=float)
+    outcomes = event_outcomes(sequences, image_classes, list(correct))
+    names = sorted(outcomes)
+    event_correct = np.asarray([outcomes[s] for s in names], dtype=float)
     # the same draws, counted per sequence: an event's weight is its sequence's draws
     first = {s: i for i, s in reversed(list(enumerate(sequences)))}
     event_weights = weights[:, [first[s] for s in names]] if names else np.zeros((resamples, 0))

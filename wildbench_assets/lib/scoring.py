@@ -226,17 +226,14 @@ def _uncertainty(truth: Truth, predictions: Predictions, threshold: float, seque
     """Event-level accuracy and bootstrap intervals of one test set (resampling its sequences)."""
     keys = sorted(truth.labels)
     if predictions.image_labels is not None:
-        predicted, confidences = [predictions.image_labels[k] for k in keys], [0.0] * len(keys)
+        predicted = [predictions.image_labels[k] for k in keys]
     else:
-        found = [[(c, conf) for c, conf, _b in predictions.detections[k]] for k in keys]
-        predicted = [image_class(f, threshold) for f in found]
-        confidences = [max([conf for c, conf in f if c == cls and conf >= threshold], default=0.0)
-                       for f, cls in zip(found, predicted)]
+        predicted = [image_class([(c, conf) for c, conf, _b in predictions.detections[k]], threshold) for k in keys]
     matches = None
     if truth.boxes and predictions.detections:
         matches = bootstrap.match_detections(truth.boxes, _coco_predictions(truth, predictions), keys, truth.order)
     return bootstrap.uncertainty([sequences.get(k, "") for k in keys], [truth.labels[k] for k in keys], predicted,
-                                 confidences, matches).as_dict()
+                                 matches).as_dict()
 
 
 def _coco_predictions(truth: Truth, predictions: Predictions) -> list[dict]:
