@@ -96,6 +96,31 @@ def test_every_model_is_scored_on_each_release_like_a_submission(trained):
         assert round(thesis.f1_weighted, 4) == 0.9073 and thesis.map_50_95 != thesis.map_50_95  # no boxes: no mAP
 
 
+def test_leaderboard_rows_carry_test_set_size_intervals_ties_and_event_accuracy(trained):
+    """Every scored row: its unseen test set's images and sequences (from the release's manifest), event-level
+    accuracy and 95 % bootstrap bounds around each headline number; rows of one release whose mAP@[.5:.95]
+    intervals overlap name each other in `tied_with`, never a row of another release."""
+    from wildbench_assets.lib.releases import read_manifest
+
+    _instance, data = trained
+    board = read_table(data, "leaderboard")
+    scored = board[board.source == "trained here"]
+    for release, rows in scored.groupby("release"):
+        manifest = read_manifest((data / "artifacts" / "releases" / release / "manifest.csv").read_bytes())
+        assert (rows.sequences == manifest[manifest.split == "test"].sequence.nunique()).all()
+        assert (rows.sequences <= rows.images).all() and (rows.images > 0).all()
+    for metric in ("map_50_95", "map_50", "accuracy", "event_accuracy"):
+        low, high = scored[f"{metric}_low"], scored[f"{metric}_high"]
+        assert (low <= scored[metric] + 1e-9).all() and (scored[metric] <= high + 1e-9).all(), metric
+        assert low.between(0, 1).all() and high.between(0, 1).all(), metric
+    for a in scored.itertuples():
+        same = board[(board.release == a.release) & (board.index != a.Index)]
+        overlapping = same[(same.map_50_95_low <= a.map_50_95_high) & (a.map_50_95_low <= same.map_50_95_high)]
+        assert a.tied_with == "; ".join(sorted(overlapping.model)), (a.model, a.release)
+    thesis = board[board.release == "thesis"]
+    assert thesis.map_50_low.isna().all() and (thesis.tied_with == "").all()  # no sequences, no interval
+
+
 def test_a_submission_before_any_release_is_rejected_with_its_reason(demo_archive, tmp_path):
     from .helpers import pipeline_defs
 

@@ -4,6 +4,7 @@ and a request followed from the form to its ZIP (the daemon's part played in-pro
 import io
 import json
 import os
+import posixpath
 import shutil
 import time
 import zipfile
@@ -299,7 +300,7 @@ def test_a_submission_is_dropped_into_the_inbox(client, published):
     assert client.get(f"/api/submissions/{submission_id}", headers=AUTH).json()["state"] == "queued"
 
 
-SUBMITTERS = {name: f"{name}-token-0123456789abcdef" for name in ("alice", "bob", "carol", "dave")}
+SUBMITTERS = {name: f"{name}-token-0123456789abcdef" for name in ("alice", "bob", "carol", "dave", "frank", "grace")}
 
 
 def bearer(name: str) -> dict:
@@ -417,6 +418,34 @@ def test_the_hidden_truths_integer_ids_are_refused_and_map_to_nothing(researcher
     scored = release_score(json.dumps(truth), json.dumps({"detection_categories": {"1": names[0]}, "images": [
         {"file": f"images/{i}.jpg", "detections": []} for i in ids]}), names, species, 0.2)
     assert scored["images"] == len(ids)
+
+
+def test_the_leaderboard_page_shows_test_set_size_intervals_and_ties(researchers, published):
+    """Two submissions one image apart: the page gives each row its images and sequences, a 95 % interval
+    resampling sequences, event-level accuracy, and marks the two as tied (their intervals overlap)."""
+    defs, instance, data = published
+    truth = json.loads((data / "artifacts" / "releases" / "2026.11" / "hidden" / "truth.coco.json").read_text())
+    labels = truth_labels(truth)
+    unseen = sorted(posixpath.splitext(i["file_name"])[0] for i in truth["images"] if i["test_set"] == "test")
+    near = {**labels, unseen[0]: "emp" if labels[unseen[0]] != "emp" else "sus"}
+    sent = {}
+    for name, guesses in (("frank", labels), ("grace", near)):  # submitters no other test uses
+        reply = researchers.post("/api/submissions", headers=bearer(name),
+                                 files={"file": ("p.csv", as_csv(guesses).encode(), "text/csv")})
+        assert reply.status_code == 202
+        sent[name] = reply.json()["id"]
+    scored = score_inbox(defs, instance)
+    assert all(scored[s] for s in sent.values())
+    assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
+    rows = {r["model"]: r for r in researchers.get("/api/leaderboard").json()}
+    oracle, other = rows[f"submission:{sent['frank']}"], rows[f"submission:{sent['grace']}"]
+    assert oracle["images"] == len(unseen) and 0 < oracle["sequences"] <= len(unseen)
+    assert oracle["accuracy"] == oracle["accuracy_low"] == oracle["accuracy_high"] == oracle["event_accuracy"] == 1.0
+    assert other["accuracy_low"] < other["accuracy"] < 1.0 and other["accuracy_high"] == 1.0
+    assert other["model"] in oracle["tied_with"].split("; ") and oracle["model"] in other["tied_with"].split("; ")
+    page = researchers.get("/leaderboard").text
+    assert "accuracy [95% CI]" in page and "1.000 [1.000, 1.000]" in page and f"≈ submission:{sent['frank']}" in page
+    assert f"<td>{len(unseen)}</td>" in page and "event accuracy" in page
 
 
 def test_the_submission_limit_refuses_one_too_many_in_the_portal_and_the_inbox(researchers, published,

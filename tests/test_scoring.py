@@ -128,13 +128,13 @@ ANSWER_KEYS = {"id", "state", "submission", "submitter", "release", "at", "thres
 def disclosed_beyond_aggregates(answer: dict) -> list[str]:
     """What an answer to a submission holds beyond a few headline numbers per test set: any other key,
     any list, any nested breakdown (per class, per park, per image, a confusion matrix)."""
-    from wildbench_assets.lib.leaderboard import HEADLINE
+    from wildbench_assets.lib.leaderboard import HEADLINE, UNCERTAINTY
 
     extra = [k for k in answer if k not in ANSWER_KEYS | {"test", "test_seen"}]
     for name in ("test", "test_seen"):
         part = answer.get(name, {})
-        extra += [f"{name}.{k}" for k, v in part.items()
-                  if k not in {"images", *HEADLINE} or not (v is None or isinstance(v, int | float))]
+        extra += [f"{name}.{k}" for k, v in part.items()  # interval bounds and counts are aggregates too
+                  if k not in {"images", *HEADLINE, *UNCERTAINTY} or not (v is None or isinstance(v, int | float))]
     return extra
 
 
@@ -198,11 +198,35 @@ ATTACKED = {  # a hidden truth of 24 images in two parks and both test sets, sev
 ATTACK_SPECIES = [*SPECIES, ("lyn", "Lynx pardinus", "Iberian lynx"), ("cer", "Cervus elaphus", "Red deer")]
 
 
-def _answer(truth: dict, raw: str) -> dict:
+BURSTS = {f"wb{i:02d}.jpg": f"cam@{(i - 1) // 4}" for i in range(1, 25)}  # the hidden sequences: 4 frames each
+
+
+def _answer(truth: dict, raw: str, sequences: dict | None = None) -> dict:
     from wildbench_assets.lib.leaderboard import submission_findings
 
     return submission_findings("attack", raw.encode(), "r1", "default", json.dumps(truth),
-                               ["sus", "vul", "lyn", "cer"], ATTACK_SPECIES, 0.2).public
+                               ["sus", "vul", "lyn", "cer"], ATTACK_SPECIES, 0.2, sequences).public
+
+
+def test_a_row_carries_its_test_set_size_interval_resampling_sequences_and_event_accuracy():
+    """16 unseen-camera images in 4 bursts of 4; the submission misses one whole burst. The interval
+    resamples bursts (wider than resampling the 16 images alone) and event-level accuracy counts bursts."""
+    from wildbench_assets.lib.leaderboard import submission_findings
+
+    labels = truth_labels(ATTACKED)
+    guesses = {k: ("emp" if v != "emp" else "sus") if k <= "wb04" else v for k, v in labels.items()}
+    bursts = BURSTS
+    def row(sequences):
+        return submission_findings("s1", as_csv(guesses).encode(), "r1", "default", json.dumps(ATTACKED),
+                                   ["sus", "vul", "lyn", "cer"], ATTACK_SPECIES, 0.2, sequences).row
+
+    by_burst, by_image = row(bursts), row(None)
+    assert (by_burst["images"], by_burst["sequences"], by_image["sequences"]) == (16, 4, 16)
+    assert by_burst["accuracy"] == 0.75 and by_burst["event_accuracy"] == 0.75
+    assert by_burst["accuracy_low"] < by_burst["accuracy"] <= by_burst["accuracy_high"]
+    width = by_burst["accuracy_high"] - by_burst["accuracy_low"]
+    assert width > by_image["accuracy_high"] - by_image["accuracy_low"]
+    assert by_burst["map_50_low"] is None  # image-level labels: no box, no mAP interval
 
 
 def _ranking_attack(doc: dict) -> dict:
@@ -247,6 +271,8 @@ def test_the_decoding_attack_recovers_nothing_better_than_chance():
     assert changed == sum(labels[k] != moved[k] for k in labels) >= len(labels) // 2
     assert Counter(labels.values()) == Counter(moved.values())  # the datasheet's counts cannot tell them apart
     assert _answer(ATTACKED, as_csv(guesses)) == _answer(other, as_csv(guesses))
+    # event-level accuracy and every interval, resampling the hidden bursts, tell the two truths apart no better
+    assert _answer(ATTACKED, as_csv(guesses), BURSTS) == _answer(other, as_csv(guesses), BURSTS)
 
 
 def _cut_truth(by_public_id: bool = True) -> tuple[dict, dict[str, str]]:

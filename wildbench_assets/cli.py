@@ -499,7 +499,7 @@ def _score_on_release(args: argparse.Namespace, tax) -> int:
     refresh the leaderboard: one model's predictions for the default and the thesis release, side by side."""
     from wildbench_assets.lib.dataset_requests import RequestError, check_request_id
     from wildbench_assets.lib.leaderboard import public_score, release_score
-    from wildbench_assets.lib.releases import RELEASE_NAME, RELEASE_SUFFIX
+    from wildbench_assets.lib.releases import RELEASE_NAME, RELEASE_SUFFIX, read_manifest, truth_sequences
     from wildbench_assets.lib.scoring import ScoringError
     from wildbench_assets.lib.submissions import SUBMITTER_SUFFIX, SubmitterError, check_submitter
     from wildbench_assets.runner import cli_run_tags, open_instance, reap_orphaned_runs
@@ -513,10 +513,12 @@ def _score_on_release(args: argparse.Namespace, tax) -> int:
         print(f"no release {args.release!r} has been cut (`wildbench release`)", file=sys.stderr)
         return 2
     if not args.submit:  # hidden labels: headline metrics per test set only, as a submission is told
+        manifest = truth_file.parents[1] / "manifest.csv"  # the test images' sequences, for the intervals
+        sequences = truth_sequences(read_manifest(manifest.read_bytes())) if manifest.is_file() else None
         try:
             result = public_score(release_score(truth_file.read_text(), _text(args.predictions), tax.class_names,
                                                 [(s.code, s.scientific_name, s.common_name) for s in tax.species],
-                                                args.threshold))
+                                                args.threshold, sequences))
         except (ScoringError, OSError) as err:
             print(f"cannot score: {err}", file=sys.stderr)
             return 2

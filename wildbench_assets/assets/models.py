@@ -17,7 +17,7 @@ from wildbench_assets.ingest_state import cut_release_facts, latest_release, rel
 from wildbench_assets.lib import leaderboard as lb
 from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
-from wildbench_assets.lib.releases import RELEASE_SUFFIX, named_release
+from wildbench_assets.lib.releases import RELEASE_SUFFIX, named_release, read_manifest, truth_sequences
 from wildbench_assets.lib.scoring import ScoringError
 from wildbench_assets.lib.submissions import SUBMITTER_SUFFIX, SubmitterError, named_submitter
 from wildbench_assets.lib.versions import table_version
@@ -132,7 +132,7 @@ def _evaluation_metadata(found: lb.EvaluationFindings, class_names: list[str]) -
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="5",  # 5: the table holds the public (rounded) row; detail in metadata only
+    code_version="6",  # 5: the public (rounded) row, detail in metadata only; 6: intervals, event accuracy
     op_tags=GPU_STEP,
     pool=gpu_pool(),
     automation_condition=when_inputs_changed(inputs_required=True),
@@ -155,7 +155,8 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
                                                                len(facts.class_names)) if card else ({}, 0.0))
     truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text()
     try:
-        found = lb.evaluation_findings(model, facts, card, truth, predicted, seconds, species, config.image_threshold)
+        found = lb.evaluation_findings(model, facts, card, truth, predicted, seconds, species, config.image_threshold,
+                                       _sequences(artifacts, release))
     except ScoringError as err:
         raise dg.Failure(f"{model} on {release}: predictions and the hidden truth disagree: {err}") from err
     if card:
@@ -177,6 +178,11 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     ))
 
 
+def _sequences(artifacts: ArtifactStore, release: str) -> dict[str, str]:
+    """The hidden test images' sequences, from the release's manifest (what its intervals resample)."""
+    return truth_sequences(read_manifest(artifacts.path(f"releases/{release}/manifest.csv").read_bytes()))
+
+
 def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     """The thesis's three published rows, recomputed from its per-image results, which ship inside the
     package (`data/thesis_results.json.gz`, with the sha256 of each original file): always present."""
@@ -189,7 +195,7 @@ def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="3",
+    code_version="4",  # intervals and ties
     automation_condition=when_inputs_changed(),
     check_specs=check_specs("leaderboard", LEADERBOARD_CHECKS),
 )
@@ -198,16 +204,20 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
     were measured on the same hidden test set), next to the thesis's published rows recomputed from its
     per-image results: unseen-camera metrics (the headline), seen-camera ones and the gap (the per-class
     and per-park breakdowns stay in `model_evaluation`: the portal serves this table); `profile` says how
-    the release was cut (`thesis`: the thesis's protocol). Sorted by release, then mAP@[.5:.95], then
-    weighted F1. Refreshed by automation whenever an evaluation or a submission score lands."""
+    the release was cut (`thesis`: the thesis's protocol); each row's test-set size, event-level accuracy,
+    95 % bootstrap intervals (resampling sequences) and `tied_with`: the rows of its release whose interval
+    overlaps its own. Sorted by release, then mAP@[.5:.95], then weighted F1.
+    Refreshed by automation whenever an evaluation or a submission score lands."""
     parts = [f for f in (model_evaluation, submission_scores, pd.DataFrame(thesis_rows())) if not f.empty]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     table = table.drop(columns=list(lb.BREAKDOWN_COLUMNS), errors="ignore")  # public: no per-class/park drill-down
     table = table.reindex(columns=list(dict.fromkeys([*LEADERBOARD_COLUMNS, *table.columns])))
     table = table.sort_values(["release", "map_50_95", "f1_weighted"], ascending=[True, False, False],
                               na_position="last", ignore_index=True)
-    shown = table[["model", "release", "map_50_95", "map_50", "seen_map_50", "gap_map_50", "accuracy",
-                   "seen_accuracy", "gap_accuracy", "f1_weighted"]]
+    table["tied_with"] = lb.tied_with(table.astype(object).where(table.notna(), None).to_dict("records"))
+    shown = table[["model", "release", "images", "map_50_95", "map_50", "map_50_low", "map_50_high", "seen_map_50",
+                   "gap_map_50", "accuracy", "event_accuracy", "seen_accuracy", "gap_accuracy", "f1_weighted",
+                   "tied_with"]]
     views = {f"leaderboard {release}": dg.MetadataValue.md(rows.drop(columns="release").astype(object).round(4)
                                                            .to_markdown(index=False))
              for release, rows in shown.groupby("release", sort=True)}
@@ -243,7 +253,7 @@ def _admitted(submissions: RequestInbox, submission: str, release: str) -> str:
     group_name="models",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
-    code_version="2",  # aggregates only, submitter and limit
+    code_version="3",  # aggregates only, submitter and limit; intervals
     check_specs=check_specs("submission_scores", SUBMISSION_CHECKS, submission_partitions),
 )
 def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfig, artifacts: ArtifactStore,
@@ -269,7 +279,8 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
             truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text() if facts else None
             found = lb.submission_findings(submission, raw, release, facts and facts.profile, truth,
                                            facts.class_names if facts else tax.class_names, species,
-                                           config.image_threshold)  # the release's frozen classes, as models
+                                           config.image_threshold,  # the release's frozen classes, as models
+                                           _sequences(artifacts, release) if facts else None)
         except (ScoringError, SubmitterError) as err:
             # a failure once the hidden truth was read counts against the limit like a score
             submissions.answer_error(submission, str(err), submission=submission,

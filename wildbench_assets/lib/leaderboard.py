@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from wildbench_assets.lib.bootstrap import ties
 from wildbench_assets.lib.metrics import image_level
 from wildbench_assets.lib.releases import ReleaseFacts, truth_groups
 from wildbench_assets.lib.scoring import ScoringError, score
@@ -24,8 +25,13 @@ from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 HEADLINE = ("map_50_95", "map_50", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy", "f1_macro",
             "precision_macro", "recall_macro", "mean_iou_matched")
+# How far each headline number can be trusted (`lib.bootstrap`): the unseen test set's sequences, its
+# event-level accuracy and 95 % bootstrap bounds resampling sequences. Aggregates, fine to publish.
+INTERVAL_METRICS = ("map_50_95", "map_50", "accuracy", "event_accuracy")
+UNCERTAINTY = ("sequences", "event_accuracy", *(f"{m}_{side}" for m in INTERVAL_METRICS for side in ("low", "high")))
 LEADERBOARD_COLUMNS = ["model", "source", "release", "profile", "images", "map_50_95", "map_50", "precision_weighted",
-                       "recall_weighted", "f1_weighted", "accuracy", "f1_macro", "seen_images", "seen_map_50_95",
+                       "recall_weighted", "f1_weighted", "accuracy", "f1_macro", *UNCERTAINTY, "tied_with",
+                       "seen_images", "seen_map_50_95",
                        "seen_map_50", "seen_accuracy", "seen_f1_weighted", "gap_map_50_95", "gap_map_50",
                        "gap_accuracy", "gap_f1_weighted"]
 THESIS_ROWS = {"yolo": "YOLOv8s (thesis)", "megadetector": "MegaDetector fine-tuned (thesis)",
@@ -43,6 +49,12 @@ def metric_columns(scored: dict | None, prefix: str = "") -> dict:
         return {f"{prefix}{k}": None for k in HEADLINE}
     level, detection = scored["image_level"], scored.get("detection", {})
     return {f"{prefix}{k}": detection.get(k, level.get(k)) for k in HEADLINE}
+
+
+def uncertainty_columns(scored: dict | None) -> dict:
+    """A test set's sequences, event-level accuracy and interval bounds (None where not computed)."""
+    found = (scored or {}).get("uncertainty", {})
+    return {k: found.get(k) for k in UNCERTAINTY}
 
 
 def seen_unseen_columns(unseen: dict | None, seen: dict | None) -> dict:
@@ -105,29 +117,37 @@ def coco_results(predicted: dict[str, list]) -> list[dict]:
 
 
 def release_score(truth: str, predictions: str, class_names: list[str], species: list[tuple[str, str, str]],
-                  threshold: float) -> dict:
+                  threshold: float, sequences: dict[str, str] | None = None) -> dict:
     """Predictions scored against a release's hidden truth: overall, per test set and per park of the
-    unseen-camera one. The one scoring of models and submissions. Raises `ScoringError`."""
+    unseen-camera one, with each test set's bootstrap intervals resampling its `sequences` (hidden
+    image file name -> sequence: `releases.truth_sequences`). The one scoring of models and submissions.
+    Raises `ScoringError`."""
     groups = {name: keys for name, keys in truth_groups(json.loads(truth)).items() if keys}
     public_ids = {posixpath.splitext(k)[0] for name in (UNSEEN, SEEN) for k in groups.get(name, ())}
-    return score(truth, predictions, class_names, species, threshold, groups, public_ids)
+    return score(truth, predictions, class_names, species, threshold, groups, public_ids, sequences, (UNSEEN, SEEN))
+
+
+def _rounded(value, decimals: int):
+    return value if value is None or isinstance(value, int) else round(float(value), decimals)
 
 
 def public_score(scored: dict, decimals: int = PUBLIC_DECIMALS) -> dict:
     """All a researcher is shown of a `release_score`: per test set (unseen cameras, seen cameras) the
-    image count and the headline metrics, rounded to `decimals`. Nothing per image, class or park."""
+    image count, the headline metrics, the sequence count, event-level accuracy and 95 % interval bounds,
+    rounded to `decimals`. Nothing per image, sequence, class or park."""
     groups = scored.get("groups", {})
     return {"threshold": scored["threshold"], "decimals": decimals,
             **{name: {"images": groups[name]["images"] if groups.get(name) else 0,
-                      **{k: None if v is None else round(float(v), decimals)
-                         for k, v in metric_columns(groups.get(name)).items()}}
+                      **{k: _rounded(v, decimals) for k, v in {**metric_columns(groups.get(name)),
+                                                               **uncertainty_columns(groups.get(name))}.items()}}
                for name in (UNSEEN, SEEN)}}
 
 
 def public_row(model: str, source: str, release: str, profile: str | None, public: dict) -> dict:
     """The leaderboard row of a `public_score`: unseen cameras (the headline), seen ones and the gap."""
     unseen, seen = public[UNSEEN], public[SEEN]
-    row = {**{k: unseen[k] for k in HEADLINE}, **{f"seen_{k}": seen[k] for k in HEADLINE}}
+    row = {**{k: unseen[k] for k in HEADLINE}, **{k: unseen.get(k) for k in UNCERTAINTY},
+           **{f"seen_{k}": seen[k] for k in HEADLINE}, "seen_event_accuracy": seen.get("event_accuracy")}
     for k in ("map_50", "map_50_95", "accuracy", "f1_weighted"):
         a, b = row[k], row[f"seen_{k}"]
         row[f"gap_{k}"] = None if a is None or b is None else round(b - a, public["decimals"])
@@ -143,7 +163,9 @@ def release_row(model: str, source: str, release: str, profile: str | None, scor
     parks = {name.removeprefix("park:"): part for name, part in by_group.items() if name.startswith("park:")}
     return {"model": model, "source": source, "release": release, "profile": profile,
             "images": unseen["images"] if unseen else 0, "seen_images": seen["images"] if seen else 0,
-            **seen_unseen_columns(unseen, seen), **breakdowns({**unseen, "groups": parks} if unseen else None)}
+            **seen_unseen_columns(unseen, seen), **uncertainty_columns(unseen),
+            "seen_event_accuracy": uncertainty_columns(seen)["event_accuracy"],
+            **breakdowns({**unseen, "groups": parks} if unseen else None)}
 
 
 @dataclass(frozen=True)
@@ -169,7 +191,8 @@ class EvaluationFindings:
 
 
 def evaluation_findings(model: str, release: ReleaseFacts, card: dict, truth: str, predicted: dict[str, list],
-                        seconds: float, species: list[tuple[str, str, str]], threshold: float) -> EvaluationFindings:
+                        seconds: float, species: list[tuple[str, str, str]], threshold: float,
+                        sequences: dict[str, str] | None = None) -> EvaluationFindings:
     """A model trained on `release` (`card`: `{}` when nothing was trained), its predictions per public id
     of the release's public test ZIPs (made in `seconds`), scored as a submission of them would be, with
     the release's frozen classes."""
@@ -181,7 +204,8 @@ def evaluation_findings(model: str, release: ReleaseFacts, card: dict, truth: st
     ran = {name: len(keys & set(predicted)) for name, keys in test_sets.items()}
     scored = None
     if card and document["images"]:
-        scored = release_score(truth, json.dumps(coco_results(predicted)), release.class_names, species, threshold)
+        scored = release_score(truth, json.dumps(coco_results(predicted)), release.class_names, species, threshold,
+                               sequences)
     detail = release_row(model, "trained here", release.release, release.profile, scored)
     # the public row is a submission's (`public_row`): per-image predictions are one /api/inference away, so
     # unrounded macro metrics would solve for per-class true positives
@@ -199,6 +223,12 @@ def evaluation_findings(model: str, release: ReleaseFacts, card: dict, truth: st
     return EvaluationFindings(row=row, unseen=scored["groups"].get(UNSEEN) if scored else None, images=images,
                               predicted=ran if card else images, in_range=all_in_range(values),
                               metrics_checked=len(values), detail=detail)
+
+
+def tied_with(rows: list[dict]) -> list[str]:
+    """Per leaderboard row, the models of its release whose 95 % interval overlaps its own (on the first
+    of mAP@[.5:.95], mAP@.5, accuracy both rows have an interval of), "; "-joined ("" when none)."""
+    return ["; ".join(sorted(str(rows[j]["model"]) for j in tied)) for tied in ties(rows)]
 
 
 def per_class_frame(scored: dict) -> pd.DataFrame:
@@ -231,7 +261,7 @@ class SubmissionFindings:
 
 def submission_findings(submission: str, raw: bytes | None, release: str | None, profile: str | None,
                         truth: str | None, class_names: list[str], species: list[tuple[str, str, str]],
-                        threshold: float) -> SubmissionFindings:
+                        threshold: float, sequences: dict[str, str] | None = None) -> SubmissionFindings:
     """A submission's file (`raw`: None when none arrived) scored against the hidden truth of `release`
     (None: no release cut yet) by `release_score`. Anything that cannot be scored raises `ScoringError`
     with a reason the researcher can act on."""
@@ -244,6 +274,6 @@ def submission_findings(submission: str, raw: bytes | None, release: str | None,
     if release is None or truth is None:
         raise ScoringError("no benchmark release has been cut yet (`wildbench release`): submissions are "
                            "scored against a release's hidden test labels")
-    public = public_score(release_score(truth, text, class_names, species, threshold))
+    public = public_score(release_score(truth, text, class_names, species, threshold, sequences))
     return SubmissionFindings(row=public_row(f"submission:{submission}", "submission", release, profile, public),
                               public=public)

@@ -219,6 +219,13 @@ def truth_groups(document: dict) -> dict[str, set[str]]:
     return groups
 
 
+def truth_sequences(manifest: pd.DataFrame) -> dict[str, str]:
+    """The hidden truth's images (by file name) -> their sequence (burst), from the release's own manifest,
+    which records it for every image: what confidence intervals resample (never published)."""
+    hidden = manifest[manifest.split.isin(HIDDEN_SPLITS)]
+    return {f"{p}.jpg": str(s) for p, s in zip(hidden.public_id, hidden.sequence)}
+
+
 def public_file_name(public_id: str, path: str) -> str:
     """`images/<public id><the source's extension>` (.jpg, .png, ...)."""
     return f"images/{public_id}{posixpath.splitext(path)[1].lower() or '.jpg'}"

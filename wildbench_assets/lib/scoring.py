@@ -16,6 +16,7 @@ import math
 import posixpath
 from dataclasses import asdict, dataclass, field
 
+from wildbench_assets.lib import bootstrap
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.lib.inventory import species_aliases
 from wildbench_assets.lib.metrics import EMPTY, coco_map, image_class, image_id_sort_key, image_level, mean_matched_iou
@@ -175,9 +176,13 @@ def load_predictions(text: str, truth_doc_categories: dict[int, int] | None, cla
 
 def score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
           threshold: float = 0.2, groups: dict[str, set[str]] | None = None,
-          public_ids: set[str] | None = None) -> dict:
+          public_ids: set[str] | None = None, sequences: dict[str, str] | None = None,
+          intervals: tuple[str, ...] = ()) -> dict:
     """Every metric the leaderboard shows, as a JSON-able dict; with `groups` (name -> image keys, e.g.
     the unseen- and seen-camera test sets, or parks), the same metrics for each group under "groups".
+    The groups named in `intervals` also get "uncertainty" (`lib.bootstrap`): event-level accuracy and
+    95 % bootstrap intervals, resampling the sequences of `sequences` (image key -> sequence id; an
+    image without one is its own sequence).
     A file of the wrong shape (missing keys, wrong types, binary data) is a ScoringError naming what is
     wrong, never a traceback. With `public_ids` (a release's public test listing), images are named by
     public id only (`<id>` or `<id>.<ext>`): anything else is refused, and coverage is checked against
@@ -187,7 +192,7 @@ def score(truth_text: str, predictions_text: str, class_names: list[str], specie
     progress: dict = {}
     try:
         return _score(truth_text, predictions_text, class_names, species, threshold, groups or {}, public_ids,
-                      progress)
+                      progress, {_key(k): v for k, v in (sequences or {}).items()}, intervals)
     except ScoringError as err:
         err.reached_truth = bool(progress)
         raise
@@ -200,7 +205,8 @@ def score(truth_text: str, predictions_text: str, class_names: list[str], specie
 
 def _score(truth_text: str, predictions_text: str, class_names: list[str], species: list[tuple[str, str, str]],
            threshold: float, groups: dict[str, set[str]], public_ids: set[str] | None = None,
-           progress: dict | None = None) -> dict:
+           progress: dict | None = None, sequences: dict[str, str] | None = None,
+           intervals: tuple[str, ...] = ()) -> dict:
     coco_categories = None
     if truth_text.lstrip().startswith("{"):
         doc = json.loads(truth_text)
@@ -229,6 +235,10 @@ def _score(truth_text: str, predictions_text: str, class_names: list[str], speci
     if groups:
         result["groups"] = {name: _metrics(*_restricted(truth, predictions, keys), class_names, threshold)
                             for name, keys in groups.items()}
+        for name in intervals:
+            if name in groups and result["groups"][name]["images"]:
+                result["groups"][name]["uncertainty"] = _uncertainty(
+                    *_restricted(truth, predictions, groups[name]), threshold, sequences or {})
     return result
 
 
@@ -256,6 +266,36 @@ def _check_public_ids(predictions: Predictions, public_ids: set[str]) -> None:
                            f"have no prediction (e.g. {missing[:3]})")
 
 
+def _uncertainty(truth: Truth, predictions: Predictions, threshold: float, sequences: dict[str, str]) -> dict:
+    """Event-level accuracy and bootstrap intervals of one test set (resampling its sequences)."""
+    keys = sorted(truth.labels)
+    if predictions.image_labels is not None:
+        predicted = [predictions.image_labels[k] for k in keys]
+    else:
+        predicted = [image_class([(c, conf) for c, conf, _b in predictions.detections[k]], threshold) for k in keys]
+    matches = None
+    if truth.boxes and predictions.detections:
+        matches = bootstrap.match_detections(truth.boxes, _coco_predictions(truth, predictions), keys, truth.order)
+    return bootstrap.uncertainty([sequences.get(k, "") for k in keys], [truth.labels[k] for k in keys], predicted,
+                                 matches).as_dict()
+
+
+def _coco_predictions(truth: Truth, predictions: Predictions) -> list[dict]:
+    """Detections as COCO results in the truth's pixel space (category = class index + 1)."""
+    preds = []
+    for key, found in predictions.detections.items():
+        width, height = truth.sizes.get(key, (0, 0))
+        for cls, conf, box in found:
+            if isinstance(box, Box):
+                if not (width and height):
+                    raise ScoringError(f"{key}: the truth gives no image size to place normalised boxes")
+                bbox = box.to_coco(width, height, digits=6)
+            else:
+                bbox = list(box)
+            preds.append({"image_id": key, "category_id": cls + 1, "bbox": bbox, "score": conf})
+    return preds
+
+
 def _restricted(truth: Truth, predictions: Predictions, keys: set[str]) -> tuple[Truth, Predictions]:
     keys = {_key(k) for k in keys}
     return (Truth({k: v for k, v in truth.labels.items() if k in keys},
@@ -276,17 +316,7 @@ def _metrics(truth: Truth, predictions: Predictions, class_names: list[str], thr
     result = {"images": len(keys), "threshold": threshold,
               "image_level": asdict(image_level([truth.labels[k] for k in keys], predicted))}
     if truth.boxes and predictions.detections:
-        preds = []
-        for key, found in predictions.detections.items():
-            width, height = truth.sizes.get(key, (0, 0))
-            for cls, conf, box in found:
-                if isinstance(box, Box):
-                    if not (width and height):
-                        raise ScoringError(f"{key}: the truth gives no image size to place normalised boxes")
-                    bbox = box.to_coco(width, height, digits=6)
-                else:
-                    bbox = list(box)
-                preds.append({"image_id": key, "category_id": cls + 1, "bbox": bbox, "score": conf})
+        preds = _coco_predictions(truth, predictions)
         detection = coco_map(truth.boxes, preds, truth.order)
         mean_iou, pairs = mean_matched_iou(truth.boxes, preds)
         result["detection"] = {"map_50_95": detection.map_50_95, "map_50": detection.map_50,

@@ -260,6 +260,23 @@ def _counts_svg(counts: dict[str, dict[str, dict[str, int]]]) -> str:
             f'{"".join(rows)}<text x="70" y="{y + 14}" font-size="12">{legend}</text></svg>')
 
 
+BOARD_TITLES = {"map_50_95": "mAP@[.5:.95]", "seen_map_50": "seen mAP@.5", "gap_map_50": "gap mAP@.5",
+                "event_accuracy": "event accuracy", "seen_accuracy": "seen accuracy", "gap_accuracy": "gap accuracy",
+                "tied_with": "tied with (≈)"}
+
+
+def _board_entry(row: dict) -> dict:
+    """A leaderboard row as the page shows it: counts as integers, a number with its 95 % interval as
+    `value [low, high]`."""
+    entry = {**row, **{k: None if row.get(k) is None else int(row[k]) for k in ("images", "sequences")}}
+    for metric, title in (("map_50", "mAP@.5 [95% CI]"), ("accuracy", "accuracy [95% CI]")):
+        value, low, high = row.get(metric), row.get(f"{metric}_low"), row.get(f"{metric}_high")
+        entry[title] = None if value is None else f"{value:.3f}" if low is None or high is None else \
+            f"{value:.3f} [{low:.3f}, {high:.3f}]"
+    entry["tied_with"] = row.get("tied_with") or None
+    return entry
+
+
 def _scores_svg(rows: list[dict]) -> str:
     """mAP@.5 on unseen (dark) and seen (light) cameras per model, as inline SVG; image-level accuracy
     where a row has no boxes (the thesis's rows)."""
@@ -380,14 +397,13 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
     @app.get("/leaderboard", response_class=HTMLResponse, include_in_schema=False)
     def leaderboard_page(request: Request):
         board = portal.leaderboard()
-        columns = ["model", "map_50", "map_50_95", "seen_map_50", "gap_map_50", "accuracy", "seen_accuracy",
-                   "gap_accuracy", "f1_weighted"]
+        columns = ["model", "images", "sequences", "mAP@.5 [95% CI]", "map_50_95", "seen_map_50", "gap_map_50",
+                   "accuracy [95% CI]", "event_accuracy", "seen_accuracy", "gap_accuracy", "tied_with"]
         by_release = {}
         for release, rows in (board.groupby("release", sort=True) if len(board) else []):
-            shown = rows.reindex(columns=columns)
-            entries = shown.astype(object).where(shown.notna(), None).to_dict("records")
+            entries = [_board_entry(row) for row in rows.astype(object).where(rows.notna(), None).to_dict("records")]
             by_release[release] = {"rows": entries, "chart": _scores_svg(entries)}
-        return page(request, "leaderboard.html", by_release=by_release, columns=columns)
+        return page(request, "leaderboard.html", by_release=by_release, columns=columns, titles=BOARD_TITLES)
 
     @app.get("/requests/new", response_class=HTMLResponse, include_in_schema=False)
     def request_form(request: Request):
