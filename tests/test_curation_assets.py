@@ -6,12 +6,12 @@ import pytest
 
 from wildbench_assets.lib.bursts import burst_violations
 from wildbench_assets.runner import plan_pipeline, run_plan
-from wildbench_assets.summary import read_table
+from wildbench_assets.summary import print_summary, read_table
 
 from .helpers import UP_TO_SPLITS, latest_checks, pipeline_defs, run_all
 
 
-def test_pipeline_curates_and_splits_the_demo_archive(demo_archive, tmp_path):
+def test_pipeline_curates_and_splits_the_demo_archive(demo_archive, tmp_path, capsys):
     instance, outcome = run_all(demo_archive, tmp_path)
     assert not outcome.get("failure"), outcome
     meta = read_table(tmp_path, "image_metadata")
@@ -35,6 +35,11 @@ def test_pipeline_curates_and_splits_the_demo_archive(demo_archive, tmp_path):
     split_checks = latest_checks(instance, "benchmark_splits")
     for name in ("splits_disjoint", "cap_respected", "burst_rule_holds"):
         assert all(e.passed for e in split_checks[name]), name
+    print_summary(tmp_path)  # `wildbench summary`: all four splits, and no leak where test_seen shares cameras
+    shown = capsys.readouterr().out
+    assert "leakage groups in more than one split: 0; test_seen images sharing a sequence with train/val: 0" in shown
+    header = next(line for line in shown.splitlines() if line.startswith("split"))
+    assert header.split()[1:] == ["train", "val", "test", "test_seen"]
 
 
 def test_thesis_mode_and_image_split_reproduce_the_thesis(demo_archive, tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from wildbench_assets.lib.splits import SPLITS, groups_across_splits, shared_units
 from wildbench_assets.resources.atomic import is_temp
 from wildbench_assets.resources.parquet_io import read_parquet_bytes
 
@@ -43,10 +44,13 @@ def print_summary(data_dir: str | Path) -> None:
               f"(species of Table 3.1 + empties, readable, bursts removed)")
     splits = read_table(data_dir, "benchmark_splits")
     if splits is not None:
-        print(f"\nbenchmark_splits ({splits.group.str.split('@').str[0].nunique()} cameras; "
-              f"leakage groups in more than one split: {int((splits.groupby('group').split.nunique() > 1).sum())}):")
+        train_val = splits[splits.split.isin(["train", "val"])]
+        seen = splits[splits.split == "test_seen"]
+        print(f"\nbenchmark_splits ({splits.camera.nunique()} cameras; leakage groups in more than one split: "
+              f"{groups_across_splits(splits)}; test_seen images sharing a sequence with train/val: "
+              f"{shared_units(seen, 'test_seen', train_val, 'train')}):")
         table = splits.pivot_table(index="species", columns="split", values="path", aggfunc="count", fill_value=0)
-        table = table.reindex(columns=[c for c in ("train", "val", "test") if c in table.columns])
+        table = table.reindex(columns=[c for c in SPLITS if c in table.columns])
         table.loc["total"] = table.sum()
         print(table.to_string())
     labels = read_table(data_dir, "detection_labels")
