@@ -7,6 +7,7 @@
 # Exits non-zero naming the stage that failed (the services' logs are printed first). Needs root podman.
 # Settings for the smoke only (the production defaults stay in deploy/env.example): splits re-derived every
 # minute instead of nightly, sensors every 5 s, the detector replaced by the demo archive's own boxes.
+# WILDBENCH_SMOKE_KEEP=1 leaves the stack running for inspection (then: podman-compose -p wildbench-smoke ... down -v).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export CONTAINERS_CONF="$root/deploy/containers.conf"
@@ -26,6 +27,7 @@ fail() {
   exit 1
 }
 teardown() {
+  if [ -n "${WILDBENCH_SMOKE_KEEP:-}" ]; then say "kept for inspection: project $project, files in $work"; return; fi
   say "tearing down"
   "${compose[@]}" down -v >/dev/null 2>&1 || true
   for v in $(podman volume ls -q --filter "label=io.podman.compose.project=$project"); do podman volume rm -f "$v" >/dev/null || true; done
@@ -48,6 +50,7 @@ token=$(secret)
 # A copy of the compose file beside its own .env (read for ${...} and by every service): a deploy/.env of
 # the operator's is never read or touched.
 cp "$root/deploy/docker-compose.yml" "$work/docker-compose.yml"
+mkdir "$work/models"  # the gpu worker's read-only weights folder (empty: the smoke's detector needs none)
 sed -e "s|^AWS_SECRET_ACCESS_KEY=.*|AWS_SECRET_ACCESS_KEY=$(secret)|" \
     -e "s|^DAGSTER_PG_PASSWORD=.*|DAGSTER_PG_PASSWORD=$(secret)|" \
     -e "s|^WILDBENCH_PORTAL_TOKEN=.*|WILDBENCH_PORTAL_TOKEN=$token|" \
@@ -83,7 +86,7 @@ wait_for 60 "redis did not answer PING" in_container redis redis-cli ping
 say "creating the buckets and writing a demo archive into s3://wildbench/archive"
 "${compose[@]}" up -d buckets >>"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "podman-compose up buckets"; }
 [ "$(podman wait "${project}_buckets_1")" = 0 ] || fail "the one-shot buckets service failed"
-in_container s3 wildbench demo-archive s3://wildbench/archive --events-per-camera 2 \
+in_container s3 wildbench demo-archive s3://wildbench/archive --events-per-camera 4 \
   || fail "writing the demo archive into the bucket"
 
 say "starting the code server, webserver, daemon, workers and portal"
