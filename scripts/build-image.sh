@@ -5,15 +5,23 @@
 #      the Dockerfile's stages on that base.
 # pip inside the build reads this host's local wheel folders and indexes (the ones its pip.conf names, e.g.
 # torch 2.14.1), mounted read-only; PyPI serves the rest. Prints the build time and the image sizes.
-# Usage: scripts/build-image.sh [--rebuild-base]
+# Usage: scripts/build-image.sh [--rebuild-base] [--no-cache]   (both: a cold build, as BENCHMARKS.md measures)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export CONTAINERS_CONF="$root/deploy/containers.conf"
 bash "$root/scripts/install-containers.sh"
 base=localhost/wildbench-debian:bookworm
+rebuild_base="" cache=(--layers)
+for arg in "$@"; do
+  case "$arg" in
+    --rebuild-base) rebuild_base=1 ;;
+    --no-cache) cache=(--no-cache) ;;
+    *) echo "usage: $0 [--rebuild-base] [--no-cache]" >&2; exit 2 ;;
+  esac
+done
 started=$(date +%s)
 
-if [ "${1:-}" = "--rebuild-base" ] || ! podman image exists "$base"; then
+if [ -n "$rebuild_base" ] || ! podman image exists "$base"; then
   mirror=http://deb.debian.org/debian
   # The same trims as Docker's debian:*-slim (no man pages, docs or translations), kept for later installs.
   mmdebstrap --quiet --variant=minbase --include=ca-certificates \
@@ -49,7 +57,7 @@ fi
 
 log="$(mktemp -t wildbench-build.XXXXXX.log)"
 build() {  # target tag
-  podman build --layers --target "$1" -t "$2" --build-arg "BASE=$base" \
+  podman build "${cache[@]}" --target "$1" -t "$2" --build-arg "BASE=$base" \
     --build-arg "PIP_FIND_LINKS=$find_links" --build-arg "PIP_EXTRA_INDEX_URL=$extra_index" --build-arg "PIP_CERT=$cert" \
     ${mounts[@]+"${mounts[@]}"} -f "$root/Dockerfile" "$root" >>"$log" 2>&1 \
     || { tail -n 40 "$log" >&2; echo "make image: building the $1 stage failed (whole log: $log)" >&2; exit 1; }

@@ -31,6 +31,7 @@ teardown() {
   say "tearing down"
   "${compose[@]}" down -v >/dev/null 2>&1 || true
   for v in $(podman volume ls -q --filter "label=io.podman.compose.project=$project"); do podman volume rm -f "$v" >/dev/null || true; done
+  podman network rm -f "${project}_default" >/dev/null 2>&1 || true  # podman-compose 1.0.3's down leaves it
   rm -rf "$work"
 }
 trap teardown EXIT
