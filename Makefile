@@ -9,7 +9,7 @@
 #               deploy/env.example); the same command as the compose file's worker services
 #   make image  the container images with podman, from Debian's packages (mmdebstrap base; no registry)
 #   make container-smoke  the compose stack end to end on those images, then torn down (not in `make test`:
-#               about a quarter of an hour with the image cached; see README "Containers")
+#               about 5 minutes with the images built, ~15 from nothing; see README "Containers")
 
 PYTHON ?= python3
 VENV := .venv
