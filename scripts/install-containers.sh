@@ -14,6 +14,7 @@ command -v podman-compose >/dev/null || need+=(podman-compose)
 command -v newuidmap >/dev/null || need+=(uidmap)
 command -v fuse-overlayfs >/dev/null || need+=(fuse-overlayfs)
 command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)   # the smoke checks the download with it
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
