@@ -7,6 +7,9 @@
 #   make portal the researcher portal alone (http://127.0.0.1:8080; WILDBENCH_PORTAL_TOKEN enables work)
 #   make worker a Celery worker for production steps (QUEUE=cpu|gpu; needs the production environment,
 #               deploy/env.example); the same command as the compose file's worker services
+#   make image  the container images with podman, from Debian's packages (mmdebstrap base; no registry)
+#   make container-smoke  the compose stack end to end on those images, then torn down (not in `make test`:
+#               about 5 minutes with the images built, ~15 from nothing; see README "Containers")
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +18,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export WILDBENCH_DATA ?= $(CURDIR)/data
 DEMO_ARCHIVE ?= $(WILDBENCH_DATA)/demo-archive
 
-.PHONY: install demo test check dev portal worker services bench clean
+.PHONY: install demo test check dev portal worker services bench clean image container-smoke
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +63,12 @@ portal: install $(DAGSTER_HOME)/dagster.yaml
 QUEUE ?= cpu
 worker: install
 	$(BIN)/celery -A wildbench_assets.celery_app worker -Q $(QUEUE) --concurrency 1 -n $(QUEUE)@%h --loglevel INFO
+
+image:
+	bash scripts/build-image.sh
+
+container-smoke: image
+	bash scripts/container-smoke.sh
 
 bench: install
 	$(BIN)/python bench/bench_exif.py

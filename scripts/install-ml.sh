@@ -8,7 +8,9 @@
 #    needs at run time are listed below (setuptools<81: yolov5 imports pkg_resources). Its six uses of
 #    np.int/np.float (gone since NumPy 1.24) are patched to int/float while building, and one clamp
 #    that newer torch rejects.
-#  - megadetector 10.0.28 hard-requires that package, so it goes in without dependencies as well.
+#  - megadetector 10.0.28 hard-requires that package, so it goes in without dependencies as well. Its
+#    utils import pytest at module level (the batch-output validator reaches them), so pytest is a run-time
+#    dependency here, not only a test one (an image without the test extra fails new_image_predictions).
 set -euo pipefail
 venv="${1:-.venv}"
 pip="$venv/bin/pip"
@@ -39,4 +41,4 @@ if ! yolov5_ok; then
   rm -rf "$tmp"
 fi
 "$pip" install -q --no-deps megadetector==10.0.28
-"$pip" install -q "setuptools<81" tensorboard jsonpickle humanfriendly fastquadtree send2trash dill seaborn thop fire scipy python-dateutil
+"$pip" install -q "setuptools<81" pytest tensorboard jsonpickle humanfriendly fastquadtree send2trash dill seaborn thop fire scipy python-dateutil

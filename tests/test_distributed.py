@@ -292,6 +292,24 @@ def test_compose_file_names_every_setting_and_reserves_a_gpu():
     assert used <= template, used - template
 
 
+def test_compose_builds_its_images_from_dockerfile_stages_and_publishes_on_loopback_only():
+    """`make image` builds every image the compose file names (no registry image can be pulled here), and a
+    published port never listens beyond 127.0.0.1."""
+    import re
+
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())["services"]
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", (ROOT / "Dockerfile").read_text(), flags=re.M))
+    built = dict((image, stage) for stage, image in re.findall(
+        r"^build (\S+) localhost/(\S+):latest$", (ROOT / "scripts" / "build-image.sh").read_text(), flags=re.M))
+    for name, service in compose.items():
+        image = service["image"].split(":")[0]
+        assert built.get(image) == service["build"]["target"] and built[image] in stages, name
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+
+
 def test_ranged_reads_sign_with_renewed_temporary_credentials(seaweedfs):
     """Temporary credentials that expire mid-run are renewed by boto3; the ranged reader must sign with the
     renewed ones, not with those it saw when it was built."""

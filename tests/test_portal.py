@@ -84,6 +84,25 @@ def test_release_endpoints_and_streamed_downloads(client, published):
     assert client.get("/api/leaderboard").status_code == 200
 
 
+def test_in_prod_the_portal_reads_the_locations_the_environment_names(published, monkeypatch, tmp_path):
+    """Prod configures every location as an EnvVar: the portal resolves them (unresolved, one is a str naming
+    the variable, and the portal listed the empty folder `WILDBENCH_DATA/` instead of the published release)."""
+    from wildbench_assets.definitions import build_defs
+
+    _defs, instance, data = published
+    env = {"WILDBENCH_DATA": str(data), "WILDBENCH_ARCHIVE": str(tmp_path / "archive"),
+           "WILDBENCH_REQUESTS": str(tmp_path / "requests"), "WILDBENCH_SUBMISSIONS": str(tmp_path / "submissions"),
+           "WILDBENCH_S3_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "unused",
+           "AWS_SECRET_ACCESS_KEY": "unused", "WILDBENCH_DETECTOR": "manifest"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    prod = TestClient(create_app(build_defs("prod"), token=TOKEN, instance=instance))
+    assert [sheet["release"] for sheet in prod.get("/api/datasets").json()] == ["2026.11"]
+    assert prod.get("/api/datasets/2026.11/test.zip").content == (
+        data / "artifacts" / "releases" / "2026.11" / "downloads" / "test.zip").read_bytes()
+
+
 @pytest.mark.parametrize("path", ["/api/datasets/2099.01", "/api/datasets/2026.11/manifest.csv",
                                   "/api/datasets/2026.11/..%2F..%2Fhidden%2Ftruth.coco.json",
                                   "/api/datasets/..%2F..%2F..%2Fetc/passwd", "/api/queries/..%2Fsecret",

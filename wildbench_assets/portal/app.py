@@ -70,7 +70,10 @@ class Portal:
         self.defs, self.token, self._instance = defs, token, instance
         # submitter -> token; the operator's token is the submitter `operator`
         self.tokens = {**(tokens or {}), **({OPERATOR: token} if token else {})}
-        res = defs.resources
+        # Resolved: in prod every location is an EnvVar, and an unresolved one is a str naming the variable
+        # (the portal would read a local folder called WILDBENCH_DATA and show no release).
+        res = {name: defs.resources[name].process_config_and_initialize() for name in
+               ("artifacts", "parquet_io_manager", "taxonomy", "inbox", "submissions", "detector")}
         self.artifacts, self.tables, self.taxonomy = res["artifacts"], res["parquet_io_manager"], res["taxonomy"]
         self.requests, self.submissions, self.detector = res["inbox"], res["submissions"], res["detector"]
 
