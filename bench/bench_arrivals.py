@@ -118,8 +118,10 @@ def noon_utc(day: date) -> float:
 def tick(instance: dg.DagsterInstance, archive: ArchiveResource, cursor: str | None) -> dg.SensorResult:
     keys = DayKeyLists(uri=str(Path(archive.uri).parent / "day_keys")) if "://" not in archive.uri \
         else DayKeyLists(uri=f"{archive.uri}-day-keys", endpoint_url=archive.endpoint_url,
-                         aws_access_key_id=archive.aws_access_key_id, aws_secret_access_key=archive.aws_secret_access_key)
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"archive": archive, "day_keys": keys})
+                         aws_access_key_id=archive.aws_access_key_id,
+                         aws_secret_access_key=archive.aws_secret_access_key)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"archive": archive, "day_keys": keys})
     return archive_arrivals(context)
 
 

@@ -28,6 +28,7 @@ MAX_RUNS_PER_TICK = 5
 # A tick must stay well inside Dagster's 60 s sensor evaluation limit: past this budget the listing
 # stops and the next tick resumes it after the last key seen (the partial fingerprints ride in the cursor).
 LISTING_BUDGET_S = 20.0
+LISTING_PAGE = 5000  # objects per page: the budget is checked, and a spill page written, once per page
 MAX_INGEST_RUNS_PER_TICK = 25
 
 
@@ -41,12 +42,12 @@ def scan_archive(store, cursor: dict, budget_s: float = LISTING_BUDGET_S,
     deadline = time.monotonic() + budget_s
     listing = store.list(start_after=after)
     while True:
-        batch = [o for _, o in zip(range(5000), listing)]
+        batch = [o for _, o in zip(range(LISTING_PAGE), listing)]
         last = scan.add(batch)
         if spill is not None:
             spill.add(batch)
         after = last or after
-        if len(batch) < 5000:
+        if len(batch) < LISTING_PAGE:
             return scan, {k: v for k, v in cursor.items() if k != "scan"}
         if time.monotonic() > deadline:
             kept = {"spill": spill.to_json()} if spill is not None else {}
