@@ -92,26 +92,42 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource, taxo
     compare against — and the data version of a one-partition run. A backfill run takes many partitions."""
     store, tax = archive.open(), taxonomy.load()
     manifests: dict[str, tuple] = {}
-    results = {}
+    listings = {}
     for key in context.partition_keys:
         dims = park_day_partitions.get_partition_key_from_str(key).keys_by_dimension
         park, day = dims[PARK], dims[ARRIVAL_DAY]
         if park not in manifests:  # etags before reading them: a later edit is seen next time
             manifests[park] = (manifest_etags(store, park), load_manifests(store, park, tax))
-        results[key] = raw_images_partition(context, store, day_keys, tax, park, day, *manifests[park])
+        objects, source, listed = day_objects(context, store, day_keys, park, day)
+        listings[key] = (park, day, objects, source, listed, listing_table([vars(o) for o in objects],
+                                                                         manifests[park][1]))
+    sources = pd.Series([v[3].split(":")[0] for v in listings.values()]).value_counts().to_dict()
+    context.log.info(f"{store.uri}: {sum(len(v[5]) for v in listings.values())} objects in {len(listings)} "
+                     f"park x day partition(s), from: {sources}")
+    # One validation for a whole batch (Great Expectations costs ~0.5 s a call); each partition's own
+    # rules only if the batch fails somewhere, so every verdict is the partition's own.
+    batch_found = None
+    if len(listings) > 1:
+        whole = pd.concat([v[5].assign(partition_park=v[0], partition_day=v[1]) for v in listings.values()],
+                          ignore_index=True)
+        batch_found = validate_checks(whole, raw_rules(tax, len(whole), None, None), name="raw_images")
+        if not all(r.success for rules in batch_found.values() for r in rules):
+            batch_found = None
+    results = {key: raw_images_partition(tax, park, day, objects, source, listed, frame, manifests[park][0],
+                                         batch_found)
+               for key, (park, day, objects, source, listed, frame) in listings.items()}
     yield from publish_partitions(context, results)
 
 
-def raw_images_partition(context, store, day_keys, tax, park: str, day: str, manifest_versions, manifest):
-    listed_objects, source, listed = day_objects(context, store, day_keys, park, day)
-    objects = [vars(o) for o in listed_objects]
-    frame = listing_table(objects, manifest)
-    context.log.info(f"{store.uri}: {len(frame)} objects for park={park} day={day} ({len(manifest)} in manifests; "
-                     f"from the {source.split(':')[0]})")
-
-    unknown_parks = frame.loc[~frame.park.isin(tax.park_codes), "park"].value_counts().to_dict()
-    unknown_species = frame.loc[~frame.species.isin(tax.species_codes), "species"].value_counts().to_dict()
-    found = validate_checks(frame, {
+def raw_rules(tax, rows: int, park: str | None, day: str | None) -> dict[str, list[Rule]]:
+    """The rules of raw_images' checks for one partition's table, or (park and day None) for a batch's
+    tables concatenated with the partition of each row in `partition_park` / `partition_day`."""
+    where = ([Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
+              Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"})]
+             if park is not None else
+             [Rule("expect_column_pair_values_to_be_equal", {"column_A": "arrival_day", "column_B": "partition_day"}),
+              Rule("expect_column_pair_values_to_be_equal", {"column_A": "park", "column_B": "partition_park"})])
+    return {
         "unique_paths": [Rule("expect_column_values_to_be_unique", {"column": "path"})],
         "known_parks": [Rule("expect_column_values_to_be_in_set", {"column": "park",
                                                                    "value_set": sorted(tax.park_codes)})],
@@ -120,11 +136,18 @@ def raw_images_partition(context, store, day_keys, tax, park: str, day: str, man
         "listing_complete": [
             Rule("expect_column_values_to_not_be_null", {"column": "etag"}),
             Rule("expect_column_values_to_be_between", {"column": "bytes", "min_value": 0}),
-            Rule("expect_table_row_count_to_equal", {"value": len(objects)}),
-            Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
-            Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"}),
+            Rule("expect_table_row_count_to_equal", {"value": rows}),
+            *where,
         ],
-    }, name="raw_images")
+    }
+
+
+def raw_images_partition(tax, park: str, day: str, listed_objects, source: str, listed: int, frame: pd.DataFrame,
+                         manifest_versions, batch_found=None) -> dg.MaterializeResult:
+    unknown_parks = frame.loc[~frame.park.isin(tax.park_codes), "park"].value_counts().to_dict()
+    unknown_species = frame.loc[~frame.species.isin(tax.species_codes), "species"].value_counts().to_dict()
+    found = batch_found if batch_found is not None and len(frame) == len(listed_objects) else \
+        validate_checks(frame, raw_rules(tax, len(listed_objects), park, day), name="raw_images")
     checks = [
         rules_check("unique_paths", found["unique_paths"]),
         rules_check("known_parks", found["known_parks"], dg.AssetCheckSeverity.WARN,
@@ -147,6 +170,7 @@ def raw_images_partition(context, store, day_keys, tax, park: str, day: str, man
             "from_manifest": int((frame.species_source == "manifest").sum()),
             "unknown_species": int(sum(unknown_species.values())),
             "species": counts_table(frame.species.value_counts().to_dict(), "species", "objects"),
+            "checks_validated_with_batch": found is batch_found,
         },
         check_results=checks,
     )

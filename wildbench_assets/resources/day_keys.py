@@ -77,7 +77,9 @@ class DayKeyStore:
         return f"{park}/{day}.parquet"
 
     def write(self, park: str, day: str, fingerprint: str, objects: Iterable[ArchiveObject]) -> None:
-        table = _rows(objects, with_partition=False)
+        self.write_table(park, day, fingerprint, _rows(objects, with_partition=False))
+
+    def write_table(self, park: str, day: str, fingerprint: str, table: pa.Table) -> None:
         table = table.replace_schema_metadata({FINGERPRINT_META: fingerprint.encode()})
         self.store.write(self._name(park, day), _parquet(table))
 
@@ -116,20 +118,21 @@ class ListingSpill:
     def publish(self, fingerprints: Mapping[tuple[str, str], str]) -> int:
         """Write the key list of every (park, day) in `fingerprints` (a day with no object gets an empty
         list), each before the run that reads it is requested; then drop the pages. Returns lists written."""
-        wanted = {f"{p}|{d}" for p, d in fingerprints}
-        found: dict[str, list[pa.Table]] = {}
-        if wanted:
-            for n in range(self.pages):
-                table = pq.read_table(io.BytesIO(self.keys.store.read(self._page(n))))
-                table = table.filter(pa.compute.is_in(table["partition"], pa.array(sorted(wanted))))
-                if table.num_rows:
-                    for part in set(table["partition"].to_pylist()):
-                        found.setdefault(part, []).append(
-                            table.filter(pa.compute.equal(table["partition"], part)))
+        wanted = pa.array(sorted({f"{p}|{d}" for p, d in fingerprints}), pa.string())
+        pages = [pq.read_table(io.BytesIO(self.keys.store.read(self._page(n)))) for n in range(self.pages)] \
+            if len(wanted) else []
+        rows = pa.concat_tables([t.filter(pa.compute.is_in(t["partition"], wanted)) for t in pages]) \
+            if pages else _rows([], with_partition=True)
+        rows = rows.take(pa.compute.sort_indices(rows, [("partition", "ascending"), ("key", "ascending")]))
+        parts = rows["partition"].to_pylist()
+        bounds: dict[str, tuple[int, int]] = {}
+        for i, part in enumerate(parts):  # sorted: each partition is one contiguous slice
+            start = bounds.get(part, (i, i))[0]
+            bounds[part] = (start, i + 1)
+        rows = rows.drop_columns(["partition"])
         for (park, day), fingerprint in fingerprints.items():
-            tables = found.get(f"{park}|{day}", [])
-            objects = _objects(pa.concat_tables(tables)) if tables else []
-            self.keys.write(park, day, fingerprint, sorted(objects, key=lambda o: o.key.encode()))
+            start, end = bounds.get(f"{park}|{day}", (0, 0))
+            self.keys.write_table(park, day, fingerprint, rows.slice(start, end - start))
         self.drop()
         return len(fingerprints)
 
