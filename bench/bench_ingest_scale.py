@@ -14,11 +14,13 @@ For each N (default 100,000 / 400,000 / 1,300,000):
             when it passes the 20 s budget), 25 run requests and their key lists written;
   [day]     600 images land in `snieves` on a new day; its key list is written as a tick writes it, then
             raw_images of that day runs OLD (no key list: lists the park, filters the day: the code before
-            this change) and NEW (reads the day's key list), median of 3 runs each, side by side.
+            this change) and NEW (reads the day's key list), interleaved, median of --repeats runs each.
 At the largest N only:
   [backfill] every partition (2,200 + the new day). OLD: one run per partition listing its park; a
-            sample of runs is measured and multiplied out (the full old way takes hours). NEW:
-            `wildbench run` (plan: one listing, 2,201 key lists; runs of 100 partitions, the BackfillPolicy).
+            sample of runs (--old-sample) is measured and multiplied out (the full old way takes hours).
+            NEW: `wildbench run`: its plan in full (one listing, 2,201 key lists), then runs of 100
+            partitions (the BackfillPolicy) over the first --new-sample partitions, their time per
+            partition multiplied out (0: run them all).
   [daily]   after the backfill, another new day: a tick (requests exactly it) and its run.
 
     .venv/bin/python bench/bench_ingest_scale.py [--objects 100000,400000,1300000] [--old-sample 5]
@@ -53,7 +55,7 @@ from wildbench_assets.runner import plan_pipeline, register_partitions, run_plan
 from wildbench_assets.sensors import archive_arrivals, scan_archive  # noqa: E402
 
 ARCHIVES: dict[str, SyntheticArchive] = {}
-DAYS_PER_PARK, NEW_DAY_OBJECTS, NEW_PARK = 1100, 600, "snieves"
+DAYS_PER_PARK, NEW_DAY_OBJECTS, NEW_PARK, REPEATS = 1100, 600, "snieves", 3
 
 
 class SyntheticArchiveResource(ArchiveResource):
@@ -140,7 +142,7 @@ def one_size(n: int, workdir: Path, old_sample: int, new_sample: int, backfill: 
     register_partitions(instance, [(NEW_PARK, day)])
     write_day_key_list(archive, res, NEW_PARK, day)
     old, new = [], []
-    for _ in range(3):  # interleaved, so both see the same machine load
+    for _ in range(REPEATS):  # interleaved, so both see the same machine load
         s_old, meta_old = run_day(instance, res, NEW_PARK, day, with_key_list=False)
         s_new, meta_new = run_day(instance, res, NEW_PARK, day, with_key_list=True)
         old.append(s_old)
@@ -150,7 +152,8 @@ def one_size(n: int, workdir: Path, old_sample: int, new_sample: int, backfill: 
     print(f"  [day] new day's raw_images run ({NEW_DAY_OBJECTS} objects): OLD (park listing, "
           f"{meta_old['objects_listed']:,} objects listed) {out['day_old']:.2f} s | NEW (key list, "
           f"{meta_new['objects_listed']} objects read) {out['day_new']:.2f} s | "
-          f"OLD / NEW = {out['day_old'] / out['day_new']:.1f}x (median of 3)")
+          f"OLD / NEW = {out['day_old'] / out['day_new']:.1f}x (median of {REPEATS}; "
+          f"NEW runs {min(new):.2f}-{max(new):.2f} s)")
 
     if backfill:
         out.update(backfill_both(archive, res, folder, old_sample, new_sample))
@@ -229,17 +232,18 @@ def backfill_both(archive: SyntheticArchive, res: dict, folder: Path, old_sample
 
 
 def main() -> int:
-    global DAYS_PER_PARK
+    global DAYS_PER_PARK, REPEATS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", default="100000,400000,1300000", help="archive sizes, comma-separated")
     parser.add_argument("--old-sample", type=int, default=5, help="old-way backfill runs measured")
     parser.add_argument("--new-sample", type=int, default=200,
                         help="backfill partitions run the new way, then multiplied out (0: all of them)")
     parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each way for one day, median shown")
     parser.add_argument("--days-per-park", type=int, default=DAYS_PER_PARK, help="arrival days of each park")
     parser.add_argument("--workdir", default=".bench/ingest_scale", help="rebuilt on every run")
     args = parser.parse_args()
-    DAYS_PER_PARK = args.days_per_park
+    DAYS_PER_PARK, REPEATS = args.days_per_park, args.repeats
     workdir = Path(args.workdir).resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     sizes = [int(x) for x in args.objects.split(",")]
