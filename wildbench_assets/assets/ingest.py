@@ -1,6 +1,7 @@
 """Ingest: the raw listing of the archive and each image's EXIF/header metadata."""
 
 
+import warnings
 from datetime import datetime
 
 import dagster as dg
@@ -53,6 +54,16 @@ METADATA_CHECKS = {
 # A backfill (UI, `wildbench run`) materializes this many park x day partitions per run: one run's fixed
 # cost (~0.6 s) paid once per batch instead of once per day.
 INGEST_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=100)
+
+
+def backfilled_asset(**kwargs):
+    """`dg.asset` with INGEST_BACKFILL (`backfill_policy` is a Dagster beta parameter, used as documented;
+    its warning would reach every CLI command's stderr)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.asset(backfill_policy=INGEST_BACKFILL, **kwargs)
+
+
 PARK_LISTING = ("park listing: no key list for this run (a manual run, or none was written); the archive "
                 "layout has no day prefix, so the whole park was listed and filtered by arrival day")
 
@@ -72,14 +83,13 @@ def day_objects(context: dg.AssetExecutionContext, store, day_keys: DayKeyLists,
     return objects, PARK_LISTING, listed
 
 
-@dg.asset(
+@backfilled_asset(
     partitions_def=park_day_partitions,
     group_name="ingest",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
     code_version=INGEST_CODE_VERSION,
     check_specs=check_specs("raw_images", RAW_CHECKS, park_day_partitions),
-    backfill_policy=INGEST_BACKFILL,
 )
 def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource, taxonomy: TaxonomyResource,
                day_keys: DayKeyLists):
@@ -176,14 +186,13 @@ def raw_images_partition(tax, park: str, day: str, listed_objects, source: str, 
     )
 
 
-@dg.asset(
+@backfilled_asset(
     partitions_def=park_day_partitions,
     group_name="ingest",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
     code_version=INGEST_CODE_VERSION,
     check_specs=check_specs("image_metadata", METADATA_CHECKS, park_day_partitions),
-    backfill_policy=INGEST_BACKFILL,
 )
 def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfig, archive: ArchiveResource,
                    raw_images: pd.DataFrame):
