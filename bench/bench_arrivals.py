@@ -51,6 +51,7 @@ from tests.services import S3_KEY, S3_SECRET, seaweedfs  # noqa: E402
 from wildbench_assets.lib.demo_archive import CAMERAS, exif_bytes, format_exif_date  # noqa: E402
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_key  # noqa: E402
 from wildbench_assets.resources.archive import ArchiveResource, LocalArchive, open_archive  # noqa: E402
+from wildbench_assets.resources.day_keys import DayKeyLists  # noqa: E402
 from wildbench_assets.runner import archive_partitions, plan_pipeline, run_pipeline, run_plan  # noqa: E402
 from wildbench_assets.sensors import LISTING_BUDGET_S, MAX_INGEST_RUNS_PER_TICK, archive_arrivals  # noqa: E402
 from wildbench_assets.settings import PROJECT_ROOT  # noqa: E402
@@ -115,7 +116,12 @@ def noon_utc(day: date) -> float:
 # ------------------------------------------------------------------------------------------ sensor ticks
 
 def tick(instance: dg.DagsterInstance, archive: ArchiveResource, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"archive": archive})
+    keys = DayKeyLists(uri=str(Path(archive.uri).parent / "day_keys")) if "://" not in archive.uri \
+        else DayKeyLists(uri=f"{archive.uri}-day-keys", endpoint_url=archive.endpoint_url,
+                         aws_access_key_id=archive.aws_access_key_id,
+                         aws_secret_access_key=archive.aws_secret_access_key)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"archive": archive, "day_keys": keys})
     return archive_arrivals(context)
 
 

@@ -63,3 +63,61 @@ def synthetic_metadata(rows: int, seed: int = 0, empty_share: float = 0.52, othe
     frame.loc[broken, "status"] = "corrupt"
     frame.loc[broken, "captured_at"] = pd.NaT
     return frame
+
+
+# ------------------------------------------------------------------------- a synthetic archive listing
+
+def synthetic_listing(objects: int, days_per_park: int = 1100, parks=("donana", "snieves"), cameras: int = 60,
+                      first_day: str = "2019-01-01", seed: int = 0):
+    """(sorted keys, mtimes in ns): `objects` images under `<park>/<species>/<camera>/<file>`, each camera's
+    files spread over its park's arrival days (the thesis layout: no day in the path), noon UTC + seconds."""
+    rng = np.random.default_rng(seed)
+    codes = [s.code for s in THESIS_SPECIES]
+    park = rng.integers(0, len(parks), objects)
+    day = rng.integers(0, days_per_park, objects)
+    camera = rng.integers(0, cameras, objects)
+    species = rng.integers(0, len(codes), objects)
+    start = pd.Timestamp(first_day, tz="UTC").value + 12 * 3600 * 10**9
+    mtime = start + day.astype(np.int64) * 86400 * 10**9 + rng.integers(0, 3600, objects).astype(np.int64) * 10**9
+    keys = [f"{parks[p]}/{codes[s]}/C{c:03d}/IMG_{i:07d}.JPG" for i, (p, s, c) in enumerate(zip(park, species, camera))]
+    order = sorted(range(objects), key=keys.__getitem__)  # ASCII keys: str order is S3's byte order
+    return [keys[i] for i in order], mtime[order]
+
+
+class SyntheticArchive:
+    """An `Archive` whose listing is generated in memory (S3 key order, prefix, start_after): it costs our
+    code its per-object work and nothing for I/O. Objects can be added (a new day arriving); there are no
+    bytes to read (no manifests)."""
+
+    def __init__(self, keys: list[str], mtime_ns):
+        self.keys, self.mtime_ns, self.uri = keys, list(map(int, mtime_ns)), "synthetic://archive"
+
+    def add(self, keys: list[str], mtime_ns: int) -> None:
+        import bisect
+
+        for key in keys:
+            i = bisect.bisect_left(self.keys, key)
+            self.keys.insert(i, key)
+            self.mtime_ns.insert(i, mtime_ns)
+
+    def list(self, prefix: str = "", start_after: str | None = None):
+        import bisect
+        from datetime import UTC, datetime
+
+        from wildbench_assets.resources.archive import ArchiveObject
+
+        i = bisect.bisect_left(self.keys, prefix)
+        if start_after is not None:
+            i = max(i, bisect.bisect_right(self.keys, start_after))
+        keys, mtimes = self.keys, self.mtime_ns
+        while i < len(keys) and keys[i].startswith(prefix):
+            ns = mtimes[i]
+            yield ArchiveObject(key=keys[i], size=1_000_000, etag=f"{len(keys[i]):x}-{ns:x}",
+                                last_modified=datetime.fromtimestamp(ns / 1e9, tz=UTC))
+            i += 1
+
+    def describe(self, key: str):
+        return next((o for o in self.list(key) if o.key == key), None)
+
+    def read_optional(self, key: str) -> bytes | None:
+        return None

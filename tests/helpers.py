@@ -8,6 +8,7 @@ import pandas as pd
 from wildbench_assets.definitions import build_defs
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.day_keys import DayKeyLists
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
@@ -26,6 +27,7 @@ def pipeline_defs(uri, data_dir, endpoint=None, detector="mdlite", inbox=None, s
         "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
         "artifacts": artifacts or ArtifactStore(base_dir=str(data_dir)),
         "label_cache": LabelCache(base_dir=str(data_dir)),
+        "day_keys": DayKeyLists(uri=f"{data_dir}/day_keys"),
         "detector": DetectorResource(backend=detector),
     })
 

@@ -32,6 +32,7 @@ from wildbench_assets.lib.arrivals import (
 from wildbench_assets.lib.inventory import arrival_day
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, arrival_day_partitions, park_partitions
 from wildbench_assets.resources.archive import ArchiveResource, LocalArchive
+from wildbench_assets.resources.day_keys import DayKeyLists
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.sensors import archive_arrivals, scan_archive
@@ -261,7 +262,7 @@ def test_scan_archive_pages_over_ticks_and_matches_one_shot_scan(big_archive):
 def test_sensor_continues_a_long_listing_over_ticks(big_archive, monkeypatch):
     """The sensor requests nothing while the listing is unfinished, then every partition once it is."""
     original = sensors.scan_archive
-    monkeypatch.setattr(sensors, "scan_archive", lambda store, cursor: original(store, cursor, budget_s=0))
+    monkeypatch.setattr(sensors, "scan_archive", lambda store, cursor, **kw: original(store, cursor, budget_s=0, **kw))
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, big_archive)
     assert not first.run_requests and not first.dynamic_partitions_requests
@@ -293,12 +294,18 @@ def warnings_in(records: list[logging.LogRecord]) -> str:
 def tick(instance, root: Path, cursor: str | None = None, logs: list | None = None) -> dg.SensorResult:
     """One evaluation of archive_arrivals, as the daemon would run it; its log records go to `logs`."""
     context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"archive": ArchiveResource(uri=str(root))})
+                                      resources={"archive": ArchiveResource(uri=str(root)),
+                                                 "day_keys": DayKeyLists(uri=str(day_keys_folder(root)))})
     if logs is not None:  # the sensor's logger does not propagate to the root logger (caplog)
         context.log.addHandler(Collect(logs))
     result = archive_arrivals(context)
     assert isinstance(result, dg.SensorResult)
     return result
+
+
+def day_keys_folder(root: Path) -> Path:
+    """The sensor's key lists for an archive: beside it, never inside it (it would be listed)."""
+    return root.parent / f"{root.name}-day-keys"
 
 
 def requested(result: dg.SensorResult) -> dict[tuple[str, str], str]:
@@ -329,7 +336,8 @@ def apply_partitions(instance, result: dg.SensorResult) -> None:
 def ingest(instance, root: Path, data: Path, parts) -> None:
     """Really materialize raw_images for the partitions (what the requested ingest runs would store)."""
     resources = {"archive": ArchiveResource(uri=str(root)), "taxonomy": TaxonomyResource(),
-                 "parquet_io_manager": ParquetIOManager(base_dir=str(data))}
+                 "parquet_io_manager": ParquetIOManager(base_dir=str(data)),
+                 "day_keys": DayKeyLists(uri=str(day_keys_folder(root)))}
     for park, day in parts:
         result = dg.materialize([raw_images], partition_key=dg.MultiPartitionKey({PARK: park, ARRIVAL_DAY: day}),
                                 instance=instance, resources=resources)
@@ -471,7 +479,8 @@ def test_sensor_reingests_a_day_restored_after_it_vanished(archive, tmp_path):
                 [raw_images], partition_key=request.partition_key, instance=instance,
                 tags={"dagster/run_key": request.run_key, "dagster/sensor_name": "archive_arrivals"},
                 resources={"archive": ArchiveResource(uri=str(archive)), "taxonomy": TaxonomyResource(),
-                           "parquet_io_manager": ParquetIOManager(base_dir=str(tmp_path / "data"))},
+                           "parquet_io_manager": ParquetIOManager(base_dir=str(tmp_path / "data")),
+                           "day_keys": DayKeyLists(uri=str(day_keys_folder(archive)))},
             ).success
 
     first = tick(instance, archive)

@@ -12,6 +12,7 @@ from wildbench_assets.definitions import build_defs
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.partitions import park_day_key
 from wildbench_assets.resources.archive import ArchiveResource, LocalArchive, open_archive
+from wildbench_assets.resources.day_keys import DayKeyLists
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.runner import archive_partitions, register_partitions
@@ -21,7 +22,8 @@ from wildbench_assets.summary import read_table
 def materialize_all(uri, data_dir, endpoint=None, run_config=None):
     archive = ArchiveResource(uri=uri, endpoint_url=endpoint)
     resources = {"archive": archive, "taxonomy": TaxonomyResource(),
-                 "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir))}
+                 "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
+                 "day_keys": DayKeyLists(uri=f"{data_dir}/day_keys")}
     instance = dg.DagsterInstance.ephemeral()
     pairs = archive_partitions(archive.open())
     register_partitions(instance, pairs)
@@ -80,7 +82,8 @@ def test_each_check_evaluation_judges_its_own_partition_and_materialization(demo
     the materialization its own run made (not the partition's previous one, nor none)."""
     archive = ArchiveResource(uri=str(demo_archive))
     resources = {"archive": archive, "taxonomy": TaxonomyResource(),
-                 "parquet_io_manager": ParquetIOManager(base_dir=str(tmp_path))}
+                 "parquet_io_manager": ParquetIOManager(base_dir=str(tmp_path)),
+                 "day_keys": DayKeyLists(uri=f"{tmp_path}/day_keys")}
     instance = dg.DagsterInstance.ephemeral()
     pairs = archive_partitions(archive.open())
     register_partitions(instance, pairs)

@@ -11,15 +11,27 @@ DATA_VERSION_TAG = "dagster/data_version"
 
 
 def stored_fingerprints(instance: dg.DagsterInstance) -> dict[tuple[str, str], str]:
-    """(park, day) -> the data version of raw_images' latest materialization of that partition: the
-    fingerprint of the objects that run listed. One query for every partition."""
-    tags = instance.event_log_storage.get_latest_tags_by_partition(
-        dg.AssetKey("raw_images"), dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG])
+    """(park, day) -> the fingerprint of the objects raw_images' latest materialization of that partition
+    listed: its `fingerprint` metadata (a backfill run over many partitions has one data version for all
+    of them, so the per-partition truth is in metadata), else its data version (ingests from before).
+    Two queries for every partition."""
+    latest = instance.event_log_storage.get_latest_storage_id_by_partition(
+        dg.AssetKey("raw_images"), dg.DagsterEventType.ASSET_MATERIALIZATION)
+    if not latest:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_images"), storage_ids=list(latest.values())),
+        limit=len(latest)).records
     found = {}
-    for key, values in tags.items():
-        if DATA_VERSION_TAG in values:
-            dims = park_day_partitions.get_partition_key_from_str(key).keys_by_dimension
-            found[(dims[PARK], dims[ARRIVAL_DAY])] = values[DATA_VERSION_TAG]
+    for record in records:
+        event = record.asset_materialization
+        if event is None or event.partition is None:
+            continue
+        value = event.metadata.get("fingerprint")
+        fingerprint = str(value.value) if value is not None else (event.tags or {}).get(DATA_VERSION_TAG)
+        if fingerprint is not None:
+            dims = park_day_partitions.get_partition_key_from_str(event.partition).keys_by_dimension
+            found[(dims[PARK], dims[ARRIVAL_DAY])] = fingerprint
     return found
 
 

@@ -14,6 +14,7 @@ The plan comes from the asset graph and the instance, never from a list kept her
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -29,11 +30,15 @@ import pydantic
 
 from wildbench_assets.assets.inference import MODEL_INPUT_KEYS
 from wildbench_assets.ingest_state import stored_fingerprints
-from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
+from wildbench_assets.lib.arrivals import EMPTY_FINGERPRINT, ArchiveScan, plan_ingest
 from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
 from wildbench_assets.resources.atomic import process_alive
+from wildbench_assets.resources.day_keys import DAY_KEYS_TAG
+from wildbench_assets.sensors import scan_archive
 from wildbench_assets.settings import PROJECT_ROOT, SettingsError, default_dagster_home
 
+# The run tags by which Dagster's backfills hand a run a range of partitions (context.partition_keys).
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # Partitioned by request or submission id: driven by their inboxes (sensors), not by the archive.
 INBOX_ASSETS = {dg.AssetKey("custom_export"), dg.AssetKey("submission_scores")}
 # Cut on demand (`wildbench release`, the launchpad, the monthly schedule), never re-run by `wildbench run`.
@@ -199,7 +204,9 @@ def plan_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, store, sel
 
 def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
     graph = defs.resolve_asset_graph()
-    archive = scan(store)
+    keys_resource = defs.resources.get("day_keys")
+    spill = keys_resource.process_config_and_initialize().open().spill() if keys_resource is not None else None
+    archive, _ = scan_archive(store, {}, budget_s=math.inf, spill=spill)
     register_partitions(instance, archive.partitions)
     stored = stored_fingerprints(instance)
     ingest = plan_ingest(archive.fingerprints(), {} if force else stored)
@@ -259,6 +266,10 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
         planned[key] = set(chosen)
         plan.todo[key] = chosen
         plan.up_to_date[key] = len(candidates) - len(chosen)
+    if spill is not None:  # the key list of every day to ingest, as the sensor writes them
+        current = archive.fingerprints()
+        days = [tuple(reversed(c.split("|"))) for c in plan.todo.get(dg.AssetKey("raw_images"), [])]
+        spill.publish({day: current.get(day, EMPTY_FINGERPRINT) for day in days})
     return plan
 
 
@@ -312,7 +323,8 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
     for key in plan.order:
         if not plan.todo.get(key):
             continue
-        if batches and graph.get(batches[-1][-1]).partitions_def == graph.get(key).partitions_def:
+        if batches and graph.get(batches[-1][-1]).partitions_def == graph.get(key).partitions_def \
+                and partitions_per_run(graph, batches[-1][-1]) == partitions_per_run(graph, key):
             batches[-1].append(key)
         else:
             batches.append([key])
@@ -326,16 +338,15 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
                 if blocked:
                     outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
                     batch = [k for k in batch if k not in blocked]
-                partitions = list(dict.fromkeys(p for key in batch for p in plan.todo[key]))
-                for partition in partitions:
-                    keys = [k for k in batch if partition in plan.todo[k]]
+                for keys, partition, chunk in run_chunks(graph, instance, batch, plan.todo):
                     names = {k.to_user_string() for k in keys}
                     label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
                     ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in names}
+                    selected = {"partition_key": partition} if chunk is None else {}
                     try:
                         result = defs.resolve_implicit_job_def_def_for_assets(keys).execute_in_process(
-                            instance=instance, partition_key=partition, asset_selection=keys, raise_on_error=False,
-                            tags={**cli_run_tags(), **(tags or {})},
+                            instance=instance, asset_selection=keys, raise_on_error=False, **selected,
+                            tags={**cli_run_tags(), DAY_KEYS_TAG: "1", **(chunk or {}), **(tags or {})},
                             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
                         )
                     except dg.DagsterInvalidConfigError as err:  # rejected at launch: nothing ran
@@ -353,6 +364,41 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
             _cancel_own_runs(instance)
             outcome["interrupted"] = [label]
     return dict(outcome)
+
+
+def partitions_per_run(graph, key: dg.AssetKey) -> int:
+    """How many partitions one run of `key` may take: its BackfillPolicy's (1 without one)."""
+    policy = graph.get(key).backfill_policy
+    if policy is None:
+        return 1
+    return policy.max_partitions_per_run or 1_000_000
+
+
+def run_chunks(graph, instance, batch: list[dg.AssetKey], todo: dict):
+    """(assets, partition, None) per partition, or for assets that take many partitions a run
+    (assets, 'first..last', range tags) per contiguous range of at most their BackfillPolicy's size, the
+    ranges Dagster's own backfills make (one dimension of a park x day key held, the other contiguous)."""
+    partitions = list(dict.fromkeys(p for key in batch for p in todo[key]))
+    by_assets: dict[tuple, list] = defaultdict(list)
+    for partition in partitions:
+        by_assets[tuple(k for k in batch if partition in todo[k])].append(partition)
+    size = partitions_per_run(graph, batch[0])
+    definition = graph.get(batch[0]).partitions_def
+    for keys, group in by_assets.items():
+        if size == 1 or definition is None or len(group) == 1:
+            yield from ((list(keys), p, None) for p in group)
+            continue
+        with dg.partition_loading_context(dynamic_partitions_store=instance):
+            ranges = definition.subset_with_partition_keys(group).get_partition_key_ranges(definition)
+            for key_range in ranges:
+                in_range = list(definition.get_partition_keys_in_range(key_range))
+                for start in range(0, len(in_range), size):
+                    chunk = in_range[start:start + size]
+                    if len(chunk) == 1:
+                        yield list(keys), str(chunk[0]), None
+                    else:
+                        yield list(keys), f"{chunk[0]}..{chunk[-1]}", {RANGE_START_TAG: str(chunk[0]),
+                                                                      RANGE_END_TAG: str(chunk[-1])}
 
 
 def execute_interruptible(job, instance: dg.DagsterInstance, **kwargs):

@@ -18,6 +18,7 @@ from wildbench_assets.partitions import (
     submission_partitions,
 )
 from wildbench_assets.resources.archive import ArchiveResource
+from wildbench_assets.resources.day_keys import DAY_KEYS_TAG, DayKeyLists, ListingSpill
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.settings import interval_s
 
@@ -27,39 +28,47 @@ MAX_RUNS_PER_TICK = 5
 # A tick must stay well inside Dagster's 60 s sensor evaluation limit: past this budget the listing
 # stops and the next tick resumes it after the last key seen (the partial fingerprints ride in the cursor).
 LISTING_BUDGET_S = 20.0
+LISTING_PAGE = 5000  # objects per page: the budget is checked, and a spill page written, once per page
 MAX_INGEST_RUNS_PER_TICK = 25
 
 
-def scan_archive(store, cursor: dict, budget_s: float = LISTING_BUDGET_S) -> tuple[ArchiveScan | None, dict]:
-    """(the whole archive's scan if this call finished it, else None; the cursor to keep)."""
+def scan_archive(store, cursor: dict, budget_s: float = LISTING_BUDGET_S,
+                 spill: ListingSpill | None = None) -> tuple[ArchiveScan | None, dict]:
+    """(the whole archive's scan if this call finished it, else None; the cursor to keep). With `spill`,
+    every page is also kept aside (its place rides in the cursor), so the days that changed get key lists."""
     state = cursor.get("scan") or {}
     scan = ArchiveScan.from_json(state) if state else ArchiveScan.empty()
     after = state.get("after")
     deadline = time.monotonic() + budget_s
     listing = store.list(start_after=after)
     while True:
-        batch = [o for _, o in zip(range(5000), listing)]
+        batch = [o for _, o in zip(range(LISTING_PAGE), listing)]
         last = scan.add(batch)
+        if spill is not None:
+            spill.add(batch)
         after = last or after
-        if len(batch) < 5000:
+        if len(batch) < LISTING_PAGE:
             return scan, {k: v for k, v in cursor.items() if k != "scan"}
         if time.monotonic() > deadline:
-            return None, {**cursor, "scan": {**scan.to_json(), "after": after}}
+            kept = {"spill": spill.to_json()} if spill is not None else {}
+            return None, {**cursor, "scan": {**scan.to_json(), "after": after, **kept}}
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=interval_s("WILDBENCH_ARRIVALS_INTERVAL_S", 60),
            default_status=dg.DefaultSensorStatus.RUNNING)
-def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource):
+def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource, day_keys: DayKeyLists):
     """Lists the archive and starts one ingest run per new or changed (park, arrival day): changed means
     its fingerprint (count, newest modification, hash of keys + etags and of the park's manifests' etags,
     `lib.arrivals.partition_fingerprint`) differs from the data version
     the last ingest of that partition stored. New parks and days are registered as partitions; a
     day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
     carries the fingerprint and the partition's last ingest, so each change of a day is ingested once.
-    At most 25 runs a tick; a long listing is continued over several ticks."""
+    At most 25 runs a tick; a long listing is continued over several ticks. Before requesting a run, the
+    day's key list is written (`resources/day_keys.py`), so the run reads that day's objects only."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     store = archive.open()
-    scan, cursor = scan_archive(store, cursor)
+    spill = day_keys.open().spill((cursor.get("scan") or {}).get("spill"))
+    scan, cursor = scan_archive(store, cursor, spill=spill)
     if scan is None:
         context.log.info(f"listing continues next tick after {cursor['scan']['after']!r}")
         return dg.SensorResult(cursor=json.dumps(cursor))
@@ -80,9 +89,11 @@ def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResour
                             "it so its tables become empty")
     if plan.deferred:
         context.log.info(f"{plan.deferred} more changed partitions wait for the next tick")
+    spill.publish({(park, day): fp for park, day, fp in plan.to_run})  # before the runs that read them
     requests = [dg.RunRequest(run_key=f"{park}|{day}|{fp}|after-{landed.get((park, day), 0)}",
                               partition_key=park_day_key(park, day),
-                              tags={"wildbench/trigger": "archive_arrivals", "wildbench/fingerprint": fp})
+                              tags={"wildbench/trigger": "archive_arrivals", "wildbench/fingerprint": fp,
+                                    DAY_KEYS_TAG: "1"})
                 for park, day, fp in plan.to_run]
     pending.update({(park, day): (fp, landed.get((park, day), 0)) for park, day, fp in plan.to_run})
     known_parks = set(context.instance.get_dynamic_partitions(park_partitions.name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,3 +90,35 @@ def publish(context: dg.AssetExecutionContext, result: dg.MaterializeResult):
                          "nothing was written", metadata={"failed_checks": dg.MetadataValue.json(failed)})
     yield dg.MaterializeResult(value=result.value, metadata=result.metadata, data_version=result.data_version,
                                check_results=checks)
+
+
+def publish_partitions(context: dg.AssetExecutionContext, results: Mapping[str, dg.MaterializeResult]):
+    """`publish` for a step over several partitions (a backfill run under the asset's BackfillPolicy):
+    one result per partition key. Each partition gets its own metadata and its own check evaluations
+    (naming the partition); the table is one output, a dict partition key -> table. Dagster keeps one
+    data version per step, so the step's is a hash of every partition's; what a partition's data is
+    stays in its own metadata. A blocking failure in any partition fails the step and writes nothing."""
+    if len(results) == 1:
+        yield from publish(context, next(iter(results.values())))
+        return
+    specs = {spec.name: spec for spec in context.assets_def.check_specs}
+    failed = sorted({f"{c.check_name} ({key})" for key, r in results.items() for c in r.check_results or []
+                     if not c.passed and specs[c.check_name].blocking and c.severity == dg.AssetCheckSeverity.ERROR})
+    evaluations = [
+        dg.AssetCheckEvaluation(
+            asset_key=c.asset_key or specs[c.check_name].asset_key, check_name=c.check_name, passed=c.passed,
+            metadata={**c.metadata, **({"written": False} if failed else {})}, severity=c.severity,
+            blocking=specs[c.check_name].blocking, description=c.description, partition=key)
+        for key, r in results.items() for c in r.check_results or []]
+    if failed:
+        yield from evaluations
+        raise dg.Failure(f"{context.asset_key.to_user_string()}: blocking checks failed: {', '.join(failed)}; "
+                         "nothing was written", metadata={"failed_checks": dg.MetadataValue.json(failed)})
+    for key, r in results.items():
+        context.add_asset_metadata(dict(r.metadata or {}), partition_key=key)
+    digest = hashlib.sha256("\n".join(f"{k}={r.data_version.value if r.data_version else ''}"
+                                      for k, r in sorted(results.items())).encode()).hexdigest()
+    yield dg.MaterializeResult(value={k: r.value for k, r in results.items()}, data_version=dg.DataVersion(digest))
+    yield from evaluations
+    for spec in specs.values():  # each check's output, once per step (its evaluations were recorded above)
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(spec.key))

@@ -1,12 +1,13 @@
 """Ingest: the raw listing of the archive and each image's EXIF/header metadata."""
 
 
+import warnings
 from datetime import datetime
 
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import Check, check_specs, counts_table, publish, rules_check
+from wildbench_assets.assets.checks import Check, check_specs, counts_table, publish_partitions, rules_check
 from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.arrivals import partition_fingerprint
@@ -20,6 +21,7 @@ from wildbench_assets.lib.inventory import (
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
 from wildbench_assets.resources.archive import ArchiveResource
+from wildbench_assets.resources.day_keys import DAY_KEYS_TAG, DayKeyLists
 from wildbench_assets.resources.manifests import load_manifests, manifest_etags
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
@@ -49,7 +51,39 @@ METADATA_CHECKS = {
 
 
 
-@dg.asset(
+# A backfill (UI, `wildbench run`) materializes this many park x day partitions per run: one run's fixed
+# cost (~0.6 s) paid once per batch instead of once per day.
+INGEST_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=100)
+
+
+def backfilled_asset(**kwargs):
+    """`dg.asset` with INGEST_BACKFILL (`backfill_policy` is a Dagster beta parameter, used as documented;
+    its warning would reach every CLI command's stderr)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.asset(backfill_policy=INGEST_BACKFILL, **kwargs)
+
+
+PARK_LISTING = ("park listing: no key list for this run (a manual run, or none was written); the archive "
+                "layout has no day prefix, so the whole park was listed and filtered by arrival day")
+
+
+def day_objects(context: dg.AssetExecutionContext, store, day_keys: DayKeyLists, park: str, day: str):
+    """(this day's objects, where they came from, how many objects were listed to find them)."""
+    if context.run.tags.get(DAY_KEYS_TAG):
+        found = day_keys.open().read(park, day)
+        if found is not None:
+            return found[0], "key list", len(found[0])
+    listed = 0
+    objects = []
+    for o in store.list(f"{park}/"):
+        listed += 1
+        if arrival_day(o.last_modified) == day and not is_manifest(o.key):
+            objects.append(o)
+    return objects, PARK_LISTING, listed
+
+
+@backfilled_asset(
     partitions_def=park_day_partitions,
     group_name="ingest",
     kinds={"pandas", "parquet"},
@@ -57,27 +91,53 @@ METADATA_CHECKS = {
     code_version=INGEST_CODE_VERSION,
     check_specs=check_specs("raw_images", RAW_CHECKS, park_day_partitions),
 )
-def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
-               taxonomy: TaxonomyResource):
+def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource, taxonomy: TaxonomyResource,
+               day_keys: DayKeyLists):
     """Every object that arrived in the archive for one park on one day: path, park, species, camera,
     size, etag and arrival time. Species/camera come from `<park>/<species>/…/<file>` or the archive's
-    COCO Camera Traps manifest. Its data version is the listing's fingerprint (count, newest
-    modification, hash of keys and etags, and the etags of the park's manifests): what the
-    `archive_arrivals` sensor and `wildbench run` compare against."""
-    keys = context.partition_key.keys_by_dimension
-    park, day = keys[PARK], keys[ARRIVAL_DAY]
+    COCO Camera Traps manifest. The objects are the day's key list that the `archive_arrivals` sensor (or
+    `wildbench run`) wrote before requesting the run; without one (a manual run) the park is listed. The
+    listing's fingerprint (count, newest modification, hash of keys and etags, and the etags of the park's
+    manifests) is the `fingerprint` metadata of each partition — what the sensor and `wildbench run`
+    compare against — and the data version of a one-partition run. A backfill run takes many partitions."""
     store, tax = archive.open(), taxonomy.load()
-    manifest_versions = manifest_etags(store, park)  # before reading them: a later edit is seen next time
-    manifest = load_manifests(store, park, tax)
-    listed_objects = [o for o in store.list(f"{park}/")
-                      if arrival_day(o.last_modified) == day and not is_manifest(o.key)]
-    objects = [vars(o) for o in listed_objects]
-    frame = listing_table(objects, manifest)
-    context.log.info(f"{store.uri}: {len(frame)} objects for park={park} day={day} ({len(manifest)} in manifests)")
+    manifests: dict[str, tuple] = {}
+    listings = {}
+    for key in context.partition_keys:
+        dims = park_day_partitions.get_partition_key_from_str(key).keys_by_dimension
+        park, day = dims[PARK], dims[ARRIVAL_DAY]
+        if park not in manifests:  # etags before reading them: a later edit is seen next time
+            manifests[park] = (manifest_etags(store, park), load_manifests(store, park, tax))
+        objects, source, listed = day_objects(context, store, day_keys, park, day)
+        listings[key] = (park, day, objects, source, listed, listing_table([vars(o) for o in objects],
+                                                                         manifests[park][1]))
+    sources = pd.Series([v[3].split(":")[0] for v in listings.values()]).value_counts().to_dict()
+    context.log.info(f"{store.uri}: {sum(len(v[5]) for v in listings.values())} objects in {len(listings)} "
+                     f"park x day partition(s), from: {sources}")
+    # One validation for a whole batch (Great Expectations costs ~0.5 s a call); each partition's own
+    # rules only if the batch fails somewhere, so every verdict is the partition's own.
+    batch_found = None
+    if len(listings) > 1:
+        whole = pd.concat([v[5].assign(partition_park=v[0], partition_day=v[1]) for v in listings.values()],
+                          ignore_index=True)
+        batch_found = validate_checks(whole, raw_rules(tax, len(whole), None, None), name="raw_images")
+        if not all(r.success for rules in batch_found.values() for r in rules):
+            batch_found = None
+    results = {key: raw_images_partition(tax, park, day, objects, source, listed, frame, manifests[park][0],
+                                         batch_found)
+               for key, (park, day, objects, source, listed, frame) in listings.items()}
+    yield from publish_partitions(context, results)
 
-    unknown_parks = frame.loc[~frame.park.isin(tax.park_codes), "park"].value_counts().to_dict()
-    unknown_species = frame.loc[~frame.species.isin(tax.species_codes), "species"].value_counts().to_dict()
-    found = validate_checks(frame, {
+
+def raw_rules(tax, rows: int, park: str | None, day: str | None) -> dict[str, list[Rule]]:
+    """The rules of raw_images' checks for one partition's table, or (park and day None) for a batch's
+    tables concatenated with the partition of each row in `partition_park` / `partition_day`."""
+    where = ([Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
+              Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"})]
+             if park is not None else
+             [Rule("expect_column_pair_values_to_be_equal", {"column_A": "arrival_day", "column_B": "partition_day"}),
+              Rule("expect_column_pair_values_to_be_equal", {"column_A": "park", "column_B": "partition_park"})])
+    return {
         "unique_paths": [Rule("expect_column_values_to_be_unique", {"column": "path"})],
         "known_parks": [Rule("expect_column_values_to_be_in_set", {"column": "park",
                                                                    "value_set": sorted(tax.park_codes)})],
@@ -86,11 +146,18 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
         "listing_complete": [
             Rule("expect_column_values_to_not_be_null", {"column": "etag"}),
             Rule("expect_column_values_to_be_between", {"column": "bytes", "min_value": 0}),
-            Rule("expect_table_row_count_to_equal", {"value": len(objects)}),
-            Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
-            Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"}),
+            Rule("expect_table_row_count_to_equal", {"value": rows}),
+            *where,
         ],
-    }, name="raw_images")
+    }
+
+
+def raw_images_partition(tax, park: str, day: str, listed_objects, source: str, listed: int, frame: pd.DataFrame,
+                         manifest_versions, batch_found=None) -> dg.MaterializeResult:
+    unknown_parks = frame.loc[~frame.park.isin(tax.park_codes), "park"].value_counts().to_dict()
+    unknown_species = frame.loc[~frame.species.isin(tax.species_codes), "species"].value_counts().to_dict()
+    found = batch_found if batch_found is not None and len(frame) == len(listed_objects) else \
+        validate_checks(frame, raw_rules(tax, len(listed_objects), park, day), name="raw_images")
     checks = [
         rules_check("unique_paths", found["unique_paths"]),
         rules_check("known_parks", found["known_parks"], dg.AssetCheckSeverity.WARN,
@@ -99,24 +166,27 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource,
                     {"unknown_species": dg.MetadataValue.json(unknown_species)}),
         rules_check("listing_complete", found["listing_complete"]),
     ]
-    return publish(context, dg.MaterializeResult(
+    fingerprint = partition_fingerprint(listed_objects, park, manifest_versions)
+    return dg.MaterializeResult(
         value=frame,
-        data_version=dg.DataVersion(partition_fingerprint(listed_objects, park, manifest_versions)),
+        data_version=dg.DataVersion(fingerprint),
         metadata={
             "objects": len(frame),
+            "fingerprint": fingerprint,
+            "listing": source,
+            "objects_listed": listed,
             "bytes_total": int(frame.bytes.sum()),
             "cameras": int(frame.camera.nunique()),
             "from_manifest": int((frame.species_source == "manifest").sum()),
             "unknown_species": int(sum(unknown_species.values())),
             "species": counts_table(frame.species.value_counts().to_dict(), "species", "objects"),
+            "checks_validated_with_batch": found is batch_found,
         },
         check_results=checks,
-    ))
+    )
 
 
-
-
-@dg.asset(
+@backfilled_asset(
     partitions_def=park_day_partitions,
     group_name="ingest",
     kinds={"pandas", "parquet"},
@@ -130,6 +200,20 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
     integrity status with its reason, read from each image's header bytes only (ranged reads on S3)."""
     store = archive.open()
     now = datetime.now()
+    keys = context.partition_keys
+    if len(keys) == 1:
+        parts = {keys[0]: raw_images}
+    else:  # a backfill run: the mapped partitions' tables arrive concatenated; each row names its partition
+        of = raw_images.park.astype(str) + "|" + raw_images.arrival_day.astype(str)
+        parts = {}
+        for key in keys:
+            dims = park_day_partitions.get_partition_key_from_str(key).keys_by_dimension
+            parts[key] = raw_images[of == f"{dims[PARK]}|{dims[ARRIVAL_DAY]}"].reset_index(drop=True)
+    yield from publish_partitions(context, {key: image_metadata_partition(context, config, store, now, raw)
+                                            for key, raw in parts.items()})
+
+
+def image_metadata_partition(context, config: ImageMetadataConfig, store, now: datetime, raw_images: pd.DataFrame):
     kinds = raw_images.get("object_kind", pd.Series("file", index=raw_images.index)).fillna("file")
     regular = raw_images[kinds == "file"]
     rows = inspect_objects(zip(regular.path, regular.bytes), store.read_range, store.read_tail, now,
@@ -158,7 +242,7 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
             metadata={"failed_share": failed_share, "max_failed_share": config.max_failed_share, "failed": failed},
         ),
     ]
-    return publish(context, dg.MaterializeResult(
+    return dg.MaterializeResult(
         value=frame,
         data_version=dg.DataVersion(table_version(frame)),
         metadata={
@@ -171,4 +255,4 @@ def image_metadata(context: dg.AssetExecutionContext, config: ImageMetadataConfi
             "statuses": counts_table(statuses, "status", "images"),
         },
         check_results=checks,
-    ))
+    )

@@ -75,6 +75,15 @@ def partition_fingerprint(objects: Iterable, park: str, manifests: Mapping[str, 
     return str(Fingerprint.parse(fingerprint_of(objects)).with_manifests(park, manifests))
 
 
+def partition_of(key: str, modified: datetime) -> tuple[str, str] | None:
+    """(park, arrival day) of an archive object that belongs to a partition; None for manifests, files at
+    the root and folders that cannot be partition keys."""
+    if is_manifest(key) or "/" not in key:
+        return None
+    park = key.split("/", 1)[0]
+    return (park, arrival_day(modified)) if SAFE_PARK.match(park) else None
+
+
 @dataclass
 class ArchiveScan:
     """Fingerprints per (park, day) of the objects seen so far, plus keys that cannot be partitions."""
@@ -96,13 +105,12 @@ class ArchiveScan:
                 if o.key.count("/") <= 1:  # the root's or a park's: the ones ingest reads
                     self.manifests[o.key] = o.etag
                 continue
-            if "/" not in o.key:
+            part = partition_of(o.key, o.last_modified)
+            if part is None:
+                if "/" in o.key:
+                    park = o.key.split("/", 1)[0]
+                    self.rejected_parks[park] = self.rejected_parks.get(park, 0) + 1
                 continue
-            park = o.key.split("/", 1)[0]
-            if not SAFE_PARK.match(park):
-                self.rejected_parks[park] = self.rejected_parks.get(park, 0) + 1
-                continue
-            part = (park, arrival_day(o.last_modified))
             self.partitions.setdefault(part, Fingerprint()).add(o.key, o.etag, o.last_modified)
         return last
 

@@ -6,6 +6,7 @@ import dagster as dg
 
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.day_keys import DayKeyLists
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.inbox import RequestInbox
 from wildbench_assets.resources.label_cache import LabelCache
@@ -30,12 +31,14 @@ def build_resources(deployment: str = "local") -> dict:
         requests_uri: str | dg.EnvVar = dg.EnvVar("WILDBENCH_REQUESTS")
         submissions_uri: str | dg.EnvVar = dg.EnvVar("WILDBENCH_SUBMISSIONS")
         cache = optional("WILDBENCH_CACHE")
+        day_keys_uri: str | dg.EnvVar = dg.EnvVar("WILDBENCH_DAY_KEYS")
     else:
         s3 = {"endpoint_url": optional("WILDBENCH_S3_ENDPOINT_URL")}
         archive_uri, data_dir = default_archive_uri(), default_data_dir()
         requests_uri = optional("WILDBENCH_REQUESTS") or f"{data_dir}/requests"
         submissions_uri = optional("WILDBENCH_SUBMISSIONS") or f"{data_dir}/submissions"
         cache = optional("WILDBENCH_CACHE")
+        day_keys_uri = optional("WILDBENCH_DAY_KEYS") or f"{data_dir}/day_keys"
     return {
         "archive": ArchiveResource(uri=archive_uri, **s3),
         "taxonomy": TaxonomyResource(extension_file=taxonomy_file()),
@@ -45,6 +48,7 @@ def build_resources(deployment: str = "local") -> dict:
         "inbox": RequestInbox(uri=requests_uri, **s3),
         "submissions": RequestInbox(uri=submissions_uri, **s3),
         "label_cache": LabelCache(base_dir=data_dir, **s3),
+        "day_keys": DayKeyLists(uri=day_keys_uri, **s3),
         "detector": DetectorResource(backend=optional("WILDBENCH_DETECTOR") or "mdlite",
                                      weights_path=optional("WILDBENCH_DETECTOR_WEIGHTS")),
     }

@@ -5,6 +5,7 @@ stage either way."""
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import dagster as dg
 import pandas as pd
@@ -77,13 +78,26 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
         if obj is None:
             return
         keys = context.asset_partition_keys if context.has_asset_partitions else [None]
-        if len(keys) != 1:
-            raise ValueError(f"{context.asset_key.to_user_string()}: one partition per output, got {len(keys)}")
+        if len(keys) != 1:  # a run over many partitions (a backfill): a dict partition key -> table
+            self._handle_partitions(context, keys, obj)
+            return
         key = context.asset_partition_key if context.has_asset_partitions else None
         self._store().write(self._key(context.asset_key, key), parquet_bytes(obj))  # atomic on both backends
         schema = dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in obj.dtypes.items()])
         context.add_output_metadata({"path": dg.MetadataValue.path(self.uri(context.asset_key, key)),
                                      "dagster/row_count": len(obj), "dagster/column_schema": schema})
+
+    def _handle_partitions(self, context: dg.OutputContext, keys, tables) -> None:
+        name = context.asset_key.to_user_string()
+        if not isinstance(tables, Mapping) or set(map(str, tables)) != set(map(str, keys)):
+            raise ValueError(f"{name}: a run over {len(keys)} partitions must output a dict with one table each")
+        store, definition = self._store(), context.asset_partitions_def
+        by_name = {str(k): v for k, v in tables.items()}
+        for key in keys:
+            typed = (definition.get_partition_key_from_str(str(key))
+                     if isinstance(definition, dg.MultiPartitionsDefinition) else key)
+            store.write(self._key(context.asset_key, typed), parquet_bytes(by_name[str(key)]))
+        # output metadata would be the same for every partition: the asset adds each one's own counts
 
     def damaged(self, asset_key: dg.AssetKey, partition_keys, partitions_def=None) -> dict:
         """partition key -> why its stored file is unusable, for partitions the instance recorded as
