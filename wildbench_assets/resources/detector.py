@@ -13,7 +13,7 @@ import hashlib
 import importlib.util
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,10 +168,10 @@ class Detector:
             return key, None, None, None, f"image decode failure: {type(err).__name__}: {err}"
 
     def run(self, keys: Iterable[str], read: Callable[[str], bytes],
-            known: dict[str, tuple[Detection, ...]] | None = None) -> Iterator[ImageDetections]:
+            known: Mapping[str, tuple[Detection, ...]] | None = None) -> Iterator[ImageDetections]:
         """Detections for every key. `known`: content sha256 -> detections already computed (cache);
         those images are decoded and hashed but not inferred on."""
-        known = known or {}
+        known = {} if known is None else known  # not `or`: a lazy mapping would be read to test its truth
         prefetch = self.batch_size * 2  # bounded: decoded images waiting for the model stay few
         with ThreadPoolExecutor(self.decode_workers) as pool:
             queue: deque = deque()
@@ -186,7 +186,7 @@ class Detector:
                 yield from self._infer(pending)
                 pending.clear()
 
-    def _take(self, item, pending: list, known: dict) -> list[ImageDetections]:
+    def _take(self, item, pending: list, known: Mapping) -> list[ImageDetections]:
         key, sha, size, _array, failure = item
         if failure is not None:
             return [ImageDetections(key, failure=failure)]

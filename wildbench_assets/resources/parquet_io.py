@@ -37,9 +37,9 @@ def _stable_schema(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "string" for c in text}) if text else frame
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
+def parquet_bytes(frame: pd.DataFrame, row_group_size: int | None = None) -> bytes:
     buffer = io.BytesIO()
-    _stable_schema(frame).to_parquet(buffer, index=False)
+    _stable_schema(frame).to_parquet(buffer, index=False, row_group_size=row_group_size)
     return buffer.getvalue()
 
 
