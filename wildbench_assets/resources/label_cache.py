@@ -232,9 +232,11 @@ class LabelCache(ResourceWithS3Configuration):
             stats = meta.row_group(group).column(path_column).statistics
             if stats is not None and stats.has_min_max and (stats.max < first or stats.min > last):
                 continue  # the compacted file is sorted by path: most groups are skipped on their statistics
-            mask = pc.is_in(parquet.read_row_group(group, columns=["path"]).column("path"), value_set=wanted)
+            paths = parquet.read_row_group(group, columns=["path"]).column("path")
+            mask = pc.is_in(paths, value_set=wanted)
             if pc.any(mask).as_py():
-                found.append(parquet.read_row_group(group, columns=COLUMNS).filter(mask))
+                rest = parquet.read_row_group(group, columns=COLUMNS[1:]).filter(mask)
+                found.append(rest.add_column(0, "path", paths.filter(mask)))
         return found
 
     def contents(self, identity: str) -> ContentIndex:
