@@ -25,6 +25,7 @@ from pydantic import Field
 
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.lib.image_decode import decode_image
+from wildbench_assets.resources.loaded_models import LOADED, weights_sha256
 from wildbench_assets.training.common import pick_device
 
 ANIMAL, PERSON, VEHICLE = "1", "2", "3"
@@ -243,13 +244,16 @@ class DetectorResource(dg.ConfigurableResource):
         if not weights.is_file():
             raise FileNotFoundError(f"detector weights {weights} not found (weights are a local file; "
                                     "nothing is downloaded at run time)")
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+        digest = weights_sha256(weights)[:16]
         identity = json.dumps({"backend": self.backend, "weights": digest, "min_conf": self.inference_threshold,
                                "image_size": self.image_size})
         device = pick_device(self.device)
         if self.backend == "mdlite":
-            model = MDLiteModel(weights, device, self.inference_threshold)
+            model = LOADED.get("mdlite", weights, lambda: MDLiteModel(weights, device, self.inference_threshold),
+                               device, self.inference_threshold)
         else:
-            model = MegaDetectorModel(weights, device, self.inference_threshold, self.model_type, self.image_size)
+            model = LOADED.get("megadetector", weights, lambda: MegaDetectorModel(
+                weights, device, self.inference_threshold, self.model_type, self.image_size),
+                device, self.inference_threshold, self.model_type, self.image_size)
         batch_size, decode_workers = self._parallelism(device)
         return Detector(self.backend, identity, model=model, batch_size=batch_size, decode_workers=decode_workers)
