@@ -117,6 +117,21 @@ class ContentIndex(Mapping):
         return self._texts is not None
 
 
+def _deduplicated(table: pa.Table) -> pa.Table:
+    """Sorted by path (so a lookup skips row groups on their statistics), one row per (path, etag,
+    sha256): the one appended last (the sort is stable)."""
+    table = table.select(COLUMNS)
+    table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in KEYS]))
+    if table.num_rows < 2:
+        return table
+    differs = None
+    for key in KEYS:
+        column = pc.fill_null(table.column(key).cast(pa.string()), "")
+        step = pc.not_equal(column.slice(0, table.num_rows - 1), column.slice(1))
+        differs = step if differs is None else pc.or_(differs, step)
+    return table.filter(pa.concat_arrays([differs.combine_chunks(), pa.array([True])]))
+
+
 class LabelCache(ResourceWithS3Configuration):
     """Under `<base_dir>/label_cache/<identity hash>/`: a folder or an S3 prefix (dagster-aws's S3 settings)."""
 
@@ -175,21 +190,22 @@ class LabelCache(ResourceWithS3Configuration):
         table = self._read_all(folder, segments)
         if table is None:
             return _empty()
-        frame = table.to_pandas().drop_duplicates(KEYS, keep="last", ignore_index=True)
         self._rows_read += table.num_rows
-        self._compact(folder, segments, frame)
-        return frame
+        table = _deduplicated(table)
+        self._compact(folder, segments, table)
+        return table.to_pandas()
 
-    def _compact(self, folder: Archive, segments, frame: pd.DataFrame | None = None) -> None:
+    def _compact(self, folder: Archive, segments, table: pa.Table | None = None) -> None:
         if len(segments) <= COMPACT_AFTER:
             return
-        if frame is None:
+        if table is None:
             table = self._read_all(folder, segments)
             if table is None:
                 return
-            frame = table.to_pandas().drop_duplicates(KEYS, keep="last", ignore_index=True)
-        frame = frame[COLUMNS].sort_values("path", kind="stable", ignore_index=True)
-        folder.write(f"{uuid.uuid4().hex}.parquet", parquet_bytes(frame, row_group_size=ROW_GROUP_ROWS))
+            table = _deduplicated(table)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, row_group_size=ROW_GROUP_ROWS)
+        folder.write(f"{uuid.uuid4().hex}.parquet", buffer.getvalue())
         for segment in segments:
             folder.delete(segment.key)
 
@@ -220,9 +236,9 @@ class LabelCache(ResourceWithS3Configuration):
             self._bytes_read += handle.bytes_fetched
         if not found:
             return _empty()
-        frame = pa.concat_tables(found, promote_options="permissive").to_pandas()
-        self._rows_read += len(frame)
-        return frame[COLUMNS].drop_duplicates(KEYS, keep="last", ignore_index=True)
+        table = pa.concat_tables(found, promote_options="permissive")
+        self._rows_read += table.num_rows
+        return _deduplicated(table).to_pandas()
 
     @staticmethod
     def _matching_groups(parquet: pq.ParquetFile, wanted: pa.Array, first: str, last: str) -> list[pa.Table]:
