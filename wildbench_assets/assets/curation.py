@@ -19,7 +19,7 @@ from wildbench_assets.lib.expectations import validate_checks
 from wildbench_assets.lib.headers import METADATA_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png
 from wildbench_assets.lib.splits import SPLITS, make_splits, split_findings, split_rules
-from wildbench_assets.lib.versions import combined_version, table_version
+from wildbench_assets.lib.versions import combined_version, frame_digest, table_version
 from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.parquet_io import ParquetIOManager, parquet_bytes
@@ -111,7 +111,7 @@ ASSIGNMENTS = "splits/assignments"
 def _assignment(curated: pd.DataFrame, plan, artifacts: ArtifactStore) -> tuple[pd.DataFrame, bool]:
     """`make_splits` once per (curated content, plan, splitting code), not once per split partition:
     the first partition stores the whole assignment, the other three read it. (whether it was reused)"""
-    key = combined_version(table_version(curated), json.dumps(dataclasses.asdict(plan), sort_keys=True),
+    key = combined_version(frame_digest(curated), json.dumps(dataclasses.asdict(plan), sort_keys=True),
                            _SPLITTING_CODE)
     relative = f"{ASSIGNMENTS}/{key}.parquet"
     stored = artifacts.path(relative)
