@@ -4,7 +4,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from wildbench_assets.config import SplitConfig
 from wildbench_assets.lib.bursts import burst_violations
+from wildbench_assets.lib.splits import make_splits
 from wildbench_assets.runner import plan_pipeline, run_plan
 from wildbench_assets.summary import print_summary, read_table
 
@@ -40,6 +42,14 @@ def test_pipeline_curates_and_splits_the_demo_archive(demo_archive, tmp_path, ca
     assert "leakage groups in more than one split: 0; test_seen images sharing a sequence with train/val: 0" in shown
     header = next(line for line in shown.splitlines() if line.startswith("split"))
     assert header.split()[1:] == ["train", "val", "test", "test_seen"]
+    # the assignment is computed once, by the split that ran first, and read by the other three...
+    records = instance.fetch_materializations(dg.AssetKey("benchmark_splits"), limit=10).records
+    assert sorted(r.asset_materialization.metadata["assignment"].value for r in records) == [
+        "computed", "reused", "reused", "reused"]
+    # ...and the split tables are exactly those of one direct computation
+    direct = make_splits(curated.sort_values("path", ignore_index=True), SplitConfig().plan())
+    direct = direct[direct.selected].drop(columns="selected").sort_values("path", ignore_index=True)
+    pd.testing.assert_frame_equal(splits.sort_values("path", ignore_index=True).astype(str), direct.astype(str))
 
 
 def test_thesis_mode_and_image_split_reproduce_the_thesis(demo_archive, tmp_path):

@@ -168,6 +168,43 @@ def test_label_cache_compacts_segments_without_losing_entries(tmp_path):
     assert len(cache.load("detector-x")) == len(rows) + 1
 
 
+def test_label_cache_lookup_answers_as_a_full_load_and_reads_only_what_it_needs(tmp_path):
+    """A step's lookup returns exactly the cached rows of its paths, before and after compaction, and
+    turns only those rows into Python; the content index is read only when asked."""
+    from wildbench_assets.resources.label_cache import COMPACT_AFTER, ROW_GROUP_ROWS, LabelCache
+
+    total = 3 * ROW_GROUP_ROWS
+    rows = pd.DataFrame({"path": [f"park/day-{i % 40:02d}/{i:06d}.jpg" for i in range(total)], "etag": "e",
+                         "sha256": [f"s{i}" for i in range(total)], "width": 4, "height": 3,
+                         "detections": [f'[{{"n": {i}}}]' for i in range(total)]})
+    changed = rows.iloc[:2].assign(etag="e2")  # two objects re-uploaded since (same content)
+    wanted = ["park/day-00/000000.jpg", "park/day-07/000047.jpg", "park/day-07/090007.jpg", "not/cached.jpg"]
+    every = pd.concat([rows, changed], ignore_index=True)
+    expected = every[every.path.isin(wanted)].sort_values(["path", "etag"], ignore_index=True)
+    cache = LabelCache(base_dir=str(tmp_path))
+    for part in range(COMPACT_AFTER - 1):
+        cache.append("detector-x", rows.iloc[part::COMPACT_AFTER - 1])
+    cache.append("detector-x", changed)
+    folder = next((tmp_path / "label_cache").iterdir())
+    for state in ("segments", "compacting", "compacted"):
+        probe = LabelCache(base_dir=str(tmp_path))
+        found = probe.lookup("detector-x", wanted).sort_values(["path", "etag"], ignore_index=True)
+        pd.testing.assert_frame_equal(found, expected, check_dtype=False)
+        if state == "segments":
+            assert probe.rows_read == len(expected) == 4  # one path with two etags, one path never cached
+            assert len(list(folder.glob("*.parquet"))) == COMPACT_AFTER
+            cache.append("detector-x", changed)  # duplicate segments: over the limit, the next lookup compacts
+            cache.append("detector-x", changed)
+        elif state == "compacted":  # one file sorted by path: row groups whose path range misses are not read
+            assert probe.rows_read == 4 and len(list(folder.glob("*.parquet"))) == 1
+            assert probe.bytes_read < sum(f.stat().st_size for f in folder.glob("*.parquet")) / 2
+    assert probe.lookup("detector-x", []).empty
+    index = probe.contents("detector-x")
+    assert not index.loaded and probe.rows_read == 4
+    assert index["s47"] == '[{"n": 47}]' and "s-unknown" not in index and index.loaded
+    assert len(cache.load("detector-x")) == total + len(changed)
+
+
 def _label_rows(threshold=0.5):
     """Four images as `label_row` makes them: two boxes (one past the right edge), no box, empty, failed."""
     from wildbench_assets.lib.labels import label_row

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from wildbench_assets.portal import app as portal_app
 from wildbench_assets.portal.app import create_app
+from wildbench_assets.resources.loaded_models import LOADED
 
 from .helpers import pipeline_defs, run_all
 from .test_scoring import as_csv, disclosed_beyond_aggregates, distinct_class_attack, relabelled, truth_labels
@@ -507,6 +508,8 @@ def test_inference_on_a_real_photo_returns_boxes_and_an_annotated_image(publishe
     real = pipeline_defs(defs.resources["archive"].uri, data, detector="mdlite")  # a real detector
     client = TestClient(create_app(real, token=TOKEN, instance=instance))
     photo = (samples / "idaho-cougar.jpg").read_bytes()
+    LOADED.clear()
+    loads = LOADED.loads["mdlite"]
     response = client.post("/api/inference", files={"files": ("idaho-cougar.jpg", photo, "image/jpeg")},
                            headers=AUTH)
     assert response.status_code == 200, response.text
@@ -521,6 +524,7 @@ def test_inference_on_a_real_photo_returns_boxes_and_an_annotated_image(publishe
     page = client.post("/inference", files={"files": ("idaho-cougar.jpg", photo, "image/jpeg")}, headers=AUTH)
     assert page.status_code == 200 and "answered by: detector only: mdlite" in page.text
     assert "no species model has been trained yet" in page.text and "other animal" in page.text
+    assert LOADED.loads["mdlite"] == loads + 1  # one load in this process, reused by the second request
 
 
 # --- in a real browser: Debian's Chromium driven by Selenium (nothing downloaded) ---------------------------

@@ -158,3 +158,35 @@ def test_why_no_species_model_is_promoted_is_said_plainly():
     gone = pd.DataFrame([row("yolov8", "2026.11", 0.5)])
     assert promoted_model(gone, lambda m, r: False) is None
     assert "no weights stored (yolov8 on 2026.11)" in promotion_refusal(gone, lambda m, r: False)
+
+
+def test_a_model_is_loaded_once_per_file_version_even_by_threads_at_once(tmp_path):
+    """The process's model cache: eight threads asking at once load once; a retrained file (a new
+    version at the same path) is loaded afresh; other settings are another model."""
+    import os
+    import threading
+    import time
+
+    from wildbench_assets.resources.loaded_models import LoadedModels
+
+    cache, weights, made = LoadedModels(), tmp_path / "weights.pt", []
+    weights.write_bytes(b"v1")
+
+    def load():
+        made.append(weights.read_bytes())
+        time.sleep(0.05)  # a slow load: the other threads arrive while it runs
+        return object()
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get("m", weights, load))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == [b"v1"] and len({id(g) for g in got}) == 1 and cache.loads["m"] == 1
+    assert cache.get("m", weights, load) is got[0]
+    assert cache.get("m", weights, load, "cuda") is not got[0] and cache.loads["m"] == 2
+    replacement = tmp_path / "new.pt"
+    replacement.write_bytes(b"v2")
+    os.replace(replacement, weights)  # retrained: written beside, renamed over
+    assert cache.get("m", weights, load) is not got[0] and made[-1] == b"v2" and cache.loads["m"] == 3

@@ -1,5 +1,9 @@
 """Curation: the species of thesis Table 3.1, bursts removed, then leak-free balanced splits."""
 
+import dataclasses
+import hashlib
+import inspect
+import json
 import warnings
 
 import dagster as dg
@@ -8,15 +12,17 @@ import pandas as pd
 from wildbench_assets.assets.checks import Check, check_specs, frame_markdown, png_markdown, publish, rules_check
 from wildbench_assets.automation import nightly_when_inputs_changed, on_new_data
 from wildbench_assets.config import CurationConfig, SplitConfig
+from wildbench_assets.lib import splits as splits_lib
 from wildbench_assets.lib.bursts import burst_violations
 from wildbench_assets.lib.curation import CURATED_COLUMNS, curate, curation_rules
 from wildbench_assets.lib.expectations import validate_checks
 from wildbench_assets.lib.headers import METADATA_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png
 from wildbench_assets.lib.splits import SPLITS, make_splits, split_findings, split_rules
-from wildbench_assets.lib.versions import table_version
+from wildbench_assets.lib.versions import combined_version, frame_digest, table_version
 from wildbench_assets.partitions import PARK, park_partitions, split_partitions
-from wildbench_assets.resources.parquet_io import ParquetIOManager
+from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.parquet_io import ParquetIOManager, parquet_bytes
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
 CURATION_CHECKS = {
@@ -98,6 +104,28 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     ))
 
 
+_SPLITTING_CODE = hashlib.sha256(inspect.getsource(splits_lib).encode()).hexdigest()[:16]
+ASSIGNMENTS = "splits/assignments"
+
+
+def _assignment(curated: pd.DataFrame, plan, artifacts: ArtifactStore) -> tuple[pd.DataFrame, bool]:
+    """`make_splits` once per (curated content, plan, splitting code), not once per split partition:
+    the first partition stores the whole assignment, the other three read it. (whether it was reused)"""
+    key = combined_version(frame_digest(curated), json.dumps(dataclasses.asdict(plan), sort_keys=True),
+                           _SPLITTING_CODE)
+    relative = f"{ASSIGNMENTS}/{key}.parquet"
+    stored = artifacts.path(relative)
+    if stored.is_file():
+        return pd.read_parquet(stored), True
+    assigned = make_splits(curated, plan)
+    with artifacts.writing(relative) as tmp:
+        tmp.write_bytes(parquet_bytes(assigned))
+    for old in list(artifacts.list(f"{ASSIGNMENTS}/")):  # only the newest content matters
+        if old.key != relative:
+            artifacts.delete(old.key)
+    return pd.read_parquet(artifacts.path(relative)), False  # as the other partitions will read it
+
+
 @dg.asset(
     partitions_def=split_partitions,
     ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
@@ -109,7 +137,8 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
     check_specs=check_specs("benchmark_splits", SPLIT_CHECKS, split_partitions),
 )
 def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, taxonomy: TaxonomyResource,
-                     parquet_io_manager: dg.ResourceParam[ParquetIOManager], curated_images: pd.DataFrame):
+                     artifacts: ArtifactStore, parquet_io_manager: dg.ResourceParam[ParquetIOManager],
+                     curated_images: pd.DataFrame):
     """One split (train/val/test) of the benchmark: leakage groups (camera by default) assigned by a
     keyed hash, 64/16/20, then each species capped and balanced across parks, plus a share of empties."""
     try:
@@ -120,7 +149,8 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     if curated_images.columns.empty:  # no park curated yet: every split is empty, and valid
         curated_images = pd.DataFrame(columns=CURATED_COLUMNS)
     curated = curated_images.sort_values("path", ignore_index=True)
-    assigned = make_splits(curated, plan)
+    assigned, reused = _assignment(curated, plan, artifacts)
+    context.log.info(f"split assignment of {len(curated)} images {'reused' if reused else 'computed'}")
     table = assigned[(assigned.split == split) & assigned.selected].drop(columns="selected").reset_index(drop=True)
     tax = taxonomy.load()
 
@@ -161,6 +191,7 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
             "cap": findings.cap,
             "groups": int(table.group.nunique()),
             "assigned_before_balancing": int((assigned.split == split).sum()),
+            "assignment": "reused" if reused else "computed",
             "share_of_assigned": findings.shares[split],
             "counts": frame_markdown(counts),
             "plot": png_markdown(plot, f"{split} per species and park"),

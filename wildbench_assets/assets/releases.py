@@ -15,12 +15,13 @@ from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.headers import METADATA_COLUMNS
 from wildbench_assets.lib.profiles import burst_leak, one_box_per_image, thesis_membership
 from wildbench_assets.lib.splits import SPLITS
-from wildbench_assets.partitions import release_partitions
+from wildbench_assets.partitions import park_day_partitions, release_partitions
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
+from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.release_writer import (
     cut_records,
     file_digests,
@@ -117,8 +118,9 @@ def _check_results(found: rel.ReleaseFindings, built, cut: bool) -> list[dg.Asse
 @dg.asset(
     partitions_def=release_partitions,
     ins={"detection_labels": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
-         "benchmark_splits": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
-         "image_metadata": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},  # the thesis profile's
+         "benchmark_splits": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+    # the thesis profile's input, read only by a thesis cut (a default cut never loads the ingest tables)
+    deps=[dg.AssetDep("image_metadata", partition_mapping=dg.AllPartitionMapping())],
     group_name="releases",
     kinds={"csv", "zip"},
     code_version=CODE_VERSION,
@@ -126,8 +128,8 @@ def _check_results(found: rel.ReleaseFindings, built, cut: bool) -> list[dg.Asse
 )
 def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, archive: ArchiveResource,
                       artifacts: ArtifactStore, taxonomy: TaxonomyResource, detector: DetectorResource,
-                      label_cache: LabelCache, detection_labels: pd.DataFrame, benchmark_splits: pd.DataFrame,
-                      image_metadata: pd.DataFrame):
+                      label_cache: LabelCache, parquet_io_manager: dg.ResourceParam[ParquetIOManager],
+                      detection_labels: pd.DataFrame, benchmark_splits: pd.DataFrame):
     """One frozen release (`releases/<id>/`): the manifest of train/val/test membership (path, content
     sha256, species, park, camera, sequence, split, boxes) sealed by its sha256; a datasheet (md + json);
     downloads (train/val ZIPs with labels that `yolo train`, pycocotools and torchvision read after a plain
@@ -153,6 +155,8 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
         facts, sealed_as = _facts(context, benchmark_splits, tax.class_names, config.max_distance), None
         facts = replace(facts, licence=config.licence.strip() or settings.data_licence() or None)
         if config.profile == "thesis":
+            image_metadata = parquet_io_manager.load_materialized("image_metadata", context.instance,
+                                                                  park_day_partitions)
             labels, splits, facts = _thesis_cut(context, facts, image_metadata, store, tax, detector, label_cache)
         rows = rel.manifest_rows(labels, splits, lambda p: rel.sha256_hex(store.read(p)))
         binding = cut_records(artifacts, name)

@@ -80,9 +80,8 @@ def _copies_withheld(labels: pd.DataFrame, store, withholding: Withholding, labe
     labels = labels.copy()
     packed = labels.label_status.isin([LABELLED, EMPTY]).to_numpy()  # only these are read again
     labels.loc[packed, "sha256"] = rel.with_digests(labels[packed], lambda p: rel.sha256_hex(store.read(p))).sha256
-    cached = label_cache.load(model.identity)
     current = set(splits.path[splits.split.isin(TEST_SETS)]) if len(splits) else set()
-    digests = withholding.hidden_digests | set(cached.sha256[cached.path.isin(current)])
+    digests = withholding.hidden_digests | set(label_cache.lookup(model.identity, current).sha256)
     labels.loc[labels.sha256.isin(digests).to_numpy(), "label_status"] = COPY_OF_HIDDEN
     return labels
 

@@ -13,7 +13,7 @@ import hashlib
 import importlib.util
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from pydantic import Field
 
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.lib.image_decode import decode_image
+from wildbench_assets.resources.loaded_models import LOADED, weights_sha256
 from wildbench_assets.training.common import pick_device
 
 ANIMAL, PERSON, VEHICLE = "1", "2", "3"
@@ -168,10 +169,10 @@ class Detector:
             return key, None, None, None, f"image decode failure: {type(err).__name__}: {err}"
 
     def run(self, keys: Iterable[str], read: Callable[[str], bytes],
-            known: dict[str, tuple[Detection, ...]] | None = None) -> Iterator[ImageDetections]:
+            known: Mapping[str, tuple[Detection, ...]] | None = None) -> Iterator[ImageDetections]:
         """Detections for every key. `known`: content sha256 -> detections already computed (cache);
         those images are decoded and hashed but not inferred on."""
-        known = known or {}
+        known = {} if known is None else known  # not `or`: a lazy mapping would be read to test its truth
         prefetch = self.batch_size * 2  # bounded: decoded images waiting for the model stay few
         with ThreadPoolExecutor(self.decode_workers) as pool:
             queue: deque = deque()
@@ -186,7 +187,7 @@ class Detector:
                 yield from self._infer(pending)
                 pending.clear()
 
-    def _take(self, item, pending: list, known: dict) -> list[ImageDetections]:
+    def _take(self, item, pending: list, known: Mapping) -> list[ImageDetections]:
         key, sha, size, _array, failure = item
         if failure is not None:
             return [ImageDetections(key, failure=failure)]
@@ -243,13 +244,16 @@ class DetectorResource(dg.ConfigurableResource):
         if not weights.is_file():
             raise FileNotFoundError(f"detector weights {weights} not found (weights are a local file; "
                                     "nothing is downloaded at run time)")
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+        digest = weights_sha256(weights)[:16]
         identity = json.dumps({"backend": self.backend, "weights": digest, "min_conf": self.inference_threshold,
                                "image_size": self.image_size})
         device = pick_device(self.device)
         if self.backend == "mdlite":
-            model = MDLiteModel(weights, device, self.inference_threshold)
+            model = LOADED.get("mdlite", weights, lambda: MDLiteModel(weights, device, self.inference_threshold),
+                               device, self.inference_threshold)
         else:
-            model = MegaDetectorModel(weights, device, self.inference_threshold, self.model_type, self.image_size)
+            model = LOADED.get("megadetector", weights, lambda: MegaDetectorModel(
+                weights, device, self.inference_threshold, self.model_type, self.image_size),
+                device, self.inference_threshold, self.model_type, self.image_size)
         batch_size, decode_workers = self._parallelism(device)
         return Detector(self.backend, identity, model=model, batch_size=batch_size, decode_workers=decode_workers)

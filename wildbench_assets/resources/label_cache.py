@@ -3,27 +3,39 @@
 Keyed by the detector's identity (backend, weights hash, thresholds) and the image's content sha256;
 the object's etag is stored too, so a re-run finds an unchanged image without even reading it.
 Runs append segment files (no read-modify-write, so concurrent partitions cannot lose entries); once
-there are more than `COMPACT_AFTER` segments, a load folds the ones it read into one file and deletes
-only those, so a segment appended meanwhile by another run survives and loading stays one read.
+there are more than `COMPACT_AFTER` segments, a lookup folds the ones it listed into one file sorted by
+path and deletes only those, so a segment appended meanwhile by another run survives.
+
+A step asks only for what it needs: `lookup(identity, paths)` reads the `path` column of each segment
+(exact ranged reads of the footer and column chunks, not whole files), then the other columns of only
+the row groups holding a wanted path, and turns only the matching rows into Python; `contents(identity)`
+is the content index (sha256 -> detections), read on first use, i.e. only when some image had to be read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from dagster_aws.s3.resources import ResourceWithS3Configuration
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.resources.archive import Archive, open_store
 from wildbench_assets.resources.detector import Detection
-from wildbench_assets.resources.parquet_io import parquet_bytes, read_parquet_bytes
+from wildbench_assets.resources.parquet_io import parquet_bytes
 
 COLUMNS = ["path", "etag", "sha256", "width", "height", "detections"]
+KEYS = ["path", "etag", "sha256"]
 COMPACT_AFTER = 16
+ROW_GROUP_ROWS = 32_768  # of the compacted file: a lookup of a few paths decodes the other columns of few groups
 
 
 def detections_to_json(detections: tuple[Detection, ...]) -> str:
@@ -34,28 +46,225 @@ def detections_from_json(text: str) -> tuple[Detection, ...]:
     return tuple(Detection(d["category"], float(d["conf"]), Box.from_md(d["bbox"])) for d in json.loads(text))
 
 
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=COLUMNS)
+
+
+class _Ranges(io.RawIOBase):
+    """A seekable read-only view of one stored object where every read is one exact ranged read, so
+    Parquet's reader fetches the footer and the column chunks it needs and nothing else."""
+
+    def __init__(self, folder: Archive, key: str, size: int):
+        self._folder, self._key, self._size, self._pos = folder, key, size, 0
+        self.bytes_fetched = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._pos = max(0, {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence] + offset)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        data = self._folder.read_range(self._key, self._pos, end) if end > self._pos else b""
+        self._pos += len(data)
+        self.bytes_fetched += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+
+class ContentIndex(Mapping):
+    """sha256 -> cached detections (JSON text) of one detector: read from the cache on first use, so a
+    step that reads no image never pays for it. New entries can be added as they are computed."""
+
+    def __init__(self, read: callable):
+        self._read = read
+        self._texts: dict[str, str] | None = None
+
+    def _loaded(self) -> dict[str, str]:
+        if self._texts is None:
+            self._texts = self._read()
+        return self._texts
+
+    def __getitem__(self, sha: str) -> str:
+        return self._loaded()[sha]
+
+    def __contains__(self, sha: object) -> bool:
+        return sha in self._loaded()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __setitem__(self, sha: str, text: str) -> None:
+        self._loaded()[sha] = text
+
+    @property
+    def loaded(self) -> bool:
+        return self._texts is not None
+
+
+def _deduplicated(table: pa.Table) -> pa.Table:
+    """Sorted by path (so a lookup skips row groups on their statistics), one row per (path, etag,
+    sha256): the one appended last (the sort is stable)."""
+    table = table.select(COLUMNS)
+    table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in KEYS]))
+    if table.num_rows < 2:
+        return table
+    differs = None
+    for key in KEYS:
+        column = pc.fill_null(table.column(key).cast(pa.string()), "")
+        step = pc.not_equal(column.slice(0, table.num_rows - 1), column.slice(1))
+        differs = step if differs is None else pc.or_(differs, step)
+    return table.filter(pa.concat_arrays([differs.combine_chunks(), pa.array([True])]))
+
+
 class LabelCache(ResourceWithS3Configuration):
     """Under `<base_dir>/label_cache/<identity hash>/`: a folder or an S3 prefix (dagster-aws's S3 settings)."""
 
     base_dir: str = Field(description="The data directory (WILDBENCH_DATA): a folder or s3://bucket/prefix")
+    _rows_read: int = PrivateAttr(default=0)
+    _bytes_read: int = PrivateAttr(default=0)
+
+    @property
+    def rows_read(self) -> int:
+        """Cached rows turned into Python by this resource object so far (what lookups cost)."""
+        return self._rows_read
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes fetched from the cache's files by this resource object so far."""
+        return self._bytes_read
 
     def _folder(self, identity: str) -> Archive:
         return open_store(f"{self.base_dir.rstrip('/')}/label_cache/"
                           f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}", self)
 
+    @staticmethod
+    def _segments(folder: Archive) -> list:
+        return [o for o in folder.list() if o.key.endswith(".parquet") and "/" not in o.key]
+
+    def _open(self, folder: Archive, segment) -> tuple[pq.ParquetFile, _Ranges] | None:
+        handle = _Ranges(folder, segment.key, segment.size)
+        try:
+            return pq.ParquetFile(handle), handle
+        except OSError:
+            if folder.describe(segment.key) is None:  # folded into a compacted file by another run meanwhile
+                return None
+            raise
+
+    def _read_all(self, folder: Archive, segments, columns=None) -> pa.Table | None:
+        tables = []
+        for segment in segments:
+            opened = self._open(folder, segment)
+            if opened is None:
+                continue
+            parquet, handle = opened
+            try:
+                tables.append(parquet.read(columns=columns))
+            except OSError:
+                if folder.describe(segment.key) is None:
+                    continue
+                raise
+            self._bytes_read += handle.bytes_fetched
+        return pa.concat_tables(tables, promote_options="permissive") if tables else None
+
     def load(self, identity: str) -> pd.DataFrame:
+        """Every cached row of this detector, duplicates dropped (for tools and audits; steps use
+        `lookup` and `contents`, which read only what they need)."""
         folder = self._folder(identity)
-        segments = [o.key for o in folder.list() if o.key.endswith(".parquet") and "/" not in o.key]
-        frames = [frame for key in segments if (frame := read_parquet_bytes(folder.read_optional(key))) is not None]
-        if not frames:
-            return pd.DataFrame(columns=COLUMNS)
-        table = pd.concat(frames, ignore_index=True).drop_duplicates(
-            ["path", "etag", "sha256"], keep="last", ignore_index=True)
+        segments = self._segments(folder)
+        table = self._read_all(folder, segments)
+        if table is None:
+            return _empty()
+        self._rows_read += table.num_rows
+        table = _deduplicated(table)
+        self._compact(folder, segments, table)
+        return table.to_pandas()
+
+    def _compact(self, folder: Archive, segments, table: pa.Table | None = None) -> None:
+        if len(segments) <= COMPACT_AFTER:
+            return
+        if table is None:
+            table = self._read_all(folder, segments)
+            if table is None:
+                return
+            table = _deduplicated(table)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, row_group_size=ROW_GROUP_ROWS)
+        folder.write(f"{uuid.uuid4().hex}.parquet", buffer.getvalue())
+        for segment in segments:
+            folder.delete(segment.key)
+
+    def lookup(self, identity: str, paths: Iterable[str]) -> pd.DataFrame:
+        """The cached rows of these paths (any etag), duplicates dropped. Reads each segment's `path`
+        column, then the rest of only the row groups that hold a wanted path."""
+        folder = self._folder(identity)
+        segments = self._segments(folder)
+        self._compact(folder, segments)
         if len(segments) > COMPACT_AFTER:
-            folder.write(f"{uuid.uuid4().hex}.parquet", parquet_bytes(table[COLUMNS]))
-            for key in segments:
-                folder.delete(key)
-        return table
+            segments = self._segments(folder)
+        wanted = pa.array(sorted(set(paths)), pa.string())
+        if not len(wanted) or not segments:
+            return _empty()
+        first, last = wanted[0].as_py(), wanted[-1].as_py()
+        found = []
+        for segment in segments:
+            opened = self._open(folder, segment)
+            if opened is None:
+                continue
+            parquet, handle = opened
+            try:
+                found.extend(self._matching_groups(parquet, wanted, first, last))
+            except OSError:
+                if folder.describe(segment.key) is None:
+                    continue
+                raise
+            self._bytes_read += handle.bytes_fetched
+        if not found:
+            return _empty()
+        table = pa.concat_tables(found, promote_options="permissive")
+        self._rows_read += table.num_rows
+        return _deduplicated(table).to_pandas()
+
+    @staticmethod
+    def _matching_groups(parquet: pq.ParquetFile, wanted: pa.Array, first: str, last: str) -> list[pa.Table]:
+        meta, found = parquet.metadata, []
+        path_column = parquet.schema_arrow.get_field_index("path")
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(path_column).statistics
+            if stats is not None and stats.has_min_max and (stats.max < first or stats.min > last):
+                continue  # the compacted file is sorted by path: most groups are skipped on their statistics
+            paths = parquet.read_row_group(group, columns=["path"]).column("path")
+            mask = pc.is_in(paths, value_set=wanted)
+            if pc.any(mask).as_py():
+                rest = parquet.read_row_group(group, columns=COLUMNS[1:]).filter(mask)
+                found.append(rest.add_column(0, "path", paths.filter(mask)))
+        return found
+
+    def contents(self, identity: str) -> ContentIndex:
+        """sha256 -> detections JSON of every cached image content of this detector, read on first use."""
+        def read() -> dict[str, str]:
+            folder = self._folder(identity)
+            table = self._read_all(folder, self._segments(folder), columns=["sha256", "detections"])
+            if table is None:
+                return {}
+            self._rows_read += table.num_rows
+            return dict(zip(table.column("sha256").to_pylist(), table.column("detections").to_pylist()))
+        return ContentIndex(read)
 
     def append(self, identity: str, rows: pd.DataFrame) -> None:
         if rows.empty:

@@ -3,6 +3,7 @@ or its content, the detector for the rest, checkpointed into the cache as it goe
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -36,7 +37,7 @@ def _decoded_empties(empties: pd.DataFrame, store, label_cache: LabelCache) -> d
     release); what decoded whole is remembered by (path, etag) in the label cache."""
     from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
 
-    cached = label_cache.load(DECODED)
+    cached = label_cache.lookup(DECODED, empties.path)
     known = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
     results, new_rows = {}, []
     for path, etag in zip(empties.path, empties.etag):
@@ -59,6 +60,25 @@ def _decoded_empties(empties: pd.DataFrame, store, label_cache: LabelCache) -> d
     return results
 
 
+class _ParsedContents(Mapping):
+    """The label cache's content index as the detector wants it: sha256 -> detections, parsed on a hit."""
+
+    def __init__(self, index):
+        self._index = index
+
+    def __getitem__(self, sha):
+        return detections_from_json(self._index[sha])
+
+    def __contains__(self, sha):
+        return sha in self._index
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self):
+        return len(self._index)
+
+
 def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_cache: LabelCache, tax,
                  threshold: float, log, name: str, progress=None):
     """(one label row per image, the detector used). Boxes come from the label cache when this detector
@@ -69,9 +89,8 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
     manifest = (_manifest_detections(store, sorted(images.park.unique()), tax)
                 if detector.backend == "manifest" else None)
     model = detector.load(manifest)
-    cached = label_cache.load(model.identity)
+    cached = label_cache.lookup(model.identity, animals.path)  # only this step's images, not the whole cache
     by_etag = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
-    known_sha = {row.sha256: detections_from_json(row.detections) for row in cached.itertuples(index=False)}
     results: dict[str, dict] = {}
     to_run = []
     for path, etag in zip(animals.path, animals.etag):
@@ -85,6 +104,7 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
              f"{len(to_run)} to read")
     new_rows = []
     etags = dict(zip(animals.path, animals.etag))
+    known_sha = _ParsedContents(label_cache.contents(model.identity)) if to_run else {}
     for done, found in enumerate(model.run(to_run, store.read, known=known_sha), start=1):
         results[found.key] = {"sha256": found.sha256, "width": found.width, "height": found.height,
                               "detections": [d.to_md() for d in found.detections], "failure": found.failure}

@@ -38,9 +38,9 @@ def _stable_schema(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "string" for c in text}) if text else frame
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
+def parquet_bytes(frame: pd.DataFrame, row_group_size: int | None = None) -> bytes:
     buffer = io.BytesIO()
-    _stable_schema(frame).to_parquet(buffer, index=False)
+    _stable_schema(frame).to_parquet(buffer, index=False, row_group_size=row_group_size)
     return buffer.getvalue()
 
 
@@ -120,6 +120,30 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
         """One stored partition of an asset (single-dimension key), or None if not materialized."""
         key = self._key(dg.AssetKey(asset), partition_key)
         return read_parquet_bytes(self._store().read_optional(key), f"{self.base_dir.rstrip('/')}/{key}")
+
+    def load_materialized(self, asset: str, instance: dg.DagsterInstance, partitions_def,
+                          columns: list[str] | None = None) -> pd.DataFrame:
+        """Every partition the instance recorded as materialized, concatenated (`columns`: only those are
+        read), for a step that needs a declared upstream only sometimes (`AssetDep`, read on demand)."""
+        asset_key, store = dg.AssetKey(asset), self._store()
+        frames, lost = [], []
+        for key in sorted(instance.get_materialized_partitions(asset_key)):
+            partition = (partitions_def.get_partition_key_from_str(key)
+                         if isinstance(partitions_def, dg.MultiPartitionsDefinition) else key)
+            data = store.read_optional(self._key(asset_key, partition))
+            if data is None:
+                lost.append(key)
+                continue
+            try:
+                frames.append(pd.read_parquet(io.BytesIO(data), columns=columns))
+            except Exception as err:  # noqa: BLE001 - pyarrow raises several kinds for garbage
+                raise UnreadableTable(f"{self.uri(asset_key, partition)} is not a readable Parquet file "
+                                      f"({type(err).__name__}: {err})") from None
+        if lost:
+            raise FileNotFoundError(f"{asset}: {len(lost)} materialized partitions have no file under "
+                                    f"{self.base_dir} (e.g. {lost[:3]}); re-materialize them (wildbench run "
+                                    "--force) or restore the files")
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns or [])
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """One partition, or every mapped partition concatenated. Partitions that were never

@@ -18,9 +18,9 @@ def predict_images(images: pd.DataFrame, read, predictor, label_cache: LabelCach
     """([(path, prediction)] in `images` order, inferences made). Predictions are cached per
     (predictor identity, image content): an unchanged object (same etag) is not even read, the same
     content under another path is not inferred on again."""
-    cached = label_cache.load(predictor.identity)
+    cached = label_cache.lookup(predictor.identity, images.path)  # only these images, not the whole cache
     by_etag = {(p, e): d for p, e, d in zip(cached.path, cached.etag, cached.detections)}
-    by_sha = dict(zip(cached.sha256, cached.detections))
+    by_sha = label_cache.contents(predictor.identity)  # read only if some image has to be read
     found: dict[str, dict] = {}
     inferences = 0
     todo = []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from wildbench_assets.resources.loaded_models import LOADED
 from wildbench_assets.training.common import Prediction, TrainSettings, pick_device
 
 
@@ -86,12 +87,15 @@ def predict_fasterrcnn(weights: Path, images: list[Path], num_classes: int,
     import torch
 
     device = pick_device(settings.device)
-    model = build_model(num_classes, settings.architecture)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    model.transform.min_size = (settings.imgsz,)
-    model.transform.max_size = max(settings.imgsz, int(settings.imgsz * 1.34))
-    model.roi_heads.score_thresh = 0.001  # keep low-confidence detections: mAP needs the ranking
-    model.eval().to(device)
+    def load():
+        model = build_model(num_classes, settings.architecture)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model.transform.min_size = (settings.imgsz,)
+        model.transform.max_size = max(settings.imgsz, int(settings.imgsz * 1.34))
+        model.roi_heads.score_thresh = 0.001  # keep low-confidence detections: mAP needs the ranking
+        return model.eval().to(device)
+
+    model = LOADED.get("fasterrcnn", weights, load, num_classes, settings.architecture, settings.imgsz, device)
     out = []
     with torch.inference_mode():
         for start in range(0, len(images), 4):

@@ -16,6 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
+from wildbench_assets.resources.loaded_models import LOADED
 from wildbench_assets.training.common import TrainSettings, pick_device
 
 
@@ -124,8 +125,11 @@ def predict_megadetector(weights: Path, images: list[Path], imgsz: int, device: 
     from wildbench_assets.training.common import Prediction
 
     device_name = pick_device(device)
-    checkpoint = torch.load(weights, map_location="cpu", weights_only=False)  # our own checkpoint
-    model = (checkpoint.get("ema") or checkpoint["model"]).float().eval().to(device_name)
+    def load():
+        checkpoint = torch.load(weights, map_location="cpu", weights_only=False)  # our own checkpoint
+        return (checkpoint.get("ema") or checkpoint["model"]).float().eval().to(device_name)
+
+    model = LOADED.get("megadetector-finetuned", weights, load, device_name)
     stride = int(model.stride.max())
     out = []
     with torch.inference_mode():

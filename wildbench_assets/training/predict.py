@@ -12,7 +12,6 @@ name and version) and why. A model's files are `models/<release>/<model>/` in th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 
 from wildbench_assets.lib import predictions as answers
 from wildbench_assets.lib.image_decode import decode_image
+from wildbench_assets.resources.loaded_models import weights_sha256
 from wildbench_assets.training.common import Prediction, TrainSettings
 
 MODELS = ("yolov8", "megadetector", "fasterrcnn")
@@ -205,7 +205,7 @@ def load_predictor(model_dir: Path | None, class_names: list[str], model: str | 
     if not weights.is_file():
         raise FileNotFoundError(f"no weights for {model} at {weights}: train it (model_weights) or pass --weights")
     settings = TrainSettings(**card["settings"]) if "settings" in card else TrainSettings()
-    sha256 = hashlib.sha256(weights.read_bytes()).hexdigest()
+    sha256 = weights_sha256(weights)
     companion = detector_resource.load() if detector_resource is not None else None
     identity = json.dumps({"predictor": model, "weights": sha256[:16], "imgsz": settings.imgsz,
                            "min_conf": min_confidence, "detector": companion.identity if companion else None})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import shutil
+import threading
 from pathlib import Path
 
+from wildbench_assets.resources.loaded_models import LOADED
 from wildbench_assets.training.common import Prediction, TrainSettings, pick_device
 
 
@@ -58,13 +60,14 @@ def predict_yolo(weights: Path, images: list[Path], imgsz: int, device: str = "a
     configure_ultralytics_offline()
     from ultralytics import YOLO
 
-    model = YOLO(str(weights))
+    model, in_use = LOADED.get("yolov8", weights, lambda: (YOLO(str(weights)), threading.Lock()))
     out = []
-    for start in range(0, len(images), 16):
-        results = model.predict([str(p) for p in images[start:start + 16]], imgsz=imgsz, conf=0.001,
-                                device=pick_device(device), verbose=False, max_det=100)
-        for result in results:
-            boxes = result.boxes
-            out.append([Prediction(int(c), float(s), tuple(float(v) for v in b))
-                        for b, s, c in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())])
+    with in_use:  # an ultralytics model's predictor is not safe to share between threads at once
+        for start in range(0, len(images), 16):
+            results = model.predict([str(p) for p in images[start:start + 16]], imgsz=imgsz, conf=0.001,
+                                    device=pick_device(device), verbose=False, max_det=100)
+            for result in results:
+                boxes = result.boxes
+                out.append([Prediction(int(c), float(s), tuple(float(v) for v in b))
+                            for b, s, c in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())])
     return out
