@@ -12,6 +12,7 @@ from pathlib import Path
 
 from wildbench_assets import layout
 from wildbench_assets.settings import SettingsError, check_environment
+from wildbench_assets.training.registry import PREDICTOR_CHOICES
 
 
 def resource(defs, name: str):
@@ -668,8 +669,7 @@ def main(argv: list[str] | None = None) -> int:
 
     predict = sub.add_parser("predict", help="species and boxes for photos, by the promoted model")
     predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    predict.add_argument("--model", default="auto",
-                         choices=["auto", "detector", "yolov8", "megadetector", "fasterrcnn"],
+    predict.add_argument("--model", default="auto", choices=PREDICTOR_CHOICES,
                          help="auto: the best promotable model of the most recently cut release that has one, "
                               "else the detector alone; a model name: that model on the most recent release "
                               "it was trained on")

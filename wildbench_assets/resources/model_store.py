@@ -17,6 +17,7 @@ from wildbench_assets.resources.artifacts import ArtifactStore, sha256_file
 from wildbench_assets.resources.release_store import ReleaseStore
 from wildbench_assets.settings import PROJECT_ROOT
 from wildbench_assets.training.common import TrainSettings
+from wildbench_assets.training.registry import PROMOTION_MIN_MAP_50
 
 WEIGHTS, CARD, PREDICTIONS = "weights.pt", "card.json", "test_predictions.coco.json"  # in a model's folder
 
@@ -133,7 +134,7 @@ def write_predictions(artifacts: ArtifactStore, model: str, release: str, result
 
 
 def load_chosen_predictor(artifacts: ArtifactStore, leaderboard, class_names: list[str], detector,
-                          min_confidence: float, model: str = "auto", min_map_50: float = 0.1,
+                          min_confidence: float, model: str = "auto", min_map_50: float = PROMOTION_MIN_MAP_50,
                           weights: Path | None = None):
     """The predictor of `model`: `auto` is the promoted model (`training.predict.promoted_model`), or the
     detector alone when none earned promotion (its `answer` says why: `promotion_refusal`); `detector`
