@@ -120,7 +120,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         return 130
     failed = [e.event_specific_data.check_name for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
-    folder = artifacts.path(layout.release_dir(name))  # printed: where the release lies (its files not fetched)
+    folder = artifacts.uri(layout.release_dir(name))  # printed: where the release lies (with S3: nothing fetched)
     if not result.success:
         why = [e.event_specific_data.error.message.strip() for e in result.all_events
                if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
@@ -132,7 +132,8 @@ def cmd_release(args: argparse.Namespace) -> int:
         "reproduces byte for byte" if args.verify else "cut"
     print(f"release {name} {done}: {sheet['images']} images "
           f"{sheet['images_per_split']}, manifest sha256 {sheet['manifest_sha256']}")
-    print(f"  {folder}/datasheet.md; downloads in {folder}/downloads; warnings: {', '.join(failed) or 'none'}")
+    print(f"  {folder}/{layout.DATASHEET_MD}; downloads in {folder}/{layout.DOWNLOADS}; "
+          f"warnings: {', '.join(failed) or 'none'}")
     if not args.verify and not lost:
         print("  models: `wildbench run` trains and scores every model on it (a running daemon does it by itself)")
     return 0
