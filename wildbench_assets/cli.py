@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from wildbench_assets import layout
 from wildbench_assets.settings import SettingsError, check_environment
+from wildbench_assets.training.registry import PREDICTOR_CHOICES
 
 
 def resource(defs, name: str):
@@ -66,26 +68,26 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     from wildbench_assets import runner
     from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
-    from wildbench_assets.lib.releases import RELEASE_NAME
+    from wildbench_assets.resources.release_store import ReleaseNameError, ReleaseStore, check_name, release_name_for
     from wildbench_assets.resources.release_writer import read_cut_record
-    from wildbench_assets.schedules import last_release_fingerprint, next_release_name
+    from wildbench_assets.schedules import last_release_fingerprint
 
     runner.prepare_dagster_home()
     defs = _defs_for_archive(args.archive, args.endpoint_url)
-    if args.name and not RELEASE_NAME.fullmatch(args.name):
-        print(f"release name {args.name!r}: use letters, digits, '.', '_' and '-' (e.g. 2026.11)", file=sys.stderr)
+    try:
+        args.name and check_name(args.name)
+    except ReleaseNameError as err:
+        print(err, file=sys.stderr)
         return 2
     artifacts = resource(defs, "artifacts")
+    releases = ReleaseStore(artifacts)
     graph = defs.resolve_asset_graph()
     needed = {k.to_user_string() for k in runner.ancestors(graph, dg.AssetKey("benchmark_release"))}
     with runner.open_instance() as instance:
         runner.reap_orphaned_runs(instance)
         existing = instance.get_dynamic_partitions("releases")
-        suffix = "" if args.profile == "default" else f"-{args.profile}"  # e.g. 2026.11-thesis
-        mine = [e for e in existing if e.endswith("-thesis") == (args.profile == "thesis")]
-        name = args.name or (mine[-1] if args.verify and mine else
-                             next_release_name([e.removesuffix(suffix) for e in mine], datetime.now(UTC)) + suffix)
-        frozen = artifacts.path(f"releases/{name}/manifest.csv").exists()
+        name = args.name or release_name_for(existing, args.profile, datetime.now(UTC), args.verify)
+        frozen = releases.is_cut(name)
         # A release the instance (or the hidden store) records as cut but whose folder is gone: rebuilt from
         # that record, byte for byte, or the run fails naming why; never cut again from today's images.
         lost = not frozen and (recorded_manifest_sha256(instance, name) is not None
@@ -118,19 +120,20 @@ def cmd_release(args: argparse.Namespace) -> int:
         return 130
     failed = [e.event_specific_data.check_name for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
-    folder = artifacts.path(f"releases/{name}")
+    folder = artifacts.uri(layout.release_dir(name))  # printed: where the release lies (with S3: nothing fetched)
     if not result.success:
         why = [e.event_specific_data.error.message.strip() for e in result.all_events
                if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
         print(f"release {name}: FAILED ({', '.join(failed) or 'see the run log'}); nothing was published"
               + "".join(f"\n  {line}" for line in why), file=sys.stderr)
         return 1
-    sheet = json.loads((folder / "datasheet.json").read_text())
+    sheet = json.loads(releases.text(name, layout.DATASHEET))
     done = "rebuilt byte for byte from its recorded cut" if lost else \
         "reproduces byte for byte" if args.verify else "cut"
     print(f"release {name} {done}: {sheet['images']} images "
           f"{sheet['images_per_split']}, manifest sha256 {sheet['manifest_sha256']}")
-    print(f"  {folder}/datasheet.md; downloads in {folder}/downloads; warnings: {', '.join(failed) or 'none'}")
+    print(f"  {folder}/{layout.DATASHEET_MD}; downloads in {folder}/{layout.DOWNLOADS}; "
+          f"warnings: {', '.join(failed) or 'none'}")
     if not args.verify and not lost:
         print("  models: `wildbench run` trains and scores every model on it (a running daemon does it by itself)")
     return 0
@@ -392,13 +395,13 @@ def cmd_request(args: argparse.Namespace) -> int:
             return 1
         target = Path(args.dest) / f"{request_id}.zip" if Path(args.dest).is_dir() else Path(args.dest)
         if result.get("url"):  # presigned: works from any machine, no credentials needed
-            if not resource(defs, "artifacts").is_download_url(result["url"], f"requests/{request_id}.zip"):
+            if not resource(defs, "artifacts").is_download_url(result["url"], layout.request_zip(request_id)):
                 print(f"request {request_id}: its result's url is not this request's ZIP on the configured S3 "
                       "endpoint (WILDBENCH_S3_PUBLIC_ENDPOINT_URL, else WILDBENCH_S3_ENDPOINT_URL, over "
                       "http(s)); refusing to follow it", file=sys.stderr)
                 return 2
             return _download(result["url"], result.get("sha256"), target)
-        published = resource(defs, "artifacts").path("requests").resolve()
+        published = resource(defs, "artifacts").path(layout.REQUESTS).resolve()
         zip_path = Path(result.get("zip", "")).resolve()
         if zip_path.parent != published or zip_path.name != f"{request_id}.zip" or not zip_path.is_file():
             print(f"request {request_id}: its result names {zip_path}, not this request's ZIP under {published}; "
@@ -499,24 +502,26 @@ def _score_on_release(args: argparse.Namespace, tax) -> int:
     refresh the leaderboard: one model's predictions for the default and the thesis release, side by side."""
     from wildbench_assets.lib.dataset_requests import RequestError, check_request_id
     from wildbench_assets.lib.leaderboard import public_score, release_score
-    from wildbench_assets.lib.releases import RELEASE_NAME, RELEASE_SUFFIX, read_manifest, truth_sequences
+    from wildbench_assets.lib.releases import RELEASE_SUFFIX, truth_sequences
     from wildbench_assets.lib.scoring import ScoringError
     from wildbench_assets.lib.submissions import SUBMITTER_SUFFIX, SubmitterError, check_submitter
+    from wildbench_assets.resources.release_store import ReleaseNameError, ReleaseStore, check_name
     from wildbench_assets.runner import cli_run_tags, open_instance, reap_orphaned_runs
 
-    if not RELEASE_NAME.fullmatch(args.release):
-        print(f"release name {args.release!r}: use letters, digits, '.', '_' and '-'", file=sys.stderr)
+    try:
+        check_name(args.release)
+    except ReleaseNameError as err:
+        print(err, file=sys.stderr)
         return 2
     _inbox, defs = _inbox_and_defs()
-    truth_file = resource(defs, "artifacts").path(f"releases/{args.release}/hidden/truth.coco.json")
-    if not truth_file.is_file():
+    releases = ReleaseStore(resource(defs, "artifacts"))
+    if not releases.is_cut(args.release):
         print(f"no release {args.release!r} has been cut (`wildbench release`)", file=sys.stderr)
         return 2
     if not args.submit:  # hidden labels: headline metrics per test set only, as a submission is told
-        manifest = truth_file.parents[1] / "manifest.csv"  # the test images' sequences, for the intervals
-        sequences = truth_sequences(read_manifest(manifest.read_bytes())) if manifest.is_file() else None
+        sequences = truth_sequences(releases.manifest(args.release))  # the test images' sequences, for intervals
         try:
-            result = public_score(release_score(truth_file.read_text(), _text(args.predictions), tax.class_names,
+            result = public_score(release_score(releases.truth(args.release), _text(args.predictions), tax.class_names,
                                                 [(s.code, s.scientific_name, s.common_name) for s in tax.species],
                                                 args.threshold, sequences))
         except (ScoringError, OSError) as err:
@@ -665,8 +670,7 @@ def main(argv: list[str] | None = None) -> int:
 
     predict = sub.add_parser("predict", help="species and boxes for photos, by the promoted model")
     predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    predict.add_argument("--model", default="auto",
-                         choices=["auto", "detector", "yolov8", "megadetector", "fasterrcnn"],
+    predict.add_argument("--model", default="auto", choices=PREDICTOR_CHOICES,
                          help="auto: the best promotable model of the most recently cut release that has one, "
                               "else the detector alone; a model name: that model on the most recent release "
                               "it was trained on")

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from wildbench_assets.lib.splits import SplitPlan
 from wildbench_assets.training.common import TrainSettings
+from wildbench_assets.training.registry import PREDICTOR_CHOICES, PROMOTION_MIN_MAP_50
 
 
 class ImageMetadataConfig(dg.Config):
@@ -117,10 +118,10 @@ class EvaluationConfig(dg.Config):
 
 
 class PredictionConfig(dg.Config):
-    model: Literal["auto", "detector", "yolov8", "megadetector", "fasterrcnn"] = Field(
+    model: Literal[PREDICTOR_CHOICES] = Field(  # type: ignore[valid-type]  # auto, detector, every registered model
         default="auto", description="auto: the best promotable model (by mAP@[.5:.95]) of the most recently "
                                     "cut release that has one, else the detector alone (species 'animal'); "
                                     "a model name: that model on the most recent release it was trained on")
     min_confidence: float = Field(default=0.1, ge=0, le=1, description="Detections below this are not reported")
-    min_map_50: float = Field(default=0.1, ge=0, le=1,
+    min_map_50: float = Field(default=PROMOTION_MIN_MAP_50, ge=0, le=1,
                               description="auto: a trained model is promoted only with at least this mAP@.5")

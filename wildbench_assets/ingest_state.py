@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from wildbench_assets.lib.releases import ReleaseFacts
-from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions
+from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_partitions, release_partitions
+from wildbench_assets.resources.release_store import ReleaseStore
 
 DATA_VERSION_TAG = "dagster/data_version"
 
@@ -55,38 +56,22 @@ def labels_fingerprint(instance: dg.DagsterInstance) -> str:
                     if DATA_VERSION_TAG in values)
 
 
-def release_facts(artifacts, release: str) -> ReleaseFacts | None:
-    """What a release froze at its cut (its classes, profile, cut time), or None if it was never cut
-    (its seal, `manifest.csv`, is written last)."""
-    facts = artifacts.path(f"releases/{release}/release.json")
-    if not artifacts.path(f"releases/{release}/manifest.csv").exists() or not facts.exists():
-        return None
-    try:
-        return ReleaseFacts.from_json(facts.read_text())
-    except ValueError as err:
-        raise ValueError(f"release {release}: {err}") from err
-
-
 def cut_release_facts(artifacts, release: str) -> ReleaseFacts:
     """The facts of a release an asset works on; the step fails if the release was never cut."""
-    facts = release_facts(artifacts, release)
+    facts = ReleaseStore(artifacts).facts(release)
     if facts is None:
         raise dg.Failure(f"release {release} was never cut (no sealed manifest): cut it with `wildbench release`")
     return facts
 
 
-def release_profile(artifacts, release: str) -> str | None:
-    """The profile a release was cut with (`default`, `thesis`), or None if it was never cut."""
-    facts = release_facts(artifacts, release)
-    return None if facts is None else facts.profile
-
-
 def latest_release(instance: dg.DagsterInstance, artifacts, profile: str = "default") -> str | None:
     """The most recently added release partition that was cut (its manifest exists) with `profile`, or
     None: a thesis-profile release, cut to measure the thesis's protocol, is never the benchmark's current one."""
-    keys = instance.get_dynamic_partitions("releases")
-    cut = [k for k in keys if release_profile(artifacts, k) == profile]
-    return cut[-1] if cut else None
+    releases = ReleaseStore(artifacts)
+    cut = set(releases.names())  # one listing; then release.json of those only
+    keys = [k for k in instance.get_dynamic_partitions(release_partitions.name) if k in cut]
+    mine = [k for k in keys if releases.profile(k) == profile]
+    return mine[-1] if mine else None
 
 
 def recorded_manifest_sha256(instance: dg.DagsterInstance, release: str) -> str | None:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from wildbench_assets import settings
+from wildbench_assets import layout, settings
 from wildbench_assets.lib.dataset_requests import expired_request_zips
 from wildbench_assets.partitions import (
     model_release_partitions,
@@ -88,9 +88,10 @@ submission_job = dg.define_asset_job(
                   "their results expired, so a researcher is told to ask again instead of following a dead link.")
 def delete_expired_request_zips(context: dg.OpExecutionContext, artifacts: ArtifactStore, inbox: RequestInbox):
     days = settings.request_retention_days()
-    expired = expired_request_zips(artifacts.list("requests/"), datetime.now(UTC), days)
+    expired = expired_request_zips(artifacts.list(f"{layout.REQUESTS}/"), datetime.now(UTC), days,
+                                   f"{layout.REQUESTS}/")
     for request_id in expired:
-        artifacts.delete(f"requests/{request_id}.zip")
+        artifacts.delete(layout.request_zip(request_id))
         result = json.loads(inbox.read_item(request_id, (".result.json",)) or b"{}")
         result = {k: v for k, v in result.items() if k not in ("url", "url_expires_at")}
         inbox.write_json(f"{request_id}.result.json", {**result, "request": request_id, "status": "expired",

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from wildbench_assets.training.registry import MODEL_NAMES
+
 PARK = "park"
 ARRIVAL_DAY = "arrival_day"
 
@@ -19,7 +21,7 @@ split_partitions = dg.StaticPartitionsDefinition(["train", "val", "test", "test_
 
 request_partitions = dg.DynamicPartitionsDefinition(name="requests")
 
-model_partitions = dg.StaticPartitionsDefinition(["yolov8", "megadetector", "fasterrcnn"])
+model_partitions = dg.StaticPartitionsDefinition(list(MODEL_NAMES))  # the model registry's
 
 submission_partitions = dg.DynamicPartitionsDefinition(name="submissions")
 

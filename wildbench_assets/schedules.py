@@ -9,19 +9,7 @@ from wildbench_assets import settings
 from wildbench_assets.ingest_state import labels_fingerprint
 from wildbench_assets.jobs import delete_custom_datasets, release_job
 from wildbench_assets.partitions import release_partitions
-
-
-def release_name(when: datetime) -> str:
-    """`YYYY.MM`: one release a month; a second cut in the same month gets `YYYY.MM.2`, ..."""
-    return when.strftime("%Y.%m")
-
-
-def next_release_name(existing: list[str], when: datetime) -> str:
-    base = release_name(when)
-    taken = set(existing)
-    if base not in taken:
-        return base
-    return next(f"{base}.{n}" for n in range(2, 10_000) if f"{base}.{n}" not in taken)
+from wildbench_assets.resources.release_store import next_release_name
 
 
 def last_release_fingerprint(instance: dg.DagsterInstance) -> str | None:

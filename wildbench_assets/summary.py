@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from wildbench_assets import layout
 from wildbench_assets.lib.splits import SPLITS, groups_across_splits, shared_units
 from wildbench_assets.resources.atomic import is_temp
 from wildbench_assets.resources.parquet_io import read_parquet_bytes
@@ -59,10 +60,10 @@ def print_summary(data_dir: str | Path) -> None:
                                    fill_value=0)
         print(f"\ndetection_labels: {int(labels.n_boxes.sum())} boxes on {len(labels)} images")
         print(table.to_string())
-    archives = sorted(Path(data_dir, "artifacts", "archives").glob("*.zip"))
+    archives = sorted(Path(data_dir, "artifacts", layout.ARCHIVES).glob("*.zip"))
     if archives:
         print("\nsplit archives: " + ", ".join(f"{p} ({p.stat().st_size / 1e6:.1f} MB)" for p in archives))
-    datasets = sorted(Path(data_dir, "artifacts", "datasets").glob("*/dataset.yaml"))
+    datasets = sorted(Path(data_dir, "artifacts", layout.DATASETS).glob("*/dataset.yaml"))
     if datasets:
         print("training datasets (per release): " + ", ".join(str(p) for p in datasets))
     board = read_table(data_dir, "leaderboard")

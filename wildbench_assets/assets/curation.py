@@ -9,6 +9,7 @@ import warnings
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets import layout
 from wildbench_assets.assets.checks import Check, check_specs, frame_markdown, png_markdown, publish, rules_check
 from wildbench_assets.automation import nightly_when_inputs_changed, on_new_data
 from wildbench_assets.config import CurationConfig, SplitConfig
@@ -105,7 +106,6 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
 
 
 _SPLITTING_CODE = hashlib.sha256(inspect.getsource(splits_lib).encode()).hexdigest()[:16]
-ASSIGNMENTS = "splits/assignments"
 
 
 def _assignment(curated: pd.DataFrame, plan, artifacts: ArtifactStore) -> tuple[pd.DataFrame, bool]:
@@ -113,14 +113,14 @@ def _assignment(curated: pd.DataFrame, plan, artifacts: ArtifactStore) -> tuple[
     the first partition stores the whole assignment, the other three read it. (whether it was reused)"""
     key = combined_version(frame_digest(curated), json.dumps(dataclasses.asdict(plan), sort_keys=True),
                            _SPLITTING_CODE)
-    relative = f"{ASSIGNMENTS}/{key}.parquet"
+    relative = layout.split_assignment(key)
     stored = artifacts.path(relative)
     if stored.is_file():
         return pd.read_parquet(stored), True
     assigned = make_splits(curated, plan)
     with artifacts.writing(relative) as tmp:
         tmp.write_bytes(parquet_bytes(assigned))
-    for old in list(artifacts.list(f"{ASSIGNMENTS}/")):  # only the newest content matters
+    for old in list(artifacts.list(f"{layout.SPLIT_ASSIGNMENTS}/")):  # only the newest content matters
         if old.key != relative:
             artifacts.delete(old.key)
     return pd.read_parquet(artifacts.path(relative)), False  # as the other partitions will read it

@@ -5,6 +5,7 @@ import zipfile
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets import layout
 from wildbench_assets.assets.checks import Check, check_specs, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.ingest_state import cut_release_facts
@@ -15,10 +16,10 @@ from wildbench_assets.lib.splits import TEST_SETS
 from wildbench_assets.lib.versions import combined_version, table_version
 from wildbench_assets.lib.zips import verify_zip
 from wildbench_assets.partitions import release_partitions, split_partitions
-from wildbench_assets.resources import model_store
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.artifacts import ArtifactStore, sha256_file
 from wildbench_assets.resources.dataset_writer import write_training_split
+from wildbench_assets.resources.release_store import ReleaseStore
 from wildbench_assets.resources.release_writer import open_stripped
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
@@ -74,10 +75,10 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
     blocking checks pass."""
     release = context.partition_key
     facts = cut_release_facts(artifacts, release)
-    manifest = rel.read_manifest(artifacts.path(f"releases/{release}/manifest.csv").read_bytes())
+    manifest = ReleaseStore(artifacts).manifest(release)
     store, class_names = archive.open(), facts.class_names  # the classes frozen with the release
     found, written, changed = {}, {}, []
-    with artifacts.staged_dir(model_store.datasets_dir(release), seal="dataset.yaml") as staged:
+    with artifacts.staged_dir(layout.datasets_dir(release), seal="dataset.yaml") as staged:
         for split in rel.PUBLIC_SPLITS:
             rows = rel.training_rows(manifest, split, class_names)
             written[split], digests = write_training_split(staged.path, store, split, rows, class_names)
@@ -87,7 +88,7 @@ def training_datasets(context: dg.AssetExecutionContext, archive: ArchiveResourc
         coco_digests = [sha256_file(staged.path / s / "coco.json") for s in rel.PUBLIC_SPLITS]
         result = dg.MaterializeResult(
             data_version=dg.DataVersion(combined_version(*coco_digests)),
-            metadata={"path": dg.MetadataValue.path(artifacts.uri(model_store.datasets_dir(release))),
+            metadata={"path": dg.MetadataValue.path(artifacts.uri(layout.datasets_dir(release))),
                       **{f"{s}_images": f.images for s, f in found.items()},
                       **{f"{s}_boxes": f.boxes for s, f in found.items()},
                       "empties": sum(f.empties for f in found.values())},
@@ -121,10 +122,10 @@ def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, 
     if hidden:
         frame = rel.with_digests(ds.usable(detection_labels), lambda path: rel.sha256_hex(store.read(path)))
         public = rel.public_test_members(frame.assign(public_id=rel.public_ids(frame.sha256), split=split), split)
-        artifacts.publish_zip(f"hidden/{split}_labelled.zip", labelled_members, store.open_stream)
-        stored, names = artifacts.publish_zip(f"archives/{split}.zip", public, open_stripped(store))  # no EXIF
+        artifacts.publish_zip(layout.labelled_test_archive(split), labelled_members, store.open_stream)
+        stored, names = artifacts.publish_zip(layout.split_archive(split), public, open_stripped(store))  # no EXIF
     else:
-        stored, names = artifacts.publish_zip(f"archives/{split}.zip", labelled_members, store.open_stream)
+        stored, names = artifacts.publish_zip(layout.split_archive(split), labelled_members, store.open_stream)
     with zipfile.ZipFile(stored.path) as zf:
         infos = zf.infolist()
     images = [i for i in infos if i.filename.lower().endswith((".jpg", ".jpeg", ".png"))]

@@ -5,6 +5,7 @@ import json
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets import layout
 from wildbench_assets.assets.checks import Check, check_specs, counts_table, png_markdown, publish, rules_check
 from wildbench_assets.automation import on_new_data
 from wildbench_assets.config import PredictionConfig
@@ -91,7 +92,7 @@ an animal the detector finds that the species model does not place in Table 3.1 
     images = image_metadata.sort_values("path", ignore_index=True)
     items, inferences = predict_images(images, archive.open().read, predictor, label_cache, context.log)
     table = pred.predictions_table(items, predictor.class_names, predictor.name).assign(park=park, arrival_day=day)
-    md_file = f"predictions/{park}/{day}.megadetector-1.6.json"
+    md_file = layout.predictions_batch_file(park, day)
     warnings = pred.answer_warnings(items, predictor.answer)
     missed = sum(1 for _path, p in items if p.get("species_model_missed"))
     for warning in warnings:

@@ -5,6 +5,7 @@ import json
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets import layout
 from wildbench_assets.assets.checks import Check, check_specs, counts_table, publish, rules_check
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import LabelConfig
@@ -69,7 +70,7 @@ def detection_labels(context: dg.AssetExecutionContext, config: LabelConfig, arc
     images = benchmark_splits.sort_values("path", ignore_index=True)
     labels, model = label_images(images.assign(split=split), store, detector, label_cache, tax,
                                  config.label_threshold, context.log, name=split)
-    md_file = f"labels/{split}.megadetector-1.6.json"
+    md_file = layout.labels_batch_file(split)
     with artifacts.writing(md_file) as tmp:
         tmp.write_text(json.dumps(lab.md_batch_output(labels, model.identity, config.label_threshold), indent=1))
     stored = artifacts.describe(md_file)

@@ -9,15 +9,16 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets import layout
 from wildbench_assets.assets.checks import Check, check_specs, frame_markdown, png_markdown, publish
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
-from wildbench_assets.ingest_state import cut_release_facts, latest_release, release_facts
+from wildbench_assets.ingest_state import cut_release_facts, latest_release
 from wildbench_assets.lib import leaderboard as lb
 from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
 from wildbench_assets.lib.plots import bar_chart_png, confusion_png
-from wildbench_assets.lib.releases import RELEASE_SUFFIX, named_release, read_manifest, truth_sequences
+from wildbench_assets.lib.releases import RELEASE_SUFFIX, named_release, truth_sequences
 from wildbench_assets.lib.scoring import ScoringError
 from wildbench_assets.lib.submissions import SUBMITTER_SUFFIX, SubmitterError, named_submitter
 from wildbench_assets.lib.versions import table_version
@@ -26,6 +27,7 @@ from wildbench_assets.partitions import MODEL, RELEASE, model_release_partitions
 from wildbench_assets.resources import model_store
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.resources.inbox import RequestInbox
+from wildbench_assets.resources.release_store import ReleaseStore
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.settings import submission_limit
 
@@ -78,14 +80,14 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
     keys, settings = context.partition_key.keys_by_dimension, config.settings()
     model, release = keys[MODEL], keys[RELEASE]
     facts = cut_release_facts(artifacts, release)
-    if not artifacts.path(f"{model_store.datasets_dir(release)}/dataset.yaml").exists():
+    if not artifacts.path(f"{layout.datasets_dir(release)}/dataset.yaml").exists():
         raise dg.Failure(f"no training datasets of release {release}: materialize training_datasets first")
     training_input = model_store.training_input(artifacts, release, settings, TRAINING_CODE_VERSION)
     card = model_store.stored_card(artifacts, model, release)
     retrained = card.get("training_input") != training_input
     if not retrained:
         context.log.info(f"{model}: training data, settings and trainer unchanged: not retrained")
-    elif not model_store.image_count(artifacts.path(f"{model_store.datasets_dir(release)}/train")):
+    elif not model_store.image_count(artifacts.path(f"{layout.datasets_dir(release)}/train")):
         context.log.warning(f"{model}: the train split has no images; no weights are trained")
         return publish(context, dg.MaterializeResult(
             data_version=dg.DataVersion("untrained"), metadata={"trained": False, "reason": "empty train split"},
@@ -94,7 +96,7 @@ def model_weights(context: dg.AssetExecutionContext, config: TrainConfig, artifa
         card = model_store.train_and_store(artifacts, model, release, settings,
                                            facts.class_names,  # frozen with the release, not today's
                                            context.run_id, training_input)
-    stored = artifacts.describe(f"{model_store.model_dir(model, release)}/weights.pt")
+    stored = artifacts.describe(layout.model_file(model, release, model_store.WEIGHTS))
     found = WeightsFindings(load_error=model_store.weights_load_error(stored.path), losses=card["losses"])
     if not found.loadable:
         context.log.error(f"weights do not load: {found.load_error}")
@@ -153,7 +155,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     species = [(s.code, s.scientific_name, s.common_name) for s in tax.species]
     predicted, seconds = (model_store.predict_public_test_sets(artifacts, model, release, card,
                                                                len(facts.class_names)) if card else ({}, 0.0))
-    truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text()
+    truth = ReleaseStore(artifacts).truth(release)
     try:
         found = lb.evaluation_findings(model, facts, card, truth, predicted, seconds, species, config.image_threshold,
                                        _sequences(artifacts, release))
@@ -180,7 +182,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
 
 def _sequences(artifacts: ArtifactStore, release: str) -> dict[str, str]:
     """The hidden test images' sequences, from the release's manifest (what its intervals resample)."""
-    return truth_sequences(read_manifest(artifacts.path(f"releases/{release}/manifest.csv").read_bytes()))
+    return truth_sequences(ReleaseStore(artifacts).manifest(release))
 
 
 def thesis_rows(results_file: Path = THESIS_RESULTS) -> list[dict]:
@@ -272,11 +274,11 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
             raw = submissions.read_item(submission, (".json", ".csv"))
             named = submissions.read_item(submission, (RELEASE_SUFFIX,))  # the submission may name its release
             release = named_release(named) if named is not None else latest_release(context.instance, artifacts)
-            facts = release_facts(artifacts, release) if release else None
+            facts = ReleaseStore(artifacts).facts(release) if release else None
             if named is not None and facts is None:
                 raise ScoringError(f"no release {release!r} has been cut (named by {submission}{RELEASE_SUFFIX})")
             submitter = _admitted(submissions, submission, release) if raw is not None and facts else None
-            truth = artifacts.path(f"releases/{release}/hidden/truth.coco.json").read_text() if facts else None
+            truth = ReleaseStore(artifacts).truth(release) if facts else None
             found = lb.submission_findings(submission, raw, release, facts and facts.profile, truth,
                                            facts.class_names if facts else tax.class_names, species,
                                            config.image_threshold,  # the release's frozen classes, as models

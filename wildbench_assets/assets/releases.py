@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets import settings
+from wildbench_assets import layout, settings
 from wildbench_assets.assets.checks import Check, check_specs, publish
 from wildbench_assets.config import LabelConfig, ReleaseConfig
 from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
@@ -22,6 +22,7 @@ from wildbench_assets.resources.detector import DetectorResource
 from wildbench_assets.resources.label_cache import LabelCache
 from wildbench_assets.resources.labelling import label_images
 from wildbench_assets.resources.parquet_io import ParquetIOManager
+from wildbench_assets.resources.release_store import ReleaseStore
 from wildbench_assets.resources.release_writer import (
     cut_records,
     file_digests,
@@ -145,10 +146,11 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     from every park's images, so the same model scored on both releases measures the thesis's optimism."""
     store, tax = archive.open(), taxonomy.load()
     name = context.partition_key
-    target = artifacts.path(f"releases/{name}")
+    releases = ReleaseStore(artifacts)
+    target, sealed = releases.local_folder(name), releases.is_cut(name)  # rebuilt and compared file by file
     recorded, record = recorded_manifest_sha256(context.instance, name), read_cut_record(artifacts, name)
-    cut = not (target / "manifest.csv").exists() and recorded is None and record is None
-    restore = not cut and not (target / "manifest.csv").exists()  # cut once, folder lost: rebuilt, never re-cut
+    cut = not sealed and recorded is None and record is None
+    restore = not cut and not sealed  # cut once, folder lost: rebuilt, never re-cut
     id_key = None
     if cut:
         labels, splits = detection_labels, benchmark_splits
@@ -170,17 +172,17 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
             facts = replace(facts, profile_rules={**facts.profile_rules, "split": split})
         manifest = rel.build_manifest(rows, id_key)
     else:  # frozen: rebuilt from its own manifest and facts, never from today's splits
-        manifest_data, facts_text = ((target / "manifest.csv").read_bytes(), (target / "release.json").read_text()) \
+        manifest_data, facts_text = ((target / layout.MANIFEST).read_bytes(), (target / layout.FACTS).read_text()) \
             if not restore else _recorded_cut(name, recorded, record)
         manifest, facts = rel.read_manifest(manifest_data), rel.ReleaseFacts.from_json(facts_text)
         # The instance's record of the cut is the truth; the folder's own seal only for a release it never recorded.
         sealed_as = recorded or (record and rel.sha256_hex(record.manifest)) or \
-            (target / "manifest.sha256").read_text().split()[0]
+            (target / layout.MANIFEST_SHA256).read_text().split()[0]
     if restore:
         _same_images(name, manifest, store)
     earlier = [r for r in cut_records(artifacts, name) if cut or r.cut_at <= facts.cut_at]
     conflicts = rel.cross_release_conflicts(manifest, facts.split_by, earlier)
-    with artifacts.staged_dir(f"releases/{name}", seal="manifest.csv") as staged:
+    with artifacts.staged_dir(layout.release_dir(name), seal=layout.MANIFEST) as staged:
         staging = staged.path
         built = write_release(staging, manifest, facts, store, tax)
         found = rel.release_findings(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
+from wildbench_assets import layout
 from wildbench_assets.assets.checks import Check, check_specs, publish
 from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
@@ -48,7 +49,7 @@ def _request_spec(request_id: str, config: ExportRequest, inbox: RequestInbox, a
         raise RequestError(f"{request_id}.json is not a regular file (a link, pipe or device is never read)") from err
     if raw is not None:
         return parse_json_document(raw, f"{request_id}.json"), "inbox"
-    stored = artifacts.path(f"requests/{request_id}/spec.json")
+    stored = artifacts.path(layout.request_spec(request_id))
     if stored.exists():
         return json.loads(stored.read_text()), "stored spec"
     raise RequestError(f"request {request_id!r} has no spec: give one in the run config or as {request_id}.json")
@@ -67,7 +68,7 @@ def _accept(request_id: str, config: ExportRequest, inbox: RequestInbox, artifac
     except RequestError as err:
         inbox.answer_error(request_id, str(err), request=request_id)
         raise dg.Failure(f"request {request_id}: {err}", metadata={"error": str(err)}) from err
-    with artifacts.writing(f"requests/{request_id}/spec.json") as tmp:
+    with artifacts.writing(layout.request_spec(request_id)) as tmp:
         tmp.write_text(json.dumps(spec.to_dict(), indent=1))
     return spec, source, images, withholding
 
@@ -139,21 +140,21 @@ def custom_export(context: dg.AssetExecutionContext, config: ExportRequest, inbo
         inbox.report_progress(request_id, "packing", len(images), len(images))
         members = ds.archive_members(ds.usable(labels).to_dict("records"), tax.class_names, spec.formats,
                                      {"request": request_id, **spec.to_dict()})
-        stored, names = artifacts.publish_zip(f"requests/{request_id}.zip", members, store.open_stream)
+        stored, names = artifacts.publish_zip(layout.request_zip(request_id), members, store.open_stream)
         found = export_findings(labels, len(images), spec, names, verify_zip(str(stored.path), names),
                                 withheld_by_reason(curated_images, spec, withholding))
         context.log.info(f"request {request_id}: {found.outcome()['summary']}, {model.inferences} inferences")
     checks = _check_results(found)
     failed = [c.check_name for c in checks if not c.passed]
     if failed:  # the ZIP is withdrawn: nothing that failed its checks is handed out as done
-        artifacts.delete(f"requests/{request_id}.zip")
+        artifacts.delete(layout.request_zip(request_id))
         inbox.answer_error(request_id, f"the export failed its checks {failed}", request=request_id)
         raise dg.Failure(f"request {request_id}: the export failed its checks {failed}")
     record_handed_out(artifacts, request_id, ds.usable(labels).merge(
         images[["path", "camera", "captured_at"]], on="path", how="left", suffixes=("_label", "")))
     inbox.write_json(f"{request_id}.result.json", {
         "request": request_id, "status": "done", "zip": stored.uri, "sha256": stored.sha256, "bytes": stored.bytes,
-        **download_link(artifacts, f"requests/{request_id}.zip"),
+        **download_link(artifacts, layout.request_zip(request_id)),
         **found.outcome(), "spec": spec.to_dict(),
         "at": datetime.now(UTC).isoformat()})
     return publish(context, dg.MaterializeResult(

@@ -311,7 +311,7 @@ def export_findings(labels: pd.DataFrame, selected: int, spec: ExportSpec, names
         zip_problem=zip_problem, withheld=dict(withheld or {}))
 
 
-def expired_request_zips(objects, now, days: int, folder: str = "requests/") -> list[str]:
+def expired_request_zips(objects, now, days: int, folder: str) -> list[str]:
     """Request ids whose published ZIP (`<folder><id>.zip` among `objects`: keys + last_modified) is older
     than `days` (the thesis's `delete-custom-datasets`)."""
     cutoff = now - timedelta(days=days)

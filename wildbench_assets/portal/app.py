@@ -25,12 +25,13 @@ from typing import Annotated
 import pandas as pd
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from wildbench_assets import layout
 from wildbench_assets.lib import detectors
 from wildbench_assets.lib.dataset_requests import (
     LEFT_OUT_NOTE,
@@ -45,6 +46,7 @@ from wildbench_assets.lib.image_decode import ImageTooLarge, UndecodableImage, d
 from wildbench_assets.lib.releases import RELEASE_SUFFIX
 from wildbench_assets.lib.splits import SPLITS
 from wildbench_assets.lib.submissions import OPERATOR, SUBMITTER_SUFFIX, SubmitterError, named_submitter
+from wildbench_assets.resources.release_store import ReleaseStore
 from wildbench_assets.resources.release_writer import hidden_sets
 from wildbench_assets.settings import download_expiry_s
 
@@ -76,17 +78,13 @@ class Portal:
                ("artifacts", "parquet_io_manager", "taxonomy", "inbox", "submissions", "detector")}
         self.artifacts, self.tables, self.taxonomy = res["artifacts"], res["parquet_io_manager"], res["taxonomy"]
         self.requests, self.submissions, self.detector = res["inbox"], res["submissions"], res["detector"]
+        self.release_store = ReleaseStore(self.artifacts)
 
     # --- what the pipeline published -------------------------------------------------------------
     def releases(self) -> list[dict]:
         """Every cut release's datasheet, newest first. Only the datasheets are read (with S3: fetched), never
         a release's ZIPs: downloads go straight from the store to the researcher."""
-        found = []
-        for obj in self.artifacts.list("releases/"):
-            parts = obj.key.split("/")
-            if len(parts) == 3 and parts[2] == "datasheet.json" and not parts[1].startswith("."):
-                found.append(json.loads(self.artifacts.path(obj.key).read_text()))
-        return sorted(found, key=lambda s: s["cut_at"], reverse=True)
+        return sorted(self.release_store.datasheets(), key=lambda s: s["cut_at"], reverse=True)
 
     def release(self, release_id: str) -> dict:
         for sheet in self.releases():  # only ids that exist reach the file system
@@ -95,40 +93,40 @@ class Portal:
         raise HTTPException(404, f"no release {release_id!r}")
 
     def download(self, relative: str, filename: str, missing: tuple[int, str]):
-        """A stored file as a response: a redirect to a presigned URL when artefacts live in S3 (the bytes go
-        from the bucket to the researcher, not through this server), else the file streamed."""
-        if self.artifacts.remote:
-            if not any(o.key == relative for o in self.artifacts.list(relative)):
-                raise HTTPException(*missing)
-            return RedirectResponse(self.artifacts.download_url(relative, download_expiry_s()), status_code=307)
-        path = self.artifacts.path(relative)
-        if not path.is_file():
+        """A stored ZIP as a response: a redirect to a presigned URL when artefacts live in S3 (the bytes go
+        from the bucket to the researcher, not through this server: nothing is fetched), else the file streamed."""
+        if not self.artifacts.exists(relative):
             raise HTTPException(*missing)
-        return FileResponse(path, filename=filename, media_type="application/zip")
+        if self.artifacts.remote:
+            return RedirectResponse(self.artifacts.download_url(relative, download_expiry_s()), status_code=307)
+        return FileResponse(self.artifacts.path(relative), filename=filename, media_type="application/zip")
 
     def release_file(self, release_id: str, name: str):
         self.release(release_id)
         if name not in RELEASE_FILES:
             raise HTTPException(404, f"a release offers {sorted(RELEASE_FILES)}, not {name!r}")
-        return self.download(f"releases/{release_id}/downloads/{name}", f"wildbench-{release_id}-{name}",
+        return self.download(layout.release_download(release_id, name), f"wildbench-{release_id}-{name}",
                              (404, f"{name} is not in release {release_id}"))
 
-    def camtrap_file(self, release_id: str, name: str) -> Path:
+    def camtrap_file(self, release_id: str, name: str):
+        """A Camtrap DP file, served by the portal (with S3: streamed from the bucket, nothing cached)."""
         self.release(release_id)
-        path = self.artifacts.path(f"releases/{release_id}/camtrap-dp/{name}")
-        if name not in CAMTRAP_DP_FILES or not path.is_file():
+        relative = f"{layout.CAMTRAP_DP}/{name}"
+        if name not in CAMTRAP_DP_FILES or not self.release_store.has_file(release_id, relative):
             raise HTTPException(404, f"release {release_id} has no Camtrap DP file {name!r}")
-        return path
+        media_type = "application/json" if name.endswith(".json") else "text/csv"
+        if not self.artifacts.remote:
+            return FileResponse(self.release_store.local_file(release_id, relative), filename=name,
+                                media_type=media_type)
+        return StreamingResponse(self.release_store.open(release_id, relative), media_type=media_type,
+                                 headers={"content-disposition": f'attachment; filename="{name}"'})
 
     def leaderboard(self) -> pd.DataFrame:
         table = self.tables.load_partition("leaderboard")
         return table if table is not None else pd.DataFrame()
 
     def curated(self) -> pd.DataFrame:
-        table = self.tables.load_partition("curated_images")
-        if table is None:  # per-park partitions: read the folder
-            folder = Path(self.tables.base_dir) / "curated_images"
-            table = pd.read_parquet(folder) if folder.is_dir() and any(folder.glob("*.parquet")) else None
+        table = self.tables.load_every_partition("curated_images")  # one per park; a folder or S3 alike
         empty = pd.DataFrame(columns=["path", "park", "species", "camera", "captured_at"])
         return table if table is not None else empty
 
@@ -456,9 +454,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
 
     @app.get("/api/datasets/{release_id}/camtrap-dp/{name}", summary="A file of the release's Camtrap DP package")
     def api_camtrap(release_id: str, name: str):
-        path = portal.camtrap_file(release_id, name)
-        return FileResponse(path, filename=name, media_type="application/json" if name.endswith(".json")
-                            else "text/csv")
+        return portal.camtrap_file(release_id, name)
 
     @app.get("/api/species", summary="The taxonomy's species (thesis Table 3.1)")
     def api_species():
@@ -517,7 +513,7 @@ def create_app(defs=None, token: str | None = None, instance=None, tokens: dict[
         if status["state"] != "done":
             raise HTTPException(409, f"request {request_id} is {status['state']}, not done")
         # never the path the result file names: the request's own key
-        return portal.download(f"requests/{request_id}.zip", f"wildbench-{request_id}.zip",
+        return portal.download(layout.request_zip(request_id), f"wildbench-{request_id}.zip",
                                (410, f"the ZIP of request {request_id} is no longer kept"))
 
     @app.post("/requests", include_in_schema=False, dependencies=[Depends(token_from)])

@@ -10,17 +10,20 @@ same artefacts; a local copy is never the only one.
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import dagster as dg
 from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field
 
+from wildbench_assets.lib.ranged import RangedFile
 from wildbench_assets.resources.archive import Archive, ArchiveObject, open_store
 from wildbench_assets.resources.atomic import StagedDir, atomic_dir, atomic_file, is_temp, staged_dir
 
@@ -182,6 +185,24 @@ class ArtifactStore(ResourceWithS3Configuration):
     def describe(self, relative: str) -> StoredArtifact:
         path = self._root() / relative  # just written or synced: the local copy is current
         return StoredArtifact(path, sha256_file(path), path.stat().st_size, self.uri(relative))
+
+    def exists(self, relative: str) -> bool:
+        """Whether the store holds the file `relative` (with S3: asked of the bucket, nothing is fetched)."""
+        if not self.remote:
+            return (self._root() / relative).is_file()
+        return self._store().describe(relative) is not None
+
+    def open(self, relative: str, block_size: int = 8 << 20) -> BinaryIO:
+        """A seekable read-only stream of the file `relative` (a ZIP opens on it); with S3, ranged reads of the
+        object, never a copy in the cache. FileNotFoundError when the store holds no such file."""
+        if not self.remote:
+            return open(self._root() / relative, "rb")
+        store = self._store()
+        found = store.describe(relative)
+        if found is None:
+            raise FileNotFoundError(self.uri(relative))
+        return io.BufferedReader(RangedFile(lambda start, end: store.read_range(relative, start, end), found.size,
+                                            block_size), buffer_size=block_size)
 
     def list(self, prefix: str) -> Iterator[ArchiveObject]:
         """What the store holds under `prefix` (keys relative to `artifacts/`)."""

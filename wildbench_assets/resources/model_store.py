@@ -1,6 +1,5 @@
-"""A model's files in the artifact store (`models/<release>/<model>/`): its card and weights, training
-into them from the release's datasets (`datasets/<release>/`), its predictions on the release's public
-test ZIPs."""
+"""A model's files in the artifact store (`layout.model_dir`): its card and weights, training into them from
+the release's datasets (`layout.datasets_dir`), its predictions on the release's public test ZIPs."""
 
 from __future__ import annotations
 
@@ -12,10 +11,15 @@ import time
 import zipfile
 from pathlib import Path
 
+from wildbench_assets import layout
 from wildbench_assets.lib.versions import combined_version
 from wildbench_assets.resources.artifacts import ArtifactStore, sha256_file
+from wildbench_assets.resources.release_store import ReleaseStore
 from wildbench_assets.settings import PROJECT_ROOT
 from wildbench_assets.training.common import TrainSettings
+from wildbench_assets.training.registry import PROMOTION_MIN_MAP_50
+
+WEIGHTS, CARD, PREDICTIONS = "weights.pt", "card.json", "test_predictions.coco.json"  # in a model's folder
 
 
 def image_count(split_dir: Path) -> int:
@@ -37,20 +41,10 @@ def training_yaml(datasets: Path, workdir: Path) -> Path:
     return target
 
 
-def model_dir(model: str, release: str) -> str:
-    """Where a model trained on a release lives in the artifact store."""
-    return f"models/{release}/{model}"
-
-
-def datasets_dir(release: str) -> str:
-    """Where a release's training datasets live in the artifact store (`training_datasets`)."""
-    return f"datasets/{release}"
-
-
 def training_input(artifacts: ArtifactStore, release: str, settings: TrainSettings, trainer_version: str) -> str:
     """What a training run depends on: the release's train/val datasets' content (COCO files name every
     image by a hash of its path, with its boxes), the settings and the trainer's code version."""
-    files = [artifacts.path(f"{datasets_dir(release)}/{split}/coco.json") for split in ("train", "val")]
+    files = [artifacts.path(f"{layout.datasets_dir(release)}/{split}/coco.json") for split in ("train", "val")]
     return combined_version(*(sha256_file(f) if f.exists() else "missing" for f in files),
                             json.dumps(settings.to_dict(), sort_keys=True), trainer_version)
 
@@ -67,8 +61,8 @@ def code_version() -> str:
 
 def stored_card(artifacts: ArtifactStore, model: str, release: str) -> dict:
     """The card of the model's stored weights; `{}` when no weights (or no card) are stored."""
-    card = artifacts.path(f"{model_dir(model, release)}/card.json")
-    present = card.exists() and artifacts.path(f"{model_dir(model, release)}/weights.pt").exists()
+    card = artifacts.path(layout.model_file(model, release, CARD))
+    present = card.exists() and artifacts.path(layout.model_file(model, release, WEIGHTS)).exists()
     return json.loads(card.read_text()) if present else {}
 
 
@@ -78,10 +72,10 @@ def train_and_store(artifacts: ArtifactStore, model: str, release: str, settings
     code version, settings, classes, seconds, losses, training input) atomically; return the card."""
     from wildbench_assets.training.train import train_model
 
-    datasets = artifacts.path(datasets_dir(release))
-    workdir = artifacts.path(f"models/.work-{model}-{run_id[:8]}")  # concurrent runs never share one
+    datasets = artifacts.path(layout.datasets_dir(release))
+    workdir = artifacts.path(layout.training_workdir(model, run_id))
     workdir.mkdir(parents=True, exist_ok=True)
-    relative = f"{model_dir(model, release)}/weights.pt"
+    relative = layout.model_file(model, release, WEIGHTS)
     try:
         started = time.perf_counter()
         trained, losses = train_model(model, datasets, training_yaml(datasets, workdir), workdir, settings,
@@ -95,7 +89,7 @@ def train_and_store(artifacts: ArtifactStore, model: str, release: str, settings
     card = {"model": model, "release": release, "sha256": stored.sha256, "code_version": code_version(),
             "settings": settings.to_dict(),
             "classes": class_names, "train_seconds": seconds, "losses": losses, "training_input": training_input}
-    with artifacts.writing(f"{model_dir(model, release)}/card.json") as tmp:
+    with artifacts.writing(layout.model_file(model, release, CARD)) as tmp:
         tmp.write_text(json.dumps(card, indent=1))
     return card
 
@@ -119,27 +113,28 @@ def predict_public_test_sets(artifacts: ArtifactStore, model: str, release: str,
     from wildbench_assets.lib.releases import HIDDEN_SPLITS, is_image_name
     from wildbench_assets.training.predict import predict_with_model
 
+    releases = ReleaseStore(artifacts)
     with tempfile.TemporaryDirectory() as tmp:
         images: dict[str, Path] = {}
         for split in HIDDEN_SPLITS:  # only these objects are fetched (in S3: not the train and val ZIPs)
-            with zipfile.ZipFile(artifacts.path(f"releases/{release}/downloads/{split}.zip")) as zf:
+            with zipfile.ZipFile(releases.local_file(release, layout.download_name(split))) as zf:
                 for name in filter(is_image_name, zf.namelist()):
                     images[Path(name).stem] = Path(zf.extract(name, Path(tmp) / split))
         if not images:
             return {}, 0.0
         started = time.perf_counter()
-        predicted = predict_with_model(model, artifacts.path(f"{model_dir(model, release)}/weights.pt"),
+        predicted = predict_with_model(model, artifacts.path(layout.model_file(model, release, WEIGHTS)),
                                        list(images.values()), TrainSettings(**card["settings"]), n_classes)
         return dict(zip(images, predicted)), time.perf_counter() - started
 
 
 def write_predictions(artifacts: ArtifactStore, model: str, release: str, results: list[dict]) -> None:
-    with artifacts.writing(f"{model_dir(model, release)}/test_predictions.coco.json") as tmp:
+    with artifacts.writing(layout.model_file(model, release, PREDICTIONS)) as tmp:
         tmp.write_text(json.dumps(results))
 
 
 def load_chosen_predictor(artifacts: ArtifactStore, leaderboard, class_names: list[str], detector,
-                          min_confidence: float, model: str = "auto", min_map_50: float = 0.1,
+                          min_confidence: float, model: str = "auto", min_map_50: float = PROMOTION_MIN_MAP_50,
                           weights: Path | None = None):
     """The predictor of `model`: `auto` is the promoted model (`training.predict.promoted_model`), or the
     detector alone when none earned promotion (its `answer` says why: `promotion_refusal`); `detector`
@@ -154,7 +149,7 @@ def load_chosen_predictor(artifacts: ArtifactStore, leaderboard, class_names: li
     )
 
     def present(m, r):
-        return artifacts.path(f"{model_dir(m, r)}/weights.pt").exists()
+        return artifacts.path(layout.model_file(m, r, WEIGHTS)).exists()
 
     if weights is not None:
         return load_predictor(None, class_names, model, detector, min_confidence, weights,
@@ -172,5 +167,5 @@ def load_chosen_predictor(artifacts: ArtifactStore, leaderboard, class_names: li
     name, release = chosen
     why = promotion_reason(leaderboard, name, release, min_map_50) if model == "auto" else \
         f"asked for by name ({name}): the most recently cut default-profile release it was trained on"
-    return load_predictor(artifacts.path(model_dir(name, release)), class_names, name, detector, min_confidence,
+    return load_predictor(artifacts.path(layout.model_dir(name, release)), class_names, name, detector, min_confidence,
                           why=why, release=release)

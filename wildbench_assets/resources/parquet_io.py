@@ -145,6 +145,14 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
                                     "--force) or restore the files")
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns or [])
 
+    def load_every_partition(self, asset: str) -> pd.DataFrame | None:
+        """Every stored partition of an asset concatenated, or None if none is stored: one listing, then each
+        file read, the same on a folder and on S3 (readers outside a run, like the portal)."""
+        store = self._store()
+        keys = sorted(o.key for o in store.list(f"{asset}/") if o.key.endswith(".parquet"))
+        frames = [read_parquet_bytes(store.read(key), f"{self.base_dir.rstrip('/')}/{key}") for key in keys]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """One partition, or every mapped partition concatenated. Partitions that were never
         materialized are normal (a park x day cross product is mostly gaps, a rejected submission has

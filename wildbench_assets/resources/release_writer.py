@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from wildbench_assets import layout
 from wildbench_assets.lib import camtrap_dp, leak_audit
 from wildbench_assets.lib import releases as rel
 from wildbench_assets.lib.dataset_requests import Withholding
@@ -36,12 +37,11 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
     """Write every derived file of the release into `folder`; return what the checks need."""
     class_names, max_distance = facts.class_names, facts.max_distance  # as frozen at the cut
     manifest_data = rel.manifest_bytes(manifest)
-    (folder / "manifest.csv").write_bytes(manifest_data)
-    (folder / "manifest.sha256").write_text(f"{rel.sha256_hex(manifest_data)}  manifest.csv\n")
-    (folder / "release.json").write_text(facts.to_json())
-    downloads, hidden = folder / "downloads", folder / "hidden"
-    downloads.mkdir()
-    hidden.mkdir()
+    (folder / layout.MANIFEST).write_bytes(manifest_data)
+    (folder / layout.MANIFEST_SHA256).write_text(f"{rel.sha256_hex(manifest_data)}  {layout.MANIFEST}\n")
+    (folder / layout.FACTS).write_text(facts.to_json())
+    (folder / layout.DOWNLOADS).mkdir()
+    (folder / layout.TRUTH).parent.mkdir()
     names, zipped = {}, {}  # zipped: archive path -> (public ZIP, path inside it), for Camtrap DP's filePath
     docs = release_docs(manifest, facts, rel.sha256_hex(manifest_data))  # the same bytes in every download
     shared = [ZipMember(name, text=docs[name]) for name in rel.TRAINING_DOCS]
@@ -49,17 +49,17 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
         members = download_members(rel.training_rows(manifest, split, class_names), class_names, split, shared,
                                    {"release": facts.release, "split": split})
         zipped.update({m.source: (f"{split}.zip", m.name) for m in members if m.source})
-        names[split] = write_zip(str(downloads / f"{split}.zip"), members, store.open_stream)
+        names[split] = write_zip(str(folder / layout.download_name(split)), members, store.open_stream)
     for split in rel.HIDDEN_SPLITS:  # without EXIF: a camera's make or serial would tell its park
-        names[split] = write_zip(str(downloads / f"{split}.zip"), rel.public_test_members(manifest, split, docs),
-                                 open_stripped(store))
+        names[split] = write_zip(str(folder / layout.download_name(split)),
+                                 rel.public_test_members(manifest, split, docs), open_stripped(store))
 
-    (hidden / "truth.coco.json").write_text(dumps(rel.hidden_truth(
+    (folder / layout.TRUTH).write_text(dumps(rel.hidden_truth(
         manifest, class_names, by_public_id=rel.truth_keyed_by_public_id(facts.code_version))))
 
     hashes = [leak_audit.perceptual_hash(store.read(path)) for path in manifest.path]
     pairs = leak_audit.cross_split_pairs(manifest[["path", "split", "camera"]], hashes, max_distance)
-    pairs.to_csv(folder / "leak_audit.csv", index=False, lineterminator="\n")
+    pairs.to_csv(folder / layout.LEAK_AUDIT, index=False, lineterminator="\n")
     audit = {"images_hashed": sum(h is not None for h in hashes), "max_distance": max_distance, "pairs": len(pairs),
              "straddling_train_and_test": leak_audit.straddling(pairs),
              "straddling_train_and_test_seen": leak_audit.straddling(pairs, ("test_seen",)),  # expected: same cameras
@@ -71,15 +71,15 @@ def write_release(folder: Path, manifest: pd.DataFrame, facts: rel.ReleaseFacts,
     except camtrap_dp.CamtrapDPUnavailable as err:
         camtrap = {"written": False, "problems": [str(err)]}
     else:
-        (folder / "camtrap-dp").mkdir()
+        (folder / layout.CAMTRAP_DP).mkdir()
         for name, data in package.items():
-            (folder / "camtrap-dp" / name).write_bytes(data)
-        camtrap = {"written": True, "problems": camtrap_dp.validate_package(folder / "camtrap-dp"),
+            (folder / layout.CAMTRAP_DP / name).write_bytes(data)
+        camtrap = {"written": True, "problems": camtrap_dp.validate_package(folder / layout.CAMTRAP_DP),
                    "undated_left_out": int((public.captured_at == "").sum())}
 
     sheet = rel.datasheet(manifest, facts, rel.sha256_hex(manifest_data), audit)
-    (folder / "datasheet.json").write_text(json.dumps(sheet, indent=1, sort_keys=True) + "\n")
-    (folder / "datasheet.md").write_text(rel.datasheet_markdown(sheet))
+    (folder / layout.DATASHEET).write_text(json.dumps(sheet, indent=1, sort_keys=True) + "\n")
+    (folder / layout.DATASHEET_MD).write_text(rel.datasheet_markdown(sheet))
     return BuiltRelease(names, audit, pairs, camtrap, sheet)
 
 
@@ -91,7 +91,7 @@ def test_zip_entries(folder: Path) -> dict[str, list[str]]:
     """split -> entry names of its public test download."""
     entries = {}
     for split in rel.HIDDEN_SPLITS:
-        with zipfile.ZipFile(folder / "downloads" / f"{split}.zip") as archive:
+        with zipfile.ZipFile(folder / layout.download_name(split)) as archive:
             entries[split] = archive.namelist()
     return entries
 
@@ -110,7 +110,6 @@ def _manifest_of(manifest: Path, _stamp: tuple[int, int]) -> pd.DataFrame:
 
 # --- the record of every cut, kept outside the release folder (never published) -----------------------
 
-RECORDS = "hidden/releases"  # <id>/manifest.csv, release.json, id_key: what a lost release is rebuilt from
 
 
 @dataclass(frozen=True)
@@ -121,11 +120,11 @@ class CutRecordFiles:
 
 
 def read_cut_record(artifacts, release: str) -> CutRecordFiles | None:
-    folder = artifacts.path(f"{RECORDS}/{release}")
-    if not (folder / "manifest.csv").is_file() or not (folder / "release.json").is_file():
+    folder = artifacts.path(layout.cut_record_dir(release))  # what a lost release is rebuilt from
+    if not (folder / layout.MANIFEST).is_file() or not (folder / layout.FACTS).is_file():
         return None
-    key = folder / "id_key"
-    return CutRecordFiles((folder / "manifest.csv").read_bytes(), (folder / "release.json").read_text(),
+    key = folder / layout.ID_KEY
+    return CutRecordFiles((folder / layout.MANIFEST).read_bytes(), (folder / layout.FACTS).read_text(),
                           bytes.fromhex(key.read_text().strip()) if key.is_file() else None)
 
 
@@ -133,11 +132,11 @@ def record_cut(artifacts, release: str, manifest_data: bytes, facts_json: str, i
     """Keep the cut's membership, facts and id key in the hidden store; once written, never replaced."""
     if read_cut_record(artifacts, release) is not None:
         return
-    with artifacts.writing_dir(f"{RECORDS}/{release}") as folder:
-        (folder / "release.json").write_text(facts_json)
+    with artifacts.writing_dir(layout.cut_record_dir(release)) as folder:
+        (folder / layout.FACTS).write_text(facts_json)
         if id_key is not None:
-            (folder / "id_key").write_text(id_key.hex() + "\n")
-        (folder / "manifest.csv").write_bytes(manifest_data)
+            (folder / layout.ID_KEY).write_text(id_key.hex() + "\n")
+        (folder / layout.MANIFEST).write_bytes(manifest_data)
 
 
 def cut_records(artifacts, exclude: str) -> list[rel.CutRecord]:
@@ -145,13 +144,13 @@ def cut_records(artifacts, exclude: str) -> list[rel.CutRecord]:
     its folder; a release whose folder was lost still counts. Then what each custom request handed out
     (`handed_out_records`): public with labels, like a release's train set."""
     found: dict[str, tuple[bytes, str]] = {}
-    for root in (RECORDS, "releases"):  # listed, then only the two small files fetched (not the ZIPs)
-        names = sorted({o.key.split("/")[-2] for o in artifacts.list(f"{root}/")
-                        if o.key.endswith("/manifest.csv") and o.key.count("/") == root.count("/") + 2})
+    for root in (layout.CUT_RECORDS, layout.RELEASES):  # listed, then only the two small files fetched (not the ZIPs)
+        names = sorted(filter(None, (layout.release_of(o.key, layout.MANIFEST, root)
+                                     for o in artifacts.list(f"{root}/"))))
         for name in names:
-            manifest = artifacts.path(f"{root}/{name}/manifest.csv")
-            facts = artifacts.path(f"{root}/{name}/release.json")
-            if name != exclude and name not in found and not name.startswith(".") and facts.is_file():
+            manifest = artifacts.path(f"{root}/{name}/{layout.MANIFEST}")
+            facts = artifacts.path(f"{root}/{name}/{layout.FACTS}")
+            if name != exclude and name not in found and facts.is_file():
                 found[name] = (manifest.read_bytes(), facts.read_text())
     records = []
     for name, (data, text) in sorted(found.items()):
@@ -162,14 +161,14 @@ def cut_records(artifacts, exclude: str) -> list[rel.CutRecord]:
 
 # --- what custom requests handed out with labels: public, like an earlier release's train set ------------
 
-HANDED_OUT = "hidden/requests"  # <request id>/published.csv: path, split (train), sha256, camera, captured_at, at
+# layout.handed_out_file: path, split (train), sha256, camera, captured_at, at
 _HANDED_OUT_COLUMNS = ["path", "split", "sha256", "camera", "captured_at", "at"]
 
 
 def record_handed_out(artifacts, request_id: str, images: pd.DataFrame) -> None:
     """Record `images` (path, sha256, camera, captured_at), just handed out with labels by a request, in the
     hidden store; kept with what earlier runs of the request handed out (a ZIP once downloaded stays public)."""
-    key = f"{HANDED_OUT}/{request_id}/published.csv"
+    key = layout.handed_out_file(request_id)
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = images.assign(split="train", at=at)
     rows["captured_at"] = pd.to_datetime(rows.captured_at, errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%S")
@@ -185,10 +184,12 @@ def handed_out_records(artifacts) -> list[rel.CutRecord]:
     """Each request's handed-out images as a record a release cut honours like an earlier release's public
     sets (`lib.releases.cross_release_conflicts`): never hidden later. Cut at: its first hand-out."""
     records = []
-    for obj in artifacts.list(f"{HANDED_OUT}/"):
-        parts = obj.key[len(HANDED_OUT) + 1:].split("/")
+    for obj in artifacts.list(f"{layout.HANDED_OUT}/"):
+        parts = obj.key[len(layout.HANDED_OUT) + 1:].split("/")
+        if obj.key != layout.handed_out_file(parts[0]):
+            continue
         path = artifacts.path(obj.key)
-        if len(parts) == 2 and parts[1] == "published.csv" and path.is_file():
+        if path.is_file():
             rows = pd.read_csv(path, dtype=str, keep_default_na=False)
             records.append(rel.CutRecord(f"request {parts[0]}", rows, "camera", min(rows["at"], default="")))
     return records
@@ -201,11 +202,11 @@ def hidden_sets(artifacts, current_splits) -> Withholding:
     form), and `current_splits`, the benchmark_splits tables (None: not made yet), whose train and val
     images are the only ones a request may hand out (none before the splits are made)."""
     manifests: dict[str, str] = {}
-    for root in (RECORDS, "releases"):
+    for root in (layout.CUT_RECORDS, layout.RELEASES):
         for obj in artifacts.list(f"{root}/"):
-            parts = obj.key[len(root) + 1:].split("/")
-            if len(parts) == 2 and parts[1] == "manifest.csv" and not parts[0].startswith("."):
-                manifests.setdefault(parts[0], obj.key)  # the record first; a folder's manifest is its seal
+            name = layout.release_of(obj.key, layout.MANIFEST, root)
+            if name:
+                manifests.setdefault(name, obj.key)  # the record first; a folder's manifest is its seal
     found = []
     for key in manifests.values():
         path = artifacts.path(key)

@@ -22,28 +22,16 @@ from wildbench_assets.lib import predictions as answers
 from wildbench_assets.lib.image_decode import decode_image
 from wildbench_assets.resources.loaded_models import weights_sha256
 from wildbench_assets.training.common import Prediction, TrainSettings
-
-MODELS = ("yolov8", "megadetector", "fasterrcnn")
-DETECTOR = "detector"
+from wildbench_assets.training.registry import DETECTOR, MODEL_NAMES, PROMOTION_MIN_MAP_50, model_spec
 
 
 def predict_with_model(model: str, weights: Path, images: list[Path], settings: TrainSettings,
                        n_classes: int) -> list[list[Prediction]]:
     """Every detection (confidence >= 0.001) of a model trained here, in original-image pixels."""
-    if model == "yolov8":
-        from wildbench_assets.training.yolo import predict_yolo
-
-        return predict_yolo(weights, images, settings.imgsz, settings.device)
-    if model == "megadetector":
-        from wildbench_assets.training.megadetector import predict_megadetector
-
-        return predict_megadetector(weights, images, settings.imgsz, settings.device)
-    from wildbench_assets.training.frcnn import predict_fasterrcnn
-
-    return predict_fasterrcnn(weights, images, n_classes, settings)
+    return model_spec(model).predict(weights, images, settings, n_classes)
 
 
-def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50: float = 0.1,
+def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50: float = PROMOTION_MIN_MAP_50,
                    model: str = "auto") -> tuple[str, str] | None:
     """(model, release) to predict with: the best model by mAP@[.5:.95] (then weighted F1) that earned
     promotion (mAP@.5 at least `min_map_50`: a barely trained model that finds nothing is worse than
@@ -54,7 +42,7 @@ def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50
     whatever its score."""
     if leaderboard is None or leaderboard.empty or "source" not in leaderboard:
         return None
-    ours = leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODELS)]
+    ours = leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODEL_NAMES)]
     if "profile" in ours:
         ours = ours[ours.profile != "thesis"]
     if model != "auto":
@@ -69,10 +57,11 @@ def promoted_model(leaderboard: pd.DataFrame | None, weights_present, min_map_50
 def _trained_here(leaderboard: pd.DataFrame | None) -> pd.DataFrame:
     if leaderboard is None or leaderboard.empty or "source" not in leaderboard:
         return pd.DataFrame(columns=["model", "release", "map_50"])
-    return leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODELS)]
+    return leaderboard[(leaderboard.source == "trained here") & leaderboard.model.isin(MODEL_NAMES)]
 
 
-def promotion_refusal(leaderboard: pd.DataFrame | None, weights_present, min_map_50: float = 0.1) -> str:
+def promotion_refusal(leaderboard: pd.DataFrame | None, weights_present,
+                      min_map_50: float = PROMOTION_MIN_MAP_50) -> str:
     """Why `promoted_model` (auto) promotes no species model, in words: none trained, only on
     thesis-profile releases, none passing the threshold (the best candidate's mAP@.5 against it), or
     the passing ones' weights gone."""
@@ -197,8 +186,7 @@ def load_predictor(model_dir: Path | None, class_names: list[str], model: str | 
         return SpeciesPredictor(DETECTOR, json.dumps({"predictor": DETECTOR, "detector": loaded.identity,
                                                       "min_conf": min_confidence}),
                                 class_names, min_confidence, detector=loaded, answer=answer)
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; expected one of {(*MODELS, DETECTOR)}")
+    model_spec(model)  # a ValueError naming the choices for an unknown model
     weights = Path(weights) if weights else model_dir / "weights.pt"
     card_path = weights.parent / "card.json"
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
