@@ -46,9 +46,11 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 services:
 	bash scripts/install-services.sh
 
+# Two workers, one test module each at a time (module fixtures build their world once): half the suite
+# waits on servers, subprocesses and daemon ticks, so the second worker fills that time.
 test: install services
 	$(BIN)/ruff check wildbench_assets tests bench
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 check: install
 	$(BIN)/ruff check wildbench_assets tests bench
