@@ -2,7 +2,7 @@
 
 Plain functions returning paths relative to the artifact store's root (posix, no leading slash), so the
 same names serve a local folder and an S3 prefix. Every reader and writer asks here; nothing else spells
-`releases/<id>/…`, `models/…`, `datasets/…` or `hidden/…` (tests/test_layout.py greps for it).
+`releases/<id>/…`, `models/…`, `datasets/…` or `hidden/…` (tests/test_homes.py greps for it).
 
 ```
 releases/<release>/            one frozen release (published)
