@@ -44,7 +44,8 @@ def test_cli_run_on_postgres_instance(demo_archive, tmp_path, pg_database, s3_en
         runs = instance.get_runs()
         pairs = archive_partitions(LocalArchive(demo_archive))
         ingest_runs = [r for r in runs if dg.AssetKey("image_metadata") in (r.asset_selection or ())]
-        assert len(ingest_runs) == len(pairs)  # one run per (park, day)
+        # ingest takes a range of days per run (its BackfillPolicy): every pair is covered, in fewer runs
+        assert 0 < len(ingest_runs) <= len(pairs)
         assert all(r.status == dg.DagsterRunStatus.SUCCESS and r.tags["wildbench/trigger"] == "cli" for r in runs)
         assert set(instance.get_dynamic_partitions("parks")) == {"snieves", "donana"}
         assert len(instance.get_materialized_partitions(dg.AssetKey("image_metadata"))) == len(pairs)

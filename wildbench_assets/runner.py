@@ -378,6 +378,8 @@ def run_chunks(graph, instance, batch: list[dg.AssetKey], todo: dict):
     """(assets, partition, None) per partition, or for assets that take many partitions a run
     (assets, 'first..last', range tags) per contiguous range of at most their BackfillPolicy's size, the
     ranges Dagster's own backfills make (one dimension of a park x day key held, the other contiguous)."""
+    if not batch:  # every asset of the batch was blocked by a failure upstream
+        return
     partitions = list(dict.fromkeys(p for key in batch for p in todo[key]))
     by_assets: dict[tuple, list] = defaultdict(list)
     for partition in partitions:
