@@ -4,10 +4,12 @@ The plan comes from the asset graph and the instance, never from a list kept her
 1. the archive is scanned and fingerprinted per (park, arrival day) exactly as the `archive_arrivals`
    sensor does; partitions whose fingerprint differs from what their last ingest stored are ingested;
    a materialized partition whose Parquet file is missing or not Parquet is re-made too;
-2. every other asset partition, in the graph's topological order, runs when it is missing, when an
-   upstream partition is planned in this run, or when an upstream partition was materialized after it
-   (the automation's own triggers; assets that re-derive only on a schedule in the daemon run here too,
-   because running `wildbench run` is asking for an up-to-date benchmark now);
+2. every other asset partition, in the graph's topological order, runs when it is missing, when it is
+   stale in the one meaning the automation conditions use (`automation.py`: an input's data version or
+   its code version changed; `automation.Staleness`), or when an upstream partition is planned in this
+   run: its new data version cannot be known before it runs, so it counts as changed (assets that
+   re-derive only on a schedule in the daemon run here too, because running `wildbench run` is asking for
+   an up-to-date benchmark now);
 3. consecutive assets with the same partitions run together, one run per partition, in process on the
    instance, so every run shows in the UI. `force` replans everything.
 """
@@ -29,6 +31,7 @@ import dagster as dg
 import pydantic
 
 from wildbench_assets.assets.inference import MODEL_INPUT_KEYS
+from wildbench_assets.automation import Staleness
 from wildbench_assets.ingest_state import stored_fingerprints
 from wildbench_assets.lib.arrivals import EMPTY_FINGERPRINT, ArchiveScan, plan_ingest
 from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
@@ -133,15 +136,6 @@ class Plan:
         return not any(self.todo.values())
 
 
-def _latest_storage_ids(instance: dg.DagsterInstance, key: dg.AssetKey, partitioned: bool) -> dict:
-    if partitioned:
-        return dict(instance.event_log_storage.get_latest_storage_id_by_partition(
-            key, dg.DagsterEventType.ASSET_MATERIALIZATION))
-    record = next(iter(instance.get_asset_records([key])), None)
-    last = record.asset_entry.last_materialization_record if record else None
-    return {None: last.storage_id} if last else {}
-
-
 def validated_config(defs: dg.Definitions, config_by_asset: dict | None) -> dict[str, dict]:
     """asset name -> its config with every default filled in, as a run would get it; ValueError naming
     each asset whose config is invalid or that takes none."""
@@ -218,12 +212,8 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
         plan.config_notes.append(f"{name}: not applied, `wildbench run` never runs it (cut releases with "
                                  "`wildbench release`; requests and submissions run from their inboxes)")
     planned: dict[dg.AssetKey, set] = defaultdict(set)
-    latest: dict[dg.AssetKey, dict] = {}
-
-    def latest_of(key: dg.AssetKey) -> dict:
-        if key not in latest:
-            latest[key] = _latest_storage_ids(instance, key, graph.get(key).is_partitioned)
-        return latest[key]
+    staleness = Staleness(instance, graph)
+    latest_of = staleness.latest
 
     park_day_def = graph.get(dg.AssetKey("raw_images")).partitions_def
     tables = defs.resources.get("parquet_io_manager")
@@ -257,7 +247,7 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
                       or tuple(reversed(c.split("|"))) in to_ingest]
         else:
             chosen = [c for c in candidates
-                      if c in again or _needs_run(graph, instance, key, c, latest_of, planned, force)]
+                      if c in again or _needs_run(staleness, key, c, planned, force)]
         if not selected:
             chosen = []
             plan.unselected.add(key)
@@ -273,23 +263,15 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
     return plan
 
 
-def _needs_run(graph, instance, key, partition, latest_of, planned, force) -> bool:
-    """Missing, or an input planned in this run or materialized after it; and some input has data."""
-    mine = latest_of(key).get(partition)
-    stale, has_input = force or mine is None, False
-    for parent in graph.get(key).parent_keys:
-        if graph.get(parent).is_partitioned:
-            mapped = graph.get_parent_partition_keys_for_child(partition, parent, key)
-            upstream = mapped.partitions_subset.get_partition_keys()
-        else:
-            upstream = [None]
-        for up in upstream:
-            up = None if up is None else str(up)
-            in_plan = up in planned[parent]
-            has_input = has_input or in_plan or up in latest_of(parent)
-            if parent not in NON_TRIGGERING.get(key, set()):
-                stale = stale or in_plan or (mine is not None and latest_of(parent).get(up, -1) > mine)
-    return stale and has_input
+def _needs_run(staleness: Staleness, key, partition, planned, force) -> bool:
+    """Missing, stale, or a triggering input planned in this run; and some input has data."""
+    optional = NON_TRIGGERING.get(key, set())
+    inputs = list(staleness.inputs(key, partition))
+    if not any(up in planned[parent] or up in staleness.latest(parent) for parent, up in inputs):
+        return False
+    return (force or partition not in staleness.latest(key)
+            or any(up in planned[parent] for parent, up in inputs if parent not in optional)
+            or staleness.is_stale(key, partition, ignore=optional))
 
 
 ACTIVE = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
