@@ -3,7 +3,7 @@ data version of an input or a changed code version, never a same-content re-run 
 
 import dagster as dg
 
-from wildbench_assets.runner import plan_pipeline
+from wildbench_assets.runner import plan_pipeline, run_plan
 
 from .helpers import UP_TO_SPLITS, pipeline_defs, run_all
 
@@ -45,3 +45,20 @@ def test_run_replans_only_changed_content_or_code(demo_archive, tmp_path):
     instance.report_runless_asset_event(dg.AssetMaterialization(
         asset_key=CURATED, partition=park, tags={"dagster/data_version": "other content"}))
     assert planned(defs, instance) == {"benchmark_splits": bumped["benchmark_splits"]}
+
+
+def test_run_skips_what_a_same_content_rerun_of_its_input_left_current(demo_archive, tmp_path):
+    """An input planned in the run counts as changed at plan time; once it ran with the same content,
+    what was planned only because of it does not run."""
+    instance, _ = run_all(demo_archive, tmp_path)
+    defs = pipeline_defs(demo_archive, tmp_path)
+    park = sorted(instance.get_dynamic_partitions("parks"))[0]
+    (tmp_path / "curated_images" / f"{park}.parquet").unlink()  # a lost table: re-made from its inputs
+    plan = plan_pipeline(defs, instance, defs.resources["archive"].open(), set(UP_TO_SPLITS))
+    assert {k.to_user_string(): sorted(v) for k, v in plan.todo.items() if v} == {
+        "curated_images": [park], "benchmark_splits": ["test", "test_seen", "train", "val"]}
+    outcome = run_plan(defs, instance, plan)
+    assert [line.split(":")[0] for line in outcome["success"]] == [f"curated_images {park}"]
+    assert sorted(outcome["unchanged"]) == [f"benchmark_splits {s}" for s in ("test", "test_seen", "train", "val")]
+    assert (tmp_path / "curated_images" / f"{park}.parquet").exists()
+    assert planned(defs, instance) == {}

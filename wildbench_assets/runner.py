@@ -130,6 +130,8 @@ class Plan:
     unselected: set[dg.AssetKey] = field(default_factory=set)
     damaged: list[str] = field(default_factory=list)  # stored tables found missing or unreadable: re-made
     config_notes: list[str] = field(default_factory=list)  # what --config changed, or why it changed nothing
+    # planned only because an input is planned: re-checked once the inputs ran, skipped if they did not change
+    if_inputs_change: dict[dg.AssetKey, set] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -246,8 +248,9 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
             chosen = [c for c in candidates if c not in latest_of(key) or c in again
                       or tuple(reversed(c.split("|"))) in to_ingest]
         else:
-            chosen = [c for c in candidates
-                      if c in again or _needs_run(staleness, key, c, planned, force)]
+            reasons = {c: "again" if c in again else _needs_run(staleness, key, c, planned, force) for c in candidates}
+            chosen = [c for c in candidates if reasons[c]]
+            plan.if_inputs_change[key] = {c for c in chosen if reasons[c] == INPUT_PLANNED}
         if not selected:
             chosen = []
             plan.unselected.add(key)
@@ -263,15 +266,37 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
     return plan
 
 
-def _needs_run(staleness: Staleness, key, partition, planned, force) -> bool:
-    """Missing, stale, or a triggering input planned in this run; and some input has data."""
+INPUT_PLANNED = "input planned"
+
+
+def _needs_run(staleness: Staleness, key, partition, planned, force) -> str:
+    """Why `partition` of `key` runs ('' if it does not): missing, stale, or INPUT_PLANNED (a triggering
+    input is planned in this run); and only if some input has data."""
     optional = NON_TRIGGERING.get(key, set())
     inputs = list(staleness.inputs(key, partition))
     if not any(up in planned[parent] or up in staleness.latest(parent) for parent, up in inputs):
-        return False
-    return (force or partition not in staleness.latest(key)
-            or any(up in planned[parent] for parent, up in inputs if parent not in optional)
-            or staleness.is_stale(key, partition, ignore=optional))
+        return ""
+    if force:
+        return "forced"
+    if partition not in staleness.latest(key):
+        return "missing"
+    if staleness.is_stale(key, partition, ignore=optional):
+        return "stale"
+    return INPUT_PLANNED if any(up in planned[p] for p, up in inputs if p not in optional) else ""
+
+
+def unchanged_after_inputs_ran(graph, instance, plan: Plan, batch: list[dg.AssetKey]) -> dict[dg.AssetKey, list]:
+    """Partitions of `batch` planned only because an input was planned, whose inputs have all run (in
+    earlier batches) and did not change their content: not stale, so not run."""
+    staleness, skip = Staleness(instance, graph), {}
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        for key in batch:
+            optional = NON_TRIGGERING.get(key, set())
+            skip[key] = [p for p in plan.if_inputs_change.get(key, ())
+                         if not any(parent in batch and up in plan.todo.get(parent, ())
+                                    for parent, up in staleness.inputs(key, p) if parent not in optional)
+                         and not staleness.is_stale(key, p, ignore=optional)]
+    return {k: v for k, v in skip.items() if v}
 
 
 ACTIVE = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -320,7 +345,12 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
                 if blocked:
                     outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
                     batch = [k for k in batch if k not in blocked]
-                for keys, partition, chunk in run_chunks(graph, instance, batch, plan.todo):
+                todo = dict(plan.todo)
+                for key, same in unchanged_after_inputs_ran(graph, instance, plan, batch).items():
+                    todo[key] = [p for p in todo[key] if p not in same]
+                    outcome["unchanged"].extend(f"{key.to_user_string()} {p or ''}".strip() for p in same)
+                batch = [k for k in batch if todo[k]]
+                for keys, partition, chunk in run_chunks(graph, instance, batch, todo) if batch else ():
                     names = {k.to_user_string() for k in keys}
                     label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
                     ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in names}
