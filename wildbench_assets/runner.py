@@ -7,9 +7,10 @@ The plan comes from the asset graph and the instance, never from a list kept her
 2. every other asset partition, in the graph's topological order, runs when it is missing, when it is
    stale in the one meaning the automation conditions use (`automation.py`: an input's data version or
    its code version changed; `automation.Staleness`), or when an upstream partition is planned in this
-   run: its new data version cannot be known before it runs, so it counts as changed (assets that
-   re-derive only on a schedule in the daemon run here too, because running `wildbench run` is asking for
-   an up-to-date benchmark now);
+   run: its new data version cannot be known before it runs, so it counts as changed, and the partition
+   is re-checked once that input ran (`unchanged_after_inputs_ran`: skipped if it kept its content).
+   Assets that re-derive only on a schedule in the daemon run here too, because running `wildbench run`
+   is asking for an up-to-date benchmark now;
 3. consecutive assets with the same partitions run together, one run per partition, in process on the
    instance, so every run shows in the UI. `force` replans everything.
 """
