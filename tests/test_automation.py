@@ -59,6 +59,10 @@ def test_an_arrival_updates_its_park_and_day_and_nothing_heavier(instance):
     assert tick(start + timedelta(minutes=2)) == set()  # handled: not requested again
     materialize(instance, "curated_images", "snieves", "c1")
     assert tick(start + timedelta(minutes=3)) == set()  # the splits wait for the night
+    materialize(instance, "image_metadata", partition, "m1")  # re-run, same content: not stale
+    assert tick(start + timedelta(minutes=4)) == set()
+    materialize(instance, "image_metadata", partition, "m2")  # new content
+    assert tick(start + timedelta(minutes=5)) == {("curated_images", "snieves"), ("new_image_predictions", partition)}
 
 
 def test_splits_refresh_at_night_only_when_curated_content_changed(instance):

@@ -236,6 +236,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     if outcome.get("skipped"):
         print(f"not run after the failure: {', '.join(outcome['skipped'])}", file=sys.stderr)
+    if outcome.get("unchanged"):
+        same = outcome["unchanged"]
+        print(f"{len(same)} partitions not run, their inputs ran again with the same content: "
+              f"{', '.join(same[:5])}{' …' if len(same) > 5 else ''}")
     print(f"{len(outcome.get('success', []))} runs succeeded, {len(outcome.get('failure', []))} failed")
     try:
         print_summary(resource(defs, "parquet_io_manager").base_dir)

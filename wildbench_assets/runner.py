@@ -4,10 +4,13 @@ The plan comes from the asset graph and the instance, never from a list kept her
 1. the archive is scanned and fingerprinted per (park, arrival day) exactly as the `archive_arrivals`
    sensor does; partitions whose fingerprint differs from what their last ingest stored are ingested;
    a materialized partition whose Parquet file is missing or not Parquet is re-made too;
-2. every other asset partition, in the graph's topological order, runs when it is missing, when an
-   upstream partition is planned in this run, or when an upstream partition was materialized after it
-   (the automation's own triggers; assets that re-derive only on a schedule in the daemon run here too,
-   because running `wildbench run` is asking for an up-to-date benchmark now);
+2. every other asset partition, in the graph's topological order, runs when it is missing, when it is
+   stale in the one meaning the automation conditions use (`automation.py`: an input's data version or
+   its code version changed; `automation.Staleness`), or when an upstream partition is planned in this
+   run: its new data version cannot be known before it runs, so it counts as changed, and the partition
+   is re-checked once that input ran (`unchanged_after_inputs_ran`: skipped if it kept its content).
+   Assets that re-derive only on a schedule in the daemon run here too, because running `wildbench run`
+   is asking for an up-to-date benchmark now;
 3. consecutive assets with the same partitions run together, one run per partition, in process on the
    instance, so every run shows in the UI. `force` replans everything.
 """
@@ -29,6 +32,7 @@ import dagster as dg
 import pydantic
 
 from wildbench_assets.assets.inference import MODEL_INPUT_KEYS
+from wildbench_assets.automation import Staleness
 from wildbench_assets.ingest_state import stored_fingerprints
 from wildbench_assets.lib.arrivals import EMPTY_FINGERPRINT, ArchiveScan, plan_ingest
 from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
@@ -127,19 +131,12 @@ class Plan:
     unselected: set[dg.AssetKey] = field(default_factory=set)
     damaged: list[str] = field(default_factory=list)  # stored tables found missing or unreadable: re-made
     config_notes: list[str] = field(default_factory=list)  # what --config changed, or why it changed nothing
+    # planned only because an input is planned: re-checked once the inputs ran, skipped if they did not change
+    if_inputs_change: dict[dg.AssetKey, set] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         return not any(self.todo.values())
-
-
-def _latest_storage_ids(instance: dg.DagsterInstance, key: dg.AssetKey, partitioned: bool) -> dict:
-    if partitioned:
-        return dict(instance.event_log_storage.get_latest_storage_id_by_partition(
-            key, dg.DagsterEventType.ASSET_MATERIALIZATION))
-    record = next(iter(instance.get_asset_records([key])), None)
-    last = record.asset_entry.last_materialization_record if record else None
-    return {None: last.storage_id} if last else {}
 
 
 def validated_config(defs: dg.Definitions, config_by_asset: dict | None) -> dict[str, dict]:
@@ -218,12 +215,8 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
         plan.config_notes.append(f"{name}: not applied, `wildbench run` never runs it (cut releases with "
                                  "`wildbench release`; requests and submissions run from their inboxes)")
     planned: dict[dg.AssetKey, set] = defaultdict(set)
-    latest: dict[dg.AssetKey, dict] = {}
-
-    def latest_of(key: dg.AssetKey) -> dict:
-        if key not in latest:
-            latest[key] = _latest_storage_ids(instance, key, graph.get(key).is_partitioned)
-        return latest[key]
+    staleness = Staleness(instance, graph)
+    latest_of = staleness.latest
 
     park_day_def = graph.get(dg.AssetKey("raw_images")).partitions_def
     tables = defs.resources.get("parquet_io_manager")
@@ -256,8 +249,9 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
             chosen = [c for c in candidates if c not in latest_of(key) or c in again
                       or tuple(reversed(c.split("|"))) in to_ingest]
         else:
-            chosen = [c for c in candidates
-                      if c in again or _needs_run(graph, instance, key, c, latest_of, planned, force)]
+            reasons = {c: "again" if c in again else _needs_run(staleness, key, c, planned, force) for c in candidates}
+            chosen = [c for c in candidates if reasons[c]]
+            plan.if_inputs_change[key] = {c for c in chosen if reasons[c] == INPUT_PLANNED}
         if not selected:
             chosen = []
             plan.unselected.add(key)
@@ -273,23 +267,37 @@ def _plan(defs, instance, store, selection, force, wanted=None) -> Plan:
     return plan
 
 
-def _needs_run(graph, instance, key, partition, latest_of, planned, force) -> bool:
-    """Missing, or an input planned in this run or materialized after it; and some input has data."""
-    mine = latest_of(key).get(partition)
-    stale, has_input = force or mine is None, False
-    for parent in graph.get(key).parent_keys:
-        if graph.get(parent).is_partitioned:
-            mapped = graph.get_parent_partition_keys_for_child(partition, parent, key)
-            upstream = mapped.partitions_subset.get_partition_keys()
-        else:
-            upstream = [None]
-        for up in upstream:
-            up = None if up is None else str(up)
-            in_plan = up in planned[parent]
-            has_input = has_input or in_plan or up in latest_of(parent)
-            if parent not in NON_TRIGGERING.get(key, set()):
-                stale = stale or in_plan or (mine is not None and latest_of(parent).get(up, -1) > mine)
-    return stale and has_input
+INPUT_PLANNED = "input planned"
+
+
+def _needs_run(staleness: Staleness, key, partition, planned, force) -> str:
+    """Why `partition` of `key` runs ('' if it does not): missing, stale, or INPUT_PLANNED (a triggering
+    input is planned in this run); and only if some input has data."""
+    optional = NON_TRIGGERING.get(key, set())
+    inputs = list(staleness.inputs(key, partition))
+    if not any(up in planned[parent] or up in staleness.latest(parent) for parent, up in inputs):
+        return ""
+    if force:
+        return "forced"
+    if partition not in staleness.latest(key):
+        return "missing"
+    if staleness.is_stale(key, partition, ignore=optional):
+        return "stale"
+    return INPUT_PLANNED if any(up in planned[p] for p, up in inputs if p not in optional) else ""
+
+
+def unchanged_after_inputs_ran(graph, instance, plan: Plan, batch: list[dg.AssetKey]) -> dict[dg.AssetKey, list]:
+    """Partitions of `batch` planned only because an input was planned, whose inputs have all run (in
+    earlier batches) and did not change their content: not stale, so not run."""
+    staleness, skip = Staleness(instance, graph), {}
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        for key in batch:
+            optional = NON_TRIGGERING.get(key, set())
+            skip[key] = [p for p in plan.if_inputs_change.get(key, ())
+                         if not any(parent in batch and up in plan.todo.get(parent, ())
+                                    for parent, up in staleness.inputs(key, p) if parent not in optional)
+                         and not staleness.is_stale(key, p, ignore=optional)]
+    return {k: v for k, v in skip.items() if v}
 
 
 ACTIVE = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -338,7 +346,12 @@ def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, con
                 if blocked:
                     outcome.setdefault("skipped", []).extend(k.to_user_string() for k in blocked)
                     batch = [k for k in batch if k not in blocked]
-                for keys, partition, chunk in run_chunks(graph, instance, batch, plan.todo):
+                todo = dict(plan.todo)
+                for key, same in unchanged_after_inputs_ran(graph, instance, plan, batch).items():
+                    todo[key] = [p for p in todo[key] if p not in same]
+                    outcome["unchanged"].extend(f"{key.to_user_string()} {p or ''}".strip() for p in same)
+                batch = [k for k in batch if todo[k]]
+                for keys, partition, chunk in run_chunks(graph, instance, batch, todo) if batch else ():
                     names = {k.to_user_string() for k in keys}
                     label = f"{'+'.join(sorted(names))} {partition or ''}".strip()
                     ops = {a: {"config": cfg} for a, cfg in (config_by_asset or {}).items() if a in names}
