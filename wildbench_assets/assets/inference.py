@@ -6,7 +6,16 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout
-from wildbench_assets.assets.checks import Check, check_specs, counts_table, png_markdown, publish, rules_check
+from wildbench_assets.assets.checks import (
+    Check,
+    check_results,
+    check_specs,
+    counts_table,
+    png_markdown,
+    publish,
+    rules_verdict,
+    verdict,
+)
 from wildbench_assets.automation import on_new_data
 from wildbench_assets.config import PredictionConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
@@ -40,19 +49,17 @@ MODEL_INPUTS = dg.AssetSelection.assets(*MODEL_INPUT_KEYS)
 
 
 def _check_results(found: pred.PredictionFindings, missed: int, warnings: list[str]) -> list[dg.AssetCheckResult]:
-    return [
-        dg.AssetCheckResult(check_name="one_row_per_image", passed=found.one_row_per_image,
-                            metadata={"images": found.images, "images_in_table": found.images_in_table}),
-        rules_check("boxes_in_unit_square", found.box_rules, holds=found.boxes_past_the_edge == 0,
-                    metadata={"boxes_past_the_edge": found.boxes_past_the_edge}),
-        rules_check("scores_in_range", found.score_rules),
-        dg.AssetCheckResult(check_name="megadetector_file_valid", passed=not found.md_errors,
-                            metadata={"errors": dg.MetadataValue.json(found.md_errors)}),
+    return check_results(
+        PREDICTION_CHECKS,
+        one_row_per_image=verdict(found.one_row_per_image, images=found.images, images_in_table=found.images_in_table),
+        boxes_in_unit_square=rules_verdict(found.box_rules, holds=found.boxes_past_the_edge == 0,
+                                           boxes_past_the_edge=found.boxes_past_the_edge),
+        scores_in_range=rules_verdict(found.score_rules),
+        megadetector_file_valid=verdict(not found.md_errors, errors=dg.MetadataValue.json(found.md_errors)),
         # a warning, not a stop: the animals are kept as `other animal`
-        dg.AssetCheckResult(check_name="species_model_sees_detector_animals", passed=not missed,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"images_missed": missed, "warnings": dg.MetadataValue.json(warnings)}),
-    ]
+        species_model_sees_detector_animals=verdict(not missed, images_missed=missed,
+                                                    warnings=dg.MetadataValue.json(warnings)),
+    )
 
 
 @dg.asset(

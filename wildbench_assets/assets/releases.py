@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout, settings
-from wildbench_assets.assets.checks import Check, check_specs, publish
+from wildbench_assets.assets.checks import Check, Verdict, check_results, check_specs, publish, verdict
 from wildbench_assets.config import LabelConfig, ReleaseConfig
 from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
 from wildbench_assets.lib import releases as rel
@@ -91,29 +91,24 @@ def _labelled_inputs(labels: pd.DataFrame) -> dict[str, int]:
     return {str(s): int(n) for s, n in usable.groupby("split").size().items()} if len(usable) else {}
 
 
-def _check_results(found: rel.ReleaseFindings, built, cut: bool) -> list[dg.AssetCheckResult]:
-    json_, severity = dg.MetadataValue.json, dg.AssetCheckSeverity.ERROR
-    return [
-        dg.AssetCheckResult(check_name="manifest_sealed", passed=found.sealed,
-                            metadata={"manifest_sha256": found.manifest_sha256,
-                                      "sealed_as": found.sealed_as or found.manifest_sha256}),
-        dg.AssetCheckResult(check_name="reproducible", passed=not found.files_that_differ,
-                            metadata={"rebuilt": not cut, "files_that_differ": json_(found.files_that_differ)}),
-        dg.AssetCheckResult(check_name="counts_add_up", passed=found.counts_add_up,
-                            metadata={"manifest": json_(found.per_split),
-                                      "labelled_inputs": json_(found.labelled_inputs),
-                                      "zipped_images": json_(found.zipped_images)}),
-        dg.AssetCheckResult(check_name="public_test_has_no_labels", passed=not found.label_leaks,
-                            metadata={"suspect_entries": json_(found.label_leaks[:20])}),
-        dg.AssetCheckResult(check_name="no_near_duplicates_across_splits", passed=found.straddling_train_and_test == 0,
-                            severity=severity if found.leaks_block else dg.AssetCheckSeverity.WARN,
-                            metadata={**built.audit, "pairs_sample": dg.MetadataValue.md(
-                                built.pairs.head(10).to_markdown())}),
-        dg.AssetCheckResult(check_name="camtrap_dp_valid", passed=found.camtrap_written and not found.camtrap_problems,
-                            severity=severity if found.camtrap_written else dg.AssetCheckSeverity.WARN,
-                            metadata={"written": found.camtrap_written,
-                                      "problems": json_(found.camtrap_problems[:20])}),
-    ]
+def _check_results(found: rel.ReleaseFindings, built, cut: bool, hidden_labels: Verdict) -> list[dg.AssetCheckResult]:
+    json_ = dg.MetadataValue.json
+    return check_results(
+        RELEASE_CHECKS,
+        manifest_sealed=verdict(found.sealed, manifest_sha256=found.manifest_sha256,
+                                sealed_as=found.sealed_as or found.manifest_sha256),
+        reproducible=verdict(not found.files_that_differ, rebuilt=not cut,
+                             files_that_differ=json_(found.files_that_differ)),
+        counts_add_up=verdict(found.counts_add_up, manifest=json_(found.per_split),
+                              labelled_inputs=json_(found.labelled_inputs), zipped_images=json_(found.zipped_images)),
+        public_test_has_no_labels=verdict(not found.label_leaks, suspect_entries=json_(found.label_leaks[:20])),
+        no_near_duplicates_across_splits=verdict(
+            found.straddling_train_and_test == 0, blocking=found.leaks_block, **built.audit,
+            pairs_sample=dg.MetadataValue.md(built.pairs.head(10).to_markdown())),
+        camtrap_dp_valid=verdict(found.camtrap_written and not found.camtrap_problems, blocking=found.camtrap_written,
+                                 written=found.camtrap_written, problems=json_(found.camtrap_problems[:20])),
+        hidden_labels_stay_hidden=hidden_labels,
+    )
 
 
 @dg.asset(
@@ -197,7 +192,7 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
                       "cut": cut, "restored": restore, "near_duplicate_pairs": built.audit["pairs"],
                       "labels_fingerprint": facts.labels_fingerprint, "profile": facts.profile,
                       "datasheet": dg.MetadataValue.md(rel.datasheet_markdown(built.sheet))},
-            check_results=[*_check_results(found, built, cut), _cross_release_check(conflicts, earlier)])
+            check_results=_check_results(found, built, cut, _hidden_labels_verdict(conflicts, earlier)))
         for event in publish(context, result):
             if isinstance(event, dg.MaterializeResult) and (cut or restore):  # checks passed: visible whole
                 staged.publish()
@@ -240,12 +235,10 @@ def _same_images(name: str, manifest: pd.DataFrame, store) -> None:
                          "and is never cut again with other content; restore the folder or those images")
 
 
-def _cross_release_check(conflicts: pd.DataFrame, earlier: list) -> dg.AssetCheckResult:
+def _hidden_labels_verdict(conflicts: pd.DataFrame, earlier: list) -> Verdict:
     """No label hidden in an earlier cut is published here, and none hidden here was published there
     (a by-image split's test images, whose labels are not secret, are only counted)."""
     binding = conflicts[conflicts.binding]
-    return dg.AssetCheckResult(
-        check_name="hidden_labels_stay_hidden", passed=binding.empty,
-        metadata={"compared_with": dg.MetadataValue.json(sorted(r.release for r in earlier)),
-                  "conflicts": len(binding), "test_labels_published_elsewhere": int((~conflicts.binding).sum()),
-                  "sample": dg.MetadataValue.md(binding.head(10).to_markdown() if len(binding) else "none")})
+    return verdict(binding.empty, compared_with=dg.MetadataValue.json(sorted(r.release for r in earlier)),
+                   conflicts=len(binding), test_labels_published_elsewhere=int((~conflicts.binding).sum()),
+                   sample=dg.MetadataValue.md(binding.head(10).to_markdown() if len(binding) else "none"))
