@@ -131,6 +131,26 @@ def _assignment(curated: pd.DataFrame, plan, artifacts: ArtifactStore) -> tuple[
     return pd.read_parquet(artifacts.path(relative)), False  # as the other partitions will read it
 
 
+def _split_checks(table: pd.DataFrame, split: str, species_codes, findings: splits_lib.SplitFindings,
+                  plan) -> list[dg.AssetCheckResult]:
+    found = validate_checks(table, split_rules(split, species_codes), name="benchmark_splits")
+    leak_free = findings.paths_in_other_splits == 0 and (findings.groups_across_splits == 0 or plan.by == "image")
+    return check_results(
+        SPLIT_CHECKS, found,
+        splits_disjoint=verdict(leak_free, paths_in_other_splits=findings.paths_in_other_splits,
+                                groups_across_splits=findings.groups_across_splits,
+                                cameras_across_splits=findings.cameras_across_splits, by=plan.by),
+        split_shares=verdict(not findings.off_target, shares=dg.MetadataValue.json(findings.shares),
+                             off_target=dg.MetadataValue.json(findings.off_target)),
+        species_in_every_split=verdict(not findings.missing_species,
+                                       missing=dg.MetadataValue.json(findings.missing_species)),
+        cap_respected=verdict(not findings.over_cap, cap=findings.cap,
+                              over_cap=dg.MetadataValue.json(findings.over_cap)),
+        burst_rule_holds=verdict(findings.burst_violations == 0,
+                                 pairs_closer_than_interval=findings.burst_violations),
+    )
+
+
 @dg.asset(
     partitions_def=split_partitions,
     ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
@@ -157,28 +177,9 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     assigned, reused = _assignment(curated, plan, artifacts)
     context.log.info(f"split assignment of {len(curated)} images {'reused' if reused else 'computed'}")
     table = assigned[(assigned.split == split) & assigned.selected].drop(columns="selected").reset_index(drop=True)
-    tax = taxonomy.load()
-
     stored = [parquet_io_manager.load_partition("benchmark_splits", other) for other in SPLITS if other != split]
     findings = split_findings(assigned, split, [s for s in stored if s is not None], plan, config.share_tolerance)
-
-    found = validate_checks(table, split_rules(split, tax.species_codes), name="benchmark_splits")
-    leak_free = findings.paths_in_other_splits == 0 and (findings.groups_across_splits == 0 or plan.by == "image")
-    checks = check_results(
-        SPLIT_CHECKS, found,
-        splits_disjoint=verdict(leak_free,
-                                      paths_in_other_splits=findings.paths_in_other_splits,
-                                      groups_across_splits=findings.groups_across_splits,
-                                      cameras_across_splits=findings.cameras_across_splits, by=plan.by),
-        split_shares=verdict(not findings.off_target, shares=dg.MetadataValue.json(findings.shares),
-                             off_target=dg.MetadataValue.json(findings.off_target)),
-        species_in_every_split=verdict(not findings.missing_species,
-                                       missing=dg.MetadataValue.json(findings.missing_species)),
-        cap_respected=verdict(not findings.over_cap, cap=findings.cap,
-                                    over_cap=dg.MetadataValue.json(findings.over_cap)),
-        burst_rule_holds=verdict(findings.burst_violations == 0,
-                                 pairs_closer_than_interval=findings.burst_violations),
-    )
+    checks = _split_checks(table, split, taxonomy.load().species_codes, findings, plan)
     counts = table.pivot_table(index="species", columns="park", values="path", aggfunc="count", fill_value=0)
     plot = bar_chart_png(counts, f"{split}: images per species and park (thesis Fig. 3.7)")
     return publish(context, dg.MaterializeResult(

@@ -146,33 +146,13 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     recorded, record = recorded_manifest_sha256(context.instance, name), read_cut_record(artifacts, name)
     cut = not sealed and recorded is None and record is None
     restore = not cut and not sealed  # cut once, folder lost: rebuilt, never re-cut
-    id_key = None
     if cut:
-        labels, splits = detection_labels, benchmark_splits
-        facts, sealed_as = _facts(context, benchmark_splits, tax.class_names, config.max_distance), None
-        facts = replace(facts, licence=config.licence.strip() or settings.data_licence() or None)
-        if config.profile == "thesis":
-            image_metadata = parquet_io_manager.load_materialized("image_metadata", context.instance,
-                                                                  park_day_partitions)
-            labels, splits, facts = _thesis_cut(context, facts, image_metadata, store, tax, detector, label_cache)
-        rows = rel.manifest_rows(labels, splits, lambda p: rel.sha256_hex(store.read(p)))
-        binding = cut_records(artifacts, name)
-        if config.profile != "default":  # today's test sets too: the default release cut after it will hide them
-            binding.append(rel.current_splits_record(benchmark_splits))
-        rows, kept = rel.keep_hidden_labels_hidden(rows, facts.split_by, binding)
-        labels = _as_kept(labels, rows)
-        facts, id_key = replace(facts, cross_release=kept), rel.new_id_key()
-        if facts.profile_rules:  # the thesis split's burst leak as published, after what was withheld
-            split = {**facts.profile_rules["split"], **burst_leak(rows)}
-            facts = replace(facts, profile_rules={**facts.profile_rules, "split": split})
-        manifest = rel.build_manifest(rows, id_key)
+        labels, manifest, facts, id_key = _new_cut(context, config, store, tax, detector, label_cache, artifacts,
+                                                   parquet_io_manager, detection_labels, benchmark_splits)
+        sealed_as = None
     else:  # frozen: rebuilt from its own manifest and facts, never from today's splits
-        manifest_data, facts_text = ((target / layout.MANIFEST).read_bytes(), (target / layout.FACTS).read_text()) \
-            if not restore else _recorded_cut(name, recorded, record)
-        manifest, facts = rel.read_manifest(manifest_data), rel.ReleaseFacts.from_json(facts_text)
-        # The instance's record of the cut is the truth; the folder's own seal only for a release it never recorded.
-        sealed_as = recorded or (record and rel.sha256_hex(record.manifest)) or \
-            (target / layout.MANIFEST_SHA256).read_text().split()[0]
+        manifest, facts, sealed_as = _frozen_cut(name, target, restore, recorded, record)
+        labels, id_key = None, None
     if restore:
         _same_images(name, manifest, store)
     earlier = [r for r in cut_records(artifacts, name) if cut or r.cut_at <= facts.cut_at]
@@ -199,6 +179,41 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
             if isinstance(event, dg.MaterializeResult):  # what a lost folder is rebuilt from (kept once)
                 record_cut(artifacts, name, rel.manifest_bytes(manifest), facts.to_json(), id_key)
             yield event
+
+
+def _new_cut(context: dg.AssetExecutionContext, config: ReleaseConfig, store, tax, detector: DetectorResource,
+             label_cache: LabelCache, artifacts: ArtifactStore, parquet_io_manager: ParquetIOManager,
+             detection_labels: pd.DataFrame, benchmark_splits: pd.DataFrame):
+    """(labels as kept, manifest, facts, id key) of a first cut: today's splits and labels (or the thesis
+    profile's membership), less any label another cut keeps hidden, under a new key for public ids."""
+    name = context.partition_key
+    labels, splits = detection_labels, benchmark_splits
+    facts = _facts(context, benchmark_splits, tax.class_names, config.max_distance)
+    facts = replace(facts, licence=config.licence.strip() or settings.data_licence() or None)
+    if config.profile == "thesis":
+        image_metadata = parquet_io_manager.load_materialized("image_metadata", context.instance, park_day_partitions)
+        labels, splits, facts = _thesis_cut(context, facts, image_metadata, store, tax, detector, label_cache)
+    rows = rel.manifest_rows(labels, splits, lambda p: rel.sha256_hex(store.read(p)))
+    binding = cut_records(artifacts, name)
+    if config.profile != "default":  # today's test sets too: the default release cut after it will hide them
+        binding.append(rel.current_splits_record(benchmark_splits))
+    rows, kept = rel.keep_hidden_labels_hidden(rows, facts.split_by, binding)
+    facts, id_key = replace(facts, cross_release=kept), rel.new_id_key()
+    if facts.profile_rules:  # the thesis split's burst leak as published, after what was withheld
+        split = {**facts.profile_rules["split"], **burst_leak(rows)}
+        facts = replace(facts, profile_rules={**facts.profile_rules, "split": split})
+    return _as_kept(labels, rows), rel.build_manifest(rows, id_key), facts, id_key
+
+
+def _frozen_cut(name: str, target, restore: bool, recorded: str | None, record):
+    """(manifest, facts, the manifest sha256 it was sealed as) of a release cut before: from its folder, or
+    from its hidden record when the folder is lost."""
+    manifest_data, facts_text = ((target / layout.MANIFEST).read_bytes(), (target / layout.FACTS).read_text()) \
+        if not restore else _recorded_cut(name, recorded, record)
+    # The instance's record of the cut is the truth; the folder's own seal only for a release it never recorded.
+    sealed_as = recorded or (record and rel.sha256_hex(record.manifest)) or \
+        (target / layout.MANIFEST_SHA256).read_text().split()[0]
+    return rel.read_manifest(manifest_data), rel.ReleaseFacts.from_json(facts_text), sealed_as
 
 
 def _as_kept(labels: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
