@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from wildbench_assets.assets.ingest import image_metadata, raw_images
+from wildbench_assets.assets.ingest import METADATA_CHECKS, RAW_CHECKS, image_metadata, raw_images
 from wildbench_assets.definitions import build_defs
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.partitions import park_day_key
@@ -70,7 +70,9 @@ def test_checks_judge_the_partition(demo_archive, tmp_path):
     failing = next(e for e in unknown if not e.passed)
     assert failing.severity == dg.AssetCheckSeverity.WARN
     assert failing.metadata["unknown_species"].data == {"xyz": 2}
-    for e in evaluations:
+    for e in evaluations:  # every declared check reported, and only those
+        assert {(a, n) for a, n in e} == {("raw_images", n) for n in RAW_CHECKS} | {
+            ("image_metadata", n) for n in METADATA_CHECKS}
         for name in ("unique_paths", "listing_complete", "known_parks"):
             assert e[("raw_images", name)].passed
         for name in ("one_row_per_raw_image", "valid_statuses", "plausible_capture_dates", "readable_dimensions"):

@@ -1,6 +1,14 @@
+import pandas as pd
 import pytest
 
-from wildbench_assets.lib.inventory import describe_object, describe_path, parse_coco_camera_traps, species_aliases
+from wildbench_assets.lib.expectations import validate_checks
+from wildbench_assets.lib.inventory import (
+    describe_object,
+    describe_path,
+    listing_rules,
+    parse_coco_camera_traps,
+    species_aliases,
+)
 from wildbench_assets.taxonomy import THESIS_SPECIES, Taxonomy, load_taxonomy
 
 ALIASES = species_aliases([(s.code, s.scientific_name, s.common_name) for s in THESIS_SPECIES])
@@ -82,3 +90,34 @@ def test_manifest_images_without_location_take_every_folder_below_the_park():
 def test_malformed_manifest_is_an_error():
     with pytest.raises(ValueError, match="COCO Camera Traps"):
         parse_coco_camera_traps({"annotations": []}, "manifest.json", ALIASES)
+
+
+def _listing(paths, day="2026-01-02", park="donana"):
+    return pd.DataFrame({"path": paths, "park": park, "species": "sus", "etag": "e", "bytes": 10,
+                         "arrival_day": day})
+
+
+def _failing(found) -> set[str]:
+    return {check for check, results in found.items() if not all(r.success for r in results)}
+
+
+def test_listing_rules_judge_one_partition():
+    def judge(frame, rows=2, parks=("donana",), species=("sus",)):
+        return _failing(validate_checks(frame, listing_rules(parks, species, rows, "donana", "2026-01-02")))
+
+    assert judge(_listing(["donana/sus/a.jpg", "donana/sus/b.jpg"])) == set()
+    assert judge(_listing(["donana/sus/a.jpg", "donana/sus/a.jpg"])) == {"unique_paths"}
+    assert judge(_listing(["donana/sus/a.jpg", "donana/sus/b.jpg"]), rows=3) == {"listing_complete"}
+    assert judge(_listing(["donana/sus/a.jpg", "donana/sus/b.jpg"], day="2026-01-03")) == {"listing_complete"}
+    assert judge(_listing(["snieves/sus/a.jpg", "snieves/sus/b.jpg"])) == {"listing_complete"}  # not the park's
+    assert judge(_listing(["donana/sus/a.jpg", "donana/sus/b.jpg"]), parks=(), species=()) == {"known_parks",
+                                                                                             "known_species"}
+
+
+def test_listing_rules_judge_a_batch_row_by_its_own_partition():
+    batch = _listing(["donana/sus/a.jpg", "donana/sus/b.jpg"]).assign(partition_park="donana",
+                                                                      partition_day=["2026-01-02", "2026-01-03"])
+    found = validate_checks(batch, listing_rules(["donana"], ["sus"], 2))
+    assert _failing(found) == {"listing_complete"}
+    assert _failing(validate_checks(batch.assign(partition_day="2026-01-02"), listing_rules(["donana"], ["sus"], 2))) \
+        == set()

@@ -237,3 +237,36 @@ def test_label_findings_count_boxes_shares_and_rule_breaks():
     assert not stricter.confidence_rules[0].success and stricter.confidence_rules[0].unexpected_count == 1
     doubled = label_findings(images.iloc[:3], pd.concat([labels, labels.iloc[:1]]), 0.5)
     assert [r.success for r in doubled.row_rules] == [False, False, True]  # row count, unique paths
+
+
+def test_cached_inference_computes_only_changed_objects_and_a_killed_run_resumes(tmp_path):
+    """The one cache-then-infer loop of labelling, empties' decoding and prediction."""
+    import logging
+
+    from wildbench_assets.resources.label_cache import CHECKPOINT_EVERY, Computed, LabelCache, cached_inference
+
+    cache, log = LabelCache(base_dir=str(tmp_path)), logging.getLogger("test")
+    paths = [f"p{i}.jpg" for i in range(CHECKPOINT_EVERY + 10)]
+    asked = []
+
+    def compute(todo, fail_after=None):
+        for n, path in enumerate(todo):
+            if n == fail_after:
+                raise RuntimeError("killed")
+            asked.append(path)
+            failed = path == "p3.jpg"
+            yield Computed(path, f"sha-{path}", 4, 3, None if failed else "[]", {"failed": failed})
+
+    with pytest.raises(RuntimeError):  # killed after the first checkpoint and a few more
+        cached_inference(cache, "det", paths, ["e"] * len(paths), lambda t: compute(t, CHECKPOINT_EVERY + 5), log, "t")
+    assert len(asked) == CHECKPOINT_EVERY + 5
+    asked.clear()
+    hits, computed = cached_inference(cache, "det", paths, ["e"] * len(paths), compute, log, "t")
+    # the checkpoint's CHECKPOINT_EVERY images come from the cache (the failure among them is never cached)
+    assert set(hits) == set(paths[:CHECKPOINT_EVERY + 1]) - {"p3.jpg"}
+    assert asked == ["p3.jpg", *paths[CHECKPOINT_EVERY + 1:]] and set(computed) == set(asked)
+    asked.clear()
+    etags = ["e"] * len(paths)
+    etags[0] = "changed"  # a changed object is read again
+    hits, computed = cached_inference(cache, "det", paths, etags, compute, log, "t")
+    assert asked == ["p0.jpg", "p3.jpg"] and len(hits) == len(paths) - 2

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 
@@ -31,22 +32,50 @@ def check_specs(asset: str, checks: Mapping[str, Check],
                                   partitions_def=partitions_def) for name, c in checks.items()]
 
 
-def rules_check(name: str, results: list[RuleResult], severity=dg.AssetCheckSeverity.ERROR,
-                metadata: dict | None = None, asset_key: str | None = None, holds: bool = True) -> dg.AssetCheckResult:
-    """One check result from Great Expectations rule results: passes only if every rule passed (and
-    `holds`, a finding the rules cannot express)."""
-    passed = holds and all(r.success for r in results)
-    return dg.AssetCheckResult(
-        check_name=name,
-        asset_key=asset_key,
-        passed=passed,
-        severity=severity,
-        metadata={
-            "rules": dg.MetadataValue.md("\n".join(f"- {r.describe()}" for r in results)),
-            "unexpected": sum(r.unexpected_count for r in results if not r.success),
-            **(metadata or {}),
-        },
-    )
+@dataclass(frozen=True)
+class Verdict:
+    """What one check found, without its name: the name is the key it is passed under to `check_results`,
+    checked against the asset's declaration. `blocking=False` lets this run's failure only warn where the
+    declaration blocks (a release profile whose split rule allows what the check looks for)."""
+
+    passed: bool
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    blocking: bool = True
+
+
+def verdict(passed: bool, *, blocking: bool = True, **metadata) -> Verdict:
+    return Verdict(bool(passed), metadata, blocking)
+
+
+def rules_verdict(results: list[RuleResult], *, holds: bool = True, blocking: bool = True, **metadata) -> Verdict:
+    """A verdict from Great Expectations rule results: passes only if every rule passed (and `holds`, a
+    finding the rules cannot express)."""
+    return verdict(holds and all(r.success for r in results), blocking=blocking,
+                   rules=dg.MetadataValue.md("\n".join(f"- {r.describe()}" for r in results)),
+                   unexpected=sum(r.unexpected_count for r in results if not r.success), **metadata)
+
+
+def check_results(checks: Mapping[str, Check], rules: Mapping[str, list[RuleResult]] | None = None,
+                  **verdicts: Verdict) -> list[dg.AssetCheckResult]:
+    """The asset's check results in declaration order, each named by its declaration. A check is judged
+    by its verdict, its Great Expectations rules (`rules`, check name -> results, as
+    `lib.expectations.validate_checks` groups them) or both (then it passes only if both do); a check
+    declared but not judged, or judged but not declared, is an error. A failure is an error where the check
+    (and this run's verdict) blocks, a warning otherwise: `Check.blocking` is the one flag."""
+    rules = rules or {}
+    if set(verdicts) | set(rules) != set(checks) or not set(rules) <= set(checks):
+        raise ValueError(f"checks judged {sorted({*verdicts, *rules})} are not the checks declared {sorted(checks)}")
+    results = []
+    for name, check in checks.items():
+        v = verdicts.get(name)
+        if name in rules:
+            by_rules = rules_verdict(rules[name])
+            v = by_rules if v is None else Verdict(v.passed and by_rules.passed, {**by_rules.metadata, **v.metadata},
+                                                   v.blocking)
+        results.append(dg.AssetCheckResult(
+            check_name=name, passed=v.passed, metadata=dict(v.metadata),
+            severity=dg.AssetCheckSeverity.ERROR if check.blocking and v.blocking else dg.AssetCheckSeverity.WARN))
+    return results
 
 
 def counts_table(counts: dict[str, int], key: str = "value", value: str = "count") -> dg.MetadataValue:

@@ -10,7 +10,15 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout
-from wildbench_assets.assets.checks import Check, check_specs, frame_markdown, png_markdown, publish, rules_check
+from wildbench_assets.assets.checks import (
+    Check,
+    check_results,
+    check_specs,
+    frame_markdown,
+    png_markdown,
+    publish,
+    verdict,
+)
 from wildbench_assets.automation import nightly_when_inputs_changed, on_new_data
 from wildbench_assets.config import CurationConfig, SplitConfig
 from wildbench_assets.lib import splits as splits_lib
@@ -76,17 +84,14 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
 
     found = validate_checks(curated, curation_rules(tax.species_codes), name="curated_images")
     violations = burst_violations(curated, config.burst_interval_s, config.mode)
-    checks = [
-        rules_check("known_species_only", found["known_species_only"]),
-        rules_check("readable_only", found["readable_only"]),
-        dg.AssetCheckResult(check_name="counts_add_up",
-                            passed=report.accounted_for == report.images_in == len(image_metadata)
-                            and int(per_species.kept.sum()) == len(curated),
-                            metadata={"input": len(image_metadata), "accounted_for": report.accounted_for}),
-        dg.AssetCheckResult(check_name="burst_rule_holds", passed=violations == 0,
-                            metadata={"pairs_closer_than_interval": violations,
-                                      "burst_interval_s": config.burst_interval_s, "mode": config.mode}),
-    ]
+    checks = check_results(
+        CURATION_CHECKS, found,
+        counts_add_up=verdict(report.accounted_for == report.images_in == len(image_metadata)
+                              and int(per_species.kept.sum()) == len(curated),
+                              input=len(image_metadata), accounted_for=report.accounted_for),
+        burst_rule_holds=verdict(violations == 0, pairs_closer_than_interval=violations,
+                                 burst_interval_s=config.burst_interval_s, mode=config.mode),
+    )
     plot = bar_chart_png(per_species, f"{context.partition_key}: kept vs burst-dropped", stacked=True)
     return publish(context, dg.MaterializeResult(
         value=curated,
@@ -126,6 +131,26 @@ def _assignment(curated: pd.DataFrame, plan, artifacts: ArtifactStore) -> tuple[
     return pd.read_parquet(artifacts.path(relative)), False  # as the other partitions will read it
 
 
+def _split_checks(table: pd.DataFrame, split: str, species_codes, findings: splits_lib.SplitFindings,
+                  plan) -> list[dg.AssetCheckResult]:
+    found = validate_checks(table, split_rules(split, species_codes), name="benchmark_splits")
+    leak_free = findings.paths_in_other_splits == 0 and (findings.groups_across_splits == 0 or plan.by == "image")
+    return check_results(
+        SPLIT_CHECKS, found,
+        splits_disjoint=verdict(leak_free, paths_in_other_splits=findings.paths_in_other_splits,
+                                groups_across_splits=findings.groups_across_splits,
+                                cameras_across_splits=findings.cameras_across_splits, by=plan.by),
+        split_shares=verdict(not findings.off_target, shares=dg.MetadataValue.json(findings.shares),
+                             off_target=dg.MetadataValue.json(findings.off_target)),
+        species_in_every_split=verdict(not findings.missing_species,
+                                       missing=dg.MetadataValue.json(findings.missing_species)),
+        cap_respected=verdict(not findings.over_cap, cap=findings.cap,
+                              over_cap=dg.MetadataValue.json(findings.over_cap)),
+        burst_rule_holds=verdict(findings.burst_violations == 0,
+                                 pairs_closer_than_interval=findings.burst_violations),
+    )
+
+
 @dg.asset(
     partitions_def=split_partitions,
     ins={"curated_images": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
@@ -152,34 +177,9 @@ def benchmark_splits(context: dg.AssetExecutionContext, config: SplitConfig, tax
     assigned, reused = _assignment(curated, plan, artifacts)
     context.log.info(f"split assignment of {len(curated)} images {'reused' if reused else 'computed'}")
     table = assigned[(assigned.split == split) & assigned.selected].drop(columns="selected").reset_index(drop=True)
-    tax = taxonomy.load()
-
     stored = [parquet_io_manager.load_partition("benchmark_splits", other) for other in SPLITS if other != split]
     findings = split_findings(assigned, split, [s for s in stored if s is not None], plan, config.share_tolerance)
-
-    found = validate_checks(table, split_rules(split, tax.species_codes), name="benchmark_splits")
-    rules_hold = {check: all(r.success for r in results) for check, results in found.items()}
-    leak_free = findings.paths_in_other_splits == 0 and (findings.groups_across_splits == 0 or plan.by == "image")
-    checks = [
-        dg.AssetCheckResult(
-            check_name="splits_disjoint", passed=rules_hold["splits_disjoint"] and leak_free,
-            metadata={"paths_in_other_splits": findings.paths_in_other_splits,
-                      "groups_across_splits": findings.groups_across_splits,
-                      "cameras_across_splits": findings.cameras_across_splits, "by": plan.by,
-                      "rules": dg.MetadataValue.md("\n".join(f"- {r.describe()}" for r in found["splits_disjoint"]))},
-        ),
-        dg.AssetCheckResult(check_name="split_shares", passed=not findings.off_target,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"shares": dg.MetadataValue.json(findings.shares),
-                                      "off_target": dg.MetadataValue.json(findings.off_target)}),
-        dg.AssetCheckResult(check_name="species_in_every_split", passed=not findings.missing_species,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"missing": dg.MetadataValue.json(findings.missing_species)}),
-        dg.AssetCheckResult(check_name="cap_respected", passed=not findings.over_cap and rules_hold["cap_respected"],
-                            metadata={"cap": findings.cap, "over_cap": dg.MetadataValue.json(findings.over_cap)}),
-        dg.AssetCheckResult(check_name="burst_rule_holds", passed=findings.burst_violations == 0,
-                            metadata={"pairs_closer_than_interval": findings.burst_violations}),
-    ]
+    checks = _split_checks(table, split, taxonomy.load().species_codes, findings, plan)
     counts = table.pivot_table(index="species", columns="park", values="path", aggfunc="count", fill_value=0)
     plot = bar_chart_png(counts, f"{split}: images per species and park (thesis Fig. 3.7)")
     return publish(context, dg.MaterializeResult(

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout
-from wildbench_assets.assets.checks import Check, check_specs, publish
+from wildbench_assets.assets.checks import Check, check_results, check_specs, publish, verdict
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.ingest_state import cut_release_facts
 from wildbench_assets.lib import datasets as ds
@@ -40,19 +40,19 @@ ARCHIVE_CHECKS = {
 
 def _dataset_checks(found: dict[str, ds.DatasetFindings], changed: list[str]) -> list[dg.AssetCheckResult]:
     json_ = dg.MetadataValue.json
-    return [
-        dg.AssetCheckResult(check_name="images_match_release", passed=not changed,
-                            metadata={"images_whose_bytes_differ": len(changed), "sample": json_(changed[:20])}),
-        dg.AssetCheckResult(check_name="files_present", passed=all(f.missing == 0 for f in found.values()),
-                            metadata={"missing": json_({s: f.missing for s, f in found.items()})}),
-        dg.AssetCheckResult(check_name="counts_add_up", passed=all(f.counts_add_up for f in found.values()),
-                            metadata={s: json_({"images": f.images, "image_files": f.image_files,
-                                                "labelled": f.labelled, "label_files": f.label_files,
-                                                "left_out": f.left_out}) for s, f in found.items()}),
-        dg.AssetCheckResult(check_name="formats_agree", passed=all(f.disagreements == 0 for f in found.values()),
-                            metadata={"images_checked": sum(f.labelled for f in found.values()),
-                                      "disagreements": sum(f.disagreements for f in found.values())}),
-    ]
+    return check_results(
+        DATASET_CHECKS,
+        images_match_release=verdict(not changed, images_whose_bytes_differ=len(changed), sample=json_(changed[:20])),
+        files_present=verdict(all(f.missing == 0 for f in found.values()),
+                              missing=json_({s: f.missing for s, f in found.items()})),
+        counts_add_up=verdict(all(f.counts_add_up for f in found.values()),
+                              **{s: json_({"images": f.images, "image_files": f.image_files, "labelled": f.labelled,
+                                           "label_files": f.label_files, "left_out": f.left_out})
+                                 for s, f in found.items()}),
+        formats_agree=verdict(all(f.disagreements == 0 for f in found.values()),
+                              images_checked=sum(f.labelled for f in found.values()),
+                              disagreements=sum(f.disagreements for f in found.values())),
+    )
 
 
 @dg.asset(
@@ -132,17 +132,16 @@ def split_archives(context: dg.AssetExecutionContext, archive: ArchiveResource, 
     labels = [i for i in infos if i.filename.endswith(".txt")]
     n_labelled = 0 if hidden else sum(r["label_status"] == LABELLED for r in rows)
     leaks = rel.label_leaks(names, tax.species_codes) if hidden else []
-    checks = [
-        dg.AssetCheckResult(check_name="zip_verified", passed=verify_zip(str(stored.path), names) is None,
-                            metadata={"entries": len(infos)}),
-        dg.AssetCheckResult(check_name="counts_add_up", passed=len(images) == len(rows) and len(labels) == n_labelled,
-                            metadata={"images": len(images), "label_files": len(labels), "labelled": n_labelled}),
-        dg.AssetCheckResult(check_name="public_test_has_no_labels", passed=not leaks,
-                            metadata={"test_set": hidden, "suspect_entries": dg.MetadataValue.json(leaks[:20])}),
-        dg.AssetCheckResult(check_name="images_stored",
-                            passed=all(i.compress_type == zipfile.ZIP_STORED for i in images),
-                            metadata={"deflated_images": sum(i.compress_type != zipfile.ZIP_STORED for i in images)}),
-    ]
+    checks = check_results(
+        ARCHIVE_CHECKS,
+        zip_verified=verdict(verify_zip(str(stored.path), names) is None, entries=len(infos)),
+        counts_add_up=verdict(len(images) == len(rows) and len(labels) == n_labelled, images=len(images),
+                              label_files=len(labels), labelled=n_labelled),
+        public_test_has_no_labels=verdict(not leaks, test_set=hidden,
+                                          suspect_entries=dg.MetadataValue.json(leaks[:20])),
+        images_stored=verdict(all(i.compress_type == zipfile.ZIP_STORED for i in images),
+                              deflated_images=sum(i.compress_type != zipfile.ZIP_STORED for i in images)),
+    )
     return publish(context, dg.MaterializeResult(
         data_version=dg.DataVersion(table_version(detection_labels.drop(columns=["detections"]))),
         metadata={**stored.metadata(), "images": len(images), "label_files": len(labels)},

@@ -6,7 +6,16 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout
-from wildbench_assets.assets.checks import Check, check_specs, counts_table, png_markdown, publish, rules_check
+from wildbench_assets.assets.checks import (
+    Check,
+    check_results,
+    check_specs,
+    counts_table,
+    png_markdown,
+    publish,
+    rules_verdict,
+    verdict,
+)
 from wildbench_assets.automation import on_new_data
 from wildbench_assets.config import PredictionConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
@@ -40,19 +49,17 @@ MODEL_INPUTS = dg.AssetSelection.assets(*MODEL_INPUT_KEYS)
 
 
 def _check_results(found: pred.PredictionFindings, missed: int, warnings: list[str]) -> list[dg.AssetCheckResult]:
-    return [
-        dg.AssetCheckResult(check_name="one_row_per_image", passed=found.one_row_per_image,
-                            metadata={"images": found.images, "images_in_table": found.images_in_table}),
-        rules_check("boxes_in_unit_square", found.box_rules, holds=found.boxes_past_the_edge == 0,
-                    metadata={"boxes_past_the_edge": found.boxes_past_the_edge}),
-        rules_check("scores_in_range", found.score_rules),
-        dg.AssetCheckResult(check_name="megadetector_file_valid", passed=not found.md_errors,
-                            metadata={"errors": dg.MetadataValue.json(found.md_errors)}),
+    return check_results(
+        PREDICTION_CHECKS,
+        one_row_per_image=verdict(found.one_row_per_image, images=found.images, images_in_table=found.images_in_table),
+        boxes_in_unit_square=rules_verdict(found.box_rules, holds=found.boxes_past_the_edge == 0,
+                                           boxes_past_the_edge=found.boxes_past_the_edge),
+        scores_in_range=rules_verdict(found.score_rules),
+        megadetector_file_valid=verdict(not found.md_errors, errors=dg.MetadataValue.json(found.md_errors)),
         # a warning, not a stop: the animals are kept as `other animal`
-        dg.AssetCheckResult(check_name="species_model_sees_detector_animals", passed=not missed,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"images_missed": missed, "warnings": dg.MetadataValue.json(warnings)}),
-    ]
+        species_model_sees_detector_animals=verdict(not missed, images_missed=missed,
+                                                    warnings=dg.MetadataValue.json(warnings)),
+    )
 
 
 @dg.asset(
@@ -81,14 +88,7 @@ an animal the detector finds that the species model does not place in Table 3.1 
     Timelapse and AddaxAI open."""
     keys = context.partition_key.keys_by_dimension
     park, day = keys[PARK], keys[ARRIVAL_DAY]
-    tax = taxonomy.load()
-    # The leaderboard is a declared dependency, and optional: none before any model was trained.
-    try:
-        predictor = model_store.load_chosen_predictor(artifacts, parquet_io_manager.load_partition("leaderboard"),
-                                                      tax.class_names, detector, config.min_confidence, config.model,
-                                                      config.min_map_50)
-    except FileNotFoundError as err:  # a model named in config that was never trained
-        raise dg.Failure(str(err)) from err
+    predictor = _predictor(config, artifacts, detector, taxonomy, parquet_io_manager)
     images = image_metadata.sort_values("path", ignore_index=True)
     items, inferences = predict_images(images, archive.open().read, predictor, label_cache, context.log)
     table = pred.predictions_table(items, predictor.class_names, predictor.name).assign(park=park, arrival_day=day)
@@ -103,27 +103,43 @@ an animal the detector finds that the species model does not place in Table 3.1 
                                   indent=1))
     stored = artifacts.describe(md_file)
     found = pred.prediction_findings(images, table, json.loads(stored.path.read_text()), config.min_confidence)
-    per_species = pd.Series(found.per_species, name="detections", dtype="int64").rename_axis("species").to_frame()
-    plot = bar_chart_png(per_species, f"{park} {day}: detections per species", "detections") if found.per_species \
-        else None
     return publish(context, dg.MaterializeResult(
         value=table,
         data_version=dg.DataVersion(table_version(table)),
-        metadata={
-            "images": found.images,
-            "detections": found.detections,
-            "failed": found.statuses.get(pred.FAILED, 0),
-            "inferences": inferences,
-            "model": predictor.name,
-            "answered_by": predictor.answer["answered_by"],
-            "why": predictor.answer.get("why") or predictor.answer.get("why_no_species_model"),
-            "warnings": dg.MetadataValue.json(warnings),
-            "images_species_model_missed": missed,
-            "statuses": counts_table(found.statuses, "status", "images"),
-            "per_species": counts_table(found.per_species, "species", "detections"),
-            **({"plot": png_markdown(plot, "detections per species")} if plot else {}),
-            "megadetector_file": dg.MetadataValue.path(str(stored.path)),
-            "megadetector_file_sha256": stored.sha256,
-        },
+        metadata={**_metadata(found, predictor, inferences, warnings, missed, f"{park} {day}"),
+                  "megadetector_file": dg.MetadataValue.path(str(stored.path)),
+                  "megadetector_file_sha256": stored.sha256},
         check_results=_check_results(found, missed, warnings),
     ))
+
+
+def _predictor(config: PredictionConfig, artifacts: ArtifactStore, detector: DetectorResource,
+               taxonomy: TaxonomyResource, parquet_io_manager: ParquetIOManager):
+    """The promoted model (or config's `model`); the leaderboard is a declared dependency, and optional:
+    none before any model was trained."""
+    try:
+        return model_store.load_chosen_predictor(artifacts, parquet_io_manager.load_partition("leaderboard"),
+                                                 taxonomy.load().class_names, detector, config.min_confidence,
+                                                 config.model, config.min_map_50)
+    except FileNotFoundError as err:  # a model named in config that was never trained
+        raise dg.Failure(str(err)) from err
+
+
+def _metadata(found: pred.PredictionFindings, predictor, inferences: int, warnings: list[str], missed: int,
+              title: str) -> dict:
+    per_species = pd.Series(found.per_species, name="detections", dtype="int64").rename_axis("species").to_frame()
+    plot = bar_chart_png(per_species, f"{title}: detections per species", "detections") if found.per_species else None
+    return {
+        "images": found.images,
+        "detections": found.detections,
+        "failed": found.statuses.get(pred.FAILED, 0),
+        "inferences": inferences,
+        "model": predictor.name,
+        "answered_by": predictor.answer["answered_by"],
+        "why": predictor.answer.get("why") or predictor.answer.get("why_no_species_model"),
+        "warnings": dg.MetadataValue.json(warnings),
+        "images_species_model_missed": missed,
+        "statuses": counts_table(found.statuses, "status", "images"),
+        "per_species": counts_table(found.per_species, "species", "detections"),
+        **({"plot": png_markdown(plot, "detections per species")} if plot else {}),
+    }

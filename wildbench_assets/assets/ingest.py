@@ -7,15 +7,16 @@ from datetime import datetime
 import dagster as dg
 import pandas as pd
 
-from wildbench_assets.assets.checks import Check, check_specs, counts_table, publish_partitions, rules_check
+from wildbench_assets.assets.checks import Check, check_results, check_specs, counts_table, publish_partitions, verdict
 from wildbench_assets.config import ImageMetadataConfig
 from wildbench_assets.lib import image_header as hdr
 from wildbench_assets.lib.arrivals import partition_fingerprint
-from wildbench_assets.lib.expectations import Rule, validate_checks
+from wildbench_assets.lib.expectations import validate_checks
 from wildbench_assets.lib.headers import inspect_objects, metadata_rules, metadata_table, not_a_file_row
 from wildbench_assets.lib.inventory import (
     arrival_day,
     is_manifest,
+    listing_rules,
     listing_table,
 )
 from wildbench_assets.lib.versions import table_version
@@ -120,7 +121,8 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource, taxo
     if len(listings) > 1:
         whole = pd.concat([v[5].assign(partition_park=v[0], partition_day=v[1]) for v in listings.values()],
                           ignore_index=True)
-        batch_found = validate_checks(whole, raw_rules(tax, len(whole), None, None), name="raw_images")
+        batch_found = validate_checks(whole, listing_rules(tax.park_codes, tax.species_codes, len(whole)),
+                                      name="raw_images")
         if not all(r.success for rules in batch_found.values() for r in rules):
             batch_found = None
     results = {key: raw_images_partition(tax, park, day, objects, source, listed, frame, manifests[park][0],
@@ -129,43 +131,16 @@ def raw_images(context: dg.AssetExecutionContext, archive: ArchiveResource, taxo
     yield from publish_partitions(context, results)
 
 
-def raw_rules(tax, rows: int, park: str | None, day: str | None) -> dict[str, list[Rule]]:
-    """The rules of raw_images' checks for one partition's table, or (park and day None) for a batch's
-    tables concatenated with the partition of each row in `partition_park` / `partition_day`."""
-    where = ([Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
-              Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"})]
-             if park is not None else
-             [Rule("expect_column_pair_values_to_be_equal", {"column_A": "arrival_day", "column_B": "partition_day"}),
-              Rule("expect_column_pair_values_to_be_equal", {"column_A": "park", "column_B": "partition_park"})])
-    return {
-        "unique_paths": [Rule("expect_column_values_to_be_unique", {"column": "path"})],
-        "known_parks": [Rule("expect_column_values_to_be_in_set", {"column": "park",
-                                                                   "value_set": sorted(tax.park_codes)})],
-        "known_species": [Rule("expect_column_values_to_be_in_set", {"column": "species",
-                                                                     "value_set": sorted(tax.species_codes)})],
-        "listing_complete": [
-            Rule("expect_column_values_to_not_be_null", {"column": "etag"}),
-            Rule("expect_column_values_to_be_between", {"column": "bytes", "min_value": 0}),
-            Rule("expect_table_row_count_to_equal", {"value": rows}),
-            *where,
-        ],
-    }
-
-
 def raw_images_partition(tax, park: str, day: str, listed_objects, source: str, listed: int, frame: pd.DataFrame,
                          manifest_versions, batch_found=None) -> dg.MaterializeResult:
     unknown_parks = frame.loc[~frame.park.isin(tax.park_codes), "park"].value_counts().to_dict()
     unknown_species = frame.loc[~frame.species.isin(tax.species_codes), "species"].value_counts().to_dict()
     found = batch_found if batch_found is not None and len(frame) == len(listed_objects) else \
-        validate_checks(frame, raw_rules(tax, len(listed_objects), park, day), name="raw_images")
-    checks = [
-        rules_check("unique_paths", found["unique_paths"]),
-        rules_check("known_parks", found["known_parks"], dg.AssetCheckSeverity.WARN,
-                    {"unknown_parks": dg.MetadataValue.json(unknown_parks)}),
-        rules_check("known_species", found["known_species"], dg.AssetCheckSeverity.WARN,
-                    {"unknown_species": dg.MetadataValue.json(unknown_species)}),
-        rules_check("listing_complete", found["listing_complete"]),
-    ]
+        validate_checks(frame, listing_rules(tax.park_codes, tax.species_codes, len(listed_objects), park, day),
+                        name="raw_images")
+    checks = check_results(RAW_CHECKS, found,
+                           known_parks=verdict(True, unknown_parks=dg.MetadataValue.json(unknown_parks)),
+                           known_species=verdict(True, unknown_species=dg.MetadataValue.json(unknown_species)))
     fingerprint = partition_fingerprint(listed_objects, park, manifest_versions)
     return dg.MaterializeResult(
         value=frame,
@@ -228,20 +203,12 @@ def image_metadata_partition(context, config: ImageMetadataConfig, store, now: d
 
     found = validate_checks(frame, metadata_rules(len(raw_images), now), name="image_metadata")
     same_paths = set(frame.path) == set(raw_images.path)
-    checks = [
-        rules_check("one_row_per_raw_image", found["one_row_per_raw_image"],
-                    metadata={"same_paths_as_raw_images": same_paths})
-        if same_paths else dg.AssetCheckResult(check_name="one_row_per_raw_image", passed=False,
-                                               metadata={"same_paths_as_raw_images": False}),
-        rules_check("valid_statuses", found["valid_statuses"]),
-        rules_check("plausible_capture_dates", found["plausible_capture_dates"]),
-        rules_check("readable_dimensions", found["readable_dimensions"]),
-        dg.AssetCheckResult(
-            check_name="failed_share", passed=failed_share <= config.max_failed_share,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"failed_share": failed_share, "max_failed_share": config.max_failed_share, "failed": failed},
-        ),
-    ]
+    checks = check_results(
+        METADATA_CHECKS, found,
+        one_row_per_raw_image=verdict(same_paths, same_paths_as_raw_images=same_paths),
+        failed_share=verdict(failed_share <= config.max_failed_share, failed_share=failed_share,
+                             max_failed_share=config.max_failed_share, failed=failed),
+    )
     return dg.MaterializeResult(
         value=frame,
         data_version=dg.DataVersion(table_version(frame)),

@@ -6,7 +6,15 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout
-from wildbench_assets.assets.checks import Check, check_specs, counts_table, publish, rules_check
+from wildbench_assets.assets.checks import (
+    Check,
+    check_results,
+    check_specs,
+    counts_table,
+    publish,
+    rules_verdict,
+    verdict,
+)
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import LabelConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
@@ -32,18 +40,17 @@ LABEL_CHECKS = {
 
 
 def _check_results(found: lab.LabelFindings, config: LabelConfig) -> list[dg.AssetCheckResult]:
-    warn = dg.AssetCheckSeverity.WARN
-    return [
-        rules_check("one_row_per_image", found.row_rules),
-        dg.AssetCheckResult(check_name="boxes_inside_image", passed=found.outside_or_degenerate == 0,
-                            metadata={"boxes": found.boxes, "outside_or_degenerate": found.outside_or_degenerate}),
-        rules_check("confidences_in_range", found.confidence_rules),
-        dg.AssetCheckResult(check_name="unlabelled_share", passed=found.unlabelled_share <= config.max_unlabelled_share,
-                            severity=warn, metadata={"unlabelled_share": found.unlabelled_share,
-                                                     "no_detection": found.no_detection}),
-        dg.AssetCheckResult(check_name="failed_share", passed=found.failed_share <= config.max_failed_share,
-                            severity=warn, metadata={"failed_share": found.failed_share, "failed": found.failed}),
-    ]
+    return check_results(
+        LABEL_CHECKS,
+        one_row_per_image=rules_verdict(found.row_rules),
+        boxes_inside_image=verdict(found.outside_or_degenerate == 0, boxes=found.boxes,
+                                   outside_or_degenerate=found.outside_or_degenerate),
+        confidences_in_range=rules_verdict(found.confidence_rules),
+        unlabelled_share=verdict(found.unlabelled_share <= config.max_unlabelled_share,
+                                 unlabelled_share=found.unlabelled_share, no_detection=found.no_detection),
+        failed_share=verdict(found.failed_share <= config.max_failed_share, failed_share=found.failed_share,
+                             failed=found.failed),
+    )
 
 
 @dg.asset(

@@ -10,7 +10,15 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout
-from wildbench_assets.assets.checks import Check, check_specs, frame_markdown, png_markdown, publish
+from wildbench_assets.assets.checks import (
+    Check,
+    check_results,
+    check_specs,
+    frame_markdown,
+    png_markdown,
+    publish,
+    verdict,
+)
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
 from wildbench_assets.execution import GPU_STEP, gpu_pool
@@ -51,11 +59,9 @@ THESIS_RESULTS = Path(__file__).resolve().parents[1] / "data" / "thesis_results.
 
 def _weights_checks(found: WeightsFindings | None) -> list[dg.AssetCheckResult]:
     if found is None:  # nothing trained: nothing to fail
-        return [dg.AssetCheckResult(check_name=name, passed=True, metadata={"note": "nothing trained"})
-                for name in WEIGHTS_CHECKS]
-    return [dg.AssetCheckResult(check_name="weights_loadable", passed=found.loadable),
-            dg.AssetCheckResult(check_name="loss_finite", passed=found.loss_finite,
-                                metadata={"losses": dg.MetadataValue.json(found.losses)})]
+        return check_results(WEIGHTS_CHECKS, **{name: verdict(True, note="nothing trained") for name in WEIGHTS_CHECKS})
+    return check_results(WEIGHTS_CHECKS, weights_loadable=verdict(found.loadable),
+                         loss_finite=verdict(found.loss_finite, losses=dg.MetadataValue.json(found.losses)))
 
 
 @dg.asset(
@@ -170,13 +176,12 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
         value=table,
         data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"]))),
         metadata=_evaluation_metadata(found, facts.class_names),
-        check_results=[
-            dg.AssetCheckResult(check_name="predictions_match_test_split", passed=found.predictions_match,
-                                metadata={"images": dg.MetadataValue.json(found.images),
-                                          "predicted": dg.MetadataValue.json(found.predicted)}),
-            dg.AssetCheckResult(check_name="metrics_in_range", passed=found.in_range,
-                                metadata={"metrics_checked": found.metrics_checked}),
-        ],
+        check_results=check_results(
+            EVALUATION_CHECKS,
+            predictions_match_test_split=verdict(found.predictions_match, images=dg.MetadataValue.json(found.images),
+                                                 predicted=dg.MetadataValue.json(found.predicted)),
+            metrics_in_range=verdict(found.in_range, metrics_checked=found.metrics_checked),
+        ),
     ))
 
 
@@ -231,9 +236,8 @@ def leaderboard(context: dg.AssetExecutionContext, model_evaluation: pd.DataFram
         data_version=dg.DataVersion(table_version(table.drop(columns=["images_per_s"], errors="ignore"))),
         metadata={"rows": len(table), "releases": dg.MetadataValue.json(sorted(table.release.dropna().unique())),
                   **views, "plot": png_markdown(plot, "leaderboard")},
-        check_results=[dg.AssetCheckResult(check_name="one_row_per_model",
-                                           passed=not table.duplicated(["model", "release"]).any(),
-                                           metadata={"rows": len(table)})],
+        check_results=check_results(LEADERBOARD_CHECKS, one_row_per_model=verdict(
+            not table.duplicated(["model", "release"]).any(), rows=len(table))),
     ))
 
 
@@ -298,5 +302,5 @@ def submission_scores(context: dg.AssetExecutionContext, config: EvaluationConfi
     return publish(context, dg.MaterializeResult(
         value=pd.DataFrame([found.row]),
         metadata=lb.numeric_metadata(found.row),
-        check_results=[dg.AssetCheckResult(check_name="metrics_in_range", passed=found.in_range)],
+        check_results=check_results(SUBMISSION_CHECKS, metrics_in_range=verdict(found.in_range)),
     ))

@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout, settings
-from wildbench_assets.assets.checks import Check, check_specs, publish
+from wildbench_assets.assets.checks import Check, Verdict, check_results, check_specs, publish, verdict
 from wildbench_assets.config import LabelConfig, ReleaseConfig
 from wildbench_assets.ingest_state import labels_fingerprint, recorded_manifest_sha256
 from wildbench_assets.lib import releases as rel
@@ -91,29 +91,24 @@ def _labelled_inputs(labels: pd.DataFrame) -> dict[str, int]:
     return {str(s): int(n) for s, n in usable.groupby("split").size().items()} if len(usable) else {}
 
 
-def _check_results(found: rel.ReleaseFindings, built, cut: bool) -> list[dg.AssetCheckResult]:
-    json_, severity = dg.MetadataValue.json, dg.AssetCheckSeverity.ERROR
-    return [
-        dg.AssetCheckResult(check_name="manifest_sealed", passed=found.sealed,
-                            metadata={"manifest_sha256": found.manifest_sha256,
-                                      "sealed_as": found.sealed_as or found.manifest_sha256}),
-        dg.AssetCheckResult(check_name="reproducible", passed=not found.files_that_differ,
-                            metadata={"rebuilt": not cut, "files_that_differ": json_(found.files_that_differ)}),
-        dg.AssetCheckResult(check_name="counts_add_up", passed=found.counts_add_up,
-                            metadata={"manifest": json_(found.per_split),
-                                      "labelled_inputs": json_(found.labelled_inputs),
-                                      "zipped_images": json_(found.zipped_images)}),
-        dg.AssetCheckResult(check_name="public_test_has_no_labels", passed=not found.label_leaks,
-                            metadata={"suspect_entries": json_(found.label_leaks[:20])}),
-        dg.AssetCheckResult(check_name="no_near_duplicates_across_splits", passed=found.straddling_train_and_test == 0,
-                            severity=severity if found.leaks_block else dg.AssetCheckSeverity.WARN,
-                            metadata={**built.audit, "pairs_sample": dg.MetadataValue.md(
-                                built.pairs.head(10).to_markdown())}),
-        dg.AssetCheckResult(check_name="camtrap_dp_valid", passed=found.camtrap_written and not found.camtrap_problems,
-                            severity=severity if found.camtrap_written else dg.AssetCheckSeverity.WARN,
-                            metadata={"written": found.camtrap_written,
-                                      "problems": json_(found.camtrap_problems[:20])}),
-    ]
+def _check_results(found: rel.ReleaseFindings, built, cut: bool, hidden_labels: Verdict) -> list[dg.AssetCheckResult]:
+    json_ = dg.MetadataValue.json
+    return check_results(
+        RELEASE_CHECKS,
+        manifest_sealed=verdict(found.sealed, manifest_sha256=found.manifest_sha256,
+                                sealed_as=found.sealed_as or found.manifest_sha256),
+        reproducible=verdict(not found.files_that_differ, rebuilt=not cut,
+                             files_that_differ=json_(found.files_that_differ)),
+        counts_add_up=verdict(found.counts_add_up, manifest=json_(found.per_split),
+                              labelled_inputs=json_(found.labelled_inputs), zipped_images=json_(found.zipped_images)),
+        public_test_has_no_labels=verdict(not found.label_leaks, suspect_entries=json_(found.label_leaks[:20])),
+        no_near_duplicates_across_splits=verdict(
+            found.straddling_train_and_test == 0, blocking=found.leaks_block, **built.audit,
+            pairs_sample=dg.MetadataValue.md(built.pairs.head(10).to_markdown())),
+        camtrap_dp_valid=verdict(found.camtrap_written and not found.camtrap_problems, blocking=found.camtrap_written,
+                                 written=found.camtrap_written, problems=json_(found.camtrap_problems[:20])),
+        hidden_labels_stay_hidden=hidden_labels,
+    )
 
 
 @dg.asset(
@@ -151,33 +146,13 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
     recorded, record = recorded_manifest_sha256(context.instance, name), read_cut_record(artifacts, name)
     cut = not sealed and recorded is None and record is None
     restore = not cut and not sealed  # cut once, folder lost: rebuilt, never re-cut
-    id_key = None
     if cut:
-        labels, splits = detection_labels, benchmark_splits
-        facts, sealed_as = _facts(context, benchmark_splits, tax.class_names, config.max_distance), None
-        facts = replace(facts, licence=config.licence.strip() or settings.data_licence() or None)
-        if config.profile == "thesis":
-            image_metadata = parquet_io_manager.load_materialized("image_metadata", context.instance,
-                                                                  park_day_partitions)
-            labels, splits, facts = _thesis_cut(context, facts, image_metadata, store, tax, detector, label_cache)
-        rows = rel.manifest_rows(labels, splits, lambda p: rel.sha256_hex(store.read(p)))
-        binding = cut_records(artifacts, name)
-        if config.profile != "default":  # today's test sets too: the default release cut after it will hide them
-            binding.append(rel.current_splits_record(benchmark_splits))
-        rows, kept = rel.keep_hidden_labels_hidden(rows, facts.split_by, binding)
-        labels = _as_kept(labels, rows)
-        facts, id_key = replace(facts, cross_release=kept), rel.new_id_key()
-        if facts.profile_rules:  # the thesis split's burst leak as published, after what was withheld
-            split = {**facts.profile_rules["split"], **burst_leak(rows)}
-            facts = replace(facts, profile_rules={**facts.profile_rules, "split": split})
-        manifest = rel.build_manifest(rows, id_key)
+        labels, manifest, facts, id_key = _new_cut(context, config, store, tax, detector, label_cache, artifacts,
+                                                   parquet_io_manager, detection_labels, benchmark_splits)
+        sealed_as = None
     else:  # frozen: rebuilt from its own manifest and facts, never from today's splits
-        manifest_data, facts_text = ((target / layout.MANIFEST).read_bytes(), (target / layout.FACTS).read_text()) \
-            if not restore else _recorded_cut(name, recorded, record)
-        manifest, facts = rel.read_manifest(manifest_data), rel.ReleaseFacts.from_json(facts_text)
-        # The instance's record of the cut is the truth; the folder's own seal only for a release it never recorded.
-        sealed_as = recorded or (record and rel.sha256_hex(record.manifest)) or \
-            (target / layout.MANIFEST_SHA256).read_text().split()[0]
+        manifest, facts, sealed_as = _frozen_cut(name, target, restore, recorded, record)
+        labels, id_key = None, None
     if restore:
         _same_images(name, manifest, store)
     earlier = [r for r in cut_records(artifacts, name) if cut or r.cut_at <= facts.cut_at]
@@ -197,13 +172,48 @@ def benchmark_release(context: dg.AssetExecutionContext, config: ReleaseConfig, 
                       "cut": cut, "restored": restore, "near_duplicate_pairs": built.audit["pairs"],
                       "labels_fingerprint": facts.labels_fingerprint, "profile": facts.profile,
                       "datasheet": dg.MetadataValue.md(rel.datasheet_markdown(built.sheet))},
-            check_results=[*_check_results(found, built, cut), _cross_release_check(conflicts, earlier)])
+            check_results=_check_results(found, built, cut, _hidden_labels_verdict(conflicts, earlier)))
         for event in publish(context, result):
             if isinstance(event, dg.MaterializeResult) and (cut or restore):  # checks passed: visible whole
                 staged.publish()
             if isinstance(event, dg.MaterializeResult):  # what a lost folder is rebuilt from (kept once)
                 record_cut(artifacts, name, rel.manifest_bytes(manifest), facts.to_json(), id_key)
             yield event
+
+
+def _new_cut(context: dg.AssetExecutionContext, config: ReleaseConfig, store, tax, detector: DetectorResource,
+             label_cache: LabelCache, artifacts: ArtifactStore, parquet_io_manager: ParquetIOManager,
+             detection_labels: pd.DataFrame, benchmark_splits: pd.DataFrame):
+    """(labels as kept, manifest, facts, id key) of a first cut: today's splits and labels (or the thesis
+    profile's membership), less any label another cut keeps hidden, under a new key for public ids."""
+    name = context.partition_key
+    labels, splits = detection_labels, benchmark_splits
+    facts = _facts(context, benchmark_splits, tax.class_names, config.max_distance)
+    facts = replace(facts, licence=config.licence.strip() or settings.data_licence() or None)
+    if config.profile == "thesis":
+        image_metadata = parquet_io_manager.load_materialized("image_metadata", context.instance, park_day_partitions)
+        labels, splits, facts = _thesis_cut(context, facts, image_metadata, store, tax, detector, label_cache)
+    rows = rel.manifest_rows(labels, splits, lambda p: rel.sha256_hex(store.read(p)))
+    binding = cut_records(artifacts, name)
+    if config.profile != "default":  # today's test sets too: the default release cut after it will hide them
+        binding.append(rel.current_splits_record(benchmark_splits))
+    rows, kept = rel.keep_hidden_labels_hidden(rows, facts.split_by, binding)
+    facts, id_key = replace(facts, cross_release=kept), rel.new_id_key()
+    if facts.profile_rules:  # the thesis split's burst leak as published, after what was withheld
+        split = {**facts.profile_rules["split"], **burst_leak(rows)}
+        facts = replace(facts, profile_rules={**facts.profile_rules, "split": split})
+    return _as_kept(labels, rows), rel.build_manifest(rows, id_key), facts, id_key
+
+
+def _frozen_cut(name: str, target, restore: bool, recorded: str | None, record):
+    """(manifest, facts, the manifest sha256 it was sealed as) of a release cut before: from its folder, or
+    from its hidden record when the folder is lost."""
+    manifest_data, facts_text = ((target / layout.MANIFEST).read_bytes(), (target / layout.FACTS).read_text()) \
+        if not restore else _recorded_cut(name, recorded, record)
+    # The instance's record of the cut is the truth; the folder's own seal only for a release it never recorded.
+    sealed_as = recorded or (record and rel.sha256_hex(record.manifest)) or \
+        (target / layout.MANIFEST_SHA256).read_text().split()[0]
+    return rel.read_manifest(manifest_data), rel.ReleaseFacts.from_json(facts_text), sealed_as
 
 
 def _as_kept(labels: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -240,12 +250,10 @@ def _same_images(name: str, manifest: pd.DataFrame, store) -> None:
                          "and is never cut again with other content; restore the folder or those images")
 
 
-def _cross_release_check(conflicts: pd.DataFrame, earlier: list) -> dg.AssetCheckResult:
+def _hidden_labels_verdict(conflicts: pd.DataFrame, earlier: list) -> Verdict:
     """No label hidden in an earlier cut is published here, and none hidden here was published there
     (a by-image split's test images, whose labels are not secret, are only counted)."""
     binding = conflicts[conflicts.binding]
-    return dg.AssetCheckResult(
-        check_name="hidden_labels_stay_hidden", passed=binding.empty,
-        metadata={"compared_with": dg.MetadataValue.json(sorted(r.release for r in earlier)),
-                  "conflicts": len(binding), "test_labels_published_elsewhere": int((~conflicts.binding).sum()),
-                  "sample": dg.MetadataValue.md(binding.head(10).to_markdown() if len(binding) else "none")})
+    return verdict(binding.empty, compared_with=dg.MetadataValue.json(sorted(r.release for r in earlier)),
+                   conflicts=len(binding), test_labels_published_elsewhere=int((~conflicts.binding).sum()),
+                   sample=dg.MetadataValue.md(binding.head(10).to_markdown() if len(binding) else "none"))

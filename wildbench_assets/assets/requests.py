@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from wildbench_assets import layout
-from wildbench_assets.assets.checks import Check, check_specs, publish
+from wildbench_assets.assets.checks import Check, check_results, check_specs, publish, verdict
 from wildbench_assets.config import ExportRequest
 from wildbench_assets.lib import datasets as ds
 from wildbench_assets.lib import releases as rel
@@ -96,13 +96,13 @@ EXPORT_CHECKS = {
 
 
 def _check_results(found: ExportFindings) -> list[dg.AssetCheckResult]:
-    return [
-        dg.AssetCheckResult(check_name="zip_verified", passed=found.zip_problem is None),
-        dg.AssetCheckResult(check_name="matches_request", passed=found.matches_request),
-        dg.AssetCheckResult(check_name="counts_add_up", passed=found.counts_add_up,
-                            metadata={"selected": found.selected, "images": found.images,
-                                      "left_out": found.left_out}),
-    ]
+    return check_results(
+        EXPORT_CHECKS,
+        zip_verified=verdict(found.zip_problem is None),
+        matches_request=verdict(found.matches_request),
+        counts_add_up=verdict(found.counts_add_up, selected=found.selected, images=found.images,
+                              left_out=found.left_out),
+    )
 
 
 @dg.asset(

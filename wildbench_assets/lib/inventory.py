@@ -16,6 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from wildbench_assets.lib.expectations import Rule
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
 
 MANIFEST_NAME = "manifest.json"
@@ -152,3 +153,28 @@ def species_aliases(species: list[tuple[str, str, str]]) -> dict[str, str]:
             if name:
                 aliases[name.strip().lower()] = code
     return aliases
+
+
+def listing_rules(park_codes, species_codes, rows: int, park: str | None = None,
+                  day: str | None = None) -> dict[str, list[Rule]]:
+    """The Great Expectations rules of a listing table (raw_images), by check: paths unique, parks and
+    species known, the listing complete (every object with its etag and size, `rows` of them, all of the
+    park and arrival day). For one partition's table give its park and day; without them the table is a
+    batch of partitions concatenated, each row naming its own in `partition_park` / `partition_day`."""
+    where = ([Rule("expect_column_values_to_be_in_set", {"column": "arrival_day", "value_set": [day]}),
+              Rule("expect_column_values_to_match_regex", {"column": "path", "regex": f"^{park}/"})]
+             if park is not None else
+             [Rule("expect_column_pair_values_to_be_equal", {"column_A": "arrival_day", "column_B": "partition_day"}),
+              Rule("expect_column_pair_values_to_be_equal", {"column_A": "park", "column_B": "partition_park"})])
+    return {
+        "unique_paths": [Rule("expect_column_values_to_be_unique", {"column": "path"})],
+        "known_parks": [Rule("expect_column_values_to_be_in_set", {"column": "park", "value_set": sorted(park_codes)})],
+        "known_species": [Rule("expect_column_values_to_be_in_set",
+                               {"column": "species", "value_set": sorted(species_codes)})],
+        "listing_complete": [
+            Rule("expect_column_values_to_not_be_null", {"column": "etag"}),
+            Rule("expect_column_values_to_be_between", {"column": "bytes", "min_value": 0}),
+            Rule("expect_table_row_count_to_equal", {"value": rows}),
+            *where,
+        ],
+    }

@@ -18,7 +18,8 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -272,3 +273,49 @@ class LabelCache(ResourceWithS3Configuration):
         folder = self._folder(identity)
         folder.write("identity.json", identity.encode())
         folder.write(f"{uuid.uuid4().hex}.parquet", parquet_bytes(rows[COLUMNS].reset_index(drop=True)))
+
+
+CHECKPOINT_EVERY = 64  # new rows appended to the cache this often: a killed run keeps what it computed
+
+
+class Computed(NamedTuple):
+    """One image the cache did not answer by (path, etag): `text` is the JSON to cache under its content
+    (None: nothing to cache, e.g. a failure), `result` what the caller keeps."""
+
+    path: str
+    sha256: str | None
+    width: int | None
+    height: int | None
+    text: str | None
+    result: dict
+
+
+def cached_inference(label_cache: LabelCache, identity: str, paths: Iterable[str], etags: Iterable[str],
+                     compute: Callable[[list[str]], Iterable[Computed]], log, name: str,
+                     progress: Callable[[int, int], None] | None = None) -> tuple[dict, dict[str, Computed]]:
+    """The one cache-then-infer loop: (path -> cached row for an unchanged object, path -> Computed for the
+    rest). Unchanged objects (same path and etag under `identity`) are not even read; `compute` gets the
+    others (it may answer same content from `label_cache.contents(identity)`) and what it yields is
+    appended to the cache every `CHECKPOINT_EVERY` rows, so the next run resumes where a killed one stopped.
+    `progress(done, total)` is told how many of the images to compute are done, now and then."""
+    paths, etags = list(paths), list(etags)
+    cached = label_cache.lookup(identity, paths)  # only these images, not the whole cache
+    by_etag = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
+    hits = {p: by_etag[(p, e)] for p, e in zip(paths, etags) if (p, e) in by_etag}
+    todo = [p for p in paths if p not in hits]
+    log.info(f"{name}: {len(paths)} images, {len(hits)} from the label cache, {len(todo)} to read")
+    etag_of, computed, rows = dict(zip(paths, etags)), {}, []
+    for done, item in enumerate(compute(todo), start=1):
+        computed[item.path] = item
+        if item.text is not None:
+            rows.append({"path": item.path, "etag": etag_of[item.path], "sha256": item.sha256, "width": item.width,
+                         "height": item.height, "detections": item.text})
+        if len(rows) >= CHECKPOINT_EVERY:
+            label_cache.append(identity, pd.DataFrame(rows, columns=COLUMNS))
+            rows = []
+        if done % 100 == 0:
+            log.info(f"{name}: {done}/{len(todo)} images read")
+        if progress is not None and (done % 16 == 0 or done == len(todo)):
+            progress(done, len(todo))
+    label_cache.append(identity, pd.DataFrame(rows, columns=COLUMNS))
+    return hits, computed

@@ -10,12 +10,15 @@ import pandas as pd
 from wildbench_assets.lib import labels as lab
 from wildbench_assets.lib.annotations import Box
 from wildbench_assets.resources.detector import ANIMAL, Detection, DetectorResource
-from wildbench_assets.resources.label_cache import COLUMNS as CACHE_COLUMNS
-from wildbench_assets.resources.label_cache import LabelCache, detections_from_json, detections_to_json
+from wildbench_assets.resources.label_cache import (
+    Computed,
+    LabelCache,
+    cached_inference,
+    detections_from_json,
+    detections_to_json,
+)
 from wildbench_assets.resources.manifests import load_manifests
 from wildbench_assets.taxonomy import EMPTY as EMPTY_SPECIES
-
-CHECKPOINT_EVERY = 64  # new boxes appended to the label cache this often
 
 
 def _manifest_detections(store, parks, taxonomy) -> dict[str, tuple]:
@@ -31,33 +34,29 @@ def _manifest_detections(store, parks, taxonomy) -> dict[str, tuple]:
 DECODED = "strict-decode"  # label cache identity of empties that decoded whole (no detector involved)
 
 
-def _decoded_empties(empties: pd.DataFrame, store, label_cache: LabelCache) -> dict[str, dict]:
+def _decoded_empties(empties: pd.DataFrame, store, label_cache: LabelCache, log, name: str) -> dict[str, dict]:
     """path -> result for empty images: no detector runs on them, but they are published too, so each is
     decoded strictly once (a truncated empty scene is a failed row, never a half-grey photo in a
     release); what decoded whole is remembered by (path, etag) in the label cache."""
     from wildbench_assets.lib.image_decode import UndecodableImage, decode_image
 
-    cached = label_cache.lookup(DECODED, empties.path)
-    known = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
-    results, new_rows = {}, []
-    for path, etag in zip(empties.path, empties.etag):
-        hit = known.get((path, etag))
-        if hit is not None:
-            results[path] = {"sha256": hit.sha256, "width": hit.width, "height": hit.height, "detections": [],
-                             "failure": None}
-            continue
-        try:
-            data = store.read(path)
-            width, height = decode_image(data).size
-        except (UndecodableImage, OSError) as err:
-            results[path] = {"failure": f"image decode failure: {err}"}
-            continue
-        sha = hashlib.sha256(data).hexdigest()
-        results[path] = {"sha256": sha, "width": width, "height": height, "detections": [], "failure": None}
-        new_rows.append({"path": path, "etag": etag, "sha256": sha, "width": width, "height": height,
-                         "detections": "[]"})
-    label_cache.append(DECODED, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
-    return results
+    def decode(todo: list[str]):
+        for path in todo:
+            try:
+                data = store.read(path)
+                width, height = decode_image(data).size
+            except (UndecodableImage, OSError) as err:
+                yield Computed(path, None, None, None, None, {"failure": f"image decode failure: {err}"})
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            yield Computed(path, sha, width, height, "[]", {"sha256": sha, "width": width, "height": height,
+                                                             "detections": [], "failure": None})
+
+    hits, computed = cached_inference(label_cache, DECODED, empties.path, empties.etag, decode, log,
+                                      f"{name} (empty images)")
+    return {**{path: {"sha256": hit.sha256, "width": hit.width, "height": hit.height, "detections": [],
+                      "failure": None} for path, hit in hits.items()},
+            **{path: c.result for path, c in computed.items()}}
 
 
 class _ParsedContents(Mapping):
@@ -89,38 +88,22 @@ def label_images(images: pd.DataFrame, store, detector: DetectorResource, label_
     manifest = (_manifest_detections(store, sorted(images.park.unique()), tax)
                 if detector.backend == "manifest" else None)
     model = detector.load(manifest)
-    cached = label_cache.lookup(model.identity, animals.path)  # only this step's images, not the whole cache
-    by_etag = {(p, e): row for p, e, row in zip(cached.path, cached.etag, cached.itertuples(index=False))}
-    results: dict[str, dict] = {}
-    to_run = []
-    for path, etag in zip(animals.path, animals.etag):
-        hit = by_etag.get((path, etag))
-        if hit is not None:  # unchanged object: not even read
-            results[path] = {"sha256": hit.sha256, "width": hit.width, "height": hit.height,
-                             "detections": json.loads(hit.detections), "failure": None}
-        else:
-            to_run.append(path)
-    log.info(f"{name}: {len(animals)} animal images, {len(animals) - len(to_run)} from the label cache, "
-             f"{len(to_run)} to read")
-    new_rows = []
-    etags = dict(zip(animals.path, animals.etag))
-    known_sha = _ParsedContents(label_cache.contents(model.identity)) if to_run else {}
-    for done, found in enumerate(model.run(to_run, store.read, known=known_sha), start=1):
-        results[found.key] = {"sha256": found.sha256, "width": found.width, "height": found.height,
-                              "detections": [d.to_md() for d in found.detections], "failure": found.failure}
-        if found.failure is None:
-            new_rows.append({"path": found.key, "etag": etags[found.key], "sha256": found.sha256,
-                             "width": found.width, "height": found.height,
-                             "detections": detections_to_json(found.detections)})
-        if len(new_rows) >= CHECKPOINT_EVERY:  # a killed run keeps what it computed: the next one resumes
-            label_cache.append(model.identity, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
-            new_rows = []
-        if done % 100 == 0:
-            log.info(f"{name}: {done}/{len(to_run)} images read, {model.inferences} inferences")
-        if progress is not None and (done % 16 == 0 or done == len(to_run)):
-            progress(done, len(to_run))
-    label_cache.append(model.identity, pd.DataFrame(new_rows, columns=CACHE_COLUMNS))
-    results.update(_decoded_empties(images[images.species == EMPTY_SPECIES], store, label_cache))
+
+    def detect(to_run: list[str]):
+        known_sha = _ParsedContents(label_cache.contents(model.identity)) if to_run else {}
+        for found in model.run(to_run, store.read, known=known_sha):
+            yield Computed(found.key, found.sha256, found.width, found.height,
+                           detections_to_json(found.detections) if found.failure is None else None,
+                           {"sha256": found.sha256, "width": found.width, "height": found.height,
+                            "detections": [d.to_md() for d in found.detections], "failure": found.failure})
+
+    hits, computed = cached_inference(label_cache, model.identity, animals.path, animals.etag, detect, log,
+                                      f"{name} (animal images)", progress)
+    results = {path: {"sha256": hit.sha256, "width": hit.width, "height": hit.height,  # unchanged: not even read
+                      "detections": json.loads(hit.detections), "failure": None} for path, hit in hits.items()}
+    results.update({path: c.result for path, c in computed.items()})
+    log.info(f"{name}: {model.inferences} inferences")
+    results.update(_decoded_empties(images[images.species == EMPTY_SPECIES], store, label_cache, log, name))
     rows = []
     for image in images.itertuples(index=False):
         found = results.get(image.path, {})
