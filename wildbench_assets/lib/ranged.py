@@ -1,7 +1,8 @@
 """A seekable, read-only file over any `fetch(start, end)` byte-range function, fetched in blocks.
 
 Lets PIL parse an image header from object storage with one or two small ranged GETs instead of
-downloading the whole object.
+downloading the whole object. With `block_size=None` every read is one exact ranged read (Parquet's
+reader asks for its footer and column chunks exactly; blocks would only fetch bytes it does not want).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 
 class RangedFile(io.RawIOBase):
-    def __init__(self, fetch: Callable[[int, int], bytes], size: int, block_size: int = 64 * 1024):
+    def __init__(self, fetch: Callable[[int, int], bytes], size: int, block_size: int | None = 64 * 1024):
         self._fetch = fetch  # fetch(start, end_exclusive) -> bytes
         self._size = size
         self._block_size = block_size
@@ -46,6 +47,13 @@ class RangedFile(io.RawIOBase):
     def readinto(self, buffer) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
         wanted = min(len(view), self._size - self._pos)
+        if self._block_size is None:
+            data = self._fetch(self._pos, self._pos + wanted) if wanted > 0 else b""
+            self.requests += bool(data)
+            self.bytes_fetched += len(data)
+            view[: len(data)] = data
+            self._pos += len(data)
+            return len(data)
         written = 0
         while written < wanted:
             index, offset = divmod(self._pos, self._block_size)

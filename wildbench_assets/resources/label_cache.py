@@ -29,6 +29,7 @@ from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field, PrivateAttr
 
 from wildbench_assets.lib.annotations import Box
+from wildbench_assets.lib.ranged import RangedFile
 from wildbench_assets.resources.archive import Archive, open_store
 from wildbench_assets.resources.detector import Detection
 from wildbench_assets.resources.parquet_io import parquet_bytes
@@ -49,40 +50,6 @@ def detections_from_json(text: str) -> tuple[Detection, ...]:
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame(columns=COLUMNS)
-
-
-class _Ranges(io.RawIOBase):
-    """A seekable read-only view of one stored object where every read is one exact ranged read, so
-    Parquet's reader fetches the footer and the column chunks it needs and nothing else."""
-
-    def __init__(self, folder: Archive, key: str, size: int):
-        self._folder, self._key, self._size, self._pos = folder, key, size, 0
-        self.bytes_fetched = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._pos = max(0, {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence] + offset)
-        return self._pos
-
-    def read(self, size: int = -1) -> bytes:
-        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
-        data = self._folder.read_range(self._key, self._pos, end) if end > self._pos else b""
-        self._pos += len(data)
-        self.bytes_fetched += len(data)
-        return data
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        memoryview(buffer).cast("B")[: len(data)] = data
-        return len(data)
 
 
 class ContentIndex(Mapping):
@@ -158,29 +125,23 @@ class LabelCache(ResourceWithS3Configuration):
     def _segments(folder: Archive) -> list:
         return [o for o in folder.list() if o.key.endswith(".parquet") and "/" not in o.key]
 
-    def _open(self, folder: Archive, segment) -> tuple[pq.ParquetFile, _Ranges] | None:
-        handle = _Ranges(folder, segment.key, segment.size)
-        try:
-            return pq.ParquetFile(handle), handle
-        except OSError:
-            if folder.describe(segment.key) is None:  # folded into a compacted file by another run meanwhile
-                return None
-            raise
-
-    def _read_all(self, folder: Archive, segments, columns=None) -> pa.Table | None:
-        tables = []
+    def _each_segment(self, folder: Archive, segments, read: Callable[[pq.ParquetFile], list[pa.Table]]):
+        """`read` applied to every segment through exact ranged reads (only the bytes Parquet asks for,
+        counted); a segment folded into a compacted file by another run meanwhile is skipped."""
         for segment in segments:
-            opened = self._open(folder, segment)
-            if opened is None:
-                continue
-            parquet, handle = opened
+            handle = RangedFile(lambda start, end, key=segment.key: folder.read_range(key, start, end),
+                                segment.size, block_size=None)
             try:
-                tables.append(parquet.read(columns=columns))
+                yield from read(pq.ParquetFile(handle))
             except OSError:
                 if folder.describe(segment.key) is None:
                     continue
                 raise
-            self._bytes_read += handle.bytes_fetched
+            finally:
+                self._bytes_read += handle.bytes_fetched
+
+    def _read_all(self, folder: Archive, segments, columns=None) -> pa.Table | None:
+        tables = list(self._each_segment(folder, segments, lambda parquet: [parquet.read(columns=columns)]))
         return pa.concat_tables(tables, promote_options="permissive") if tables else None
 
     def load(self, identity: str) -> pd.DataFrame:
@@ -222,19 +183,8 @@ class LabelCache(ResourceWithS3Configuration):
         if not len(wanted) or not segments:
             return _empty()
         first, last = wanted[0].as_py(), wanted[-1].as_py()
-        found = []
-        for segment in segments:
-            opened = self._open(folder, segment)
-            if opened is None:
-                continue
-            parquet, handle = opened
-            try:
-                found.extend(self._matching_groups(parquet, wanted, first, last))
-            except OSError:
-                if folder.describe(segment.key) is None:
-                    continue
-                raise
-            self._bytes_read += handle.bytes_fetched
+        found = list(self._each_segment(folder, segments,
+                                        lambda parquet: self._matching_groups(parquet, wanted, first, last)))
         if not found:
             return _empty()
         table = pa.concat_tables(found, promote_options="permissive")
