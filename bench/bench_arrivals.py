@@ -53,7 +53,7 @@ from wildbench_assets.partitions import ARRIVAL_DAY, PARK, park_day_key  # noqa:
 from wildbench_assets.resources.archive import ArchiveResource, LocalArchive, open_archive  # noqa: E402
 from wildbench_assets.resources.day_keys import DayKeyLists  # noqa: E402
 from wildbench_assets.runner import archive_partitions, plan_pipeline, run_pipeline, run_plan  # noqa: E402
-from wildbench_assets.sensors import LISTING_BUDGET_S, MAX_INGEST_RUNS_PER_TICK, archive_arrivals  # noqa: E402
+from wildbench_assets.sensors import LISTING_BUDGET_S, MAX_INGEST_RUNS_PER_TICK, arrivals_sensor  # noqa: E402
 from wildbench_assets.settings import PROJECT_ROOT  # noqa: E402
 
 STAGES = ["raw_images", "image_metadata", "curated_images", "new_image_predictions"]
@@ -122,7 +122,7 @@ def tick(instance: dg.DagsterInstance, archive: ArchiveResource, cursor: str | N
                          aws_secret_access_key=archive.aws_secret_access_key)
     context = dg.build_sensor_context(instance=instance, cursor=cursor,
                                       resources={"archive": archive, "day_keys": keys})
-    return archive_arrivals(context)
+    return arrivals_sensor()(context)
 
 
 def tick_through_listing(instance, archive: ArchiveResource, cursor: str | None):

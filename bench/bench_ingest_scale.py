@@ -52,7 +52,7 @@ from wildbench_assets.resources.day_keys import DAY_KEYS_TAG, DayKeyLists  # noq
 from wildbench_assets.resources.parquet_io import ParquetIOManager  # noqa: E402
 from wildbench_assets.resources.taxonomy import TaxonomyResource  # noqa: E402
 from wildbench_assets.runner import plan_pipeline, register_partitions, run_plan  # noqa: E402
-from wildbench_assets.sensors import archive_arrivals, scan_archive  # noqa: E402
+from wildbench_assets.sensors import arrivals_sensor, scan_archive  # noqa: E402
 
 ARCHIVES: dict[str, SyntheticArchive] = {}
 DAYS_PER_PARK, NEW_DAY_OBJECTS, NEW_PARK, REPEATS = 1100, 600, "snieves", 3
@@ -92,7 +92,7 @@ def tick_through(instance, res: dict, cursor=None):
         context = dg.build_sensor_context(instance=instance, cursor=cursor,
                                           resources={"archive": res["archive"], "day_keys": res["day_keys"]})
         t0 = time.perf_counter()
-        result = archive_arrivals(context)
+        result = arrivals_sensor()(context)
         seconds.append(time.perf_counter() - t0)
         cursor = result.cursor
         if '"scan"' not in (cursor or ""):

@@ -35,7 +35,7 @@ from wildbench_assets.resources.archive import ArchiveResource, LocalArchive
 from wildbench_assets.resources.day_keys import DayKeyLists
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
-from wildbench_assets.sensors import archive_arrivals, scan_archive
+from wildbench_assets.sensors import arrivals_sensor, scan_archive
 
 Obj = namedtuple("Obj", "key etag last_modified")
 
@@ -298,7 +298,7 @@ def tick(instance, root: Path, cursor: str | None = None, logs: list | None = No
                                                  "day_keys": DayKeyLists(uri=str(day_keys_folder(root)))})
     if logs is not None:  # the sensor's logger does not propagate to the root logger (caplog)
         context.log.addHandler(Collect(logs))
-    result = archive_arrivals(context)
+    result = arrivals_sensor()(context)
     assert isinstance(result, dg.SensorResult)
     return result
 

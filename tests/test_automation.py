@@ -130,12 +130,11 @@ def test_a_scored_submission_refreshes_the_leaderboard_by_itself(instance):
 
 
 def test_the_monthly_release_is_cut_only_when_the_labels_changed(tmp_path):
-    from wildbench_assets.schedules import monthly_release
-
     from .helpers import instance_at
 
     instance = instance_at(tmp_path)  # a schedule's context needs an instance it can reference
     defs = build_defs("local")
+    monthly_release = defs.resolve_schedule_def("monthly_release")
     first = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
     def evaluate(when):

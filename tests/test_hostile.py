@@ -303,6 +303,8 @@ def test_sigkill_during_labelling_then_the_rerun_resumes_and_cleans_up(demo_arch
     assert "left STARTED by a killed wildbench process" in done.stderr
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        # the killed run's claim on the detector's pool is released with it, not only after a timeout
+        assert orphaned[0].run_id not in instance.event_log_storage.get_concurrency_info("gpu").active_run_ids
         records = instance.fetch_materializations(dg.AssetKey("detection_labels"), limit=10).records
         # the killed run may have recorded a whole split before the kill; only what the rerun computed counts
         rerun = [r for r in records if r.run_id != orphaned[0].run_id]

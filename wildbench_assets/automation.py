@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterator
 
 import dagster as dg
 
-from wildbench_assets.settings import refresh_cron
+from wildbench_assets.settings import DEFAULT_REFRESH_CRON
 
 AC = dg.AutomationCondition
 DATA_VERSION_TAG = "dagster/data_version"
@@ -61,10 +61,24 @@ def when_inputs_changed(inputs_required: bool = False) -> dg.AutomationCondition
     return condition.with_label("when_inputs_changed")
 
 
-def nightly_when_inputs_changed(cron: str | None = None) -> dg.AutomationCondition:
-    cron = cron or refresh_cron()
+NIGHTLY = "nightly_when_inputs_changed"
+
+
+def nightly_when_inputs_changed(cron: str = DEFAULT_REFRESH_CRON) -> dg.AutomationCondition:
     due = AC.cron_tick_passed(cron) & (_stale().since(AC.newly_requested()) | AC.missing())
-    return (due.since_last_handled() & _idle()).with_label(f"nightly_when_inputs_changed({cron})")
+    return (due.since_last_handled() & _idle()).with_label(f"{NIGHTLY}({cron})")
+
+
+def with_refresh_cron(assets: list, cron: str) -> list:
+    """The assets, the nightly ones re-timed to `cron` (WILDBENCH_REFRESH_CRON, read when definitions are
+    built; the decorators cannot read it, as they run at import)."""
+    def retime(spec: dg.AssetSpec) -> dg.AssetSpec:
+        label = spec.automation_condition.get_label() if spec.automation_condition else None
+        if not (label or "").startswith(NIGHTLY):
+            return spec
+        return spec.replace_attributes(automation_condition=nightly_when_inputs_changed(cron))
+
+    return [a.map_asset_specs(retime) if isinstance(a, dg.AssetsDefinition) else a for a in assets]
 
 
 class Staleness:

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from wildbench_assets import layout
+from wildbench_assets import layout, settings
 from wildbench_assets.settings import SettingsError, check_environment
 from wildbench_assets.training.registry import PREDICTOR_CHOICES
 
@@ -209,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not any(True for _ in store.list()):
             print(f"no objects under {store.uri}", file=sys.stderr)
             return 1
-        print(f"archive {store.uri}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+        print(f"archive {store.uri}; DAGSTER_HOME={settings.default_dagster_home()}")
         for park, count in plan.rejected_parks.items():
             print(f"warning: {count} objects under {park!r}/ skipped: a park folder name must match "
                   "[A-Za-z0-9][A-Za-z0-9_.-]* (it becomes a partition key)", file=sys.stderr)
@@ -573,17 +573,13 @@ def _text(path: str) -> str:
         raise ScoringError(f"{path} is not UTF-8 text (binary data?)") from err
 
 
-BUCKET_SETTINGS = ("WILDBENCH_ARCHIVE", "WILDBENCH_DATA", "WILDBENCH_REQUESTS", "WILDBENCH_SUBMISSIONS")
-
-
 def cmd_buckets(args: argparse.Namespace) -> int:
     """Create the buckets the environment names (s3:// locations and WILDBENCH_LOG_BUCKET), if missing."""
     from wildbench_assets.resources.archive import s3_client
 
-    names = {uri[len("s3://"):].split("/", 1)[0] for name in BUCKET_SETTINGS
-             if (uri := os.environ.get(name) or "").startswith("s3://")}
-    names |= {os.environ["WILDBENCH_LOG_BUCKET"]} if os.environ.get("WILDBENCH_LOG_BUCKET") else set()
-    client = s3_client(os.environ.get("WILDBENCH_S3_ENDPOINT_URL"))
+    names = {uri[len("s3://"):].split("/", 1)[0] for uri in settings.bucket_uris() if uri.startswith("s3://")}
+    names |= {settings.log_bucket()} - {None}
+    client = s3_client(settings.s3_endpoint_url())
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for name in sorted(names - existing):
         client.create_bucket(Bucket=name)
@@ -609,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--width", type=int, default=320)
     demo.add_argument("--height", type=int, default=240)
-    demo.add_argument("--endpoint-url", default=os.environ.get("WILDBENCH_S3_ENDPOINT_URL"))
+    demo.add_argument("--endpoint-url", default=settings.optional("WILDBENCH_S3_ENDPOINT_URL"))
     demo.set_defaults(func=cmd_demo_archive)
 
     run = sub.add_parser("run", help="bring the pipeline up to date with the archive (only what is missing or stale)")

@@ -4,26 +4,16 @@ so they always agree on broker, queues and delivery rules."""
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-from wildbench_assets.settings import whole_number
+from wildbench_assets import settings
 
 CPU_QUEUE, GPU_QUEUE = "cpu", "gpu"
 GPU_POOL = "gpu"
 # Heavy steps (detection, training, inference): routed to GPU workers and counted against the `gpu` pool,
-# so no more of them run at once than there are GPUs (`dagster instance concurrency set gpu N`).
+# so no more of them run at once than there are GPUs. The instance sets the pool's limit (deploy/dagster.yaml:
+# 1, `dagster instance concurrency set gpu N`; the embedded dagster.yaml: its default limit, 2).
 GPU_STEP = {"dagster-celery/queue": GPU_QUEUE}
-
-
-def gpu_pool() -> str | None:
-    """The pool of heavy steps where steps are distributed; none in process (one run, nothing to share)."""
-    return GPU_POOL if celery_broker() else None
-
-
-def celery_broker() -> str | None:
-    return os.environ.get("WILDBENCH_CELERY_BROKER") or None
 
 
 def celery_settings() -> dict:
@@ -39,7 +29,7 @@ def celery_settings() -> dict:
         "worker_redirect_stdouts": False,  # else Celery swallows what Dagster captures into the step logs
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
-            "visibility_timeout": whole_number("WILDBENCH_CELERY_VISIBILITY_S", 6 * 3600),
+            "visibility_timeout": settings.celery_visibility_s(),
             "max_retries": 5, "interval_start": 0, "interval_step": 0.5, "interval_max": 3},
         "result_backend_transport_options": {"retry_policy": {"timeout": 10.0}},
         "result_backend_always_retry": True,  # a step's result is stored even across a Redis restart
@@ -52,7 +42,7 @@ def celery_settings() -> dict:
 
 def executor() -> dg.ExecutorDefinition:
     """Celery on Redis when a broker is configured; in process otherwise (the embedded default)."""
-    if not celery_broker():
+    if not settings.celery_broker():
         return dg.in_process_executor
     from dagster_celery import celery_executor
 

@@ -39,7 +39,7 @@ from wildbench_assets.partitions import arrival_day_partitions, park_day_key, pa
 from wildbench_assets.resources.atomic import process_alive
 from wildbench_assets.resources.day_keys import DAY_KEYS_TAG
 from wildbench_assets.sensors import scan_archive
-from wildbench_assets.settings import PROJECT_ROOT, SettingsError, default_dagster_home
+from wildbench_assets.settings import PROJECT_ROOT, SettingsError, default_dagster_home, use_dagster_home
 
 # The run tags by which Dagster's backfills hand a run a range of partitions (context.partition_keys).
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -58,7 +58,7 @@ def prepare_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
+    use_dagster_home(home)
     return home
 
 
@@ -305,13 +305,15 @@ ACTIVE = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterR
 
 def reap_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed the runs a killed `wildbench` process on this host left `STARTED` (they would hold
-    the run queue forever); returns their ids."""
+    the run queue forever) and free the `gpu` pool slots their steps held; returns their ids."""
     reaped = []
     host = socket.gethostname()
     for run in instance.get_runs(dg.RunsFilter(statuses=ACTIVE, tags={"wildbench/host": host})):
         pid = run.tags.get("wildbench/pid", "")
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             instance.report_run_failed(run, message=f"the wildbench process {pid} that ran it is gone (killed)")
+            if instance.event_log_storage.supports_global_concurrency_limits:
+                instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             reaped.append(run.run_id)
     return reaped
 

@@ -21,10 +21,8 @@ def last_release_fingerprint(instance: dg.DagsterInstance) -> str | None:
     return None if value is None else str(value.value)
 
 
-@dg.schedule(job=release_job, cron_schedule=settings.release_cron(), default_status=dg.DefaultScheduleStatus.RUNNING,
-             execution_timezone="UTC", description="Cut the month's benchmark release when the labelled splits "
-             "changed since the last one (WILDBENCH_RELEASE_CRON; default 03:00 UTC on the 1st).")
-def monthly_release(context: dg.ScheduleEvaluationContext):
+def release_if_labels_changed(context: dg.ScheduleEvaluationContext):
+    """Cut the month's release when the labelled splits changed since the last one."""
     current = labels_fingerprint(context.instance)
     if not current:
         return dg.SkipReason("nothing is labelled yet: no release to cut")
@@ -37,8 +35,16 @@ def monthly_release(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"release-{name}", partition_key=name)
 
 
-request_retention = dg.ScheduleDefinition(
-    name="request_retention", job=delete_custom_datasets, cron_schedule=settings.retention_cron(),
-    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Delete custom-request ZIPs past WILDBENCH_REQUEST_RETENTION_DAYS (WILDBENCH_RETENTION_CRON; "
-                "default 04:30 UTC daily).")
+def build_schedules() -> list[dg.ScheduleDefinition]:
+    """The schedules, their crons read from the environment now (when definitions are built)."""
+    monthly_release = dg.schedule(
+        name="monthly_release", job=release_job, cron_schedule=settings.release_cron(), execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Cut the month's benchmark release when the labelled splits changed since the last one "
+                    "(WILDBENCH_RELEASE_CRON; default 03:00 UTC on the 1st).")(release_if_labels_changed)
+    request_retention = dg.ScheduleDefinition(
+        name="request_retention", job=delete_custom_datasets, cron_schedule=settings.retention_cron(),
+        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Delete custom-request ZIPs past WILDBENCH_REQUEST_RETENTION_DAYS (WILDBENCH_RETENTION_CRON; "
+                    "default 04:30 UTC daily).")
+    return [monthly_release, request_retention]

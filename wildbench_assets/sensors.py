@@ -6,6 +6,7 @@ import time
 
 import dagster as dg
 
+from wildbench_assets import settings
 from wildbench_assets.ingest_state import latest_ingest_ids, stored_fingerprints
 from wildbench_assets.jobs import custom_export_job, ingest_job, submission_job
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
@@ -20,7 +21,6 @@ from wildbench_assets.partitions import (
 from wildbench_assets.resources.archive import ArchiveResource
 from wildbench_assets.resources.day_keys import DAY_KEYS_TAG, DayKeyLists, ListingSpill
 from wildbench_assets.resources.inbox import RequestInbox
-from wildbench_assets.settings import interval_s
 
 MAX_RUNS_PER_TICK = 5
 
@@ -54,13 +54,11 @@ def scan_archive(store, cursor: dict, budget_s: float = LISTING_BUDGET_S,
             return None, {**cursor, "scan": {**scan.to_json(), "after": after, **kept}}
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=interval_s("WILDBENCH_ARRIVALS_INTERVAL_S", 60),
-           default_status=dg.DefaultSensorStatus.RUNNING)
-def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource, day_keys: DayKeyLists):
-    """Lists the archive and starts one ingest run per new or changed (park, arrival day): changed means
-    its fingerprint (count, newest modification, hash of keys + etags and of the park's manifests' etags,
-    `lib.arrivals.partition_fingerprint`) differs from the data version
-    the last ingest of that partition stored. New parks and days are registered as partitions; a
+def list_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource, day_keys: DayKeyLists):
+    """The `archive_arrivals` sensor's evaluation. Lists the archive and starts one ingest run per new or
+    changed (park, arrival day): changed means its fingerprint (count, newest modification, hash of keys +
+    etags and of the park's manifests' etags, `lib.arrivals.partition_fingerprint`) differs from the data
+    version the last ingest of that partition stored. New parks and days are registered as partitions; a
     day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
     carries the fingerprint and the partition's last ingest, so each change of a day is ingested once.
     At most 25 runs a tick; a long listing is continued over several ticks. Before requesting a run, the
@@ -111,13 +109,21 @@ def archive_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResour
     )
 
 
-automation = dg.AutomationConditionSensorDefinition(
-    "wildbench_automation",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=interval_s("WILDBENCH_AUTOMATION_INTERVAL_S", 30),
-    description="Evaluates the assets' automation conditions (see wildbench_assets/automation.py).",
-)
+def arrivals_sensor() -> dg.SensorDefinition:
+    """`archive_arrivals`, listing every WILDBENCH_ARRIVALS_INTERVAL_S seconds (read when it is built)."""
+    return dg.sensor(name="archive_arrivals", job=ingest_job, minimum_interval_seconds=settings.arrivals_interval_s(),
+                     default_status=dg.DefaultSensorStatus.RUNNING, description=list_arrivals.__doc__)(list_arrivals)
+
+
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    return dg.AutomationConditionSensorDefinition(
+        "wildbench_automation",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=settings.automation_interval_s(),
+        description="Evaluates the assets' automation conditions (see wildbench_assets/automation.py).",
+    )
+
 
 OUTCOME_SUFFIXES = (".error.json", ".result.json", ".score.json")
 
@@ -201,3 +207,8 @@ def submissions_sensor(context: dg.SensorEvaluationContext, submissions: Request
     """Watches the submissions location for `<id>.json` (MegaDetector 1.6 or COCO results) or `<id>.csv`
     (image_id,label); starts one `submission_scores` run per new file."""
     return _runs_for(context, submissions, submission_partitions, "wildbench/submission", (".json", ".csv"))
+
+
+def build_sensors() -> list[dg.SensorDefinition]:
+    """Every sensor, intervals read from the environment now (when definitions are built)."""
+    return [arrivals_sensor(), automation_sensor(), custom_export_requests, submissions_sensor]

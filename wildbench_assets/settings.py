@@ -1,6 +1,9 @@
-"""Where things live by default: all inside the checkout, each overridable by an environment variable.
+"""Every setting WildBench takes from the environment, and the one module that reads it.
 
-Read when definitions are built (not at import), so the CLI and tests can set the environment first.
+Where things live by default (all inside the checkout), intervals, schedules and services, each
+overridable by an environment variable. Nothing here runs at import: each function reads the environment
+when it is called, which is when definitions are built or a command starts, so the CLI and tests can set
+the environment first (tests/test_settings.py imports every module with a poisoned environment).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REFRESH_CRON = "0 2 * * *"  # nightly, 02:00 UTC
 DEPLOYMENTS = ("local", "prod")
 
 
@@ -51,9 +55,9 @@ def check_environment() -> None:
     and what is wrong (read once up front, so no command starts and then dies in a traceback). The cron
     settings are checked where the schedules are built (that needs Dagster, which light commands skip)."""
     deployment()
-    for name, default in (("WILDBENCH_ARRIVALS_INTERVAL_S", 60), ("WILDBENCH_AUTOMATION_INTERVAL_S", 30),
-                          ("WILDBENCH_CELERY_VISIBILITY_S", 6 * 3600)):
-        whole_number(name, default)
+    arrivals_interval_s()
+    automation_interval_s()
+    celery_visibility_s()
     download_expiry_s()
     request_retention_days()
     for name in ("WILDBENCH_S3_ENDPOINT_URL", "WILDBENCH_S3_PUBLIC_ENDPOINT_URL"):
@@ -88,6 +92,11 @@ def default_dagster_home() -> str:
     return os.environ.get("DAGSTER_HOME") or str(PROJECT_ROOT / ".dagster_home")
 
 
+def use_dagster_home(home: Path) -> None:
+    """Point Dagster (which reads DAGSTER_HOME itself) at `home`."""
+    os.environ["DAGSTER_HOME"] = str(home)
+
+
 def deployment() -> str:
     value = os.environ.get("WILDBENCH_DEPLOYMENT") or "local"
     if value not in DEPLOYMENTS:
@@ -106,7 +115,7 @@ def optional(name: str) -> str | None:
 
 def refresh_cron() -> str:
     """When the benchmark's splits (and what follows them) may refresh: nightly by default."""
-    return _cron("WILDBENCH_REFRESH_CRON", "0 2 * * *")
+    return _cron("WILDBENCH_REFRESH_CRON", DEFAULT_REFRESH_CRON)
 
 
 def release_cron() -> str:
@@ -125,9 +134,39 @@ def portal_token() -> str | None:
     return os.environ.get("WILDBENCH_PORTAL_TOKEN") or None
 
 
-def interval_s(name: str, default: int) -> int:
-    """A sensor's minimum interval, overridable for tests and busy archives."""
-    return whole_number(name, default)
+def arrivals_interval_s() -> int:
+    """Seconds between two listings of the archive by the `archive_arrivals` sensor (default 60)."""
+    return whole_number("WILDBENCH_ARRIVALS_INTERVAL_S", 60)
+
+
+def automation_interval_s() -> int:
+    """Seconds between two evaluations of the automation conditions (default 30)."""
+    return whole_number("WILDBENCH_AUTOMATION_INTERVAL_S", 30)
+
+
+def celery_broker() -> str | None:
+    """The Redis URL of the Celery broker; unset: steps run in process (the embedded default)."""
+    return os.environ.get("WILDBENCH_CELERY_BROKER") or None
+
+
+def celery_visibility_s() -> int:
+    """How long a step handed to a worker may run before Redis hands it out again: 6 h by default."""
+    return whole_number("WILDBENCH_CELERY_VISIBILITY_S", 6 * 3600)
+
+
+def s3_endpoint_url() -> str | None:
+    return _url("WILDBENCH_S3_ENDPOINT_URL")
+
+
+def log_bucket() -> str | None:
+    """The bucket of the step logs in production (deploy/dagster.yaml's S3ComputeLogManager)."""
+    return os.environ.get("WILDBENCH_LOG_BUCKET") or None
+
+
+def bucket_uris() -> list[str]:
+    """The locations the environment names that `wildbench buckets` creates when they are s3:// URIs."""
+    return [os.environ.get(name) or "" for name in
+            ("WILDBENCH_ARCHIVE", "WILDBENCH_DATA", "WILDBENCH_REQUESTS", "WILDBENCH_SUBMISSIONS")]
 
 
 def download_expiry_s() -> int:

@@ -18,7 +18,7 @@ from wildbench_assets.assets.checks import (
 )
 from wildbench_assets.automation import on_new_data
 from wildbench_assets.config import PredictionConfig
-from wildbench_assets.execution import GPU_STEP, gpu_pool
+from wildbench_assets.execution import GPU_POOL, GPU_STEP
 from wildbench_assets.lib import predictions as pred
 from wildbench_assets.lib.plots import bar_chart_png
 from wildbench_assets.lib.versions import table_version
@@ -67,7 +67,7 @@ def _check_results(found: pred.PredictionFindings, missed: int, warnings: list[s
     deps=[dg.AssetDep("leaderboard"), dg.AssetDep("model_weights", partition_mapping=dg.AllPartitionMapping())],
     group_name="inference",
     op_tags=GPU_STEP,
-    pool=gpu_pool(),
+    pool=GPU_POOL,
     kinds={"pytorch", "parquet"},
     io_manager_key="parquet_io_manager",
     code_version="1",

@@ -17,7 +17,7 @@ from wildbench_assets.assets.checks import (
 )
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import LabelConfig
-from wildbench_assets.execution import GPU_STEP, gpu_pool
+from wildbench_assets.execution import GPU_POOL, GPU_STEP
 from wildbench_assets.lib import labels as lab
 from wildbench_assets.lib.versions import table_version
 from wildbench_assets.partitions import split_partitions
@@ -58,7 +58,7 @@ def _check_results(found: lab.LabelFindings, config: LabelConfig) -> list[dg.Ass
     group_name="labels",
     kinds={"pytorch", "parquet"},
     op_tags=GPU_STEP,
-    pool=gpu_pool(),
+    pool=GPU_POOL,
     io_manager_key="parquet_io_manager",
     code_version="2",  # 2: empties are decoded too (a truncated one is a failed row)
     automation_condition=when_inputs_changed(),

@@ -21,7 +21,7 @@ from wildbench_assets.assets.checks import (
 )
 from wildbench_assets.automation import when_inputs_changed
 from wildbench_assets.config import EvaluationConfig, TrainConfig
-from wildbench_assets.execution import GPU_STEP, gpu_pool
+from wildbench_assets.execution import GPU_POOL, GPU_STEP
 from wildbench_assets.ingest_state import cut_release_facts, latest_release
 from wildbench_assets.lib import leaderboard as lb
 from wildbench_assets.lib.leaderboard import LEADERBOARD_COLUMNS
@@ -70,7 +70,7 @@ def _weights_checks(found: WeightsFindings | None) -> list[dg.AssetCheckResult]:
     group_name="models",
     kinds={"pytorch"},
     op_tags=GPU_STEP,
-    pool=gpu_pool(),
+    pool=GPU_POOL,
     code_version=TRAINING_CODE_VERSION,
     automation_condition=when_inputs_changed(inputs_required=True),
     check_specs=check_specs("model_weights", WEIGHTS_CHECKS, model_release_partitions),
@@ -142,7 +142,7 @@ def _evaluation_metadata(found: lb.EvaluationFindings, class_names: list[str]) -
     io_manager_key="parquet_io_manager",
     code_version="6",  # 5: the public (rounded) row, detail in metadata only; 6: intervals, event accuracy
     op_tags=GPU_STEP,
-    pool=gpu_pool(),
+    pool=GPU_POOL,
     automation_condition=when_inputs_changed(inputs_required=True),
     check_specs=check_specs("model_evaluation", EVALUATION_CHECKS, model_release_partitions),
 )

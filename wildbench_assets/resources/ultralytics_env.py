@@ -10,11 +10,11 @@ import os
 import shutil
 from pathlib import Path
 
-from wildbench_assets.settings import local_work_dir
+from wildbench_assets.settings import local_work_dir, optional
 
 
 def configure_ultralytics_offline(config_dir: str | Path | None = None) -> Path:
-    folder = Path(config_dir or os.environ.get("YOLO_CONFIG_DIR") or local_work_dir() / "ultralytics")
+    folder = Path(config_dir or optional("YOLO_CONFIG_DIR") or local_work_dir() / "ultralytics")
     folder.mkdir(parents=True, exist_ok=True)
     import matplotlib
 
