@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 
 from wildbench_assets import sensors
-from wildbench_assets.assets.ingest import raw_images
+from wildbench_assets.assets.ingest import INGEST_BACKFILL, raw_images
 from wildbench_assets.ingest_state import stored_fingerprints
 from wildbench_assets.lib.arrivals import (
     EMPTY_FINGERPRINT,
@@ -30,9 +30,16 @@ from wildbench_assets.lib.arrivals import (
     plan_ingest,
 )
 from wildbench_assets.lib.inventory import arrival_day
-from wildbench_assets.partitions import ARRIVAL_DAY, PARK, arrival_day_partitions, park_partitions
+from wildbench_assets.partitions import (
+    ARRIVAL_DAY,
+    PARK,
+    PartitionsAfterAdding,
+    arrival_day_partitions,
+    park_day_partitions,
+    park_partitions,
+)
 from wildbench_assets.resources.archive import ArchiveResource, LocalArchive
-from wildbench_assets.resources.day_keys import DayKeyLists
+from wildbench_assets.resources.day_keys import DAY_KEYS_TAG, DayKeyLists
 from wildbench_assets.resources.parquet_io import ParquetIOManager
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 from wildbench_assets.sensors import arrivals_sensor, scan_archive
@@ -271,8 +278,8 @@ def test_sensor_continues_a_long_listing_over_ticks(big_archive, monkeypatch):
     assert not second.run_requests and "scan" in json.loads(second.cursor)
     third = tick(instance, big_archive, second.cursor)
     assert "scan" not in json.loads(third.cursor)
-    assert requested(third) == fingerprints_on_disk(big_archive)
-    assert len(third.run_requests) == 6
+    assert requested(third, instance) == fingerprints_on_disk(big_archive)
+    assert len(third.run_requests) == 2  # per park, one run over its three days
 
 
 # ------------------------------------------------------------------------------------------------- the sensor
@@ -308,18 +315,28 @@ def day_keys_folder(root: Path) -> Path:
     return root.parent / f"{root.name}-day-keys"
 
 
-def requested(result: dg.SensorResult) -> dict[tuple[str, str], str]:
-    """(park, day) -> fingerprint of each run request, checking the request's shape on the way."""
+def requested(result: dg.SensorResult, instance) -> dict[tuple[str, str], str]:
+    """(park, day) -> fingerprint of each partition the run requests cover, checking their shape on the way:
+    one partition, or a range of them cut against the partitions as they are once this tick's are added."""
+    pending = json.loads(result.cursor)["pending"]
     found = {}
     for request in result.run_requests:
-        assert isinstance(request.partition_key, dg.MultiPartitionKey)
-        dims = request.partition_key.keys_by_dimension
-        part = (dims[PARK], dims[ARRIVAL_DAY])
-        fp = request.tags["wildbench/fingerprint"]
-        assert request.run_key.startswith(f"{part[0]}|{part[1]}|{fp}|after-")
-        assert request.tags["wildbench/trigger"] == "archive_arrivals"
-        assert part not in found
-        found[part] = fp
+        assert request.tags["wildbench/trigger"] == "archive_arrivals" and request.tags[DAY_KEYS_TAG] == "1"
+        if request.partition_key is not None:
+            dims = request.partition_key.keys_by_dimension
+            parts = [(dims[PARK], dims[ARRIVAL_DAY])]
+            assert request.tags["wildbench/fingerprint"] == pending["|".join(parts[0])][0]
+            assert request.run_key.startswith(f"{parts[0][0]}|{parts[0][1]}|{request.tags['wildbench/fingerprint']}|")
+        else:
+            with dg.partition_loading_context(
+                    dynamic_partitions_store=PartitionsAfterAdding(instance, added_partitions(result))):
+                keys = park_day_partitions.get_partition_keys_in_range(request.partition_key_range)
+            dims = [park_day_partitions.get_partition_key_from_str(str(k)).keys_by_dimension for k in keys]
+            parts = [(d[PARK], d[ARRIVAL_DAY]) for d in dims]
+            assert 1 < len(parts) <= INGEST_BACKFILL.max_partitions_per_run
+        for part in parts:
+            assert part not in found
+            found[part] = pending["|".join(part)][0]
     return found
 
 
@@ -368,10 +385,9 @@ def test_sensor_requests_every_new_partition_and_registers_parks_and_days(archiv
     and days added as dynamic partitions. A second tick with its cursor requests nothing."""
     instance = dg.DagsterInstance.ephemeral()
     result = tick(instance, archive)
-    assert requested(result) == fingerprints_on_disk(archive)
-    assert set(requested(result)) == {(p, d) for p in ("donana", "snieves") for d in ("2024-05-01", "2024-05-02")}
-    assert [r.partition_key.keys_by_dimension[ARRIVAL_DAY] for r in result.run_requests] == [
-        "2024-05-01", "2024-05-01", "2024-05-02", "2024-05-02"]  # oldest day first
+    assert requested(result, instance) == fingerprints_on_disk(archive)
+    assert set(requested(result, instance)) == {(p, d) for p in ("donana", "snieves")
+                                                for d in ("2024-05-01", "2024-05-02")}
     assert added_partitions(result) == {park_partitions.name: ["donana", "snieves"],
                                         arrival_day_partitions.name: ["2024-05-01", "2024-05-02"]}
 
@@ -387,8 +403,8 @@ def test_sensor_after_ingest_requests_only_what_changed(archive, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, archive)
     apply_partitions(instance, first)
-    ingest(instance, archive, tmp_path / "data", requested(first))
-    assert stored_fingerprints(instance) == requested(first)
+    ingest(instance, archive, tmp_path / "data", requested(first, instance))
+    assert stored_fingerprints(instance) == requested(first, instance)
 
     fresh = tick(instance, archive)  # empty cursor: only the instance's data versions say what is done
     assert fresh.run_requests == [] and fresh.dynamic_partitions_requests == []
@@ -397,21 +413,22 @@ def test_sensor_after_ingest_requests_only_what_changed(archive, tmp_path):
 
     put(archive, "donana/lyn/cam0/late.jpg", MAY1 + timedelta(hours=5))
     changed = tick(instance, archive, settled.cursor)
-    assert requested(changed) == {("donana", "2024-05-01"): fingerprints_on_disk(archive)[("donana", "2024-05-01")]}
+    day = ("donana", "2024-05-01")
+    assert requested(changed, instance) == {day: fingerprints_on_disk(archive)[day]}
     old_keys = {r.run_key for r in first.run_requests}
     assert changed.run_requests[0].run_key not in old_keys
     assert tick(instance, archive, changed.cursor).run_requests == []  # pending: not requested twice
-    ingest(instance, archive, tmp_path / "data", requested(changed))
+    ingest(instance, archive, tmp_path / "data", requested(changed, instance))
     assert tick(instance, archive, changed.cursor).run_requests == []
 
     for path in (archive / "snieves").rglob("02-*.jpg"):
         path.unlink()
     logs = []
     gone = tick(instance, archive, changed.cursor, logs)
-    assert requested(gone) == {("snieves", "2024-05-02"): EMPTY_FINGERPRINT}
+    assert requested(gone, instance) == {("snieves", "2024-05-02"): EMPTY_FINGERPRINT}
     assert "park=snieves day=2024-05-02 vanished" in warnings_in(logs)
     assert tick(instance, archive, gone.cursor).run_requests == []
-    ingest(instance, archive, tmp_path / "data", requested(gone))  # the day's tables become empty
+    ingest(instance, archive, tmp_path / "data", requested(gone, instance))  # the day's tables become empty
     assert stored_fingerprints(instance)[("snieves", "2024-05-02")] == EMPTY_FINGERPRINT
     logs = []
     after = tick(instance, archive, logs=logs)
@@ -425,31 +442,50 @@ def test_sensor_reingests_a_park_whose_manifest_changed(archive, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, archive)
     apply_partitions(instance, first)
-    ingest(instance, archive, tmp_path / "data", requested(first))
+    ingest(instance, archive, tmp_path / "data", requested(first, instance))
     assert tick(instance, archive).run_requests == []
 
     put(archive, "donana/manifest.json", MAY3,  # corrected (same size): a new etag, as on S3 or an edited file
         coco_manifest({f"lyn/cam{i % 2}/01-{i}.jpg": "vul" for i in range(3)}))
     changed = tick(instance, archive, first.cursor)
-    assert set(requested(changed)) == {("donana", "2024-05-01"), ("donana", "2024-05-02")}
+    assert set(requested(changed, instance)) == {("donana", "2024-05-01"), ("donana", "2024-05-02")}
     assert tick(instance, archive, changed.cursor).run_requests == []  # pending: not twice
-    ingest(instance, archive, tmp_path / "data", requested(changed))
+    ingest(instance, archive, tmp_path / "data", requested(changed, instance))
     assert tick(instance, archive).run_requests == []
 
 
-def test_sensor_caps_runs_per_tick_and_requests_the_rest_later(archive, monkeypatch):
-    """With a cap of 2, four new partitions take two ticks (oldest day first), then nothing is left."""
-    monkeypatch.setattr(sensors, "MAX_INGEST_RUNS_PER_TICK", 2)
+def test_sensor_caps_partitions_per_tick_and_requests_the_rest_later(archive, monkeypatch):
+    """With a cap of 2 partitions, four new partitions take two ticks (oldest day first), then nothing is left."""
+    monkeypatch.setattr(sensors, "MAX_INGEST_PARTITIONS_PER_TICK", 2)
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, archive)
-    assert set(requested(first)) == {("donana", "2024-05-01"), ("snieves", "2024-05-01")}
+    assert set(requested(first, instance)) == {("donana", "2024-05-01"), ("snieves", "2024-05-01")}
     apply_partitions(instance, first)
     second = tick(instance, archive, first.cursor)
-    assert set(requested(second)) == {("donana", "2024-05-02"), ("snieves", "2024-05-02")}
+    assert set(requested(second, instance)) == {("donana", "2024-05-02"), ("snieves", "2024-05-02")}
     assert second.dynamic_partitions_requests == []  # registered by the first tick
     third = tick(instance, archive, second.cursor)
     assert third.run_requests == []
-    assert {**requested(first), **requested(second)} == fingerprints_on_disk(archive)
+    assert {**requested(first, instance), **requested(second, instance)} == fingerprints_on_disk(archive)
+
+
+def test_sensor_caps_runs_per_tick_and_leaves_the_rest_unpublished(archive, monkeypatch):
+    """One run a tick: the oldest day's partitions go in one run (a range over the parks), the newer day
+    waits, neither requested nor marked pending, and comes next tick."""
+    monkeypatch.setattr(sensors, "MAX_INGEST_RUNS_PER_TICK", 1)
+    instance = dg.DagsterInstance.ephemeral()
+    logs = []
+    first = tick(instance, archive, logs=logs)
+    [request] = first.run_requests
+    assert request.partition_key is None and request.partition_key_range is not None
+    taken = requested(first, instance)
+    assert sorted(taken) == [("donana", "2024-05-01"), ("snieves", "2024-05-01")]
+    assert sorted(json.loads(first.cursor)["pending"]) == sorted(f"{p}|{d}" for p, d in taken)
+    assert "2 more changed partitions wait for the next tick" in "\n".join(r.getMessage() for r in logs)
+    apply_partitions(instance, first)
+    second = tick(instance, archive, first.cursor)
+    assert set(requested(second, instance)) == set(fingerprints_on_disk(archive)) - set(taken)
+    assert {**taken, **requested(second, instance)} == fingerprints_on_disk(archive)
 
 
 def test_sensor_skips_park_folders_that_cannot_be_partition_keys(archive):
@@ -460,7 +496,7 @@ def test_sensor_skips_park_folders_that_cannot_be_partition_keys(archive):
     instance = dg.DagsterInstance.ephemeral()
     logs = []
     result = tick(instance, archive, logs=logs)
-    assert {p for p, _ in requested(result)} == {"donana", "snieves"}
+    assert {p for p, _ in requested(result, instance)} == {"donana", "snieves"}
     assert added_partitions(result)[park_partitions.name] == ["donana", "snieves"]
     assert not any("|" in key for r in result.dynamic_partitions_requests for key in r.partition_keys)
     assert "2 objects under 'bad|park'/ skipped" in warnings_in(logs)
@@ -473,11 +509,11 @@ def test_sensor_reingests_a_day_restored_after_it_vanished(archive, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     part = ("donana", "2024-05-01")
 
-    def ingest_as_daemon(result):  # the runs the daemon launches carry the sensor's run key
+    def ingest_as_daemon(result):  # the runs the daemon launches carry the sensor's run key and tags
         for request in result.run_requests:
             assert dg.materialize(
                 [raw_images], partition_key=request.partition_key, instance=instance,
-                tags={"dagster/run_key": request.run_key, "dagster/sensor_name": "archive_arrivals"},
+                tags={**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": "archive_arrivals"},
                 resources={"archive": ArchiveResource(uri=str(archive)), "taxonomy": TaxonomyResource(),
                            "parquet_io_manager": ParquetIOManager(base_dir=str(tmp_path / "data")),
                            "day_keys": DayKeyLists(uri=str(day_keys_folder(archive)))},
@@ -493,14 +529,15 @@ def test_sensor_reingests_a_day_restored_after_it_vanished(archive, tmp_path):
     for path in moved:
         os.rename(path, aside / path.name)
     gone = tick(instance, archive, first.cursor)
-    assert requested(gone) == {part: EMPTY_FINGERPRINT}
+    assert requested(gone, instance) == {part: EMPTY_FINGERPRINT}
     ingest_as_daemon(gone)
     assert stored_fingerprints(instance)[part] == EMPTY_FINGERPRINT
 
     for path in moved:
         os.rename(aside / path.name, path)
     back = tick(instance, archive, gone.cursor)
-    assert requested(back) == {part: requested(first)[part]}  # the planner does want to re-ingest it
+    # the planner does want to re-ingest it
+    assert requested(back, instance) == {part: requested(first, instance)[part]}
     run_key = back.run_requests[0].run_key
     assert not instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}))
 

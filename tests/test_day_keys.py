@@ -84,26 +84,33 @@ def raw_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
 
 
 def test_a_sensor_requested_run_reads_only_its_days_keys(archive, tmp_path, listed):
-    """The tick lists the archive once and writes each requested day's key list; the run then lists
-    nothing of the archive: its table is exactly its day's objects, its fingerprint what the tick saw."""
+    """The tick lists the archive once, writes each requested day's key list and asks for one run per park
+    over its days (a partition range, raw_images' BackfillPolicy); the run then lists nothing of the
+    archive: each day's table is exactly its objects, its fingerprint what the tick saw."""
     instance = dg.DagsterInstance.ephemeral()
     result = tick(instance, archive)
+    fingerprints = requested(result, instance)
     apply_partitions(instance, result)
     assert len(listed) == 15  # the tick's one listing of the whole archive
-    request = next(r for r in result.run_requests if r.tags["wildbench/fingerprint"]
-                   == requested(result)[("donana", DAY2)])
-    assert request.tags[DAY_KEYS_TAG] == "1"
+    assert len(result.run_requests) == 2  # one run a park
+    request = next(r for r in result.run_requests if r.partition_key_range.end.endswith("|donana"))
+    assert request.partition_key is None and request.tags[DAY_KEYS_TAG] == "1"
 
     listed.clear()
     run = run_request(instance, archive, tmp_path / "data", request)
-    assert listed == []  # not one key of the archive was listed, of this day or another
-    table = run.output_for_node("raw_images")
-    assert sorted(table.path) == sorted(f"donana/lyn/cam{i % 2}/{i}-02.jpg" for i in range(3))
-    meta = raw_metadata(run)[str(request.partition_key)]
-    assert meta["listing"] == "key list" and meta["objects_listed"] == 3
-    assert meta["fingerprint"] == request.tags["wildbench/fingerprint"]
-    assert stored_fingerprints(instance) == {("donana", DAY2): request.tags["wildbench/fingerprint"]}
-    assert len(run.output_for_node("image_metadata")) == 3
+    assert listed == []  # not one key of the archive was listed, of these days or another
+    tables = run.output_for_node("raw_images")  # partition -> its table
+    for day in (MAY1, MAY2, MAY3):
+        paths = tables[f"{day:%Y-%m-%d}|donana"].path
+        assert sorted(paths) == sorted(f"donana/lyn/cam{i % 2}/{i}-{day:%d}.jpg" for i in range(3))
+    meta = raw_metadata(run)
+    assert sorted(meta) == [f"{day}|donana" for day in (DAY1, DAY2, DAY3)]
+    for day in (DAY1, DAY2, DAY3):
+        assert meta[f"{day}|donana"]["listing"] == "key list" and meta[f"{day}|donana"]["objects_listed"] == 3
+        assert meta[f"{day}|donana"]["fingerprint"] == fingerprints[("donana", day)]
+    assert stored_fingerprints(instance) == {("donana", d): fingerprints[("donana", d)] for d in (DAY1, DAY2, DAY3)}
+    assert sum(len(t) for t in run.output_for_node("image_metadata").values()) == 9
+    assert tick(instance, archive, result.cursor).run_requests == []  # the other park's run is still pending
 
 
 def test_a_manual_run_lists_the_park_and_says_so(archive, tmp_path, listed):
@@ -137,7 +144,7 @@ def test_a_vanished_day_gets_an_empty_key_list_and_an_empty_table(archive, tmp_p
     for path in (archive / "snieves").rglob("*-02.jpg"):
         path.unlink()
     gone = tick(instance, archive, first.cursor)
-    assert requested(gone) == {("snieves", DAY2): EMPTY_FINGERPRINT}
+    assert requested(gone, instance) == {("snieves", DAY2): EMPTY_FINGERPRINT}
     objects, fingerprint = DayKeyLists(uri=str(day_keys_folder(archive))).open().read("snieves", DAY2)
     assert objects == [] and fingerprint == EMPTY_FINGERPRINT
     run = run_request(instance, archive, data, gone.run_requests[0])
@@ -162,7 +169,7 @@ def test_a_listing_spread_over_ticks_still_writes_whole_key_lists(archive, monke
         if result.run_requests:
             break
     assert ticks == 4  # 15 objects, 4 a page
-    assert requested(result) == fingerprints_on_disk(archive)
+    assert requested(result, instance) == fingerprints_on_disk(archive)
     keys = DayKeyLists(uri=str(day_keys_folder(archive))).open()
     for (park, day), fingerprint in fingerprints_on_disk(archive).items():
         objects, stored = keys.read(park, day)

@@ -35,14 +35,19 @@ from wildbench_assets.assets.inference import MODEL_INPUT_KEYS
 from wildbench_assets.automation import Staleness
 from wildbench_assets.ingest_state import stored_fingerprints
 from wildbench_assets.lib.arrivals import EMPTY_FINGERPRINT, ArchiveScan, plan_ingest
-from wildbench_assets.partitions import arrival_day_partitions, park_day_key, park_partitions
+from wildbench_assets.partitions import (
+    arrival_day_partitions,
+    park_day_key,
+    park_partitions,
+    partition_chunks,
+    range_tags,
+)
 from wildbench_assets.resources.atomic import process_alive
 from wildbench_assets.resources.day_keys import DAY_KEYS_TAG
 from wildbench_assets.sensors import scan_archive
 from wildbench_assets.settings import PROJECT_ROOT, SettingsError, default_dagster_home, use_dagster_home
 
 # The run tags by which Dagster's backfills hand a run a range of partitions (context.partition_keys).
-RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # Partitioned by request or submission id: driven by their inboxes (sensors), not by the archive.
 INBOX_ASSETS = {dg.AssetKey("custom_export"), dg.AssetKey("submission_scores")}
 # Cut on demand (`wildbench release`, the launchpad, the monthly schedule), never re-run by `wildbench run`.
@@ -402,20 +407,14 @@ def run_chunks(graph, instance, batch: list[dg.AssetKey], todo: dict):
     size = partitions_per_run(graph, batch[0])
     definition = graph.get(batch[0]).partitions_def
     for keys, group in by_assets.items():
-        if size == 1 or definition is None or len(group) == 1:
+        if definition is None:
             yield from ((list(keys), p, None) for p in group)
             continue
-        with dg.partition_loading_context(dynamic_partitions_store=instance):
-            ranges = definition.subset_with_partition_keys(group).get_partition_key_ranges(definition)
-            for key_range in ranges:
-                in_range = list(definition.get_partition_keys_in_range(key_range))
-                for start in range(0, len(in_range), size):
-                    chunk = in_range[start:start + size]
-                    if len(chunk) == 1:
-                        yield list(keys), str(chunk[0]), None
-                    else:
-                        yield list(keys), f"{chunk[0]}..{chunk[-1]}", {RANGE_START_TAG: str(chunk[0]),
-                                                                      RANGE_END_TAG: str(chunk[-1])}
+        for chunk in partition_chunks(definition, group, size, instance):
+            if len(chunk) == 1:
+                yield list(keys), chunk[0], None
+            else:
+                yield list(keys), f"{chunk[0]}..{chunk[-1]}", range_tags(chunk)
 
 
 def execute_interruptible(job, instance: dg.DagsterInstance, **kwargs):

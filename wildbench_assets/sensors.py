@@ -1,20 +1,26 @@
 """Sensors: new trap images in the archive, custom dataset requests and submissions in their inboxes,
 and the automation sensor that evaluates the assets' automation conditions."""
 
+import hashlib
 import json
 import time
 
 import dagster as dg
 
 from wildbench_assets import settings
+from wildbench_assets.assets.ingest import INGEST_BACKFILL
 from wildbench_assets.ingest_state import latest_ingest_ids, stored_fingerprints
 from wildbench_assets.jobs import custom_export_job, ingest_job, submission_job
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID
 from wildbench_assets.partitions import (
+    PartitionsAfterAdding,
     arrival_day_partitions,
     park_day_key,
+    park_day_partitions,
     park_partitions,
+    partition_chunks,
+    range_tags,
     request_partitions,
     submission_partitions,
 )
@@ -29,6 +35,9 @@ MAX_RUNS_PER_TICK = 5
 # stops and the next tick resumes it after the last key seen (the partial fingerprints ride in the cursor).
 LISTING_BUDGET_S = 20.0
 LISTING_PAGE = 5000  # objects per page: the budget is checked, and a spill page written, once per page
+# A tick requests at most this many partitions (each gets its key list written first: ~20 ms a list on S3)
+# in at most this many runs, each run a contiguous range of up to the ingest's BackfillPolicy size.
+MAX_INGEST_PARTITIONS_PER_TICK = 500
 MAX_INGEST_RUNS_PER_TICK = 25
 
 
@@ -61,8 +70,10 @@ def list_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource,
     version the last ingest of that partition stored. New parks and days are registered as partitions; a
     day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
     carries the fingerprint and the partition's last ingest, so each change of a day is ingested once.
-    At most 25 runs a tick; a long listing is continued over several ticks. Before requesting a run, the
-    day's key list is written (`resources/day_keys.py`), so the run reads that day's objects only."""
+    Changed partitions go into runs of contiguous ranges (up to the ingest's BackfillPolicy, 100 a run): at
+    most 500 partitions in 25 runs a tick; a long listing is continued over several ticks. Before
+    requesting a run, each day's key list is written (`resources/day_keys.py`), so the run reads that
+    day's objects only."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     store = archive.open()
     spill = day_keys.open().spill((cursor.get("scan") or {}).get("spill"))
@@ -81,23 +92,20 @@ def list_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource,
     landed = latest_ingest_ids(context.instance)
     pending = {tuple(k.split("|", 1)): v for k, v in cursor.get("pending", {}).items()}
     pending = {p: (fp, after) for p, (fp, after) in pending.items() if landed.get(p, 0) == after}
-    plan = plan_ingest(current, stored, {p: fp for p, (fp, _after) in pending.items()}, MAX_INGEST_RUNS_PER_TICK)
+    plan = plan_ingest(current, stored, {p: fp for p, (fp, _after) in pending.items()},
+                       MAX_INGEST_PARTITIONS_PER_TICK)
     for park, day in plan.vanished:
         context.log.warning(f"every object of park={park} day={day} vanished from {store.uri}: re-ingesting "
                             "it so its tables become empty")
-    if plan.deferred:
-        context.log.info(f"{plan.deferred} more changed partitions wait for the next tick")
-    spill.publish({(park, day): fp for park, day, fp in plan.to_run})  # before the runs that read them
-    requests = [dg.RunRequest(run_key=f"{park}|{day}|{fp}|after-{landed.get((park, day), 0)}",
-                              partition_key=park_day_key(park, day),
-                              tags={"wildbench/trigger": "archive_arrivals", "wildbench/fingerprint": fp,
-                                    DAY_KEYS_TAG: "1"})
-                for park, day, fp in plan.to_run]
-    pending.update({(park, day): (fp, landed.get((park, day), 0)) for park, day, fp in plan.to_run})
     known_parks = set(context.instance.get_dynamic_partitions(park_partitions.name))
     known_days = set(context.instance.get_dynamic_partitions(arrival_day_partitions.name))
-    new_parks = sorted({p for p, _ in current} - known_parks)
-    new_days = sorted({d for _, d in current} - known_days)
+    new_parks, new_days = sorted({p for p, _ in current} - known_parks), sorted({d for _, d in current} - known_days)
+    added = {park_partitions.name: new_parks, arrival_day_partitions.name: new_days}
+    requests, to_run, deferred = ingest_requests(context.instance, plan.to_run, landed, added)
+    if plan.deferred + deferred:
+        context.log.info(f"{plan.deferred + deferred} more changed partitions wait for the next tick")
+    spill.publish({(park, day): fp for park, day, fp in to_run})  # before the runs that read them
+    pending.update({(park, day): (fp, landed.get((park, day), 0)) for park, day, fp in to_run})
     cursor["pending"] = {f"{p}|{d}": list(v) for (p, d), v in pending.items()}
     return dg.SensorResult(
         run_requests=requests,
@@ -107,6 +115,33 @@ def list_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource,
                                      if r is not None],
         cursor=json.dumps(cursor),
     )
+
+
+def ingest_requests(instance, to_run: list[tuple[str, str, str]], landed: dict, added: dict[str, list[str]]):
+    """(run requests, the (park, day, fingerprint) they cover, how many were left for the next tick).
+    One run per contiguous range of changed partitions (cut against the partitions as they will be once
+    this tick's new parks and days are added); a one-partition run is an ordinary partition request. The
+    run key names each partition's fingerprint and last ingest, so each change of a day is ingested once."""
+    by_key = {str(park_day_key(park, day)): (park, day, fp) for park, day, fp in to_run}
+    chunks = partition_chunks(park_day_partitions, list(by_key), INGEST_BACKFILL.max_partitions_per_run or 1,
+                              PartitionsAfterAdding(instance, added))
+    oldest_first = {key: i for i, key in enumerate(by_key)}  # `to_run` is oldest day first
+    chunks.sort(key=lambda chunk: min(oldest_first[k] for k in chunk))
+    taken = chunks[:MAX_INGEST_RUNS_PER_TICK]
+    requests, covered = [], []
+    for chunk in taken:
+        parts = [by_key[k] for k in chunk]
+        covered += parts
+        keys = [f"{park}|{day}|{fp}|after-{landed.get((park, day), 0)}" for park, day, fp in parts]
+        tags = {"wildbench/trigger": "archive_arrivals", DAY_KEYS_TAG: "1"}
+        if len(chunk) == 1:
+            requests.append(dg.RunRequest(run_key=keys[0], partition_key=park_day_key(*parts[0][:2]),
+                                          tags={**tags, "wildbench/fingerprint": parts[0][2]}))
+        else:
+            digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+            requests.append(dg.RunRequest(run_key=f"{chunk[0]}..{chunk[-1]}|{len(chunk)}|{digest}",
+                                          tags={**tags, **range_tags(chunk)}))
+    return requests, covered, sum(len(c) for c in chunks[len(taken):])
 
 
 def arrivals_sensor() -> dg.SensorDefinition:
