@@ -15,6 +15,7 @@ from wildbench_assets import layout
 from wildbench_assets.assets.curation import curated_images
 from wildbench_assets.assets.ingest import image_metadata
 from wildbench_assets.partitions import park_day_key
+from wildbench_assets.resources import input_snapshot
 from wildbench_assets.resources.archive import LocalArchive, open_archive
 from wildbench_assets.resources.input_snapshot import load_partitions
 from wildbench_assets.resources.parquet_io import ParquetIOManager, parquet_bytes, read_parquet_bytes
@@ -166,12 +167,16 @@ def test_an_s3_snapshot_reads_only_what_changed_and_answers_like_a_full_read(tmp
     _same_as_full_read_through_every_change(store, lambda: None)  # S3's ETag is the content's MD5
 
 
-def test_a_rewrite_with_the_same_size_is_seen_by_its_mtime(tmp_path):
+def test_a_rewrite_with_the_same_size_is_seen_by_its_mtime(tmp_path, monkeypatch):
     store = LocalArchive(tmp_path)
     table = day_table(DAYS[0])
     _write_day(store, DAYS[0], table)
     _write_day(store, DAYS[1], day_table(DAYS[1]))
     _load(store, DAYS[:2])
+
+    def from_pandas(*_args):
+        raise AssertionError("days of one schema: the snapshot is rewritten from its Arrow pieces")
+    monkeypatch.setattr(input_snapshot, "snapshot_bytes", from_pandas)
     changed = table.assign(species=table.species.map({"cpy": "sus", "sus": "cpy"}).fillna(table.species))
     _write_day(store, DAYS[0], changed)
     path = tmp_path / _key(DAYS[0])

@@ -200,9 +200,10 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
             run_id = None
         record_read(run_id, asset_key.to_user_string(),
                     context.partition_key if context.has_partition_key else None, read)
-        context.log.info(f"{asset_key.to_user_string()}: {read.files_read} of {read.files_mapped} mapped files "
-                         f"read ({read.rows_read} rows, {read.bytes_read} bytes with the snapshot), "
-                         f"snapshot {read.snapshot}")
+        if read.snapshot != "off":  # (one event more per load: only where it says something)
+            context.log.info(f"{asset_key.to_user_string()}: {read.files_read} of {read.files_mapped} mapped "
+                             f"files read ({read.rows_read} rows, {read.bytes_read} bytes with the snapshot), "
+                             f"snapshot {read.snapshot}")
         if frame is None:
             context.log.warning(f"{asset_key.to_user_string()}: none of the {len(context.asset_partition_keys)} "
                                 "mapped partitions is materialized: an empty table")
