@@ -24,7 +24,7 @@ import posixpath
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
@@ -271,7 +271,3 @@ def load_partitions(store: Archive, snapshot_key: str, wanted: Sequence[tuple[st
         store.write(snapshot_key, written if written is not None else snapshot_bytes(frame, new))
     read.rows = len(frame)
     return frame, read, []
-
-
-def describe(read: InputRead) -> dict:
-    return asdict(read)
