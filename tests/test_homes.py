@@ -22,7 +22,8 @@ from wildbench_assets.resources.release_store import (
 )
 
 PACKAGE = Path(layout.__file__).parent
-DATA_FOLDERS = ("releases/", "models/", "datasets/", "hidden/", "requests/", "archives/", "predictions/")
+DATA_FOLDERS = ("releases/", "models/", "datasets/", "hidden/", "requests/", "archives/", "predictions/",
+                "snapshots/")
 RELEASE_FILE_NAMES = ("release.json", "manifest.csv", "manifest.sha256", "truth.coco.json", "datasheet.json")
 
 

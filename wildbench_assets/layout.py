@@ -1,4 +1,4 @@
-"""The data folder's layout: every path under `<WILDBENCH_DATA>/artifacts/`, in one place.
+"""The data folder's layout: every path under `<WILDBENCH_DATA>/artifacts/` (and `snapshots/`), in one place.
 
 Plain functions returning paths relative to the artifact store's root (posix, no leading slash), so the
 same names serve a local folder and an S3 prefix. Every reader and writer asks here; nothing else spells
@@ -22,6 +22,13 @@ requests/<request>.zip  requests/<request>/spec.json   custom_export
 hidden/releases/<release>/     the record of every cut (manifest.csv, release.json, id_key)
 hidden/requests/<request>/published.csv        what a request handed out with labels
 hidden/<split>_labelled.zip    the labelled copy of a test split's archive
+```
+
+One folder sits beside `artifacts/`, in the Parquet IO manager's root (`<WILDBENCH_DATA>/` itself), since
+that manager reads and writes it:
+```
+snapshots/<asset>/<upstream>/<partition>.parquet   an input snapshot: the upstream table a step of <asset>
+                                                   last loaded, and which upstream files it came from
 ```
 """
 
@@ -141,3 +148,12 @@ def request_zip(request_id: str) -> str:
 
 def request_spec(request_id: str) -> str:
     return f"{REQUESTS}/{request_id}/spec.json"
+
+
+SNAPSHOTS = "snapshots"  # relative to the data folder (the Parquet IO manager's root), not to artifacts/
+
+
+def input_snapshot(asset: str, upstream: str, partition: str | None) -> str:
+    """The input snapshot of `upstream` as the `partition` step of `asset` loads it
+    (`resources/input_snapshot.py`), e.g. `snapshots/curated_images/image_metadata/snieves.parquet`."""
+    return f"{SNAPSHOTS}/{asset}/{upstream}/{partition if partition is not None else 'all'}.parquet"

@@ -31,6 +31,7 @@ from wildbench_assets.lib.splits import SPLITS, make_splits, split_findings, spl
 from wildbench_assets.lib.versions import combined_version, frame_digest, table_version
 from wildbench_assets.partitions import PARK, park_partitions, split_partitions
 from wildbench_assets.resources.artifacts import ArtifactStore
+from wildbench_assets.resources.input_snapshot import SNAPSHOT_INPUT, last_read
 from wildbench_assets.resources.parquet_io import ParquetIOManager, parquet_bytes
 from wildbench_assets.resources.taxonomy import TaxonomyResource
 
@@ -60,7 +61,10 @@ warnings.filterwarnings("ignore", message="Class `MultiToSingleDimensionPartitio
 
 @dg.asset(
     partitions_def=park_partitions,
-    ins={"image_metadata": dg.AssetIn(partition_mapping=dg.MultiToSingleDimensionPartitionMapping(PARK))},
+    # every day of the park, but only the days new or changed since the last run are read (the rest
+    # comes from the input snapshot the IO manager keeps: resources/input_snapshot.py)
+    ins={"image_metadata": dg.AssetIn(partition_mapping=dg.MultiToSingleDimensionPartitionMapping(PARK),
+                                      metadata={SNAPSHOT_INPUT: True})},
     group_name="curation",
     kinds={"pandas", "parquet"},
     io_manager_key="parquet_io_manager",
@@ -93,6 +97,10 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
                                  burst_interval_s=config.burst_interval_s, mode=config.mode),
     )
     plot = bar_chart_png(per_species, f"{context.partition_key}: kept vs burst-dropped", stacked=True)
+    loaded = last_read(context.run_id, "image_metadata", context.partition_key)
+    read = {} if loaded is None else {  # what loading the input read (None: loaded by another IO manager)
+        "input_files_read": loaded.files_read, "input_rows_read": loaded.rows_read,
+        "input_bytes_read": loaded.bytes_read, "input_snapshot": loaded.snapshot}
     return publish(context, dg.MaterializeResult(
         value=curated,
         data_version=dg.DataVersion(table_version(curated)),
@@ -105,6 +113,7 @@ def curated_images(context: dg.AssetExecutionContext, config: CurationConfig, ta
             "other_species_dropped": dg.MetadataValue.json(report.other_species_dropped),
             "per_species": frame_markdown(per_species),
             "plot": png_markdown(plot, "kept and dropped per species"),
+            **read,
         },
         check_results=checks,
     ))

@@ -12,7 +12,9 @@ import pandas as pd
 from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pydantic import Field
 
+from wildbench_assets import layout
 from wildbench_assets.resources.archive import Archive, open_store
+from wildbench_assets.resources.input_snapshot import SNAPSHOT_INPUT, InputRead, load_partitions, record_read
 
 PARQUET_MAGIC = b"PAR1"  # the last four bytes of every Parquet file (and its first four)
 
@@ -38,9 +40,19 @@ def _stable_schema(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "string" for c in text}) if text else frame
 
 
-def parquet_bytes(frame: pd.DataFrame, row_group_size: int | None = None) -> bytes:
+def parquet_bytes(frame: pd.DataFrame, row_group_size: int | None = None,
+                  footer: Mapping[bytes, bytes] | None = None) -> bytes:
+    """The table as Parquet; `footer`: extra key-value metadata for the file's footer."""
     buffer = io.BytesIO()
-    _stable_schema(frame).to_parquet(buffer, index=False, row_group_size=row_group_size)
+    if footer is None:
+        _stable_schema(frame).to_parquet(buffer, index=False, row_group_size=row_group_size)
+        return buffer.getvalue()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_stable_schema(frame), preserve_index=False)
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **footer}), buffer,
+                   row_group_size=row_group_size)
     return buffer.getvalue()
 
 
@@ -63,6 +75,9 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
     `base_dir` is a folder or `s3://bucket/prefix`; the S3 settings are dagster-aws's."""
 
     base_dir: str = Field(description="The data directory (WILDBENCH_DATA): a folder or s3://bucket/prefix")
+    input_snapshots: bool = Field(
+        default=True, description="Inputs declared with SNAPSHOT_INPUT in their AssetIn metadata read only the "
+        "upstream files that are new or changed since the step's last load (resources/input_snapshot.py)")
 
     def _store(self) -> Archive:
         return open_store(self.base_dir, self)
@@ -157,28 +172,65 @@ class ParquetIOManager(ResourceWithS3Configuration, dg.ConfigurableIOManager):
         """One partition, or every mapped partition concatenated. Partitions that were never
         materialized are normal (a park x day cross product is mostly gaps, a rejected submission has
         no row) and are skipped; none at all gives an empty frame. A partition the instance recorded
-        as materialized whose file is gone is an error: the table would silently shrink."""
+        as materialized whose file is gone is an error: the table would silently shrink.
+
+        An input declared with `SNAPSHOT_INPUT` (`dg.AssetIn(metadata={SNAPSHOT_INPUT: True})`) reads only
+        the files that are new or changed since its step's last load and takes the rest from its snapshot
+        (`resources/input_snapshot.py`); the answer is the same. What each load read is recorded
+        (`input_snapshot.last_read`)."""
         asset_key, store = context.asset_key, self._store()
         if not context.has_asset_partitions:
             return read_parquet_bytes(store.read(self._key(asset_key, None)), self.uri(asset_key))
         partitions_def = context.asset_partitions_def
         materialized = context.instance.get_materialized_partitions(asset_key)
-        frames, lost = [], []
-        for key in context.asset_partition_keys:
-            partition = (partitions_def.get_partition_key_from_str(key)
-                         if isinstance(partitions_def, dg.MultiPartitionsDefinition) else key)
-            frame = read_parquet_bytes(store.read_optional(self._key(asset_key, partition)),
-                                       self.uri(asset_key, partition))
-            if frame is not None:
-                frames.append(frame)
-            elif str(key) in materialized:
-                lost.append(str(key))
+        wanted = [(str(key), self._key(asset_key, partitions_def.get_partition_key_from_str(key)
+                                       if isinstance(partitions_def, dg.MultiPartitionsDefinition) else key))
+                  for key in context.asset_partition_keys]
+        if self.input_snapshots and context.definition_metadata.get(SNAPSHOT_INPUT) and len(wanted) > 1:
+            frame, read, lost = self._load_with_snapshot(context, store, wanted, materialized)
+        else:
+            frame, read, lost = self._load_every_file(store, wanted, materialized)
         if lost:
             raise FileNotFoundError(
                 f"{asset_key.to_user_string()}: {len(lost)} materialized partitions have no file under "
                 f"{self.base_dir} (e.g. {lost[:3]}); re-materialize them (wildbench run --force) or restore the files")
-        if not frames:
+        try:
+            run_id = context.step_context.run_id
+        except dg.DagsterInvariantViolationError:  # an InputContext built outside a run
+            run_id = None
+        record_read(run_id, asset_key.to_user_string(),
+                    context.partition_key if context.has_partition_key else None, read)
+        if read.snapshot != "off":  # (one event more per load: only where it says something)
+            context.log.info(f"{asset_key.to_user_string()}: {read.files_read} of {read.files_mapped} mapped "
+                             f"files read ({read.rows_read} rows, {read.bytes_read} bytes with the snapshot), "
+                             f"snapshot {read.snapshot}")
+        if frame is None:
             context.log.warning(f"{asset_key.to_user_string()}: none of the {len(context.asset_partition_keys)} "
                                 "mapped partitions is materialized: an empty table")
             return pd.DataFrame()
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return frame
+
+    def _load_every_file(self, store: Archive, wanted, materialized) -> tuple[pd.DataFrame | None, InputRead, list]:
+        read, frames, lost = InputRead(files_mapped=len(wanted)), [], []
+        for partition, key in wanted:
+            data = store.read_optional(key)
+            if data is None:
+                if partition in materialized:
+                    lost.append(partition)
+                continue
+            frames.append(read_parquet_bytes(data, f"{self.base_dir.rstrip('/')}/{key}"))
+            read.files_read += 1
+            read.rows_read += len(frames[-1])
+            read.bytes_read += len(data)
+        frame = (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]) if frames else None
+        read.rows = 0 if frame is None else len(frame)
+        return frame, read, lost
+
+    def _load_with_snapshot(self, context: dg.InputContext, store: Archive, wanted, materialized):
+        declared = context.definition_metadata[SNAPSHOT_INPUT]
+        owner = declared if isinstance(declared, str) else context.op_def.name
+        snapshot = layout.input_snapshot(owner, context.asset_key.to_user_string(),
+                                         context.partition_key if context.has_partition_key else None)
+        return load_partitions(store, snapshot, wanted, {str(k) for k in materialized},
+                               lambda key, data: read_parquet_bytes(data, f"{self.base_dir.rstrip('/')}/{key}"),
+                               context.log.warning)
