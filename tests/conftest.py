@@ -1,4 +1,5 @@
-"""Shared fixtures: a demo archive on disk, temp data dirs, and real servers (SeaweedFS, PostgreSQL)."""
+"""Shared fixtures: a demo archive on disk, the demo world (that archive labelled and released, built once per
+session and copied per module), temp data dirs, and real servers (SeaweedFS, PostgreSQL, Redis)."""
 
 from __future__ import annotations
 
