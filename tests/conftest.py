@@ -1,13 +1,20 @@
-"""Shared fixtures: a demo archive on disk, temp data dirs, and real servers (SeaweedFS, PostgreSQL)."""
+"""Shared fixtures: a demo archive on disk, the demo world (that archive labelled and released, built once per
+session and copied per module), temp data dirs, and real servers (SeaweedFS, PostgreSQL, Redis)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .services import S3_KEY, S3_SECRET, free_port, wait_for_port  # noqa: F401 (re-exported)
 from .services import seaweedfs as seaweedfs_server
+
+if TYPE_CHECKING:  # imported where used: helpers imports dagster, which the pure tests do not need
+    from .helpers import World
 
 # Material beside the checkout in the project's own workspace; a user's clone has none of it, and every test
 # that reads it takes it through the `shared` fixture, which skips without it.
@@ -54,6 +61,62 @@ def demo_archive(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo-archive")
     assert main(["demo-archive", str(root), "--events-per-camera", "4"]) == 0
     return root
+
+
+# The demo world: built once per session (once across xdist workers), copied by each module that uses it.
+_SHARED_WORLDS: list[list] = []  # [world, fingerprint at first use] of this process
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory) -> World:
+    """The demo archive labelled, releases 2026.11 and 2026.11-thesis cut, their datasets and the leaderboard
+    (`helpers.build_world`). Shared and read-only: a test that changes anything takes `world_copy` or
+    `fresh_world` instead (a change is caught after the module). Under xdist the first worker builds it in
+    the run's common temp folder and the others wait for it, under a file lock."""
+    from filelock import FileLock
+
+    from .helpers import WORLD_READY, World, build_world
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "demo-world"
+    with FileLock(f"{root}.lock"):
+        if not (root / WORLD_READY).exists():
+            shutil.rmtree(root, ignore_errors=True)  # a build that failed half-way
+            root.mkdir(parents=True)
+            build_world(root)
+    world = World(root)
+    _SHARED_WORLDS.append([world, world.fingerprint()])
+    return world
+
+
+@pytest.fixture(scope="module")
+def world_copy(demo_world, tmp_path_factory) -> World:
+    """The module's own copy of the demo world: its tests may change it (and see each other's changes)."""
+    world = demo_world.copy_to(tmp_path_factory.mktemp("world"))
+    yield world
+    world.close()
+
+
+@pytest.fixture
+def fresh_world(demo_world, tmp_path) -> World:
+    """A copy of the demo world for one test alone."""
+    world = demo_world.copy_to(tmp_path / "world")
+    yield world
+    world.close()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared_world_is_unchanged():
+    """After each module: the shared demo world is as it was built. A test that wrote into it (instead of a
+    copy) fails here, naming what changed."""
+    yield
+    for entry in _SHARED_WORLDS:
+        world, recorded = entry
+        changed = world.changes_since(recorded)
+        if changed:
+            entry[1] = world.fingerprint()  # reported once, against the module that ran when it changed
+            pytest.fail(f"the shared demo world {world.root} was changed (take world_copy or fresh_world to "
+                        f"change a world): {changed[:10]}{' ...' if len(changed) > 10 else ''}", pytrace=False)
 
 
 @pytest.fixture
@@ -123,7 +186,7 @@ def pg_database(postgres, request):
 TIER_BY_FIXTURE = {
     "services": {"seaweedfs", "s3_env", "postgres", "pg_database", "redis", "served"},
     "browser": {"browser"},
-    "slow": {"demo_archive", "big_archive"},  # the demo world: pipelines run over it
+    "slow": {"demo_archive", "big_archive", "demo_world", "world_copy", "fresh_world"},  # pipelines run over them
 }
 
 

@@ -1,5 +1,13 @@
-"""Running the real pipeline in tests: the project's definitions with real resources on temp folders."""
+"""Running the real pipeline in tests: the project's definitions with real resources on temp folders, and the
+demo world (the demo archive labelled, both releases cut, their datasets) built once and copied per module."""
 
+import io
+import json
+import os
+import shutil
+import sys
+from contextlib import redirect_stdout
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -52,7 +60,9 @@ def latest_checks(instance, asset: str) -> dict[str, list]:
 
     events = instance.get_event_records(EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION))
     by_name: dict[str, list] = {}
-    for record in sorted(events, key=lambda r: r.storage_id):
+    # By time, then storage id: a copied SQLite instance (the demo world's) keeps each run's events in its own
+    # file, so storage ids order the evaluations of one run, not those of different runs.
+    for record in sorted(events, key=lambda r: (r.event_log_entry.timestamp, r.storage_id)):
         evaluation = record.event_log_entry.dagster_event.event_specific_data
         if evaluation.asset_key == dg.AssetKey(asset):
             by_name.setdefault(evaluation.check_name, []).append(evaluation)
@@ -95,3 +105,115 @@ def nearest_neighbour_predictions(archive: Path, manifest: pd.DataFrame) -> str:
         nearest = int(np.argmin(((train - thumbnail(row.path)) ** 2).sum(axis=1)))
         rows.append(f"{row.public_id},{known.species.iloc[nearest]}")
     return "image_id,label\n" + "\n".join(rows) + "\n"
+
+
+# --- the demo world --------------------------------------------------------------------------------------
+
+UP_TO_LABELS = [*UP_TO_SPLITS, "detection_labels"]
+WORLD_RELEASE, WORLD_THESIS = "2026.11", "2026.11-thesis"  # the default and the thesis profile's release
+WORLD_DETECTOR = "manifest"  # the archive's own boxes: ground truth, and no model to load
+WORLD_READY = "world.json"   # written last: a world without it is a build that did not finish
+
+
+@dataclass
+class World:
+    """A labelled archive and its pipeline's outputs on disk: `archive/` (a copy of the demo archive),
+    `data/` ($WILDBENCH_DATA), `home/` ($DAGSTER_HOME: a SQLite instance holding every run and cut)."""
+
+    root: Path
+    releases: tuple[str, ...] = (WORLD_RELEASE, WORLD_THESIS)
+    instances: list = field(default_factory=list, repr=False)
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment under which `wildbench` commands act on this world."""
+        return {"DAGSTER_HOME": str(self.home), "WILDBENCH_DATA": str(self.data),
+                "WILDBENCH_ARCHIVE": str(self.archive), "WILDBENCH_DETECTOR": WORLD_DETECTOR}
+
+    def release_dir(self, name: str = WORLD_RELEASE) -> Path:
+        return self.data / "artifacts" / "releases" / name
+
+    def defs(self, detector: str = WORLD_DETECTOR, **kwargs) -> dg.Definitions:
+        return pipeline_defs(self.archive, self.data, detector=detector, **kwargs)
+
+    def instance(self) -> dg.DagsterInstance:
+        """This world's instance (one per World object, opened on first use)."""
+        if not self.instances:
+            self.instances.append(dg.DagsterInstance.from_config(str(self.home)))
+        return self.instances[0]
+
+    def close(self) -> None:
+        while self.instances:
+            self.instances.pop().dispose()
+
+    def cli(self, *argv: str, quiet: bool = True) -> int:
+        """`wildbench ARGV...` in this process, in this world's environment (its exit code); the run's table
+        of steps is dropped unless quiet=False."""
+        from wildbench_assets.cli import main
+
+        saved = {key: os.environ.get(key) for key in self.env}
+        os.environ.update(self.env)
+        try:
+            if not quiet:
+                return main(list(argv))
+            with redirect_stdout(io.StringIO()):
+                return main(list(argv))
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def copy_to(self, root: Path) -> "World":
+        """A copy that may be changed freely: its files are its own, its instance opens at the new place (the
+        SQLite storage lies under DAGSTER_HOME and dagster.yaml names no absolute path) and the archive keeps
+        its modification times, so nothing is stale after the copy."""
+        self.close()
+        for part in ("archive", "data", "home"):
+            shutil.copytree(self.root / part, root / part, symlinks=True)
+        return World(root, self.releases)
+
+    def fingerprint(self) -> dict[str, list[int]]:
+        """Every file's size and modification time: what any change to the world changes."""
+        found = {}
+        for part in ("archive", "data", "home"):
+            for path in sorted((self.root / part).rglob("*")):
+                if not path.is_dir():
+                    stat = path.lstat()
+                    found[str(path.relative_to(self.root))] = [stat.st_size, stat.st_mtime_ns]
+        return found
+
+    def changes_since(self, recorded: dict[str, list[int]]) -> list[str]:
+        now = self.fingerprint()
+        return sorted(k for k in set(now) | set(recorded) if now.get(k) != recorded.get(k))
+
+
+def build_world(root: Path) -> World:
+    """The demo world in `root`, as an operator makes it: the demo archive (the `demo_archive` fixture's),
+    `wildbench release` cuts 2026.11 (labels brought up to date first) and 2026.11-thesis (the thesis profile),
+    then the working splits' ZIPs, both releases' training datasets and the leaderboard (the thesis's rows)."""
+    world = World(root)
+    assert world.cli("demo-archive", str(world.archive), "--events-per-camera", "4") == 0
+    assert world.cli("release", "--archive", str(world.archive), "--name", WORLD_RELEASE) == 0
+    assert world.cli("release", "--archive", str(world.archive), "--name", WORLD_THESIS, "--profile", "thesis") == 0
+    instance = world.instance()
+    _, outcome = run_all(world.archive, world.data, instance=instance, detector=WORLD_DETECTOR,
+                         selection=["split_archives", "training_datasets"])
+    assert not outcome.get("failure"), outcome
+    assert world.defs().resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success
+    world.close()
+    (root / WORLD_READY).write_text(json.dumps({"releases": list(world.releases), "python": sys.version}))
+    return world

@@ -13,20 +13,15 @@ from wildbench_assets.lib.labels import image_id
 from wildbench_assets.lib.zips import ZipMember, verify_zip, write_zip
 from wildbench_assets.summary import read_table
 
-from .helpers import cut_release, latest_checks, pipeline_defs, run_all
+from .helpers import cut_release, latest_checks
 
 
 @pytest.fixture(scope="module")
-def exported(demo_archive, tmp_path_factory):
-    data = tmp_path_factory.mktemp("exported")
-    selection = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels",
-                 "split_archives"]
-    instance, outcome = run_all(demo_archive, data, selection=selection, detector="manifest")
-    assert not outcome.get("failure"), outcome
-    assert cut_release(pipeline_defs(demo_archive, data, detector="manifest"), instance, "2026.11").success
-    _, outcome = run_all(demo_archive, data, instance=instance, selection=["training_datasets"], detector="manifest")
-    assert not outcome.get("failure") and instance.get_materialized_partitions(AssetKey("training_datasets"))
-    return instance, data
+def exported(world_copy):
+    """The demo world's copy: split_archives made, release 2026.11 cut and its training_datasets made."""
+    instance = world_copy.instance()
+    assert "2026.11" in instance.get_materialized_partitions(AssetKey("training_datasets"))
+    return instance, world_copy.data
 
 
 def test_yolo_voc_coco_datasets_of_a_release(exported):
@@ -52,29 +47,26 @@ def test_yolo_voc_coco_datasets_of_a_release(exported):
         assert all(e.passed for e in latest_checks(instance, "training_datasets")[name]), name
 
 
-def test_a_release_image_changed_in_the_archive_fails_its_training_data(demo_archive, tmp_path):
+def test_a_release_image_changed_in_the_archive_fails_its_training_data(fresh_world):
     """The datasets of a release are its published bytes: an archive image overwritten after the cut
     fails `images_match_release`, and nothing of the split is published."""
     import shutil
 
     from wildbench_assets.lib.releases import read_manifest
 
-    archive, data = tmp_path / "archive", tmp_path / "data"
-    shutil.copytree(demo_archive, archive, symlinks=True)
-    selection = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"]
-    instance, outcome = run_all(archive, data, selection=selection, detector="manifest")
-    defs = pipeline_defs(archive, data, detector="manifest")
-    assert not outcome.get("failure") and cut_release(defs, instance, "r1").success
-    manifest = read_manifest((data / "artifacts" / "releases" / "r1" / "manifest.csv").read_bytes())
+    archive, data, instance, defs = fresh_world.archive, fresh_world.data, fresh_world.instance(), fresh_world.defs()
+    assert cut_release(defs, instance, "2026.12").success  # a release whose datasets are not made yet
+    manifest = read_manifest((data / "artifacts" / "releases" / "2026.12" / "manifest.csv").read_bytes())
     changed = archive / manifest[manifest.split == "train"].path.iloc[0]
     changed.unlink()  # (the copy's files may be links to the session's archive)
     shutil.copyfile(archive / manifest[manifest.split == "train"].path.iloc[1], changed)  # other bytes, same name
-    result = defs.resolve_job_def("training_datasets_job").execute_in_process(instance=instance, partition_key="r1",
+    result = defs.resolve_job_def("training_datasets_job").execute_in_process(instance=instance,
+                                                                              partition_key="2026.12",
                                                                               raise_on_error=False)
     assert not result.success
-    [check] = latest_checks(instance, "training_datasets")["images_match_release"]
+    check = latest_checks(instance, "training_datasets")["images_match_release"][-1]
     assert not check.passed and check.metadata["images_whose_bytes_differ"].value == 1
-    assert not (data / "artifacts" / "datasets" / "r1").exists()
+    assert not (data / "artifacts" / "datasets" / "2026.12").exists()
 
 
 @pytest.mark.parametrize("split, zip_path", [("train", "archives/train.zip"),

@@ -95,17 +95,18 @@ def test_sd_card_folders_do_not_merge_cameras(tmp_path):
     assert sorted(curated.camera) == ["donana/D01/100RECNX", "donana/D02/100RECNX"]
 
 
-def test_a_park_folder_that_cannot_be_a_partition_key_is_skipped(tmp_path):
+def test_a_park_folder_that_cannot_be_a_partition_key_is_skipped(tmp_path, monkeypatch, capsys):
     archive = tmp_path / "archive"
     _place(archive, _demo_images(2, seed=4), datetime.now(UTC), "a")
     bad = archive / "bad|park" / "sus" / "C1"
     bad.mkdir(parents=True)
     (bad / "x.jpg").write_bytes(b"\xff\xd8")
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data")}
-    done = subprocess.run([str(BIN / "wildbench"), "run", "--archive", str(archive), "--select",
-                           "raw_images,image_metadata"], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "'bad|park'/ skipped" in done.stderr
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
+    code = main(["run", "--archive", str(archive), "--select", "raw_images,image_metadata"])  # in process
+    err = capsys.readouterr().err
+    assert code == 0, err[-2000:]
+    assert "'bad|park'/ skipped" in err
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         assert instance.get_dynamic_partitions("parks") == ["snieves"]
 
@@ -542,32 +543,18 @@ def test_portal_uploads_are_capped_in_pixels_before_any_decoding(tmp_path):
     assert refused.status_code == 413 and "per request" in refused.json()["error"]
 
 
-@pytest.fixture(scope="module")
-def curated_world(demo_archive, tmp_path_factory):
-    """(instance, data folder) with the demo archive curated: what a custom request selects from."""
-    data = tmp_path_factory.mktemp("hostile-requests")
-    instance, outcome = run_all(demo_archive, data, selection=["raw_images", "image_metadata", "curated_images"])
-    assert not outcome.get("failure")
-    return instance, data
-
-
-def test_inbox_requests_that_are_not_utf8_too_deep_or_links_are_answered(demo_archive, curated_world, tmp_path):
+def test_inbox_requests_that_are_not_utf8_too_deep_or_links_are_answered(fresh_world, tmp_path):
     """Each such request ends with `<id>.error.json` giving the reason; a link is never followed (the
     valid request it points to is not run)."""
-    import shutil
-
-    from .helpers import pipeline_defs
-
-    instance, source = curated_world
-    data = tmp_path / "data"
-    shutil.copytree(source, data)
+    instance = fresh_world.instance()
+    data = fresh_world.data
     inbox, outside = tmp_path / "inbox", tmp_path / "outside.json"
     inbox.mkdir()
     (inbox / "latin1.json").write_bytes('{"species": ["sus"], "note": "Doñana"}'.encode("latin-1"))
     (inbox / "deep.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
     outside.write_text(json.dumps({"species": ["sus"], "limit": 2}))
     os.symlink(outside, inbox / "linked.json")
-    defs = pipeline_defs(demo_archive, data, detector="manifest", inbox=inbox)
+    defs = fresh_world.defs(inbox=inbox)
     result = defs.resolve_sensor_def("custom_export_requests")(
         dg.build_sensor_context(instance=instance, resources=defs.resources))
     assert sorted(r.partition_key for r in result.run_requests) == ["deep", "latin1", "linked"]

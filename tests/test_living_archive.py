@@ -5,8 +5,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +13,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from wildbench_assets.cli import main
 from wildbench_assets.lib.demo_archive import generate_demo_archive
 from wildbench_assets.partitions import park_day_key
 
@@ -23,7 +22,6 @@ from .services import dagster_dev
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK_S = 5  # the sensors' interval in the daemon test
-BIN = Path(sys.executable).parent
 
 
 def _demo_images(count: int, seed: int) -> list:
@@ -155,33 +153,38 @@ def test_tiny_archive_of_real_photos_runs_end_to_end_then_does_nothing(tmp_path,
 
 
 @pytest.mark.slow
-def test_wildbench_run_is_incremental(tmp_path):
+def test_wildbench_run_is_incremental(tmp_path, monkeypatch, capsys):
     """CLI: the second run on an unchanged archive materializes nothing; a new day runs ingest for that
     day, the curation of its park and its predictions, and nothing else."""
     archive, data = tmp_path / "archive", tmp_path / "data"
     today = datetime.now(UTC)
     images = _demo_images(6, seed=5)
     _place(archive, images[:3], today - timedelta(days=1), "a")
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(data),
-           "WILDBENCH_DETECTOR": "manifest"}
-    run = [str(BIN / "wildbench"), "run", "--archive", str(archive),
-           "--select", "raw_images,image_metadata,curated_images,new_image_predictions"]
-    first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr[-3000:]
-    second = subprocess.run(run, env=env, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0 and "nothing to do" in second.stdout, second.stdout
+    for key, value in {"DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(data),
+                       "WILDBENCH_DETECTOR": "manifest"}.items():
+        monkeypatch.setenv(key, value)
+
+    def run():  # the command in this process: what is tested is what it plans, not the process
+        code = main(["run", "--archive", str(archive),
+                     "--select", "raw_images,image_metadata,curated_images,new_image_predictions"])
+        return code, capsys.readouterr()
+
+    code, first = run()
+    assert code == 0, first.err[-3000:]
+    code, second = run()
+    assert code == 0 and "nothing to do" in second.out, second.out
     _place(archive, images[3:], today, "b")
-    third = subprocess.run(run, env=env, capture_output=True, text=True, timeout=300)
-    assert third.returncode == 0, third.stderr[-3000:]
-    lines = {line.split()[0]: line for line in third.stdout.splitlines() if "to run," in line}
+    code, third = run()
+    assert code == 0, third.err[-3000:]
+    lines = {line.split()[0]: line for line in third.out.splitlines() if "to run," in line}
     assert "   1 to run,    1 up to date" in lines["raw_images"]
     assert "   1 to run" in lines["curated_images"]
     assert "   1 to run,    1 up to date" in lines["new_image_predictions"]
-    assert "benchmark_splits" not in lines and "benchmark_splits         not selected" in third.stdout
+    assert "benchmark_splits" not in lines and "benchmark_splits         not selected" in third.out
 
 
 @pytest.mark.slow
-def test_predict_cli_on_real_photos(tmp_path, samples):
+def test_predict_cli_on_real_photos(tmp_path, samples, monkeypatch, capsys):
     """`wildbench predict` on the real camera-trap photos with the detector alone (no model trained):
     the cougar gets a box, a non-image is a failure row, and the MegaDetector file validates."""
     from megadetector.postprocessing.validate_batch_results import validate_batch_results
@@ -191,11 +194,12 @@ def test_predict_cli_on_real_photos(tmp_path, samples):
     (photos / "sub").mkdir()
     shutil.copy(samples / "idaho-cougar.jpg", photos / "sub" / "idaho-cougar.jpg")  # same name, other folder
     (photos / "sub" / "notes.jpg").write_text("not a photo")
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data")}
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
     out, annotated = tmp_path / "md.json", tmp_path / "annotated"
-    done = subprocess.run([str(BIN / "wildbench"), "predict", str(photos), "--out", str(out), "--annotate",
-                           str(annotated)], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    code = main(["predict", str(photos), "--out", str(out), "--annotate", str(annotated)])  # in process
+    done = capsys.readouterr()
+    assert code == 0, done.err[-3000:]
     document = json.loads(out.read_text())
     assert validate_batch_results(document)["validation_results"]["errors"] == []
     by_file = {image["file"]: image for image in document["images"]}
@@ -207,15 +211,16 @@ def test_predict_cli_on_real_photos(tmp_path, samples):
     assert by_file["sub/notes.jpg"]["detections"] is None and "decode" in by_file["sub/notes.jpg"]["failure"]
     assert ((annotated / "idaho-cougar.jpg").stat().st_size > 10_000
             and (annotated / "sub" / "idaho-cougar.jpg").exists())
-    assert "failed" in done.stdout and "animal" in done.stdout
+    assert "failed" in done.out and "animal" in done.out
     # which model answered, and why no species model did, in the output and in the file
-    assert "answered by: detector only: mdlite" in done.stdout
-    assert "no species model: no species model has been trained yet" in done.stdout
+    assert "answered by: detector only: mdlite" in done.out
+    assert "no species model: no species model has been trained yet" in done.out
     answer = document["info"]["wildbench_answer"]
     assert answer["model"] == "detector" and "no species model has been trained" in answer["why_no_species_model"]
 
 
-def test_a_species_model_that_finds_nothing_is_named_warned_about_and_its_animals_kept(tmp_path, samples):
+def test_a_species_model_that_finds_nothing_is_named_warned_about_and_its_animals_kept(tmp_path, samples,
+                                                                                     monkeypatch, capsys):
     """A species model that returns no box on real photos (an untrained YOLOv8, as the demo models behave
     on real photos) is named with its weights' sha256; each image in which the detector finds an animal
     is counted in a warning, and those animals are `other animal`, not lost."""
@@ -232,23 +237,24 @@ def test_a_species_model_that_finds_nothing_is_named_warned_about_and_its_animal
     photos.mkdir()
     for name in ("idaho-cougar.jpg", "orinoquia-ocelot.jpg"):
         shutil.copy(samples / name, photos / name)
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data")}
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WILDBENCH_DATA", str(tmp_path / "data"))
     out = tmp_path / "md.json"
-    done = subprocess.run([str(BIN / "wildbench"), "predict", str(photos), "--model", "yolov8", "--weights",
-                           str(weights), "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    code = main(["predict", str(photos), "--model", "yolov8", "--weights", str(weights), "--out", str(out)])
+    done = capsys.readouterr()
+    assert code == 0, done.err[-3000:]
     document = json.loads(out.read_text())
     answer = document["info"]["wildbench_answer"]
     assert answer["model"] == "yolov8" and answer["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert f"answered by: yolov8 trained on release (unknown) (weights sha256 {answer['weights_sha256'][:12]}" \
-        in done.stdout
+        in done.out
     cougar = next(i for i in document["images"] if i["file"] == "idaho-cougar.jpg")["detections"]
     assert cougar and {document["classification_categories"][d["classifications"][0][0]] for d in cougar} \
         == {"other animal"}
     missed = sum(1 for i in document["images"] if i["detections"])
     [warning] = document["info"]["warnings"]
     assert missed >= 1 and f"found no box on {missed} of {missed} images" in warning
-    assert f"warning: {warning}" in done.stdout and "other animal" in done.stdout
+    assert f"warning: {warning}" in done.out and "other animal" in done.out
 
 
 def test_a_lost_partition_file_is_an_error_not_a_smaller_table(tmp_path):

@@ -16,21 +16,29 @@ RELEASE, THESIS = "2026.11", "2026.11-thesis"
 
 
 @pytest.fixture(scope="module")
-def trained(demo_archive, tmp_path_factory):
-    """Labels, then two releases cut from them (the default and the thesis profile), then every model
-    trained and scored on each: what `wildbench run` does after `wildbench release`."""
-    from .helpers import cut_release, pipeline_defs
+def trained(world_copy):
+    """The demo world's copy (labels, then two releases cut from them: the default and the thesis profile),
+    then every model trained and scored on each: what `wildbench run` does after `wildbench release`."""
+    instance = world_copy.instance()
+    _, outcome = run_all(world_copy.archive, world_copy.data, instance=instance, selection=None, detector="manifest")
+    assert not outcome.get("failure"), outcome
+    return instance, world_copy.data
 
-    data = tmp_path_factory.mktemp("models")
-    instance, outcome = run_all(demo_archive, data, selection=None, detector="manifest")
-    assert not outcome.get("failure"), outcome
-    assert not instance.get_materialized_partitions(dg.AssetKey("model_weights"))  # no release: nothing to train on
-    defs = pipeline_defs(demo_archive, data, detector="manifest")
-    assert cut_release(defs, instance, RELEASE).success
-    assert cut_release(defs, instance, THESIS, profile="thesis").success
-    _, outcome = run_all(demo_archive, data, instance=instance, selection=None, detector="manifest")
-    assert not outcome.get("failure"), outcome
-    return instance, data
+
+def test_without_a_release_no_model_is_trained(fresh_world):
+    """`wildbench run` plans training per release: on the world's two releases, and nothing once there is none."""
+    from wildbench_assets import runner
+
+    defs, instance = fresh_world.defs(), fresh_world.instance()
+
+    def planned() -> list:
+        plan = runner.plan_pipeline(defs, instance, defs.resources["archive"].open())
+        return plan.todo.get(dg.AssetKey("model_weights"), [])
+
+    assert len(planned()) == 6  # three models on each release
+    for name in fresh_world.releases:
+        instance.delete_dynamic_partition("releases", name)
+    assert planned() == []
 
 
 @pytest.mark.parametrize("model", ["yolov8", "megadetector", "fasterrcnn"])
@@ -121,10 +129,10 @@ def test_leaderboard_rows_carry_test_set_size_intervals_ties_and_event_accuracy(
     assert thesis.map_50_low.isna().all() and (thesis.tied_with == "").all()  # no sequences, no interval
 
 
-def test_a_submission_before_any_release_is_rejected_with_its_reason(demo_archive, tmp_path):
+def test_a_submission_before_any_release_is_rejected_with_its_reason(tmp_path):
     from .helpers import pipeline_defs
 
-    defs, instance = pipeline_defs(demo_archive, tmp_path, detector="manifest"), dg.DagsterInstance.ephemeral()
+    defs, instance = pipeline_defs(tmp_path / "archive", tmp_path, detector="manifest"), dg.DagsterInstance.ephemeral()
     (tmp_path / "submissions").mkdir()
     (tmp_path / "submissions" / "early.csv").write_text("image_id,label\nwb0,emp\n")
     instance.add_dynamic_partitions("submissions", ["early"])
@@ -134,11 +142,9 @@ def test_a_submission_before_any_release_is_rejected_with_its_reason(demo_archiv
     assert not early.success and "no benchmark release" in error
 
 
-def test_submissions_are_scored_against_the_latest_release_by_public_id(trained, demo_archive):
-    from .helpers import pipeline_defs
-
+def test_submissions_are_scored_against_the_latest_release_by_public_id(trained, world_copy):
     instance, data = trained
-    defs = pipeline_defs(demo_archive, data, detector="manifest")
+    defs = world_copy.defs()
     inbox = data / "submissions"
     inbox.mkdir(exist_ok=True)
     sensor = defs.resolve_sensor_def("submissions_sensor")

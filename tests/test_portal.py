@@ -25,24 +25,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def published(demo_archive, tmp_path_factory):
-    """A demo archive labelled, release 2026.11 cut and a leaderboard written; the portal over it."""
-    return _publish(demo_archive, tmp_path_factory.mktemp("portal"))
-
-
-def _publish(demo_archive, root):
-    archive, data = root / "archive", root / "data"
-    shutil.copytree(demo_archive, archive, symlinks=True)
-    instance = dg.DagsterInstance.ephemeral()
-    _, outcome = run_all(archive, data, instance=instance, detector="manifest",
-                         selection=["raw_images", "image_metadata", "curated_images", "benchmark_splits",
-                                    "detection_labels"])
-    assert not outcome.get("failure"), outcome
-    instance.add_dynamic_partitions("releases", ["2026.11"])
-    defs = pipeline_defs(archive, data, detector="manifest")
-    assert defs.resolve_job_def("release_job").execute_in_process(instance=instance, partition_key="2026.11").success
-    assert defs.resolve_job_def("leaderboard_job").execute_in_process(instance=instance).success  # thesis rows
-    return defs, instance, data
+def published(world_copy):
+    """The demo world's copy: the archive labelled, releases 2026.11 and 2026.11-thesis cut, a leaderboard
+    written (the thesis's rows); the portal over it."""
+    return world_copy.defs(), world_copy.instance(), world_copy.data
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +58,9 @@ def test_the_home_page_names_the_configured_detector(tmp_path, backend, name):
 
 def test_release_endpoints_and_streamed_downloads(client, published):
     _defs, _instance, data = published
-    [sheet] = client.get("/api/datasets").json()
-    assert sheet["release"] == "2026.11" and client.get("/api/datasets/2026.11").json() == sheet
+    sheets = client.get("/api/datasets").json()
+    assert [s["release"] for s in sheets] == ["2026.11-thesis", "2026.11"]  # newest first
+    assert client.get("/api/datasets/2026.11").json() == sheets[1]
     response = client.get("/api/datasets/2026.11/test.zip")
     assert response.status_code == 200
     assert response.content == (data / "artifacts" / "releases" / "2026.11" / "downloads" / "test.zip").read_bytes()
@@ -99,7 +86,7 @@ def test_in_prod_the_portal_reads_the_locations_the_environment_names(published,
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     prod = TestClient(create_app(build_defs("prod"), token=TOKEN, instance=instance))
-    assert [sheet["release"] for sheet in prod.get("/api/datasets").json()] == ["2026.11"]
+    assert [sheet["release"] for sheet in prod.get("/api/datasets").json()] == ["2026.11-thesis", "2026.11"]
     assert prod.get("/api/datasets/2026.11/test.zip").content == (
         data / "artifacts" / "releases" / "2026.11" / "downloads" / "test.zip").read_bytes()
 
@@ -223,7 +210,7 @@ def _pixels(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def grown(demo_archive, tmp_path_factory):
+def grown(demo_world, tmp_path_factory):
     """Release 2026.11 cut, then new empties arrive and are curated (the nightly splits have not run yet):
     one more of an unseen test camera, and one 30 s before a test_seen frame (it opens that burst)."""
     import pandas as pd
@@ -231,8 +218,8 @@ def grown(demo_archive, tmp_path_factory):
 
     from wildbench_assets.lib.demo_archive import encode_jpeg, exif_bytes
 
-    root = tmp_path_factory.mktemp("portal-grown")
-    defs, instance, data = _publish(demo_archive, root)
+    world = demo_world.copy_to(tmp_path_factory.mktemp("portal-grown"))
+    root, defs, instance, data = world.root, world.defs(), world.instance(), world.data
     manifest = pd.read_csv(data / "artifacts" / "releases" / "2026.11" / "manifest.csv", dtype=str,
                            keep_default_na=False)
     unseen = set(manifest.camera[manifest.split == "test"]) - set(manifest.camera[manifest.split != "test"])
@@ -249,7 +236,8 @@ def grown(demo_archive, tmp_path_factory):
     _, outcome = run_all(root / "archive", data, instance=instance, detector="manifest",
                          selection=["raw_images", "image_metadata", "curated_images"])
     assert not outcome.get("failure"), outcome
-    return defs, instance, data
+    yield defs, instance, data
+    world.close()
 
 
 def test_a_request_never_hands_out_a_test_camera_or_a_hidden_sequence(grown):

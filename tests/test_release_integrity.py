@@ -21,24 +21,17 @@ from wildbench_assets.lib.demo_archive import exif_bytes
 from wildbench_assets.lib.releases import is_image_name, read_manifest
 from wildbench_assets.lib.splits import stable_unit
 
+from .helpers import WORLD_RELEASE, WORLD_THESIS
 from .test_releases import _add_with_boxes, _camera_in
 
-DEFAULT, THESIS = "c1", "c1-thesis"
+DEFAULT, THESIS = WORLD_RELEASE, WORLD_THESIS
 
 
 @pytest.fixture(scope="module")
-def world(demo_archive, tmp_path_factory):
-    """A copy of the demo archive, the default release c1 cut from it, then its thesis-profile release."""
-    root = tmp_path_factory.mktemp("integrity")
-    archive, data = root / "archive", root / "data"
-    shutil.copytree(demo_archive, archive, symlinks=True)
-    env = {"DAGSTER_HOME": str(root / "home"), "WILDBENCH_DATA": str(data), "WILDBENCH_DETECTOR": "manifest"}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        assert main(["release", "--archive", str(archive), "--name", DEFAULT]) == 0
-        assert main(["release", "--archive", str(archive), "--name", THESIS, "--profile", "thesis"]) == 0
-    return archive, data, env
+def world(world_copy):
+    """The demo world's copy: the default release 2026.11 cut from the demo archive, then its thesis-profile
+    release 2026.11-thesis (tests add images and cut later releases in it)."""
+    return world_copy.archive, world_copy.data, world_copy.env
 
 
 @pytest.fixture
@@ -164,8 +157,9 @@ def test_public_test_ids_lead_to_no_published_digest(world):
 
 
 def test_a_lost_release_folder_is_rebuilt_byte_for_byte_never_re_cut(world, release, capsys):
-    """`rm -rf releases/c1`, new images arrive, `wildbench release --name c1`: the recorded cut comes back
-    byte for byte (before: a different c1 with the new images). Without its hidden record it fails, naming why."""
+    """`rm -rf releases/2026.11`, new images arrive, `wildbench release --name 2026.11`: the recorded cut comes
+    back byte for byte (before: a different 2026.11 with the new images). Without its hidden record it fails,
+    naming why."""
     archive, data, _env = world
     folder, record = _folder(data, DEFAULT), data / "artifacts" / "hidden" / "releases" / DEFAULT
     before, kept_record = _files(folder), _files(record)
@@ -227,8 +221,8 @@ def test_a_burst_that_gains_an_earlier_frame_stays_public_in_the_next_release(wo
     hidden images was published with a label before. Then a recorded cut that does hide a published burst
     (as older code cut it) is refused by the blocking cross-release check and nothing is published."""
     archive, data, _env = world
-    c1 = _manifest(data, DEFAULT)
-    first, when = _earlier_first_frame(c1)
+    cut = _manifest(data, DEFAULT)
+    first, when = _earlier_first_frame(cut)
     photo = Image.open(archive / first.path)
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG", quality=90, exif=exif_bytes(when, "RECONYX", "HC500 HYPERFIRE", "colon"))
@@ -237,33 +231,33 @@ def test_a_burst_that_gains_an_earlier_frame_stays_public_in_the_next_release(wo
     boxes = [(first.species, [10.0, 10.0, 60.0, 40.0])]
     _add_with_boxes(archive, first.park, [(key, buffer.getvalue(), boxes)], datetime.now(UTC) - timedelta(hours=2))
 
-    assert release("--name", "c2") == 0
-    c2 = _manifest(data, "c2")
-    burst = c2[c2.path.isin(c1.path[c1.sequence == first.sequence]) | (c2.path == key)]
-    assert key in set(burst.path) and set(burst.split) == {"train"}  # before: test_seen, labelled in c1's train.zip
-    hidden = _hidden_pixels(data, "c2")
+    assert release("--name", "2026.12") == 0
+    later = _manifest(data, "2026.12")
+    burst = later[later.path.isin(cut.path[cut.sequence == first.sequence]) | (later.path == key)]
+    assert key in set(burst.path) and set(burst.split) == {"train"}  # before: test_seen, in 2026.11's train.zip
+    hidden = _hidden_pixels(data, "2026.12")
     assert hidden and not hidden & _labelled_pixels(data, DEFAULT)
     assert not hidden & _labelled_pixels(data, THESIS)
-    other = json.loads((_folder(data, "c2") / "datasheet.json").read_text())["other_releases"]
+    other = json.loads((_folder(data, "2026.12") / "datasheet.json").read_text())["other_releases"]
     assert other["kept_public"]["images"] >= len(burst)
 
     # A recorded cut that hides that published burst (what the code before this cut): never published.
     records = data / "artifacts" / "hidden" / "releases"
-    shutil.copytree(records / "c2", records / "c3")
-    leaking = c2.assign(split=np.where(c2.path.isin(burst.path), "test_seen", c2.split))
-    facts = json.loads((records / "c2" / "release.json").read_text())
-    (records / "c3" / "release.json").write_text(json.dumps({**facts, "release": "c3",
-                                                             "cut_at": "2099-01-01T00:00:00Z"}, indent=1))
+    shutil.copytree(records / "2026.12", records / "2026.13")
+    leaking = later.assign(split=np.where(later.path.isin(burst.path), "test_seen", later.split))
+    facts = json.loads((records / "2026.12" / "release.json").read_text())
+    (records / "2026.13" / "release.json").write_text(json.dumps({**facts, "release": "2026.13",
+                                                                  "cut_at": "2099-01-01T00:00:00Z"}, indent=1))
     buffer = io.StringIO()
     leaking.to_csv(buffer, index=False, lineterminator="\n")
-    (records / "c3" / "manifest.csv").write_bytes(buffer.getvalue().encode())
+    (records / "2026.13" / "manifest.csv").write_bytes(buffer.getvalue().encode())
     capsys.readouterr()
     try:
-        assert release("--name", "c3") == 1
+        assert release("--name", "2026.13") == 1
         assert "hidden_labels_stay_hidden" in capsys.readouterr().err
-        assert not _folder(data, "c3").exists()
+        assert not _folder(data, "2026.13").exists()
     finally:
-        shutil.rmtree(records / "c3")
+        shutil.rmtree(records / "2026.13")
 
 
 def test_a_thesis_release_cut_first_leaves_the_default_release_whole(demo_archive, tmp_path, monkeypatch):

@@ -17,11 +17,10 @@ from wildbench_assets.lib.releases import read_manifest
 from wildbench_assets.resources.artifacts import ArtifactStore
 from wildbench_assets.summary import read_table
 
-from .helpers import cut_release, latest_checks, nearest_neighbour_predictions, pipeline_defs, run_all
+from .helpers import WORLD_RELEASE, WORLD_THESIS, cut_release, latest_checks, nearest_neighbour_predictions
 from .test_scoring import disclosed_beyond_aggregates
 
-UP_TO_LABELS = ["raw_images", "image_metadata", "curated_images", "benchmark_splits", "detection_labels"]
-DEFAULT, THESIS = "2026.11", "2026.11-thesis"
+DEFAULT, THESIS = WORLD_RELEASE, WORLD_THESIS
 T0 = pd.Timestamp("2024-05-01 10:00:00")
 
 
@@ -82,19 +81,12 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def both(demo_archive, tmp_path_factory):
-    """The demo archive labelled once, then the default release and the thesis release cut from it."""
-    root = tmp_path_factory.mktemp("profiles")
-    archive, data = root / "archive", root / "data"
-    shutil.copytree(demo_archive, archive, symlinks=True)
-    instance = dg.DagsterInstance.ephemeral()
-    _, outcome = run_all(archive, data, instance=instance, selection=UP_TO_LABELS, detector="manifest")
-    assert not outcome.get("failure"), outcome
-    defs = pipeline_defs(archive, data, detector="manifest")
-    assert cut_release(defs, instance, DEFAULT, "default").success
-    assert cut_release(defs, instance, THESIS, "thesis").success
+def both(world_copy):
+    """The demo world's copy: the archive labelled once, then the default release and the thesis release cut
+    from it."""
+    data = world_copy.data
     manifests = {name: read_manifest((_folder(data, name) / "manifest.csv").read_bytes()) for name in (DEFAULT, THESIS)}
-    return defs, instance, data, manifests
+    return world_copy.defs(), world_copy.instance(), data, manifests
 
 
 def _straddling_sequences(manifest: pd.DataFrame) -> set[str]:

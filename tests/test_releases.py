@@ -8,7 +8,6 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,15 +75,9 @@ def _camera_in(split: str, park: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def released(demo_archive, tmp_path_factory):
-    """A copy of the demo archive (tests add images to it), labelled, and release 2026.11 cut from it."""
-    root = tmp_path_factory.mktemp("releases")
-    archive = root / "archive"
-    shutil.copytree(demo_archive, archive, symlinks=True)
-    instance = dg.DagsterInstance.ephemeral()
-    result = _cut(archive, root / "data", instance, "2026.11")
-    assert result.success
-    return archive, root / "data", instance
+def released(world_copy):
+    """The demo world's copy (tests add images to its archive and cut later releases): release 2026.11 cut."""
+    return world_copy.archive, world_copy.data, world_copy.instance()
 
 
 def test_a_release_rebuilds_byte_for_byte_and_a_changed_file_fails_loudly(released):
@@ -375,31 +368,25 @@ def test_camtrap_dp_links_sequences_zips_and_who_drew_the_boxes_and_no_test_imag
     assert "0123456789abcdef" in drawn_by["detector"] and "COCO Camera Traps manifest" in drawn_by["manifest"]
 
 
-def test_the_release_command_cuts_verifies_and_cuts_only_on_change(demo_archive, tmp_path):
-    """`wildbench release` as an operator runs it: labels brought up to date, the month's release cut;
-    a second cut of the same name refused; --verify rebuilds it; --if-changed does nothing when nothing
-    changed."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WILDBENCH_DATA": str(tmp_path / "data"),
-           "WILDBENCH_DETECTOR": "manifest"}
-    wildbench = [str(Path(sys.executable).parent / "wildbench"), "release", "--archive", str(demo_archive)]
-
+def test_the_release_command_cuts_verifies_and_cuts_only_on_change(fresh_world, capsys):
+    """`wildbench release` as an operator runs it (in this process: what is tested is the command, not the
+    process): labels brought up to date, the month's release cut; a second cut of the same name refused;
+    --verify rebuilds it; --if-changed does nothing when nothing changed."""
     def run(*extra):
-        return subprocess.run([*wildbench, *extra], env=env, capture_output=True, text=True, timeout=600)
+        code = fresh_world.cli("release", "--archive", str(fresh_world.archive), *extra, quiet=False)
+        return code, capsys.readouterr()
 
-    cut = run("--name", "2026.11")
-    assert cut.returncode == 0, cut.stderr[-2000:]
-    assert "release 2026.11 cut" in cut.stdout and (_release(tmp_path / "data", "2026.11") / "datasheet.md").exists()
-    again = run("--name", "2026.11")
-    assert again.returncode == 2 and "immutable" in again.stderr
-    verified = run("--verify")
-    assert verified.returncode == 0 and "reproduces byte for byte" in verified.stdout
-    unchanged = run("--if-changed")
-    assert unchanged.returncode == 0 and "unchanged since release 2026.11" in unchanged.stdout
-    assert sorted(p.name for p in (tmp_path / "data" / "artifacts" / "releases").iterdir()) == ["2026.11"]
+    code, cut = run("--name", "2026.12")
+    assert code == 0, cut.err[-2000:]
+    assert "release 2026.12 cut" in cut.out and (fresh_world.release_dir("2026.12") / "datasheet.md").exists()
+    code, again = run("--name", "2026.12")
+    assert code == 2 and "immutable" in again.err
+    code, verified = run("--verify")
+    assert code == 0 and "release 2026.12 reproduces byte for byte" in verified.out
+    code, unchanged = run("--if-changed")
+    assert code == 0 and "unchanged since release 2026.12" in unchanged.out
+    assert sorted(p.name for p in fresh_world.release_dir("2026.12").parent.iterdir()) == [
+        "2026.11", "2026.11-thesis", "2026.12"]
 
 
 def test_release_findings_name_what_is_wrong():

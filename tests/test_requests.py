@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import zipfile
 
 import dagster as dg
@@ -92,21 +91,13 @@ def test_requests_withhold_test_cameras_and_hidden_sequences_whole():
     assert "p9" in set(opener.path[withheld_mask(opener, [keyed])])
 
 
-@pytest.fixture(scope="module")
-def curated(demo_archive, tmp_path_factory):
-    data = tmp_path_factory.mktemp("requests-data")
-    instance, outcome = run_all(demo_archive, data)  # up to the splits: requests hand out only train/val images
-    assert not outcome.get("failure")
-    return instance, data
-
-
-def test_request_file_through_sensor_and_run(demo_archive, curated, tmp_path, monkeypatch, capsys):
-    instance, source = curated  # the instance that knows the parks the curated tables come from
-    data = tmp_path / "data"
-    shutil.copytree(source, data)
+def test_request_file_through_sensor_and_run(world_copy, tmp_path, monkeypatch, capsys):
+    # The world's copy: its instance knows the parks the curated tables come from. Requests hand out only
+    # train/val images, never one a release hides.
+    instance, data = world_copy.instance(), world_copy.data
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    defs = pipeline_defs(demo_archive, data, detector="manifest", inbox=inbox)
+    defs = world_copy.defs(inbox=inbox)
     sensor = defs.resolve_sensor_def("custom_export_requests")
     (inbox / "boar-2024.json").write_text(json.dumps({"parks": ["snieves"], "species": ["sus"], "limit": 5,
                                                       "formats": ["yolo", "voc", "coco"]}))
@@ -262,7 +253,7 @@ def test_export_findings_compare_the_pack_with_the_request():
 
 
 def test_requests_hand_out_only_assigned_images_never_a_hidden_copy_and_record_what_they_hand_out(
-        demo_archive, tmp_path):
+        fresh_world, tmp_path):
     """Before: a request handed out images the nightly splits had not placed yet (a new camera: tonight's
     unseen test camera), a byte-identical copy of a release's hidden image at another path, and left no
     trace of what it published, so a later release could hide it. Now the new camera's images are withheld
@@ -282,11 +273,9 @@ def test_requests_hand_out_only_assigned_images_never_a_hidden_copy_and_record_w
 
     from .test_releases import _add_with_boxes
 
-    archive, data, inbox = tmp_path / "archive", tmp_path / "data", tmp_path / "inbox"
-    shutil.copytree(demo_archive, archive, symlinks=True)
+    archive, data, inbox = fresh_world.archive, fresh_world.data, tmp_path / "inbox"
     inbox.mkdir()
-    instance, outcome = run_all(archive, data)
-    assert not outcome.get("failure")
+    instance = fresh_world.instance()
     splits = read_table(data, "benchmark_splits")
     train = splits[(splits.split == "train") & (splits.park == "snieves") & (splits.species == "sus")]
     train = train.sort_values("path")
