@@ -230,7 +230,8 @@ with atomic_file(folder / "test.zip") as tmp:
 def test_a_zip_write_killed_midway_leaves_no_zip_and_the_rerun_cleans_up(tmp_path, signum):
     """A writer killed inside a ZIP write never leaves `test.zip` (half or whole) and its temp is gone
     once the next writer in the folder finishes: SIGINT removes it at once, SIGKILL at the next write."""
-    writer = subprocess.Popen([sys.executable, "-c", _ZIP_WRITER, str(tmp_path), "0.01"], cwd=ROOT)
+    # 0.05 s a 4 KiB read: a whole write takes ~40 s, so the kill lands mid-write even on a loaded machine
+    writer = subprocess.Popen([sys.executable, "-c", _ZIP_WRITER, str(tmp_path), "0.05"], cwd=ROOT)
     assert _wait_until(lambda: any(p.stat().st_size > 0 for p in tmp_path.glob(".wb-tmp-*")), 60)
     writer.send_signal(signum)
     writer.wait(30)
