@@ -8,7 +8,7 @@ tags), until a tick requests nothing. Same archive, a fresh instance per mode, s
 
   OLD  the sensor before this change: a run per partition, at most 25 a tick (chunks of one);
   NEW  the sensor as it is: contiguous ranges of up to 100 partitions a run (raw_images' BackfillPolicy),
-       up to 500 partitions in 25 runs a tick.
+       up to 300 partitions in 25 runs a tick.
 
 Reported: ticks, runs, seconds in ticks and in runs, and OLD / NEW. On the daemon each further tick also
 waits WILDBENCH_ARRIVALS_INTERVAL_S (60 s by default), which is not counted here: OLD's extra ticks cost

@@ -33,10 +33,11 @@ from wildbench_assets.lib.inventory import arrival_day
 from wildbench_assets.partitions import (
     ARRIVAL_DAY,
     PARK,
-    PartitionsAfterAdding,
     arrival_day_partitions,
+    park_day_key,
     park_day_partitions,
     park_partitions,
+    partition_chunks,
 )
 from wildbench_assets.resources.archive import ArchiveResource, LocalArchive
 from wildbench_assets.resources.day_keys import DAY_KEYS_TAG, DayKeyLists
@@ -317,19 +318,19 @@ def day_keys_folder(root: Path) -> Path:
 
 def requested(result: dg.SensorResult, instance) -> dict[tuple[str, str], str]:
     """(park, day) -> fingerprint of each partition the run requests cover, checking their shape on the way:
-    one partition, or a range of them cut against the partitions as they are once this tick's are added."""
+    one partition, or a range of them as the run will resolve it, retried by Dagster if it fails."""
     pending = json.loads(result.cursor)["pending"]
     found = {}
     for request in result.run_requests:
         assert request.tags["wildbench/trigger"] == "archive_arrivals" and request.tags[DAY_KEYS_TAG] == "1"
+        assert request.tags["dagster/max_retries"] == "2"
         if request.partition_key is not None:
             dims = request.partition_key.keys_by_dimension
             parts = [(dims[PARK], dims[ARRIVAL_DAY])]
             assert request.tags["wildbench/fingerprint"] == pending["|".join(parts[0])][0]
             assert request.run_key.startswith(f"{parts[0][0]}|{parts[0][1]}|{request.tags['wildbench/fingerprint']}|")
         else:
-            with dg.partition_loading_context(
-                    dynamic_partitions_store=PartitionsAfterAdding(instance, added_partitions(result))):
+            with dg.partition_loading_context(dynamic_partitions_store=instance):  # registered by the tick
                 keys = park_day_partitions.get_partition_keys_in_range(request.partition_key_range)
             dims = [park_day_partitions.get_partition_key_from_str(str(k)).keys_by_dimension for k in keys]
             parts = [(d[PARK], d[ARRIVAL_DAY]) for d in dims]
@@ -674,3 +675,52 @@ def test_run_validates_and_applies_a_config_on_an_up_to_date_instance(cli_home, 
     assert len(pd.read_parquet(curated)) == 2  # the frame 5 s after the first is a burst now
     code, out = wildbench_run(archive, cli_home, capsys, *select, *wider)
     assert "nothing to do" in out and "already made with this --config" in out
+
+
+# ------------------------------------------------------------------------------------------ partition ranges
+
+def _registered(parks: list[str], days: list[str]) -> dg.DagsterInstance:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(park_partitions.name, parks)
+    instance.add_dynamic_partitions(arrival_day_partitions.name, days)
+    return instance
+
+
+def _cut(instance, pairs, size=100) -> list[list[tuple[str, str]]]:
+    chunks = partition_chunks(park_day_partitions, [park_day_key(p, d) for p, d in pairs], size, instance)
+    parsed = [[park_day_partitions.get_partition_key_from_str(k).keys_by_dimension for k in c] for c in chunks]
+    return sorted([(d[PARK], d[ARRIVAL_DAY]) for d in chunk] for chunk in parsed)
+
+
+def test_partition_ranges_never_span_a_partition_that_was_not_asked_for():
+    """An unchanged day between two changed ones splits the range; ranges follow the order the days were
+    registered in (a late-registered older day sorts after), and a range resolves to exactly its keys."""
+    instance = _registered(["a"], ["d1", "d2", "d3", "d4", "d0"])  # d0 arrived (was registered) last
+    assert _cut(instance, [("a", "d1"), ("a", "d2"), ("a", "d4")]) == [[("a", "d1"), ("a", "d2")], [("a", "d4")]]
+    assert _cut(instance, [("a", "d4"), ("a", "d0")]) == [[("a", "d4"), ("a", "d0")]]  # adjacent in add order
+    assert _cut(instance, [("a", "d1"), ("a", "d0")]) == [[("a", "d0")], [("a", "d1")]]
+    many = [("a", d) for d in ("d1", "d2", "d3", "d4", "d0")]
+    assert [len(c) for c in _cut(instance, many, size=2)] == [1, 2, 2]  # the run size caps a range
+
+
+def test_partition_ranges_refuse_a_key_that_is_not_registered():
+    """An unregistered day has no place in the order a range is resolved by: refused, never dropped."""
+    instance = _registered(["a"], ["d1", "d2"])
+    with pytest.raises(ValueError, match="missing"):
+        partition_chunks(park_day_partitions, [park_day_key("a", "d1"), park_day_key("a", "d9")], 100, instance)
+
+
+def test_the_shipped_instances_retry_failed_runs_when_asked(tmp_path):
+    """The sensor's ingest runs ask for two retries; both instance configurations honour the tag."""
+    import shutil
+
+    from wildbench_assets.settings import PROJECT_ROOT
+
+    for config in (PROJECT_ROOT / "dagster.yaml", PROJECT_ROOT / "deploy" / "dagster.yaml"):
+        text = config.read_text()
+        assert "run_retries:\n  enabled: true\n  max_retries: 0" in text, config
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 0

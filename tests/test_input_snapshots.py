@@ -127,6 +127,7 @@ def _same_as_full_read_through_every_change(store, touch):
         "truncated": good[: len(good) // 2],
         "no manifest": parquet_bytes(_full(store, remaining)),
         "rows do not add up": _with_rows_removed(good),
+        "written under other library versions": _with_format(good, "1 pyarrow-0.1 pandas-0.1"),
     }
     for why, data in damaged.items():
         store.write(SNAPSHOT, data)
@@ -153,6 +154,22 @@ def _with_rows_removed(snapshot: bytes) -> bytes:
     table = pq.read_table(io.BytesIO(snapshot))
     buffer = io.BytesIO()
     pq.write_table(table.slice(1), buffer)
+    return buffer.getvalue()
+
+
+def _with_format(snapshot: bytes, written_by: str) -> bytes:
+    """The snapshot as another version of pyarrow and pandas would have written it (its manifest says so)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from wildbench_assets.resources.input_snapshot import MANIFEST_KEY
+
+    table = pq.read_table(io.BytesIO(snapshot))
+    manifest = {**json.loads(table.schema.metadata[MANIFEST_KEY]), "format": written_by}
+    buffer = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata,
+                                                  MANIFEST_KEY: json.dumps(manifest).encode()}), buffer)
     return buffer.getvalue()
 
 

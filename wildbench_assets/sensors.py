@@ -14,7 +14,6 @@ from wildbench_assets.jobs import custom_export_job, ingest_job, submission_job
 from wildbench_assets.lib.arrivals import ArchiveScan, plan_ingest
 from wildbench_assets.lib.dataset_requests import PROGRESS_SUFFIX, REQUEST_ID
 from wildbench_assets.partitions import (
-    PartitionsAfterAdding,
     arrival_day_partitions,
     park_day_key,
     park_day_partitions,
@@ -37,7 +36,7 @@ LISTING_BUDGET_S = 20.0
 LISTING_PAGE = 5000  # objects per page: the budget is checked, and a spill page written, once per page
 # A tick requests at most this many partitions (each gets its key list written first: ~20 ms a list on S3)
 # in at most this many runs, each run a contiguous range of up to the ingest's BackfillPolicy size.
-MAX_INGEST_PARTITIONS_PER_TICK = 500
+MAX_INGEST_PARTITIONS_PER_TICK = 300
 MAX_INGEST_RUNS_PER_TICK = 25
 
 
@@ -71,7 +70,7 @@ def list_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource,
     day whose objects vanished is re-ingested (its tables become empty) and reported. The run key
     carries the fingerprint and the partition's last ingest, so each change of a day is ingested once.
     Changed partitions go into runs of contiguous ranges (up to the ingest's BackfillPolicy, 100 a run): at
-    most 500 partitions in 25 runs a tick; a long listing is continued over several ticks. Before
+    most 300 partitions in 25 runs a tick; a long listing is continued over several ticks. Before
     requesting a run, each day's key list is written (`resources/day_keys.py`), so the run reads that
     day's objects only."""
     cursor = json.loads(context.cursor) if context.cursor else {}
@@ -100,8 +99,13 @@ def list_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource,
     known_parks = set(context.instance.get_dynamic_partitions(park_partitions.name))
     known_days = set(context.instance.get_dynamic_partitions(arrival_day_partitions.name))
     new_parks, new_days = sorted({p for p, _ in current} - known_parks), sorted({d for _, d in current} - known_days)
-    added = {park_partitions.name: new_parks, arrival_day_partitions.name: new_days}
-    requests, to_run, deferred = ingest_requests(context.instance, plan.to_run, landed, added)
+    # Registered now, before the ranges are cut: a range is resolved again when its run starts, against the
+    # partitions' order then, and only registered partitions keep their place. The requests stay in the
+    # result so the tick's record lists what it added (the daemon skips keys that exist).
+    for name, added in ((park_partitions.name, new_parks), (arrival_day_partitions.name, new_days)):
+        if added:
+            context.instance.add_dynamic_partitions(name, added)
+    requests, to_run, deferred = ingest_requests(context.instance, plan.to_run, landed)
     if plan.deferred + deferred:
         context.log.info(f"{plan.deferred + deferred} more changed partitions wait for the next tick")
     spill.publish({(park, day): fp for park, day, fp in to_run})  # before the runs that read them
@@ -117,14 +121,15 @@ def list_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource,
     )
 
 
-def ingest_requests(instance, to_run: list[tuple[str, str, str]], landed: dict, added: dict[str, list[str]]):
+def ingest_requests(instance, to_run: list[tuple[str, str, str]], landed: dict):
     """(run requests, the (park, day, fingerprint) they cover, how many were left for the next tick).
-    One run per contiguous range of changed partitions (cut against the partitions as they will be once
-    this tick's new parks and days are added); a one-partition run is an ordinary partition request. The
-    run key names each partition's fingerprint and last ingest, so each change of a day is ingested once."""
+    One run per contiguous range of changed partitions; a one-partition run is an ordinary partition
+    request. The run key names each partition's fingerprint and last ingest, so each change of a day is
+    ingested once. A failed run is retried by Dagster (`dagster/max_retries`); after that its partitions
+    wait for their content to change, or for `wildbench run`."""
     by_key = {str(park_day_key(park, day)): (park, day, fp) for park, day, fp in to_run}
     chunks = partition_chunks(park_day_partitions, list(by_key), INGEST_BACKFILL.max_partitions_per_run or 1,
-                              PartitionsAfterAdding(instance, added))
+                              instance)
     oldest_first = {key: i for i, key in enumerate(by_key)}  # `to_run` is oldest day first
     chunks.sort(key=lambda chunk: min(oldest_first[k] for k in chunk))
     taken = chunks[:MAX_INGEST_RUNS_PER_TICK]
@@ -133,7 +138,7 @@ def ingest_requests(instance, to_run: list[tuple[str, str, str]], landed: dict, 
         parts = [by_key[k] for k in chunk]
         covered += parts
         keys = [f"{park}|{day}|{fp}|after-{landed.get((park, day), 0)}" for park, day, fp in parts]
-        tags = {"wildbench/trigger": "archive_arrivals", DAY_KEYS_TAG: "1"}
+        tags = {"wildbench/trigger": "archive_arrivals", DAY_KEYS_TAG: "1", "dagster/max_retries": "2"}
         if len(chunk) == 1:
             requests.append(dg.RunRequest(run_key=keys[0], partition_key=park_day_key(*parts[0][:2]),
                                           tags={**tags, "wildbench/fingerprint": parts[0][2]}))

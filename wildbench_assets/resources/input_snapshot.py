@@ -34,7 +34,9 @@ from wildbench_assets.resources.archive import Archive
 
 SNAPSHOT_INPUT = "wildbench/input_snapshot"  # AssetIn metadata: True (or the owner's name) = keep a snapshot
 MANIFEST_KEY = b"wildbench/input_snapshot"
-FORMAT = 1
+# The snapshot holds tables as pyarrow and pandas read and converted them: one written under other
+# versions of either is rebuilt, not trusted.
+FORMAT = f"1 pyarrow-{pa.__version__} pandas-{pd.__version__}"
 
 
 @dataclass
