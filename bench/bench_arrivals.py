@@ -219,8 +219,6 @@ def incremental(defs, instance, store, archive: ArchiveResource, cursor: str, ne
     result, ticks = tick_through_listing(instance, archive, cursor)
     t1 = time.perf_counter()
     assert requested(result) == new_parts, f"tick requested {requested(result)}, expected {new_parts}"
-    for request in result.dynamic_partitions_requests:  # what the daemon does with them
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     plan = plan_pipeline(defs, instance, store, set(STAGES))
     t2 = time.perf_counter()
     assert_incremental_plan(plan, new_parts)

@@ -135,8 +135,6 @@ def one_size(n: int, workdir: Path, old_sample: int, new_sample: int, backfill: 
     out["tick"], out["ticks"] = sum(seconds), len(seconds)
     print(f"  [tick] fresh instance: {sum(seconds):7.2f} s in {len(seconds)} tick(s), "
           f"{len(result.run_requests)} run requests (their key lists written)")
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
 
     day = land_day(archive, DAYS_PER_PARK, "NEW")
     register_partitions(instance, [(NEW_PARK, day)])
@@ -218,8 +216,6 @@ def backfill_both(archive: SyntheticArchive, res: dict, folder: Path, old_sample
     got = [(r.partition_key.keys_by_dimension[PARK], r.partition_key.keys_by_dimension[ARRIVAL_DAY])
            for r in result.run_requests]
     assert got == [(NEW_PARK, day)], got
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     request = result.run_requests[0]
     run = dg.materialize([raw_images], partition_key=request.partition_key, instance=instance, resources=res,
                          tags=request.tags)

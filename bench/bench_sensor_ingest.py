@@ -1,8 +1,8 @@
 """The daemon's first ingest of an archive: one run per (park, day) partition vs partition-range runs.
 
 A synthetic listing (bench/synthetic_listing.py) of N objects over 2 parks x D arrival days, thesis layout.
-The real `archive_arrivals` sensor ticks on a persistent SQLite instance as the daemon would; after each
-tick its dynamic partitions are added and every run request is executed as the daemon launches it
+The real `archive_arrivals` sensor ticks on a persistent SQLite instance as the daemon would (it registers
+the new parks and days itself); every run request is executed as the daemon launches it
 (`raw_images` in process, with the request's partition key or partition-range tags, its run key and
 tags), until a tick requests nothing. Same archive, a fresh instance per mode, side by side:
 
@@ -39,7 +39,7 @@ from wildbench_assets.ingest_state import stored_fingerprints  # noqa: E402
 
 
 def ingest_everything(instance, res: dict) -> dict:
-    """Tick, register partitions, run every request, until a tick requests nothing."""
+    """Tick and run every request, until a tick requests nothing."""
     cursor, out = None, {"ticks": 0, "runs": 0, "tick_s": 0.0, "run_s": 0.0}
     while True:
         context = dg.build_sensor_context(instance=instance, cursor=cursor,
@@ -49,8 +49,6 @@ def ingest_everything(instance, res: dict) -> dict:
         out["tick_s"] += time.perf_counter() - t0
         out["ticks"] += 1
         cursor = result.cursor
-        for request in result.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         if not result.run_requests and '"scan"' not in (cursor or ""):
             return out
         t0 = time.perf_counter()

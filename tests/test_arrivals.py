@@ -273,7 +273,8 @@ def test_sensor_continues_a_long_listing_over_ticks(big_archive, monkeypatch):
     monkeypatch.setattr(sensors, "scan_archive", lambda store, cursor, **kw: original(store, cursor, budget_s=0, **kw))
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, big_archive)
-    assert not first.run_requests and not first.dynamic_partitions_requests
+    assert not first.run_requests and registered(instance) == {park_partitions.name: [],
+                                                               arrival_day_partitions.name: []}
     assert "scan" in json.loads(first.cursor)
     second = tick(instance, big_archive, first.cursor)
     assert not second.run_requests and "scan" in json.loads(second.cursor)
@@ -341,14 +342,12 @@ def requested(result: dg.SensorResult, instance) -> dict[tuple[str, str], str]:
     return found
 
 
-def added_partitions(result: dg.SensorResult) -> dict[str, list[str]]:
-    return {r.partitions_def_name: list(r.partition_keys) for r in result.dynamic_partitions_requests}
+def registered(instance) -> dict[str, list[str]]:
+    """The parks and days registered so far, in the order they were added (the order ranges follow)."""
+    return {name: list(instance.get_dynamic_partitions(name))
+            for name in (park_partitions.name, arrival_day_partitions.name)}
 
 
-def apply_partitions(instance, result: dg.SensorResult) -> None:
-    """What the daemon does with the sensor's dynamic partition requests."""
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
 
 
 def ingest(instance, root: Path, data: Path, parts) -> None:
@@ -389,12 +388,12 @@ def test_sensor_requests_every_new_partition_and_registers_parks_and_days(archiv
     assert requested(result, instance) == fingerprints_on_disk(archive)
     assert set(requested(result, instance)) == {(p, d) for p in ("donana", "snieves")
                                                 for d in ("2024-05-01", "2024-05-02")}
-    assert added_partitions(result) == {park_partitions.name: ["donana", "snieves"],
-                                        arrival_day_partitions.name: ["2024-05-01", "2024-05-02"]}
+    assert registered(instance) == {park_partitions.name: ["donana", "snieves"],
+                                    arrival_day_partitions.name: ["2024-05-01", "2024-05-02"]}
 
-    apply_partitions(instance, result)
     again = tick(instance, archive, result.cursor)
-    assert again.run_requests == [] and again.dynamic_partitions_requests == []
+    assert again.run_requests == [] and registered(instance)[arrival_day_partitions.name] == [
+        "2024-05-01", "2024-05-02"]  # nothing registered twice
 
 
 def test_sensor_after_ingest_requests_only_what_changed(archive, tmp_path):
@@ -403,12 +402,11 @@ def test_sensor_after_ingest_requests_only_what_changed(archive, tmp_path):
     objects all vanished is re-requested empty and warned about, until the empty ingest is stored."""
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, archive)
-    apply_partitions(instance, first)
     ingest(instance, archive, tmp_path / "data", requested(first, instance))
     assert stored_fingerprints(instance) == requested(first, instance)
 
     fresh = tick(instance, archive)  # empty cursor: only the instance's data versions say what is done
-    assert fresh.run_requests == [] and fresh.dynamic_partitions_requests == []
+    assert fresh.run_requests == []
     settled = tick(instance, archive, first.cursor)  # the pending runs have finished: dropped from the cursor
     assert settled.run_requests == [] and json.loads(settled.cursor)["pending"] == {}
 
@@ -442,7 +440,6 @@ def test_sensor_reingests_a_park_whose_manifest_changed(archive, tmp_path):
     put(archive, "donana/manifest.json", MAY1, coco_manifest({f"lyn/cam{i % 2}/01-{i}.jpg": "lyn" for i in range(3)}))
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, archive)
-    apply_partitions(instance, first)
     ingest(instance, archive, tmp_path / "data", requested(first, instance))
     assert tick(instance, archive).run_requests == []
 
@@ -461,10 +458,9 @@ def test_sensor_caps_partitions_per_tick_and_requests_the_rest_later(archive, mo
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, archive)
     assert set(requested(first, instance)) == {("donana", "2024-05-01"), ("snieves", "2024-05-01")}
-    apply_partitions(instance, first)
     second = tick(instance, archive, first.cursor)
     assert set(requested(second, instance)) == {("donana", "2024-05-02"), ("snieves", "2024-05-02")}
-    assert second.dynamic_partitions_requests == []  # registered by the first tick
+    assert registered(instance)[arrival_day_partitions.name] == ["2024-05-01", "2024-05-02"]  # by the first tick
     third = tick(instance, archive, second.cursor)
     assert third.run_requests == []
     assert {**requested(first, instance), **requested(second, instance)} == fingerprints_on_disk(archive)
@@ -483,7 +479,6 @@ def test_sensor_caps_runs_per_tick_and_leaves_the_rest_unpublished(archive, monk
     assert sorted(taken) == [("donana", "2024-05-01"), ("snieves", "2024-05-01")]
     assert sorted(json.loads(first.cursor)["pending"]) == sorted(f"{p}|{d}" for p, d in taken)
     assert "2 more changed partitions wait for the next tick" in "\n".join(r.getMessage() for r in logs)
-    apply_partitions(instance, first)
     second = tick(instance, archive, first.cursor)
     assert set(requested(second, instance)) == set(fingerprints_on_disk(archive)) - set(taken)
     assert {**taken, **requested(second, instance)} == fingerprints_on_disk(archive)
@@ -498,8 +493,7 @@ def test_sensor_skips_park_folders_that_cannot_be_partition_keys(archive):
     logs = []
     result = tick(instance, archive, logs=logs)
     assert {p for p, _ in requested(result, instance)} == {"donana", "snieves"}
-    assert added_partitions(result)[park_partitions.name] == ["donana", "snieves"]
-    assert not any("|" in key for r in result.dynamic_partitions_requests for key in r.partition_keys)
+    assert registered(instance)[park_partitions.name] == ["donana", "snieves"]  # no key containing '|'
     assert "2 objects under 'bad|park'/ skipped" in warnings_in(logs)
 
 
@@ -521,7 +515,6 @@ def test_sensor_reingests_a_day_restored_after_it_vanished(archive, tmp_path):
             ).success
 
     first = tick(instance, archive)
-    apply_partitions(instance, first)
     ingest_as_daemon(first)
 
     aside = tmp_path / "aside"

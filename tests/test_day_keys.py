@@ -17,7 +17,6 @@ from tests.test_arrivals import (
     MAY1,
     MAY2,
     MAY3,
-    apply_partitions,
     day_keys_folder,
     fingerprints_on_disk,
     put,
@@ -90,7 +89,6 @@ def test_a_sensor_requested_run_reads_only_its_days_keys(archive, tmp_path, list
     instance = dg.DagsterInstance.ephemeral()
     result = tick(instance, archive)
     fingerprints = requested(result, instance)
-    apply_partitions(instance, result)
     assert len(listed) == 15  # the tick's one listing of the whole archive
     assert len(result.run_requests) == 2  # one run a park
     request = next(r for r in result.run_requests if r.partition_key_range.end.endswith("|donana"))
@@ -117,7 +115,7 @@ def test_a_manual_run_lists_the_park_and_says_so(archive, tmp_path, listed):
     """Without the sensor's tag (a materialization from the UI) the run lists its park, filters the day,
     and its metadata says why; the table and fingerprint are the same as from the key list."""
     instance = dg.DagsterInstance.ephemeral()
-    apply_partitions(instance, tick(instance, archive))
+    tick(instance, archive)  # registers the parks and days
     listed.clear()
     key = dg.MultiPartitionKey({"park": "donana", "arrival_day": DAY2})
     run = dg.materialize([raw_images], partition_key=key, instance=instance,
@@ -137,7 +135,6 @@ def test_a_vanished_day_gets_an_empty_key_list_and_an_empty_table(archive, tmp_p
     key list, and the run stores an empty table without failing."""
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, archive)
-    apply_partitions(instance, first)
     data = tmp_path / "data"
     for request in first.run_requests:
         run_request(instance, archive, data, request)
@@ -205,7 +202,7 @@ def test_wildbench_run_ingests_many_days_per_run_and_records_each(archive, tmp_p
             checks.setdefault(e.partition, []).append(e.check_name)
     assert len(checks) == 5 and all(len(names) == 9 for names in checks.values())  # 4 raw + 5 metadata checks
 
-    apply_partitions(instance, tick(instance, archive))
+    tick(instance, archive)  # registers the parks and days
     assert tick(instance, archive).run_requests == []
     put(archive, "snieves/sus/cam0/new.jpg", MAY3)
     plan = plan_pipeline(defs, instance, store, {"raw_images", "image_metadata"})

@@ -56,7 +56,7 @@ def partition_chunks(definition: dg.PartitionsDefinition, keys, size: int, insta
     with dg.partition_loading_context(dynamic_partitions_store=CachingDynamicPartitionsLoader(instance)):
         ranges = definition.subset_with_partition_keys(keys).get_partition_key_ranges(definition)
         in_ranges = [list(definition.get_partition_keys_in_range(r)) for r in ranges]
-    chunks = [[str(k) for k in keys[start:start + size]] for keys in in_ranges for start in range(0, len(keys), size)]
+    chunks = [[str(k) for k in run[start:start + size]] for run in in_ranges for start in range(0, len(run), size)]
     covered = [k for chunk in chunks for k in chunk]
     if sorted(covered) != sorted(set(keys)):  # a key not registered, or a range wider than asked
         missing, extra = sorted(set(keys) - set(covered))[:5], sorted(set(covered) - set(keys))[:5]

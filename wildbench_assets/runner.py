@@ -47,7 +47,6 @@ from wildbench_assets.resources.day_keys import DAY_KEYS_TAG
 from wildbench_assets.sensors import scan_archive
 from wildbench_assets.settings import PROJECT_ROOT, SettingsError, default_dagster_home, use_dagster_home
 
-# The run tags by which Dagster's backfills hand a run a range of partitions (context.partition_keys).
 # Partitioned by request or submission id: driven by their inboxes (sensors), not by the archive.
 INBOX_ASSETS = {dg.AssetKey("custom_export"), dg.AssetKey("submission_scores")}
 # Cut on demand (`wildbench release`, the launchpad, the monthly schedule), never re-run by `wildbench run`.

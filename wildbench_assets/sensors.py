@@ -99,26 +99,20 @@ def list_arrivals(context: dg.SensorEvaluationContext, archive: ArchiveResource,
     known_parks = set(context.instance.get_dynamic_partitions(park_partitions.name))
     known_days = set(context.instance.get_dynamic_partitions(arrival_day_partitions.name))
     new_parks, new_days = sorted({p for p, _ in current} - known_parks), sorted({d for _, d in current} - known_days)
-    # Registered now, before the ranges are cut: a range is resolved again when its run starts, against the
-    # partitions' order then, and only registered partitions keep their place. The requests stay in the
-    # result so the tick's record lists what it added (the daemon skips keys that exist).
+    # Registered here rather than as the result's partition requests (which the daemon applies after the
+    # tick): a range is resolved again when its run starts, against the partitions' order then, so the
+    # order must be fixed before the ranges are cut.
     for name, added in ((park_partitions.name, new_parks), (arrival_day_partitions.name, new_days)):
         if added:
             context.instance.add_dynamic_partitions(name, added)
+            context.log.info(f"registered {len(added)} new {name}: {added[:5]}{' …' if len(added) > 5 else ''}")
     requests, to_run, deferred = ingest_requests(context.instance, plan.to_run, landed)
     if plan.deferred + deferred:
         context.log.info(f"{plan.deferred + deferred} more changed partitions wait for the next tick")
     spill.publish({(park, day): fp for park, day, fp in to_run})  # before the runs that read them
     pending.update({(park, day): (fp, landed.get((park, day), 0)) for park, day, fp in to_run})
     cursor["pending"] = {f"{p}|{d}": list(v) for (p, d), v in pending.items()}
-    return dg.SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=[r for r in (park_partitions.build_add_request(new_parks) if new_parks else None,
-                                                 arrival_day_partitions.build_add_request(new_days)
-                                                 if new_days else None)
-                                     if r is not None],
-        cursor=json.dumps(cursor),
-    )
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
 
 
 def ingest_requests(instance, to_run: list[tuple[str, str, str]], landed: dict):

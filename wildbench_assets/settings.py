@@ -146,7 +146,7 @@ def automation_interval_s() -> int:
 
 def celery_broker() -> str | None:
     """The Redis URL of the Celery broker; unset: steps run in process (the embedded default)."""
-    return os.environ.get("WILDBENCH_CELERY_BROKER") or None
+    return optional("WILDBENCH_CELERY_BROKER")
 
 
 def celery_visibility_s() -> int:
@@ -160,7 +160,7 @@ def s3_endpoint_url() -> str | None:
 
 def log_bucket() -> str | None:
     """The bucket of the step logs in production (deploy/dagster.yaml's S3ComputeLogManager)."""
-    return os.environ.get("WILDBENCH_LOG_BUCKET") or None
+    return optional("WILDBENCH_LOG_BUCKET")
 
 
 def bucket_uris() -> list[str]:
